@@ -1,0 +1,259 @@
+"""Canonical types shared by every part of closeloop: records, cursors, writes and their results.
+
+All types are small, immutable and precise: aware UTC datetimes, ``Decimal`` for money. Native field values
+(what a vendor returned) stay JSON-like (str, int, float, bool, None, list, dict) until mapping turns them into
+canonical values.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+JSONValue = Any
+"""A value as a vendor's JSON carries it (str, int, float, bool, None, list, dict)."""
+
+
+def utc(moment: datetime) -> datetime:
+    """Return ``moment`` as an aware UTC datetime; a naive datetime is refused, never guessed."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment.isoformat()} has no time zone")
+    return moment.astimezone(UTC)
+
+
+def parse_utc(text: str) -> datetime:
+    """Parse an RFC 3339 / ISO 8601 timestamp with an offset (``Z`` included) into aware UTC."""
+    cleaned = text.strip()
+    if cleaned.endswith("Z"):
+        cleaned = cleaned[:-1] + "+00:00"
+    # Salesforce writes offsets without a colon (+0000).
+    if len(cleaned) >= 5 and cleaned[-5] in "+-" and cleaned[-4:].isdigit() and cleaned[-3] != ":":
+        cleaned = cleaned[:-2] + ":" + cleaned[-2:]
+    return utc(datetime.fromisoformat(cleaned))
+
+
+def iso_utc(moment: datetime, *, millis: bool = True) -> str:
+    """Format an aware datetime as RFC 3339 in UTC with a ``Z`` suffix."""
+    text = utc(moment).isoformat(timespec="milliseconds" if millis else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Cursor:
+    """A position in a system's change stream: (modified_at, id), never a bare time."""
+
+    modified_at: datetime
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "modified_at", utc(self.modified_at))
+
+    def precedes(self, record: NativeRecord) -> bool:
+        """True when ``record`` lies strictly after this cursor in (modified_at, id) order."""
+        return (record.modified_at, record.id) > (self.modified_at, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class NativeRecord:
+    """One record as a system reports it, before mapping."""
+
+    id: str
+    modified_at: datetime
+    fields: Mapping[str, JSONValue] = field(default_factory=dict)
+    deleted: bool = False
+    merged_into: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "modified_at", utc(self.modified_at))
+
+    @property
+    def position(self) -> Cursor:
+        """The cursor that points at this record."""
+        return Cursor(self.modified_at, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a change stream, ordered by (modified_at, id)."""
+
+    records: tuple[NativeRecord, ...]
+
+    @property
+    def last(self) -> Cursor | None:
+        """The position of the page's last record, or None for an empty page."""
+        return self.records[-1].position if self.records else None
+
+
+class FieldType(enum.StrEnum):
+    """The types closeloop normalizes values to; vendor types map onto these in each connector."""
+
+    STRING = "string"
+    EMAIL = "email"
+    PHONE = "phone"
+    NUMBER = "number"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    PICKLIST = "picklist"
+    REFERENCE = "reference"
+    ID = "id"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    """One field of a vendor object, from the vendor's describe/properties API."""
+
+    name: str
+    type: FieldType
+    read_only: bool = False
+    picklist: tuple[str, ...] | None = None
+    restricted: bool = False
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StageInfo:
+    """One deal/opportunity stage and what the vendor's metadata says about it."""
+
+    value: str
+    label: str
+    is_closed: bool
+    is_won: bool
+    probability: float | None = None
+    pipeline: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSchema:
+    """What ``describe`` reports for one native object."""
+
+    object: str
+    fields: Mapping[str, FieldInfo]
+    stages: tuple[StageInfo, ...] = ()
+
+    def won_stages(self) -> frozenset[str]:
+        """The stage values the vendor marks as closed and won."""
+        return frozenset(s.value for s in self.stages if s.is_won)
+
+
+class WriteOp(enum.StrEnum):
+    """What a write asks of a system."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """One record to write. ``ref`` is the caller's correlation id, echoed in the result.
+
+    UPDATE and DELETE need ``native_id``; UPSERT needs ``upsert_key`` (a native field name whose value is in
+    ``fields``); CREATE needs neither.
+    """
+
+    ref: str
+    op: WriteOp
+    fields: Mapping[str, JSONValue] = field(default_factory=dict)
+    native_id: str | None = None
+    upsert_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.op in (WriteOp.UPDATE, WriteOp.DELETE) and not self.native_id:
+            raise ValueError(f"{self.op} of {self.ref} needs a native id")
+        if self.op is WriteOp.UPSERT and (not self.upsert_key or self.upsert_key not in self.fields):
+            raise ValueError(f"upsert of {self.ref} needs its key field among the fields")
+
+
+@dataclass(frozen=True, slots=True)
+class VendorError:
+    """A vendor's refusal, kept with its own code and message."""
+
+    code: str
+    message: str
+    retryable: bool
+    fields: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        where = f" ({', '.join(self.fields)})" if self.fields else ""
+        return f"{self.code}: {self.message}{where}"
+
+
+class WriteStatus(enum.StrEnum):
+    """The outcome of one write."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The outcome of one WriteRequest; results come back one per request, in request order."""
+
+    ref: str
+    status: WriteStatus
+    native_id: str | None = None
+    error: VendorError | None = None
+    modified_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True unless the write failed."""
+        return self.status is not WriteStatus.FAILED
+
+    @classmethod
+    def failed(cls, ref: str, error: VendorError) -> WriteResult:
+        """A failed result for ``ref``."""
+        return cls(ref=ref, status=WriteStatus.FAILED, error=error)
+
+
+@dataclass(frozen=True, slots=True)
+class Association:
+    """A link between two native records, e.g. a deal and one of its contacts."""
+
+    from_id: str
+    to_id: str
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A system's published limits, which the HTTP layer's budget and the outbox's batching obey."""
+
+    max_write_batch: int
+    max_read_batch: int
+    page_size: int
+    requests_per_window: int
+    window_seconds: float
+    max_concurrency: int
+    daily_budget: int | None = None
+    buckets: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    """Extra rate buckets: name -> (requests, window seconds), e.g. a slower search endpoint."""
+
+
+@dataclass(frozen=True, slots=True)
+class Touchpoint:
+    """A marketing interaction of one person: original source, campaign membership, form fill, visit."""
+
+    native_id: str
+    occurred_at: datetime
+    kind: str
+    channel: str | None = None
+    campaign: str | None = None
+    utm: Mapping[str, str] = field(default_factory=dict)
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "occurred_at", utc(self.occurred_at))
+
+
+def now_utc() -> datetime:
+    """The current time as an aware UTC datetime (inject a clock where tests need one)."""
+    return datetime.now(UTC)

@@ -87,13 +87,19 @@ class SystemSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     base_url: str | None = Field(default=None, description="Override the vendor's API base URL (sandboxes).")
-    auth_url: str | None = Field(default=None, description="Override the vendor's auth host, where it has one.")
+    auth_url: str | None = Field(
+        default=None, description="Override the vendor's auth host, where it has one."
+    )
     daily_budget: int | None = Field(default=None, ge=1, description="Admin cap on API calls per day.")
     budget_reserve: float = Field(default=0.1, ge=0, lt=1, description="Share of the daily budget kept free.")
     requests_per_window: int | None = Field(default=None, ge=1, description="Override the rate limit.")
     window_seconds: float | None = Field(default=None, gt=0, description="Override the rate window.")
     max_concurrency: int | None = Field(default=None, ge=1, description="Override the concurrency cap.")
     timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request deadline.")
+    page_size: int | None = Field(default=None, ge=1, description="Override the read page size.")
+    backoff_base_seconds: float = Field(default=0.5, gt=0, description="First retry wait (doubles, jittered).")
+    backoff_max_seconds: float = Field(default=30.0, gt=0, description="Longest single retry wait.")
+    max_attempts: int = Field(default=6, ge=1, description="Attempts per request, the first included.")
 
     def secrets(self) -> list[str]:
         """Every secret value in these settings, for log redaction."""

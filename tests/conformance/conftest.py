@@ -20,7 +20,8 @@ def _load_targets() -> list[Any]:
     targets = []
     for path in sorted(TARGET_DIR.glob("*.py")):
         spec = importlib.util.spec_from_file_location(f"conformance_target_{path.stem}", path)
-        assert spec and spec.loader
+        assert spec
+        assert spec.loader
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         targets.append(module.TARGET)

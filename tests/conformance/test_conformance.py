@@ -99,7 +99,9 @@ async def test_batch_with_one_bad_record(target: Any, sandbox: SandboxBase, conn
     assert [r.ref for r in results] == [w.ref for w in batch]
     failed = [r for r in results if not r.ok]
     assert [r.ref for r in failed] == ["r9299"]
-    assert failed[0].error is not None and failed[0].error.message and not failed[0].error.retryable
+    assert failed[0].error is not None
+    assert failed[0].error.message
+    assert not failed[0].error.retryable
     assert sum(1 for r in results if r.ok) == 9
 
 
@@ -166,7 +168,8 @@ async def test_merge_is_visible(target: Any, sandbox: SandboxBase, connector: Co
     loser, winner = start[1], start[2]
     sandbox.table(target.contact_object).merge(loser.id, winner.id)
     later = {r.id: r for r in await read_all(connector, target.contact_object, start[-1].position)}
-    assert later[loser.id].deleted and later[loser.id].merged_into == winner.id
+    assert later[loser.id].deleted
+    assert later[loser.id].merged_into == winner.id
     assert not later[winner.id].deleted
 
 

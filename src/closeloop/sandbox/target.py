@@ -22,7 +22,7 @@ class ConformanceTarget:
     make_sandbox: Callable[[int, int], SandboxBase]
     """(seed, people) -> a seeded sandbox with that many people."""
     settings: Callable[[SandboxBase], dict[str, Any]]
-    """Settings for the plugin's settings_model, pointing at the sandbox (refreshing auth where it has one)."""
+    """Settings for the plugin's settings_model, pointing at the sandbox (refreshing auth if any)."""
     new_fields: Callable[[int], dict[str, Any]]
     """Native fields of a valid new person number i (unique email)."""
     deal_object: str | None = None

@@ -195,6 +195,10 @@ class SandboxBase:
         """The vendor's answer to a request over its limit."""
         return JSONResponse({"message": "rate limit exceeded"}, status_code=429)
 
+    def concurrency_limited(self, bucket: str) -> Response:
+        """The vendor's answer to a request beyond its concurrency cap (a rate refusal unless it differs)."""
+        return self.rate_limited(bucket, daily=False)
+
     def server_error(self, status: int) -> Response:
         """The vendor's answer to an internal failure."""
         return JSONResponse({"message": "internal error"}, status_code=status)
@@ -316,7 +320,7 @@ class SandboxBase:
         limit = self.knobs.concurrency_limit
         if limit and self._in_flight >= limit:
             self.stats.violations += 1
-            await self.rate_limited(bucket, daily=False)(scope, receive, send)
+            await self.concurrency_limited(bucket)(scope, receive, send)
             return
         self._in_flight += 1
         headers = self.limit_headers(bucket)

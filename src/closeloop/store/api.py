@@ -1,0 +1,274 @@
+"""The narrow interface the engine, the loop and the CLI use, so another backend can replace SQLite later."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Literal, Protocol
+
+from closeloop.model import Cursor, JSONValue
+from closeloop.store.rows import (
+    DealContact,
+    Fields,
+    Golden,
+    LedgerEntry,
+    Link,
+    OutboxEntry,
+    OutboxItem,
+    PendingAssociation,
+    QuarantineEntry,
+    QuarantineStatus,
+    Rollup,
+    Run,
+    RunStatus,
+    TouchpointRow,
+)
+
+
+class StateStore(Protocol):
+    """What closeloop needs from its state store; ``closeloop.store.Store`` is the SQLite implementation."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Everything written inside the block commits together or not at all; nested blocks join it."""
+        ...
+
+    def integrity_check(self) -> str:
+        """'ok', or the problems found."""
+        ...
+
+    def close(self) -> None:
+        """Release the store."""
+        ...
+
+    # golden records
+    def new_golden_id(self) -> str:
+        """A fresh golden record id."""
+        ...
+
+    def get_golden(self, golden_id: str) -> Golden | None:
+        """One golden record, or None."""
+        ...
+
+    def get_goldens(self, golden_ids: Sequence[str]) -> dict[str, Golden]:
+        """Many golden records by id, in one query."""
+        ...
+
+    def put_golden(self, golden_id: str, entity: str, fields: Fields) -> None:
+        """Create or replace a golden record's fields."""
+        ...
+
+    def mark_golden_deleted(self, golden_id: str) -> bool:
+        """Flag a golden record deleted."""
+        ...
+
+    # links
+    def get_link(self, system: str, object: str, native_id: str) -> Link | None:
+        """The link of one native record, or None."""
+        ...
+
+    def find_links(self, system: str, object: str, native_ids: Sequence[str]) -> dict[str, Link]:
+        """The links of many native records, by native id, in one query."""
+        ...
+
+    def links_of(self, golden_id: str) -> list[Link]:
+        """Every link of a golden record."""
+        ...
+
+    def put_link(
+        self,
+        system: str,
+        object: str,
+        native_id: str,
+        golden_id: str,
+        entity: str,
+        *,
+        last_modified_at: datetime | None = None,
+        snapshot: Fields | None = None,
+    ) -> Link:
+        """Create or update a link; None keeps the stored last_modified_at / snapshot."""
+        ...
+
+    def delete_link(self, system: str, object: str, native_id: str) -> bool:
+        """Remove one link."""
+        ...
+
+    def repoint_links(self, from_golden: str, to_golden: str) -> int:
+        """Move every link of one golden record to another."""
+        ...
+
+    # cursors
+    def get_cursor(self, connection: str, system: str, object: str) -> Cursor | None:
+        """The stored cursor of one object of one system, or None."""
+        ...
+
+    def set_cursor(self, connection: str, system: str, object: str, cursor: Cursor) -> None:
+        """Store a cursor."""
+        ...
+
+    # outbox
+    def enqueue(self, items: Iterable[OutboxItem]) -> list[int]:
+        """Queue writes; return their ids."""
+        ...
+
+    def due_outbox(
+        self, connection: str, system: str, object: str, limit: int, now: datetime | None = None
+    ) -> list[OutboxEntry]:
+        """Queued writes due at ``now``, oldest first."""
+        ...
+
+    def outbox_done(self, ids: Sequence[int]) -> int:
+        """Remove delivered or parked writes."""
+        ...
+
+    def outbox_retry_later(self, id: int, next_attempt_at: datetime, error: str) -> None:
+        """Count a failed attempt and hold the write back."""
+        ...
+
+    def outbox_depth(self, connection: str | None = None) -> int:
+        """How many writes are queued."""
+        ...
+
+    # quarantine
+    def quarantine(
+        self,
+        connection: str,
+        system: str,
+        object: str,
+        entity: str,
+        *,
+        code: str,
+        reason: str,
+        native_id: str | None = None,
+        golden_id: str | None = None,
+        payload: Mapping[str, JSONValue] | None = None,
+    ) -> QuarantineEntry:
+        """Park a record, or bump its live entry."""
+        ...
+
+    def list_quarantine(
+        self,
+        status: QuarantineStatus | Iterable[QuarantineStatus] | None = None,
+        *,
+        connection: str | None = None,
+    ) -> list[QuarantineEntry]:
+        """Quarantine entries by status."""
+        ...
+
+    def mark_retry(self, id: int | Literal["all"]) -> int:
+        """Ask for a retry of one entry or every open one."""
+        ...
+
+    def resolve_quarantine(
+        self,
+        connection: str,
+        system: str,
+        object: str,
+        *,
+        native_id: str | None = None,
+        golden_id: str | None = None,
+    ) -> int:
+        """Close the live entry of a record that has since synced."""
+        ...
+
+    def ignore_quarantine(self, id: int) -> bool:
+        """Ignore one entry."""
+        ...
+
+    # runs
+    def start_run(self, connection: str) -> int:
+        """Record the start of a run; return its id."""
+        ...
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        counts: Mapping[str, int],
+        api_calls: Mapping[str, int],
+        error: str | None = None,
+    ) -> None:
+        """Record how a run ended."""
+        ...
+
+    def recent_runs(self, limit: int = 20, *, connection: str | None = None) -> list[Run]:
+        """The latest runs, newest first."""
+        ...
+
+    def last_run(self, connection: str, status: RunStatus | None = None) -> Run | None:
+        """The latest run of a connection (with a given status)."""
+        ...
+
+    def interrupt_running_runs(self) -> int:
+        """Mark runs left 'running' by a dead process as 'interrupted'."""
+        ...
+
+    # ledger
+    def append_ledger(self, entry: LedgerEntry) -> LedgerEntry:
+        """Append a revenue-ledger entry."""
+        ...
+
+    def ledger_for_deal(self, deal_golden_id: str) -> list[LedgerEntry]:
+        """The ledger entries of one deal."""
+        ...
+
+    def ledger_for_contact(self, contact_golden_id: str) -> list[LedgerEntry]:
+        """The ledger entries crediting one contact."""
+        ...
+
+    def ledger_entries(self, since: datetime | None = None) -> list[LedgerEntry]:
+        """Ledger entries of deals closed at or after ``since``."""
+        ...
+
+    # touchpoints and rollups
+    def add_touchpoints(self, touchpoints: Iterable[TouchpointRow]) -> int:
+        """Record new touchpoints, skipping duplicates."""
+        ...
+
+    def touchpoints_of(self, contact_golden_ids: Sequence[str]) -> dict[str, list[TouchpointRow]]:
+        """The touchpoints of many contacts."""
+        ...
+
+    def put_rollup(self, contact_golden_id: str, values: Fields) -> None:
+        """Store one contact's rollup values."""
+        ...
+
+    def get_rollups(self, contact_golden_ids: Sequence[str]) -> dict[str, Rollup]:
+        """The rollups of many contacts."""
+        ...
+
+    # associations
+    def set_deal_contacts(
+        self,
+        deal_golden_id: str,
+        contact_golden_ids: Iterable[str],
+        roles: Mapping[str, str] | None = None,
+    ) -> None:
+        """Replace the contacts of a deal."""
+        ...
+
+    def deal_contacts(self, deal_golden_id: str) -> list[DealContact]:
+        """The contacts of a deal."""
+        ...
+
+    def deals_of_contact(self, contact_golden_id: str) -> list[DealContact]:
+        """The deals of a contact."""
+        ...
+
+    def add_pending_associations(self, pending: Iterable[PendingAssociation]) -> None:
+        """Remember deal-contact links waiting for their contact."""
+        ...
+
+    def pending_for_contacts(
+        self, system: str, object: str, contact_native_ids: Sequence[str]
+    ) -> list[PendingAssociation]:
+        """Pending links waiting for these native contacts."""
+        ...
+
+    def pending_of_deal(self, deal_golden_id: str) -> list[PendingAssociation]:
+        """Pending links of one deal."""
+        ...
+
+    def drop_pending_associations(self, pending: Iterable[PendingAssociation]) -> int:
+        """Forget resolved pending links."""
+        ...

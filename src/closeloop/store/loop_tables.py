@@ -1,0 +1,259 @@
+"""The closed-loop tables: revenue ledger, touchpoints, rollups and deal-contact associations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from closeloop.store.db import Access, dump_fields, dump_json, from_ts, id_list, load_json, ts
+from closeloop.store.rows import (
+    DealContact,
+    Fields,
+    LedgerEntry,
+    LedgerKind,
+    PendingAssociation,
+    Rollup,
+    TouchpointRow,
+)
+
+
+def _ledger(row: sqlite3.Row) -> LedgerEntry:
+    base = row["amount_base"]
+    return LedgerEntry(
+        id=row["id"],
+        deal_golden_id=row["deal_golden_id"],
+        kind=LedgerKind(row["kind"]),
+        amount=Decimal(row["amount"]),
+        currency=row["currency"],
+        amount_base=None if base is None else Decimal(base),
+        closed_at=from_ts(row["closed_at"]),
+        contacts=tuple(load_json(row["contacts"])),
+        source_system=row["source_system"],
+        recorded_at=from_ts(row["recorded_at"]),
+    )
+
+
+def _touchpoint(row: sqlite3.Row) -> TouchpointRow:
+    return TouchpointRow(
+        id=row["id"],
+        contact_golden_id=row["contact_golden_id"],
+        system=row["system"],
+        native_id=row["native_id"],
+        occurred_at=from_ts(row["occurred_at"]),
+        kind=row["kind"],
+        channel=row["channel"],
+        campaign=row["campaign"],
+        utm=load_json(row["utm"]),
+        detail=row["detail"],
+    )
+
+
+def _pending(row: sqlite3.Row) -> PendingAssociation:
+    return PendingAssociation(
+        connection=row["connection"],
+        deal_golden_id=row["deal_golden_id"],
+        system=row["system"],
+        object=row["object"],
+        contact_native_id=row["contact_native_id"],
+        role=row["role"],
+    )
+
+
+class LoopTables:
+    """Ledger, touchpoints, rollups, associations and pending associations."""
+
+    _a: Access
+
+    # -- ledger -----------------------------------------------------------------------------------------
+
+    def append_ledger(self, entry: LedgerEntry) -> LedgerEntry:
+        """Append a revenue-ledger entry (the ledger is never edited); return it with id and recorded_at."""
+        now = self._a.now()
+        with self._a.transaction():
+            cursor = self._a.conn.execute(
+                "INSERT INTO ledger (deal_golden_id, kind, amount, currency, amount_base, closed_at,"
+                " contacts, source_system, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.deal_golden_id,
+                    str(entry.kind),
+                    str(entry.amount),
+                    entry.currency,
+                    None if entry.amount_base is None else str(entry.amount_base),
+                    ts(entry.closed_at),
+                    dump_json(list(entry.contacts)),
+                    entry.source_system,
+                    now,
+                ),
+            )
+            row = self._a.row("SELECT * FROM ledger WHERE id = ?", (cursor.lastrowid,))
+        assert row is not None  # just written inside this transaction
+        return _ledger(row)
+
+    def ledger_for_deal(self, deal_golden_id: str) -> list[LedgerEntry]:
+        """Every ledger entry of one deal, in the order they were recorded."""
+        rows = self._a.rows("SELECT * FROM ledger WHERE deal_golden_id = ? ORDER BY id", (deal_golden_id,))
+        return [_ledger(row) for row in rows]
+
+    def ledger_for_contact(self, contact_golden_id: str) -> list[LedgerEntry]:
+        """Every ledger entry that credits one contact, in the order they were recorded."""
+        rows = self._a.rows(
+            "SELECT * FROM ledger WHERE EXISTS (SELECT 1 FROM json_each(ledger.contacts) WHERE value = ?)"
+            " ORDER BY id",
+            (contact_golden_id,),
+        )
+        return [_ledger(row) for row in rows]
+
+    def ledger_entries(self, since: datetime | None = None) -> list[LedgerEntry]:
+        """Ledger entries whose deal closed at or after ``since`` (all when None), in recorded order."""
+        if since is None:
+            rows = self._a.rows("SELECT * FROM ledger ORDER BY id")
+        else:
+            rows = self._a.rows("SELECT * FROM ledger WHERE closed_at >= ? ORDER BY id", (ts(since),))
+        return [_ledger(row) for row in rows]
+
+    # -- touchpoints ------------------------------------------------------------------------------------
+
+    def add_touchpoints(self, touchpoints: Iterable[TouchpointRow]) -> int:
+        """Record touchpoints, skipping ones already recorded; return how many were new."""
+        added = 0
+        with self._a.transaction():
+            for tp in touchpoints:
+                cursor = self._a.conn.execute(
+                    "INSERT OR IGNORE INTO touchpoints (contact_golden_id, system, native_id, occurred_at,"
+                    " kind, channel, campaign, utm, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        tp.contact_golden_id,
+                        tp.system,
+                        tp.native_id,
+                        ts(tp.occurred_at),
+                        tp.kind,
+                        tp.channel,
+                        tp.campaign,
+                        dump_json(dict(tp.utm)),
+                        tp.detail,
+                    ),
+                )
+                added += cursor.rowcount
+        return added
+
+    def touchpoints_of(self, contact_golden_ids: Sequence[str]) -> dict[str, list[TouchpointRow]]:
+        """The touchpoints of many contacts, by contact, each list in time order; one query."""
+        rows = self._a.rows(
+            "SELECT * FROM touchpoints WHERE contact_golden_id IN (SELECT value FROM json_each(?))"
+            " ORDER BY contact_golden_id, occurred_at, id",
+            (id_list(contact_golden_ids),),
+        )
+        found: dict[str, list[TouchpointRow]] = {}
+        for row in rows:
+            found.setdefault(row["contact_golden_id"], []).append(_touchpoint(row))
+        return found
+
+    # -- rollups ----------------------------------------------------------------------------------------
+
+    def put_rollup(self, contact_golden_id: str, values: Fields) -> None:
+        """Store the closed-loop values computed for one contact, replacing the previous ones."""
+        with self._a.transaction():
+            self._a.conn.execute(
+                'INSERT INTO rollups (contact_golden_id, "values", updated_at) VALUES (?, ?, ?)'
+                ' ON CONFLICT (contact_golden_id) DO UPDATE SET "values" = excluded."values",'
+                " updated_at = excluded.updated_at",
+                (contact_golden_id, dump_fields(values), self._a.now()),
+            )
+
+    def get_rollups(self, contact_golden_ids: Sequence[str]) -> dict[str, Rollup]:
+        """The rollups of many contacts that have one, by contact, in one query."""
+        rows = self._a.rows(
+            "SELECT * FROM rollups WHERE contact_golden_id IN (SELECT value FROM json_each(?))",
+            (id_list(contact_golden_ids),),
+        )
+        return {
+            row["contact_golden_id"]: Rollup(
+                row["contact_golden_id"], load_json(row["values"]), from_ts(row["updated_at"])
+            )
+            for row in rows
+        }
+
+    # -- associations -----------------------------------------------------------------------------------
+
+    def set_deal_contacts(
+        self,
+        deal_golden_id: str,
+        contact_golden_ids: Iterable[str],
+        roles: Mapping[str, str] | None = None,
+    ) -> None:
+        """Make ``contact_golden_ids`` exactly the contacts of a deal (``roles`` by contact, optional)."""
+        roles = roles or {}
+        with self._a.transaction():
+            self._a.conn.execute("DELETE FROM associations WHERE deal_golden_id = ?", (deal_golden_id,))
+            self._a.conn.executemany(
+                "INSERT OR REPLACE INTO associations (deal_golden_id, contact_golden_id, role)"
+                " VALUES (?, ?, ?)",
+                [(deal_golden_id, c, roles.get(c)) for c in dict.fromkeys(contact_golden_ids)],
+            )
+
+    def deal_contacts(self, deal_golden_id: str) -> list[DealContact]:
+        """The contacts credited on a deal."""
+        rows = self._a.rows(
+            "SELECT * FROM associations WHERE deal_golden_id = ? ORDER BY contact_golden_id",
+            (deal_golden_id,),
+        )
+        return [DealContact(r["deal_golden_id"], r["contact_golden_id"], r["role"]) for r in rows]
+
+    def deals_of_contact(self, contact_golden_id: str) -> list[DealContact]:
+        """The deals a contact is credited on."""
+        rows = self._a.rows(
+            "SELECT * FROM associations WHERE contact_golden_id = ? ORDER BY deal_golden_id",
+            (contact_golden_id,),
+        )
+        return [DealContact(r["deal_golden_id"], r["contact_golden_id"], r["role"]) for r in rows]
+
+    # -- pending associations ---------------------------------------------------------------------------
+
+    def add_pending_associations(self, pending: Iterable[PendingAssociation]) -> None:
+        """Remember deal-contact links whose contact is not linked yet (re-adding one is harmless)."""
+        now = self._a.now()
+        with self._a.transaction():
+            self._a.conn.executemany(
+                "INSERT INTO pending_associations (connection, deal_golden_id, system, object,"
+                " contact_native_id, role, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET role = excluded.role",
+                [
+                    (p.connection, p.deal_golden_id, p.system, p.object, p.contact_native_id, p.role, now)
+                    for p in pending
+                ],
+            )
+
+    def pending_for_contacts(
+        self, system: str, object: str, contact_native_ids: Sequence[str]
+    ) -> list[PendingAssociation]:
+        """Pending links waiting for any of these native contacts, in one query."""
+        rows = self._a.rows(
+            "SELECT * FROM pending_associations WHERE system = ? AND object = ?"
+            " AND contact_native_id IN (SELECT value FROM json_each(?)) ORDER BY created_at, deal_golden_id",
+            (system, object, id_list(contact_native_ids)),
+        )
+        return [_pending(row) for row in rows]
+
+    def pending_of_deal(self, deal_golden_id: str) -> list[PendingAssociation]:
+        """Pending links of one deal."""
+        rows = self._a.rows(
+            "SELECT * FROM pending_associations WHERE deal_golden_id = ?"
+            " ORDER BY system, object, contact_native_id",
+            (deal_golden_id,),
+        )
+        return [_pending(row) for row in rows]
+
+    def drop_pending_associations(self, pending: Iterable[PendingAssociation]) -> int:
+        """Forget pending links (once resolved into associations); return how many were dropped."""
+        dropped = 0
+        with self._a.transaction():
+            for p in pending:
+                cursor = self._a.conn.execute(
+                    "DELETE FROM pending_associations WHERE connection = ? AND deal_golden_id = ?"
+                    " AND system = ? AND object = ? AND contact_native_id = ?",
+                    (p.connection, p.deal_golden_id, p.system, p.object, p.contact_native_id),
+                )
+                dropped += cursor.rowcount
+        return dropped

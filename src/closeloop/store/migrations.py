@@ -1,0 +1,289 @@
+"""Numbered schema migrations, each applied together with its ``schema_version`` row in one transaction.
+
+A migration is a function of a sqlite-utils Database registered with ``@migration(n, "what it does")``.
+Its SQL is written out in full rather than generated, so the schema a number stands for never changes
+with a library upgrade. Migrations only ever move forward: there is no rebuild and no downgrade.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from closeloop.store.db import StoreError, Transactions
+
+MigrationFn = Callable[[sqlite_utils.Database], None]
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer closeloop than this one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered step of the schema."""
+
+    version: int
+    name: str
+    apply: MigrationFn
+
+
+class Migrations:
+    """An ordered registry of migrations; the decorator it returns registers one."""
+
+    def __init__(self) -> None:
+        self._steps: dict[int, Migration] = {}
+
+    def __call__(self, version: int, name: str) -> Callable[[MigrationFn], MigrationFn]:
+        """Register the decorated function as migration ``version``."""
+
+        def register(fn: MigrationFn) -> MigrationFn:
+            if version < 1 or version in self._steps:
+                raise ValueError(f"migration {version} ({name}) is not a new positive number")
+            self._steps[version] = Migration(version, name, fn)
+            return fn
+
+        return register
+
+    @property
+    def steps(self) -> list[Migration]:
+        """Every migration, in version order."""
+        return [self._steps[v] for v in sorted(self._steps)]
+
+    @property
+    def latest(self) -> int:
+        """The highest version this code knows (0 when none)."""
+        return max(self._steps, default=0)
+
+    def upto(self, version: int) -> Migrations:
+        """A registry holding only the migrations up to ``version`` (to build older databases)."""
+        older = Migrations()
+        older._steps = {v: m for v, m in self._steps.items() if v <= version}
+        return older
+
+
+def current_version(db: sqlite_utils.Database) -> int:
+    """The schema version recorded in ``db``; 0 for an empty file, an error for a foreign one."""
+    tables = set(db.table_names())
+    if "schema_version" not in tables:
+        if tables:
+            raise StoreError(
+                "the file holds tables but no schema_version: it is not a closeloop state store "
+                "(closeloop will not rebuild it; point it at a new file)"
+            )
+        return 0
+    row = db.conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(db: sqlite_utils.Database, registry: Migrations, *, transaction: Transactions, now: str) -> int:
+    """Bring ``db`` up to ``registry.latest``, one transaction per step; return the resulting version."""
+    found = current_version(db)
+    if found > registry.latest:
+        raise SchemaTooNewError(
+            f"the state store is at schema version {found}, but this closeloop knows versions up to "
+            f"{registry.latest}: upgrade closeloop, or restore a backup taken before the upgrade "
+            "(closeloop never downgrades a store)"
+        )
+    for step in registry.steps:
+        with transaction():
+            # Re-read inside the write lock: another process may have migrated while this one waited.
+            if step.version <= current_version(db):
+                continue
+            step.apply(db)
+            db.conn.execute(
+                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                (step.version, step.name, now),
+            )
+    return current_version(db)
+
+
+MIGRATIONS = Migrations()
+"""The migrations of the state store, in order."""
+
+migration = MIGRATIONS
+"""Decorator: ``@migration(3, "what it does")`` registers a migration of the state store."""
+
+
+def _script(db: sqlite_utils.Database, sql: str) -> None:
+    """Run several DDL statements inside the caller's transaction (executescript would commit it)."""
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        # complete_statement knows that a trigger body's inner ";" does not end the CREATE TRIGGER.
+        if sqlite3.complete_statement(statement):
+            db.conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        db.conn.execute(statement)
+
+
+@migration(1, "initial schema")
+def _initial_schema(db: sqlite_utils.Database) -> None:
+    # schema_version itself is created by the first migration, so that it appears with version 1, atomically.
+    _script(
+        db,
+        """
+        CREATE TABLE schema_version (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        );
+        CREATE TABLE golden (
+            id TEXT PRIMARY KEY,
+            entity TEXT NOT NULL,
+            fields TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE links (
+            system TEXT NOT NULL,
+            object TEXT NOT NULL,
+            native_id TEXT NOT NULL,
+            -- DEFERRED: the engine may write a link and its new golden record in either order in one
+            -- transaction; the check runs at commit.
+            golden_id TEXT NOT NULL REFERENCES golden(id) DEFERRABLE INITIALLY DEFERRED,
+            entity TEXT NOT NULL,
+            last_modified_at TEXT,
+            snapshot TEXT NOT NULL DEFAULT '{}',
+            linked_at TEXT NOT NULL,
+            PRIMARY KEY (system, object, native_id)
+        );
+        CREATE INDEX links_golden_id ON links (golden_id);
+        CREATE TABLE cursors (
+            connection TEXT NOT NULL,
+            system TEXT NOT NULL,
+            object TEXT NOT NULL,
+            modified_at TEXT NOT NULL,
+            record_id TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (connection, system, object)
+        );
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            connection TEXT NOT NULL,
+            system TEXT NOT NULL,
+            object TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            golden_id TEXT NOT NULL,
+            op TEXT NOT NULL CHECK (op IN ('create', 'update', 'upsert', 'delete')),
+            native_id TEXT,
+            fields TEXT NOT NULL DEFAULT '{}',
+            upsert_key TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX outbox_due ON outbox (connection, system, object, next_attempt_at);
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            connection TEXT NOT NULL,
+            system TEXT NOT NULL,
+            object TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            native_id TEXT,
+            golden_id TEXT,
+            -- The record the entry is about: its native id when it has one, else its golden id.
+            record_key TEXT NOT NULL,
+            code TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            attempts INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'retry', 'ignored', 'resolved')),
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            CHECK (native_id IS NOT NULL OR golden_id IS NOT NULL)
+        );
+        -- One live entry per record; resolved entries are history and do not count.
+        CREATE UNIQUE INDEX quarantine_live ON quarantine (connection, system, object, record_key)
+            WHERE status != 'resolved';
+        CREATE INDEX quarantine_status ON quarantine (status);
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            connection TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'ok', 'quarantined', 'failed', 'interrupted')),
+            counts TEXT NOT NULL DEFAULT '{}',
+            api_calls TEXT NOT NULL DEFAULT '{}',
+            error TEXT
+        );
+        CREATE INDEX runs_connection ON runs (connection, id);
+        CREATE INDEX runs_status ON runs (status)
+        """,
+    )
+
+
+@migration(2, "closed-loop tables")
+def _closed_loop(db: sqlite_utils.Database) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE ledger (
+            id INTEGER PRIMARY KEY,
+            deal_golden_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('won', 'reversal', 'adjustment')),
+            amount TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            amount_base TEXT,
+            closed_at TEXT NOT NULL,
+            contacts TEXT NOT NULL DEFAULT '[]',
+            source_system TEXT,
+            recorded_at TEXT NOT NULL
+        );
+        CREATE INDEX ledger_deal ON ledger (deal_golden_id, id);
+        CREATE INDEX ledger_closed_at ON ledger (closed_at);
+        -- The ledger is the revenue history: corrections are new entries, never edits.
+        CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+            BEGIN SELECT RAISE(ABORT, 'the revenue ledger is append-only'); END;
+        CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+            BEGIN SELECT RAISE(ABORT, 'the revenue ledger is append-only'); END;
+        CREATE TABLE touchpoints (
+            id INTEGER PRIMARY KEY,
+            contact_golden_id TEXT NOT NULL,
+            system TEXT NOT NULL,
+            native_id TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            channel TEXT,
+            campaign TEXT,
+            utm TEXT NOT NULL DEFAULT '{}',
+            detail TEXT
+        );
+        -- An expression index rather than UNIQUE(...): NULLs are distinct in a plain UNIQUE constraint, so a
+        -- touchpoint without a campaign would never be recognised as a duplicate.
+        CREATE UNIQUE INDEX touchpoints_unique
+            ON touchpoints (system, native_id, kind, occurred_at, coalesce(campaign, ''));
+        CREATE INDEX touchpoints_contact ON touchpoints (contact_golden_id, occurred_at);
+        CREATE TABLE rollups (
+            contact_golden_id TEXT PRIMARY KEY,
+            "values" TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE associations (
+            deal_golden_id TEXT NOT NULL REFERENCES golden(id) DEFERRABLE INITIALLY DEFERRED,
+            contact_golden_id TEXT NOT NULL REFERENCES golden(id) DEFERRABLE INITIALLY DEFERRED,
+            role TEXT,
+            PRIMARY KEY (deal_golden_id, contact_golden_id)
+        );
+        CREATE INDEX associations_contact ON associations (contact_golden_id);
+        CREATE TABLE pending_associations (
+            connection TEXT NOT NULL,
+            deal_golden_id TEXT NOT NULL,
+            system TEXT NOT NULL,
+            object TEXT NOT NULL,
+            contact_native_id TEXT NOT NULL,
+            role TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (connection, deal_golden_id, system, object, contact_native_id)
+        );
+        CREATE INDEX pending_associations_contact
+            ON pending_associations (system, object, contact_native_id)
+        """,
+    )

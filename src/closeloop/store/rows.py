@@ -1,0 +1,198 @@
+"""The rows the state store hands out and takes in: small frozen dataclasses, never raw dicts.
+
+Canonical field values are ``str | bool | None``: decimals and datetimes are already strings when they
+reach the store, so the JSON columns hold plain JSON. Timestamps are aware UTC datetimes on this side
+of the border.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from closeloop.model import JSONValue, WriteOp
+
+FieldValue = str | bool | None
+"""A canonical field value as the store keeps it."""
+
+Fields = Mapping[str, FieldValue]
+"""Canonical field name -> canonical value."""
+
+
+class QuarantineStatus(enum.StrEnum):
+    """Where a parked record stands: waiting for an admin, queued for retry, ignored, or cleared."""
+
+    OPEN = "open"
+    RETRY = "retry"
+    IGNORED = "ignored"
+    RESOLVED = "resolved"
+
+
+class RunStatus(enum.StrEnum):
+    """How a sync run ended (or that it has not yet)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    QUARANTINED = "quarantined"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class LedgerKind(enum.StrEnum):
+    """What a revenue-ledger entry records."""
+
+    WON = "won"
+    REVERSAL = "reversal"
+    ADJUSTMENT = "adjustment"
+
+
+@dataclass(frozen=True, slots=True)
+class Golden:
+    """A golden record: the last synced canonical value of every field of one entity."""
+
+    id: str
+    entity: str
+    fields: Fields
+    created_at: datetime
+    updated_at: datetime
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One native record of one system tied to a golden record, with what was last seen from it."""
+
+    system: str
+    object: str
+    native_id: str
+    golden_id: str
+    entity: str
+    last_modified_at: datetime | None
+    snapshot: Fields
+    linked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A write owed to a system, as the engine enqueues it."""
+
+    connection: str
+    system: str
+    object: str
+    entity: str
+    golden_id: str
+    op: WriteOp
+    fields: Fields = field(default_factory=dict)
+    native_id: str | None = None
+    upsert_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A queued write as stored, with its delivery state."""
+
+    id: int
+    item: OutboxItem
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    """A record parked after a permanent error, with the vendor's message and how often it failed."""
+
+    id: int
+    connection: str
+    system: str
+    object: str
+    entity: str
+    native_id: str | None
+    golden_id: str | None
+    code: str
+    reason: str
+    payload: Mapping[str, JSONValue]
+    attempts: int
+    status: QuarantineStatus
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One sync run of one connection, with its counts and API calls per system."""
+
+    id: int
+    connection: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: RunStatus
+    counts: Mapping[str, int]
+    api_calls: Mapping[str, int]
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One revenue-ledger entry; ``id`` and ``recorded_at`` are set by the store when appended."""
+
+    deal_golden_id: str
+    kind: LedgerKind
+    amount: Decimal
+    currency: str
+    closed_at: datetime
+    contacts: tuple[str, ...] = ()
+    amount_base: Decimal | None = None
+    source_system: str | None = None
+    id: int | None = None
+    recorded_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TouchpointRow:
+    """A marketing touchpoint credited to one contact golden record; ``id`` is set by the store."""
+
+    contact_golden_id: str
+    system: str
+    native_id: str
+    occurred_at: datetime
+    kind: str
+    channel: str | None = None
+    campaign: str | None = None
+    utm: Mapping[str, str] = field(default_factory=dict)
+    detail: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """The closed-loop values computed for one contact (revenue, won deals, first/last won)."""
+
+    contact_golden_id: str
+    values: Fields
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DealContact:
+    """A deal credited to a contact, both as golden records."""
+
+    deal_golden_id: str
+    contact_golden_id: str
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAssociation:
+    """A deal-to-contact link seen in a system whose contact is not linked to a golden record yet."""
+
+    connection: str
+    deal_golden_id: str
+    system: str
+    object: str
+    contact_native_id: str
+    role: str | None = None

@@ -1,0 +1,130 @@
+"""Numbered migrations: from empty, from every earlier version, atomically with their version row."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from closeloop.store import MIGRATIONS, Migrations, Store
+
+EXPECTED_TABLES = {
+    "schema_version",
+    "golden",
+    "links",
+    "cursors",
+    "outbox",
+    "quarantine",
+    "runs",
+    "ledger",
+    "touchpoints",
+    "rollups",
+    "associations",
+    "pending_associations",
+}
+
+
+def _tables(path: Path) -> set[str]:
+    db = sqlite_utils.Database(path)
+    try:
+        return set(db.table_names())
+    finally:
+        db.close()
+
+
+def _schema(path: Path) -> list[tuple[str, str]]:
+    raw = sqlite3.connect(path)
+    try:
+        return sorted(
+            raw.execute("SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
+        )
+    finally:
+        raw.close()
+
+
+def _versions(path: Path) -> list[int]:
+    raw = sqlite3.connect(path)
+    try:
+        return [r[0] for r in raw.execute("SELECT version FROM schema_version ORDER BY version")]
+    finally:
+        raw.close()
+
+
+def test_migrations_are_numbered_from_one_without_gaps() -> None:
+    assert [m.version for m in MIGRATIONS.steps] == list(range(1, MIGRATIONS.latest + 1))
+
+
+def test_empty_file_migrates_to_latest(db_path: Path) -> None:
+    with Store.open(db_path) as store:
+        assert store.schema_version == MIGRATIONS.latest
+    assert _tables(db_path) == EXPECTED_TABLES
+    assert _versions(db_path) == list(range(1, MIGRATIONS.latest + 1))
+
+
+@pytest.mark.parametrize("start", range(1, MIGRATIONS.latest), ids=lambda v: f"from-v{v}")
+def test_each_earlier_version_migrates_to_the_same_schema(tmp_path: Path, start: int) -> None:
+    fresh = tmp_path / "fresh.db"
+    Store.open(fresh).close()
+    old = tmp_path / "old.db"
+    with Store.open(old, migrations=MIGRATIONS.upto(start)) as store:
+        assert store.schema_version == start
+    with Store.open(old) as store:
+        assert store.schema_version == MIGRATIONS.latest
+    assert _schema(old) == _schema(fresh)
+    assert _versions(old) == list(range(1, MIGRATIONS.latest + 1))
+
+
+@pytest.mark.parametrize("start", range(1, MIGRATIONS.latest), ids=lambda v: f"from-v{v}")
+def test_data_written_at_an_earlier_version_survives_migration(tmp_path: Path, start: int) -> None:
+    path = tmp_path / "old.db"
+    with Store.open(path, migrations=MIGRATIONS.upto(start)) as store:
+        store.put_golden("g1", "contact", {"email": "a@example.com"})
+        store.put_link("crm", "contact", "1", "g1", "contact")
+    with Store.open(path) as store:
+        assert store.get_link("crm", "contact", "1") is not None
+        golden = store.get_golden("g1")
+        assert golden is not None
+        assert golden.fields == {"email": "a@example.com"}
+
+
+def test_reopening_an_up_to_date_store_applies_nothing(db_path: Path) -> None:
+    Store.open(db_path).close()
+    before = _versions(db_path)
+    Store.open(db_path).close()
+    assert _versions(db_path) == before
+
+
+def test_failing_migration_leaves_neither_its_changes_nor_its_version(db_path: Path) -> None:
+    registry = MIGRATIONS.upto(MIGRATIONS.latest)
+
+    @registry(MIGRATIONS.latest + 1, "breaks half-way")
+    def _broken(db: sqlite_utils.Database) -> None:
+        db.execute("CREATE TABLE half_done (id INTEGER)")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        Store.open(db_path, migrations=registry)
+    assert "half_done" not in _tables(db_path)
+    assert _versions(db_path) == list(range(1, MIGRATIONS.latest + 1))
+
+
+def test_migration_records_its_name(db_path: Path) -> None:
+    Store.open(db_path).close()
+    raw = sqlite3.connect(db_path)
+    names = dict(raw.execute("SELECT version, name FROM schema_version").fetchall())
+    raw.close()
+    assert names[1] == "initial schema"
+
+
+@pytest.mark.parametrize("version", [0, -1, 1], ids=["zero", "negative", "taken"])
+def test_registering_a_bad_migration_number_is_refused(version: int) -> None:
+    registry = Migrations()
+
+    @registry(1, "first")
+    def _first(db: sqlite_utils.Database) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="not a new positive number"):
+        registry(version, "again")(_first)

@@ -1,0 +1,150 @@
+"""Golden records, links and cursors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from closeloop.model import Cursor
+from closeloop.store import Store
+
+from .conftest import FakeClock
+
+SEEN = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+
+
+def _count_selects(store: Store) -> list[str]:
+    statements: list[str] = []
+    store._a.conn.set_trace_callback(statements.append)
+    return statements
+
+
+def test_golden_record_round_trips_canonical_values(store: Store) -> None:
+    fields = {"email": "a@example.com", "opted_in": True, "phone": None, "amount": "12.50"}
+    store.put_golden("g1", "contact", fields)
+    golden = store.get_golden("g1")
+    assert golden is not None
+    assert (golden.entity, dict(golden.fields), golden.deleted) == ("contact", fields, False)
+
+
+def test_put_golden_replaces_fields_and_keeps_created_at(store: Store, clock: FakeClock) -> None:
+    store.put_golden("g1", "contact", {"email": "a@example.com"})
+    created = clock.now
+    later = clock.advance(minutes=5)
+    store.put_golden("g1", "contact", {"email": "b@example.com"})
+    golden = store.get_golden("g1")
+    assert golden is not None
+    assert golden.fields == {"email": "b@example.com"}
+    assert (golden.created_at, golden.updated_at) == (created, later)
+
+
+@pytest.mark.parametrize("value", [1, 1.5, ["a"], {"a": "b"}], ids=["int", "float", "list", "dict"])
+def test_non_canonical_field_value_is_refused(store: Store, value: object) -> None:
+    with pytest.raises(TypeError, match=r"field 'n'.*not a canonical value"):
+        store.put_golden("g1", "contact", {"n": value})  # type: ignore[dict-item]
+
+
+def test_get_goldens_returns_only_existing_ones_in_one_query(store: Store) -> None:
+    for gid in ("g1", "g2", "g3"):
+        store.put_golden(gid, "contact", {})
+    statements = _count_selects(store)
+    found = store.get_goldens(["g1", "g3", "nope", "g1"])
+    assert sorted(found) == ["g1", "g3"]
+    assert len(statements) == 1
+
+
+def test_deleted_golden_record_is_kept_and_flagged(store: Store) -> None:
+    store.put_golden("g1", "contact", {})
+    assert store.mark_golden_deleted("g1")
+    golden = store.get_golden("g1")
+    assert golden is not None
+    assert golden.deleted
+    assert not store.mark_golden_deleted("missing")
+
+
+def test_new_golden_ids_are_unique_hex() -> None:
+    ids = {Store.new_golden_id() for _ in range(100)}
+    assert len(ids) == 100
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def test_link_round_trips_with_exact_modified_time(store: Store) -> None:
+    store.put_golden("g1", "contact", {})
+    store.put_link(
+        "crm", "contact", "003A", "g1", "contact", last_modified_at=SEEN, snapshot={"email": "a@x"}
+    )
+    link = store.get_link("crm", "contact", "003A")
+    assert link is not None
+    assert (link.golden_id, link.last_modified_at, dict(link.snapshot)) == ("g1", SEEN, {"email": "a@x"})
+
+
+def test_put_link_without_time_or_snapshot_keeps_the_stored_ones(store: Store) -> None:
+    store.put_golden("g1", "contact", {})
+    store.put_link("crm", "contact", "1", "g1", "contact", last_modified_at=SEEN, snapshot={"email": "a@x"})
+    link = store.put_link("crm", "contact", "1", "g1", "contact")
+    assert (link.last_modified_at, dict(link.snapshot)) == (SEEN, {"email": "a@x"})
+
+
+def test_relinking_moves_linked_at_but_updating_does_not(store: Store, clock: FakeClock) -> None:
+    store.put_golden("g1", "contact", {})
+    store.put_golden("g2", "contact", {})
+    first = store.put_link("crm", "contact", "1", "g1", "contact").linked_at
+    clock.advance(minutes=1)
+    assert store.put_link("crm", "contact", "1", "g1", "contact", snapshot={}).linked_at == first
+    later = clock.advance(minutes=1)
+    assert store.put_link("crm", "contact", "1", "g2", "contact").linked_at == later
+
+
+def test_find_links_looks_up_a_whole_page_in_one_query(store: Store) -> None:
+    with store.transaction():
+        for n in range(1500):
+            store.put_golden(f"g{n}", "contact", {})
+            store.put_link("crm", "contact", f"n{n}", f"g{n}", "contact")
+        store.put_golden("other", "contact", {})
+        store.put_link("mkt", "contact", "n1", "other", "contact")
+    statements = _count_selects(store)
+    wanted = [f"n{n}" for n in range(0, 3000, 2)]
+    found = store.find_links("crm", "contact", wanted)
+    assert len(statements) == 1
+    assert sorted(found) == sorted(f"n{n}" for n in range(0, 1500, 2))
+    assert found["n10"].golden_id == "g10"
+
+
+def test_find_links_of_no_ids_is_empty(store: Store) -> None:
+    assert store.find_links("crm", "contact", []) == {}
+
+
+def test_links_of_a_golden_record_span_systems(store: Store) -> None:
+    store.put_golden("g1", "contact", {})
+    store.put_link("mkt", "lead", "L1", "g1", "contact")
+    store.put_link("crm", "contact", "C1", "g1", "contact")
+    assert [(lk.system, lk.native_id) for lk in store.links_of("g1")] == [("crm", "C1"), ("mkt", "L1")]
+
+
+def test_repoint_links_moves_every_link_after_a_merge(store: Store) -> None:
+    for gid in ("loser", "winner"):
+        store.put_golden(gid, "contact", {})
+    store.put_link("crm", "contact", "1", "loser", "contact")
+    store.put_link("mkt", "lead", "2", "loser", "contact")
+    assert store.repoint_links("loser", "winner") == 2
+    assert store.links_of("loser") == []
+    assert len(store.links_of("winner")) == 2
+
+
+def test_delete_link(store: Store) -> None:
+    store.put_golden("g1", "contact", {})
+    store.put_link("crm", "contact", "1", "g1", "contact")
+    assert store.delete_link("crm", "contact", "1")
+    assert store.get_link("crm", "contact", "1") is None
+    assert not store.delete_link("crm", "contact", "1")
+
+
+def test_cursor_round_trips_time_and_id(store: Store) -> None:
+    assert store.get_cursor("c1", "crm", "contact") is None
+    store.set_cursor("c1", "crm", "contact", Cursor(SEEN, "003A"))
+    store.set_cursor("c1", "crm", "contact", Cursor(SEEN, "003B"))
+    store.set_cursor("c1", "mkt", "lead", Cursor(SEEN))
+    assert store.get_cursor("c1", "crm", "contact") == Cursor(SEEN, "003B")
+    assert store.get_cursor("c2", "crm", "contact") is None
+    assert store.cursors("c1") == {("crm", "contact"): Cursor(SEEN, "003B"), ("mkt", "lead"): Cursor(SEEN)}

@@ -62,6 +62,14 @@ class StateStore(Protocol):
         """Flag a golden record deleted."""
         ...
 
+    def set_golden_keys(self, golden_id: str, entity: str, keys: Mapping[str, str]) -> None:
+        """Replace the match-key values of one golden record."""
+        ...
+
+    def find_goldens_by_key(self, entity: str, key: str, value: str) -> list[str]:
+        """Live golden records of ``entity`` whose match key ``key`` has ``value``, oldest first."""
+        ...
+
     # links
     def get_link(self, system: str, object: str, native_id: str) -> Link | None:
         """The link of one native record, or None."""
@@ -267,6 +275,10 @@ class StateStore(Protocol):
 
     def pending_of_deal(self, deal_golden_id: str) -> list[PendingAssociation]:
         """Pending links of one deal."""
+        ...
+
+    def pending_of_system(self, connection: str, system: str) -> list[PendingAssociation]:
+        """Pending links of one connection waiting for contacts in ``system``."""
         ...
 
     def drop_pending_associations(self, pending: Iterable[PendingAssociation]) -> int:

@@ -245,6 +245,15 @@ class LoopTables:
         )
         return [_pending(row) for row in rows]
 
+    def pending_of_system(self, connection: str, system: str) -> list[PendingAssociation]:
+        """Pending links of one connection waiting for contacts in ``system``."""
+        rows = self._a.rows(
+            "SELECT * FROM pending_associations WHERE connection = ? AND system = ?"
+            " ORDER BY deal_golden_id, contact_native_id",
+            (connection, system),
+        )
+        return [_pending(row) for row in rows]
+
     def drop_pending_associations(self, pending: Iterable[PendingAssociation]) -> int:
         """Forget pending links (once resolved into associations); return how many were dropped."""
         dropped = 0

@@ -287,3 +287,20 @@ def _closed_loop(db: sqlite_utils.Database) -> None:
             ON pending_associations (system, object, contact_native_id)
         """,
     )
+
+
+@migration(3, "golden record match keys")
+def _golden_keys(db: sqlite_utils.Database) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE golden_keys (
+            entity TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            golden_id TEXT NOT NULL REFERENCES golden (id) DEFERRABLE INITIALLY DEFERRED,
+            PRIMARY KEY (entity, key, value, golden_id)
+        );
+        CREATE INDEX golden_keys_golden ON golden_keys (golden_id);
+        """,
+    )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from closeloop.model import now_utc
 from closeloop.store.db import Access, connect, ts
+from closeloop.store.key_tables import KeyTables
 from closeloop.store.loop_tables import LoopTables
 from closeloop.store.migrations import MIGRATIONS, Migrations, migrate
 from closeloop.store.queue_tables import QueueTables
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 DEFAULT_BUSY_TIMEOUT_MS = 5_000
 
 
-class Store(SyncTables, QueueTables, LoopTables):
+class Store(SyncTables, KeyTables, QueueTables, LoopTables):
     """The state store on one SQLite file; the only owner of its connection.
 
     Every method is safe to call from any thread: a lock serialises them, and ``transaction()`` holds it for

@@ -14,6 +14,7 @@ EXPECTED_TABLES = {
     "schema_version",
     "golden",
     "links",
+    "golden_keys",
     "cursors",
     "outbox",
     "quarantine",

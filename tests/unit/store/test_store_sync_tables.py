@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,19 @@ def test_cursor_round_trips_time_and_id(store: Store) -> None:
     assert store.get_cursor("c1", "crm", "contact") == Cursor(SEEN, "003B")
     assert store.get_cursor("c2", "crm", "contact") is None
     assert store.cursors("c1") == {("crm", "contact"): Cursor(SEEN, "003B"), ("mkt", "lead"): Cursor(SEEN)}
+
+
+def test_golden_keys_find_live_records_by_match_key(tmp_path: Path) -> None:
+    from closeloop.store import Store
+
+    with Store.open(tmp_path / "k.db") as store:
+        with store.transaction():
+            for golden_id in ("g1", "g2"):
+                store.put_golden(golden_id, "contact", {"email": "ann@x.com"})
+                store.set_golden_keys(golden_id, "contact", {"email": "ann@x.com"})
+        assert store.find_goldens_by_key("contact", "email", "ann@x.com") == ["g1", "g2"]
+        store.mark_golden_deleted("g1")
+        assert store.find_goldens_by_key("contact", "email", "ann@x.com") == ["g2"]
+        store.set_golden_keys("g2", "contact", {"email": "bob@x.com"})
+        assert store.find_goldens_by_key("contact", "email", "ann@x.com") == []
+        assert store.find_goldens_by_key("deal", "email", "bob@x.com") == []

@@ -1,0 +1,1 @@
+"""The sync engine: read → map → link → merge → outbox → write → results → loop."""

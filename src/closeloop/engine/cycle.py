@@ -1,0 +1,137 @@
+"""One sync cycle of one connection: describe, pull both sides page by page, drain the outbox, close the loop.
+
+Per connection and per entity mapping, contacts before deals. Each page commits its golden updates, links,
+outbox items, ledger entries and cursor advance in ONE transaction; the outbox drains only after both sides
+have been pulled, so a record changed on both sides is merged before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from closeloop.config.models import Entity, EntityMapping
+from closeloop.engine.context import CycleContext
+from closeloop.engine.deals import fetch_associations, store_associations, sync_associations
+from closeloop.engine.drain import drain
+from closeloop.engine.reconcile import PageApplier
+from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
+from closeloop.engine.touch import record_touchpoints
+from closeloop.model import Cursor, NativeRecord
+from closeloop.store.rows import QuarantineStatus
+
+
+def ordered(mappings: Sequence[EntityMapping]) -> list[EntityMapping]:
+    """Contacts before deals: deals resolve their contacts through contact links."""
+    return sorted(mappings, key=lambda m: 0 if m.entity == Entity.CONTACT else 1)
+
+
+async def describe(ctx: CycleContext) -> None:
+    """Describe every mapped object once and learn which canonical deal stages are won."""
+    won: set[str] = set()
+    for mapping in ctx.connection.mappings:
+        for system in ctx.connection.systems:
+            for obj in mapping.objects(system):
+                if (system, obj) not in ctx.schemas:
+                    ctx.schemas[(system, obj)] = await ctx.connectors[system].describe(obj)
+                if mapping.entity == Entity.DEAL and STAGE in mapping.fields:
+                    won |= _won_stages(ctx, mapping, system, obj)
+    ctx.won_stages = frozenset(won)
+
+
+def _won_stages(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str) -> set[str]:
+    configured = ctx.loop.won_stages.get(system)
+    schema = ctx.schemas[(system, obj)]
+    natives = set(configured) if configured else set(schema.won_stages())
+    stage = mapping.fields[STAGE]
+    return {str(stage.to_canonical(system, native)) for native in natives}
+
+
+async def pull(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str) -> None:
+    """Read one object's changes since its cursor (less the lookback) and apply them page by page."""
+    stored = ctx.store.get_cursor(ctx.name, system, obj)
+    since = Cursor(stored.modified_at - ctx.connection.lookback, "") if stored else None
+    applier = PageApplier(ctx, mapping, system, obj)
+    async for page in ctx.connectors[system].read_changes(obj, since):
+        if page.records:
+            await _apply_page(ctx, applier, page.records)
+
+
+async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence[NativeRecord]) -> None:
+    mapping, system, obj = applier.mapping, applier.system, applier.obj
+    is_deal = mapping.entity == Entity.DEAL
+    live = [r.id for r in records if not r.deleted]
+    associations = await fetch_associations(ctx, system, obj, live) if is_deal else []
+    with ctx.store.transaction():
+        result = applier.apply(records)
+        if is_deal:
+            ctx.deals.update(result.touched.values())
+            credited = store_associations(ctx, system, result.touched, associations)
+            refresh_rollups(ctx, book_deals(ctx, system, credited))
+        last = records[-1].position
+        stored = ctx.store.get_cursor(ctx.name, system, obj)
+        if stored is None or last > stored:
+            ctx.store.set_cursor(ctx.name, system, obj, last)
+    if not is_deal and system == ctx.connection.marketing_system and result.touched:
+        await record_touchpoints(ctx, system, obj, result.touched)
+
+
+async def retry_quarantined(ctx: CycleContext) -> None:
+    """Re-read the records an admin asked to retry and apply them as if they had just changed."""
+    for entry in ctx.store.list_quarantine(QuarantineStatus.RETRY, connection=ctx.name):
+        mapping = ctx.mapping_of(entry.system, entry.object)
+        if mapping is None or not entry.native_id:
+            if entry.golden_id and mapping is not None:
+                with ctx.store.transaction():
+                    _requeue(ctx, mapping, entry.golden_id)
+                    ctx.store.resolve_quarantine(
+                        ctx.name, entry.system, entry.object, golden_id=entry.golden_id
+                    )
+            continue
+        records = await ctx.connectors[entry.system].read(entry.object, [entry.native_id])
+        with ctx.store.transaction():
+            ctx.store.resolve_quarantine(ctx.name, entry.system, entry.object, native_id=entry.native_id)
+            link = ctx.store.get_link(entry.system, entry.object, entry.native_id)
+            if link is not None:  # forget the seen time so the record is applied again
+                ctx.store.delete_link(entry.system, entry.object, entry.native_id)
+                ctx.store.put_link(
+                    entry.system,
+                    entry.object,
+                    entry.native_id,
+                    link.golden_id,
+                    link.entity,
+                    snapshot=link.snapshot,
+                )
+            PageApplier(ctx, mapping, entry.system, entry.object).apply(records)
+
+
+def _requeue(ctx: CycleContext, mapping: EntityMapping, golden_id: str) -> None:
+    from closeloop.engine.golden import GoldenState
+    from closeloop.engine.owed import queue_owed
+
+    stored = ctx.store.get_golden(golden_id)
+    if stored is not None:
+        golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
+        queue_owed(ctx, mapping, golden, source=None)
+
+
+async def run_cycle(ctx: CycleContext) -> None:
+    """Pull every mapped object of both systems, then (unless a dry run) drain and write associations."""
+    await describe(ctx)
+    mappings = ordered(ctx.connection.mappings)
+    if not ctx.dry_run:
+        await retry_quarantined(ctx)
+    for mapping in mappings:
+        for system in ctx.connection.systems:
+            for obj in mapping.objects(system):
+                await pull(ctx, mapping, system, obj)
+    if ctx.dry_run:
+        return
+    for mapping in mappings:
+        for system in ctx.connection.systems:
+            await drain(ctx, mapping, system)
+            if mapping.entity == Entity.DEAL:
+                await sync_associations(ctx, mapping, system, sorted(ctx.deals))
+    contacts = ctx.connection.mapping(Entity.CONTACT)
+    if contacts is not None:  # rollups written back after the deals closed this cycle
+        for system in ctx.connection.systems:
+            await drain(ctx, contacts, system)

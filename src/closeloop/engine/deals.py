@@ -1,0 +1,143 @@
+"""Deals: contacts credited through associations, and associations written where a deal is synced to.
+
+A deal's contacts are resolved through contact links (contacts sync first). A contact not linked yet is
+remembered as a pending association and resolved in a later cycle: the deal waits for it, it is not dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from closeloop.config.models import Entity, EntityMapping
+from closeloop.engine.context import CycleContext
+from closeloop.engine.golden import ASSOCIATED, associated, is_tombstone
+from closeloop.model import Association
+from closeloop.store.rows import PendingAssociation
+
+CONTACT_PENDING = "contact"
+"""Object marker of pending associations that wait for a contact's link in the target system."""
+
+
+def _contact_objects(ctx: CycleContext, system: str) -> tuple[str, ...]:
+    mapping = ctx.connection.mapping(Entity.CONTACT)
+    return mapping.objects(system) if mapping else ()
+
+
+async def fetch_associations(
+    ctx: CycleContext, system: str, obj: str, deal_ids: Sequence[str]
+) -> list[Association]:
+    """The deal → contact links of a page of deals, read from the vendor before the page's transaction."""
+    if not deal_ids:
+        return []
+    return await ctx.connectors[system].associations(obj, list(deal_ids))
+
+
+def store_associations(
+    ctx: CycleContext, system: str, touched: Mapping[str, str], links: Sequence[Association]
+) -> dict[str, tuple[str, ...]]:
+    """Record which golden contacts each touched deal credits; return deal golden id → contact golden ids."""
+    by_deal: dict[str, list[Association]] = {native: [] for native in touched}
+    for link in links:
+        if link.from_id in by_deal:
+            by_deal[link.from_id].append(link)
+    credited: dict[str, tuple[str, ...]] = {}
+    for native_deal, deal_links in by_deal.items():
+        contacts: list[str] = []
+        for link in deal_links:
+            found = _contact_link(ctx, system, link.to_id)
+            if found is not None:
+                contacts.append(found)
+        deal_golden = touched[native_deal]
+        if contacts or not deal_links:
+            ctx.store.set_deal_contacts(deal_golden, contacts, {})
+        credited[deal_golden] = tuple(sorted(set(contacts)))
+    return credited
+
+
+def _contact_link(ctx: CycleContext, system: str, native_id: str) -> str | None:
+    for obj in _contact_objects(ctx, system):
+        link = ctx.store.get_link(system, obj, native_id)
+        if link is not None and not is_tombstone(link.snapshot):
+            return link.golden_id
+    return None
+
+
+async def sync_associations(
+    ctx: CycleContext, mapping: EntityMapping, system: str, deal_ids: Sequence[str]
+) -> None:
+    """Write the contact associations each deal owes ``system``; contacts not linked there yet wait."""
+    contact_objects = _contact_objects(ctx, system)
+    pending_deals = {p.deal_golden_id for p in ctx.store.pending_of_system(ctx.name, system)}
+    for deal_id in dict.fromkeys([*deal_ids, *pending_deals]):
+        deal_link = next(
+            (
+                link
+                for link in ctx.store.links_of(deal_id)
+                if link.system == system and link.object in mapping.objects(system)
+            ),
+            None,
+        )
+        if deal_link is None or is_tombstone(deal_link.snapshot):
+            continue
+        done = set(associated(deal_link.snapshot))
+        wanted, waiting = [], []
+        for credit in ctx.store.deal_contacts(deal_id):
+            native = next(
+                (
+                    link.native_id
+                    for link in ctx.store.links_of(credit.contact_golden_id)
+                    if link.system == system and link.object in contact_objects
+                ),
+                None,
+            )
+            if native is None:
+                waiting.append(credit.contact_golden_id)
+            elif native not in done:
+                wanted.append(native)
+        await _associate(ctx, system, deal_link.object, deal_link.native_id, deal_id, wanted, done)
+        _remember_waiting(ctx, system, deal_id, waiting)
+
+
+async def _associate(
+    ctx: CycleContext,
+    system: str,
+    obj: str,
+    deal_native: str,
+    deal_id: str,
+    contacts: list[str],
+    done: set[str],
+) -> None:
+    if not contacts:
+        return
+    results = await ctx.connectors[system].associate(obj, [Association(deal_native, c) for c in contacts])
+    made = [c for c, result in zip(contacts, results, strict=True) if result.ok]
+    failed = [r for r in results if not r.ok]
+    with ctx.store.transaction():
+        link = ctx.store.get_link(system, obj, deal_native)
+        if link is not None and made:
+            snapshot = {**link.snapshot, ASSOCIATED: json.dumps(sorted(done | set(made)))}
+            ctx.store.put_link(system, obj, deal_native, deal_id, Entity.DEAL, snapshot=snapshot)
+        ctx.count("associated", system, len(made))
+        for result in failed:
+            ctx.count("quarantined", system)
+            ctx.store.quarantine(
+                ctx.name,
+                system,
+                obj,
+                Entity.DEAL,
+                code=result.error.code if result.error else "",
+                reason=result.error.message if result.error else "association failed",
+                native_id=deal_native,
+                golden_id=deal_id,
+            )
+
+
+def _remember_waiting(ctx: CycleContext, system: str, deal_id: str, waiting: list[str]) -> None:
+    with ctx.store.transaction():
+        ctx.store.drop_pending_associations(
+            p for p in ctx.store.pending_of_deal(deal_id) if p.system == system
+        )
+        ctx.store.add_pending_associations(
+            PendingAssociation(ctx.name, deal_id, system, CONTACT_PENDING, contact) for contact in waiting
+        )

@@ -1,0 +1,217 @@
+"""Drain the outbox: owed writes go out in the vendor's largest batches, concurrently up to its limit.
+
+Results are handled per record: a success updates the link and its snapshot (the echo guard), a retryable error
+holds the item back with exponential backoff, a permanent one parks the record in quarantine with the vendor's
+message. One bad record never holds up its batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from closeloop.config.models import EntityMapping
+from closeloop.engine.context import CycleContext
+from closeloop.engine.golden import GoldenState
+from closeloop.engine.mapper import to_native_fields
+from closeloop.engine.owed import OwedWrite, owed_writes
+from closeloop.http.errors import BudgetExhausted, Unreachable
+from closeloop.model import VendorError, WriteOp, WriteRequest, WriteResult
+from closeloop.store.rows import OutboxEntry
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(hours=1)
+
+
+@dataclass
+class Pending:
+    """A write about to be sent, with the outbox items it settles."""
+
+    request: WriteRequest
+    write: OwedWrite
+    golden_id: str
+    outbox_ids: list[int]
+    attempts: int
+
+
+async def drain(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
+    """Send every due write of ``mapping``'s objects in ``system``."""
+    for obj in mapping.objects(system):
+        limits = ctx.connectors[system].limits(obj)
+        window = max(1, limits.max_write_batch) * max(1, limits.max_concurrency) * 2
+        while True:
+            due = ctx.store.due_outbox(ctx.name, system, obj, window, ctx.clock())
+            if not due:
+                break
+            pending = _prepare(ctx, mapping, system, due)
+            await _send(ctx, mapping, system, obj, pending)
+
+
+def _prepare(
+    ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequence[OutboxEntry]
+) -> list[Pending]:
+    """Recompute what each golden record owes now; settle items that owe nothing any more."""
+    by_golden: dict[str, list[OutboxEntry]] = defaultdict(list)
+    for entry in due:
+        by_golden[entry.item.golden_id].append(entry)
+    goldens = ctx.store.get_goldens(list(by_golden))
+    pending: list[Pending] = []
+    settled: list[int] = []
+    deletes = [e for e in due if e.item.op is WriteOp.DELETE and e.item.native_id]
+    for entry in deletes:
+        request = WriteRequest(
+            f"{entry.item.golden_id}:{entry.item.native_id}", WriteOp.DELETE, native_id=entry.item.native_id
+        )
+        write = OwedWrite(system, entry.item.object, WriteOp.DELETE, {}, native_id=entry.item.native_id)
+        pending.append(Pending(request, write, entry.item.golden_id, [entry.id], entry.attempts))
+    with ctx.store.transaction():
+        for golden_id, entries in by_golden.items():
+            ids = [e.id for e in entries if e.item.op is not WriteOp.DELETE]
+            if not ids:
+                continue
+            stored = goldens.get(golden_id)
+            if stored is None:
+                settled.extend(ids)
+                continue
+            golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
+            writes = owed_writes(ctx, mapping, golden, system, ctx.connection.other(system))
+            built = [_request(ctx, mapping, golden, w, ids) for w in writes]
+            ready = [
+                Pending(req, w, golden_id, ids, max(e.attempts for e in entries))
+                for req, w in zip(built, writes, strict=True)
+                if req is not None
+            ]
+            if not ready:
+                settled.extend(ids)
+            pending.extend(ready)
+        ctx.store.outbox_done(settled)
+    return pending
+
+
+def _request(
+    ctx: CycleContext, mapping: EntityMapping, golden: GoldenState, write: OwedWrite, outbox_ids: list[int]
+) -> WriteRequest | None:
+    """The native request for an owed write; values the target refuses up front go to quarantine."""
+    native, problems = to_native_fields(
+        mapping, write.system, write.obj, write.values, ctx.schema(write.system, write.obj)
+    )
+    if problems:
+        ctx.count("quarantined", write.system)
+        ctx.store.quarantine(
+            ctx.name,
+            write.system,
+            write.obj,
+            mapping.entity,
+            code="INVALID_FOR_TARGET",
+            reason="; ".join(str(p) for p in problems),
+            native_id=write.native_id,
+            golden_id=golden.id,
+            payload={"values": dict(write.values)},
+        )
+    fields = dict(native.fields)
+    if write.op is WriteOp.UPSERT and write.upsert_key:
+        fields.setdefault(write.upsert_key, write.upsert_value)
+    if not fields and write.op is WriteOp.UPDATE:
+        return None
+    ref = f"{golden.id}:{write.native_id or 'new'}"
+    return WriteRequest(ref, write.op, fields, native_id=write.native_id, upsert_key=write.upsert_key)
+
+
+async def _send(
+    ctx: CycleContext, mapping: EntityMapping, system: str, obj: str, pending: list[Pending]
+) -> None:
+    connector = ctx.connectors[system]
+    limits = connector.limits(obj)
+    gate = asyncio.Semaphore(max(1, limits.max_concurrency))
+    by_op: dict[WriteOp, list[Pending]] = defaultdict(list)
+    for item in pending:
+        by_op[item.request.op].append(item)
+    batches = [
+        items[i : i + limits.max_write_batch]
+        for items in by_op.values()
+        for i in range(0, len(items), max(1, limits.max_write_batch))
+    ]
+
+    async def one(batch: list[Pending]) -> None:
+        async with gate:
+            await _send_batch(ctx, mapping, system, obj, batch)
+
+    await asyncio.gather(*(one(batch) for batch in batches))
+
+
+async def _send_batch(
+    ctx: CycleContext, mapping: EntityMapping, system: str, obj: str, batch: list[Pending]
+) -> None:
+    connector = ctx.connectors[system]
+    try:
+        results = await connector.write(obj, [p.request for p in batch])
+    except (Unreachable, BudgetExhausted):
+        raise
+    except Exception as exc:  # the whole call failed after the HTTP layer's retries: hold every item back
+        log.warning("write batch to %s %s failed: %s", system, obj, exc)
+        with ctx.store.transaction():
+            for item in batch:
+                _retry_later(ctx, item, f"{type(exc).__name__}: {exc}")
+        return
+    with ctx.store.transaction():
+        for item, result in zip(batch, results, strict=True):
+            _settle(ctx, mapping, item, result)
+
+
+def _settle(ctx: CycleContext, mapping: EntityMapping, item: Pending, result: WriteResult) -> None:
+    if result.ok:
+        _succeeded(ctx, mapping, item, result)
+    elif result.error is not None and result.error.retryable:
+        _retry_later(ctx, item, str(result.error))
+    else:
+        _park(ctx, mapping, item, result.error)
+
+
+def _succeeded(ctx: CycleContext, mapping: EntityMapping, item: Pending, result: WriteResult) -> None:
+    write, store = item.write, ctx.store
+    store.outbox_done(item.outbox_ids)
+    if write.op is WriteOp.DELETE:
+        ctx.count("deleted_remote", write.system)
+        return
+    native_id = result.native_id or write.native_id
+    if native_id is None:
+        return
+    link = store.get_link(write.system, write.obj, native_id)
+    snapshot = {**(link.snapshot if link else {}), **write.values}
+    store.put_link(write.system, write.obj, native_id, item.golden_id, mapping.entity, snapshot=snapshot)
+    if write.op is WriteOp.UPDATE:
+        ctx.count("updated", write.system)
+    else:
+        ctx.count("created" if result.status.value == "created" else "updated", write.system)
+    store.resolve_quarantine(ctx.name, write.system, write.obj, golden_id=item.golden_id)
+    if mapping.entity == "deal":
+        ctx.deals.add(item.golden_id)
+
+
+def _retry_later(ctx: CycleContext, item: Pending, error: str) -> None:
+    delay = min(BACKOFF_MAX, BACKOFF_BASE * (2 ** min(item.attempts, 10)))
+    ctx.count("retry_later", item.write.system)
+    for outbox_id in item.outbox_ids:
+        ctx.store.outbox_retry_later(outbox_id, ctx.clock() + delay, error)
+
+
+def _park(ctx: CycleContext, mapping: EntityMapping, item: Pending, error: VendorError | None) -> None:
+    ctx.count("quarantined", item.write.system)
+    ctx.store.quarantine(
+        ctx.name,
+        item.write.system,
+        item.write.obj,
+        mapping.entity,
+        code=error.code if error else "UNKNOWN",
+        reason=error.message if error else "no reason",
+        native_id=item.write.native_id,
+        golden_id=item.golden_id,
+        payload={"fields": dict(item.request.fields)},
+    )
+    ctx.store.outbox_done(item.outbox_ids)

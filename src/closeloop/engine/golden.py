@@ -1,0 +1,77 @@
+"""The golden record as the engine sees it: per-field state (value, who set it, when) over the store's fields.
+
+The store keeps canonical values as plain JSON; the provenance of each value (system and that system's modified
+time) travels in one reserved key so that the store stays ignorant of merge rules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from closeloop.engine.fieldmerge import FieldState
+from closeloop.model import parse_utc, utc
+from closeloop.store.rows import Fields, FieldValue
+
+PROVENANCE = "~provenance"
+"""Reserved key in the stored fields: JSON {field: [system, modified_at]}."""
+
+ASSOCIATED = "~associated"
+"""Reserved key in a deal link's snapshot: JSON list of contact native ids already associated there."""
+
+TOMBSTONE = "~deleted"
+"""Reserved key in a link's snapshot: the native record is gone; never write to it, never re-create it."""
+
+
+@dataclass
+class GoldenState:
+    """Every field of one golden record with its provenance."""
+
+    id: str
+    entity: str
+    fields: dict[str, FieldState] = field(default_factory=dict)
+    deleted: bool = False
+
+    @classmethod
+    def decode(cls, golden_id: str, entity: str, stored: Fields, *, deleted: bool = False) -> GoldenState:
+        """Read a stored golden record."""
+        provenance = json.loads(str(stored.get(PROVENANCE) or "{}"))
+        states = {}
+        for name, value in stored.items():
+            if name.startswith("~"):
+                continue
+            by, at = provenance.get(name, (None, None))
+            states[name] = FieldState(value, by, parse_utc(at) if at else None)
+        return cls(golden_id, entity, states, deleted)
+
+    def encode(self) -> dict[str, FieldValue]:
+        """The fields to store."""
+        stored: dict[str, FieldValue] = {name: state.value for name, state in self.fields.items()}
+        provenance = {
+            name: [state.by, utc(state.at).isoformat() if state.at else None]
+            for name, state in self.fields.items()
+            if state.by
+        }
+        stored[PROVENANCE] = json.dumps(provenance, separators=(",", ":"), sort_keys=True)
+        return stored
+
+    def values(self) -> dict[str, FieldValue]:
+        """Canonical values only."""
+        return {name: state.value for name, state in self.fields.items()}
+
+
+def plain(snapshot: Mapping[str, FieldValue] | None) -> dict[str, FieldValue]:
+    """A snapshot without reserved keys."""
+    return {k: v for k, v in (snapshot or {}).items() if not k.startswith("~")}
+
+
+def is_tombstone(snapshot: Mapping[str, FieldValue] | None) -> bool:
+    """True when the snapshot marks a deleted native record."""
+    return bool((snapshot or {}).get(TOMBSTONE))
+
+
+def associated(snapshot: Mapping[str, FieldValue] | None) -> list[str]:
+    """Contact native ids already associated with a deal in its system."""
+    raw = (snapshot or {}).get(ASSOCIATED)
+    return list(json.loads(raw)) if isinstance(raw, str) else []

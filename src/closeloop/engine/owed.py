@@ -1,0 +1,110 @@
+"""The writes a golden record owes each system: the fields whose golden value differs from that system's snapshot.
+
+Owed writes are derived, never remembered: the outbox only records *that* a golden record owes a system a sync,
+and the drain recomputes *what* from the golden record and the snapshot. A crash between a vendor accepting a
+write and closeloop storing the result therefore re-sends at most the same values (an idempotent update or an
+upsert by key), and queued items for one record collapse into one write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from closeloop.config.models import GOLDEN_ID, EntityMapping
+from closeloop.engine.context import CycleContext
+from closeloop.engine.fieldmerge import MISSING, owed_values
+from closeloop.engine.golden import GoldenState, is_tombstone, plain
+from closeloop.engine.normalize import Canonical
+from closeloop.model import WriteOp
+from closeloop.store.rows import Link, OutboxItem
+
+
+@dataclass(frozen=True)
+class OwedWrite:
+    """One write a golden record owes one native record (or a create of one)."""
+
+    system: str
+    obj: str
+    op: WriteOp
+    values: dict[str, Canonical]
+    native_id: str | None = None
+    upsert_key: str | None = None
+    upsert_value: Canonical = None
+
+
+def owed_writes(
+    ctx: CycleContext, mapping: EntityMapping, golden: GoldenState, system: str, source: str | None
+) -> list[OwedWrite]:
+    """What ``golden`` owes ``system``: updates of its linked records, or a create the rules allow."""
+    if golden.deleted:
+        return []
+    links = [
+        link
+        for link in ctx.store.links_of(golden.id)
+        if link.system == system and link.object in mapping.objects(system)
+    ]
+    if any(is_tombstone(link.snapshot) for link in links):
+        return []
+    if links:
+        return [w for w in (_update(mapping, golden, link) for link in links) if w is not None]
+    if source is None or source == system or not mapping.may_create(source, system, golden.values()):
+        return []
+    return [w for w in [_create(mapping, golden, system)] if w is not None]
+
+
+def _update(mapping: EntityMapping, golden: GoldenState, link: Link) -> OwedWrite | None:
+    snapshot = plain(link.snapshot)
+    values = {}
+    for name, spec in mapping.fields.items():
+        if spec.native_field(link.system, link.object) is None:
+            continue
+        owed, value = owed_values(spec, link.system, golden.fields.get(name), snapshot.get(name, MISSING))
+        if owed:
+            values[name] = value
+    if not values:
+        return None
+    return OwedWrite(link.system, link.object, WriteOp.UPDATE, values, native_id=link.native_id)
+
+
+def _create(mapping: EntityMapping, golden: GoldenState, system: str) -> OwedWrite | None:
+    target = mapping.systems[system]
+    values = {}
+    for name, spec in mapping.fields.items():
+        if spec.native_field(system, target.create_as) is None:
+            continue
+        owed, value = owed_values(spec, system, golden.fields.get(name), MISSING)
+        if owed:
+            values[name] = value
+    if not values:
+        return None
+    if target.upsert is None:
+        return OwedWrite(system, target.create_as, WriteOp.CREATE, values)
+    key_value = golden.id if target.upsert.value == GOLDEN_ID else values.get(target.upsert.value)
+    if not key_value:
+        return None  # nothing to key an idempotent create on yet; it is owed once the key has a value
+    return OwedWrite(
+        system, target.create_as, WriteOp.UPSERT, values, upsert_key=target.upsert.key, upsert_value=key_value
+    )
+
+
+def queue_owed(ctx: CycleContext, mapping: EntityMapping, golden: GoldenState, *, source: str | None) -> int:
+    """Queue an outbox item for every system ``golden`` owes a write; return how many."""
+    items = []
+    for system in ctx.connection.systems:
+        for write in owed_writes(ctx, mapping, golden, system, source):
+            items.append(
+                OutboxItem(
+                    ctx.name,
+                    write.system,
+                    write.obj,
+                    mapping.entity,
+                    golden.id,
+                    write.op,
+                    fields=dict(write.values),
+                    native_id=write.native_id,
+                    upsert_key=write.upsert_key,
+                )
+            )
+    if items:
+        ctx.store.enqueue(items)
+    return len(items)

@@ -1,0 +1,229 @@
+"""Apply one page of one system's changes: link or match, merge each field, queue the writes owed elsewhere.
+
+Everything a page changes (golden records, links, outbox, quarantine, the cursor) is written by the caller's
+single transaction, so a crash leaves either the whole page applied or none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from closeloop.config.models import EntityMapping, OnDelete
+from closeloop.engine.context import CycleContext
+from closeloop.engine.fieldmerge import MISSING, Incoming, changed_fields
+from closeloop.engine.golden import TOMBSTONE, GoldenState, is_tombstone, plain
+from closeloop.engine.mapper import to_canonical_fields
+from closeloop.engine.normalize import Canonical
+from closeloop.engine.owed import queue_owed
+from closeloop.model import NativeRecord, WriteOp
+from closeloop.store.rows import Link, OutboxItem
+
+
+@dataclass
+class PageResult:
+    """The golden ids a page touched (deals use them for associations and the ledger)."""
+
+    touched: dict[str, str]
+    """native id -> golden id, for the records applied."""
+
+
+class PageApplier:
+    """Applies pages of one native object of one system to the golden records."""
+
+    def __init__(self, ctx: CycleContext, mapping: EntityMapping, system: str, obj: str) -> None:
+        self.ctx, self.mapping, self.system, self.obj = ctx, mapping, system, obj
+        self.store = ctx.store
+
+    def apply(self, records: Sequence[NativeRecord]) -> PageResult:
+        """Apply a page; the caller holds the transaction."""
+        links = self.store.find_links(self.system, self.obj, [r.id for r in records])
+        touched: dict[str, str] = {}
+        for record in records:
+            link = links.get(record.id)
+            self.ctx.count("read", self.system)
+            if link and link.last_modified_at and record.modified_at <= link.last_modified_at:
+                self.ctx.count("skipped")  # re-read by the lookback window, already applied
+                continue
+            if link and is_tombstone(link.snapshot):
+                continue
+            golden_id = self._apply_one(record, link)
+            if golden_id:
+                touched[record.id] = golden_id
+        return PageResult(touched)
+
+    def _apply_one(self, record: NativeRecord, link: Link | None) -> str | None:
+        if record.deleted or record.merged_into:
+            self._apply_gone(record, link)
+            return None
+        values, problems = to_canonical_fields(self.mapping, self.system, self.obj, record.fields)
+        if problems:
+            self._park(record, "INVALID_VALUE", "; ".join(str(p) for p in problems), link)
+            return None
+        golden = self._golden_for(record, link, values)
+        if golden is None:
+            return None
+        snapshot = plain(link.snapshot) if link else None
+        incoming = {
+            name: Incoming(
+                self.system,
+                value,
+                snapshot.get(name, MISSING) if snapshot is not None else MISSING,
+                record.modified_at,
+            )
+            for name, value in values.items()
+        }
+        changes = changed_fields(self.mapping.fields, golden.fields, incoming)
+        golden.fields.update(changes)
+        if changes or link is None:
+            self.store.put_golden(golden.id, golden.entity, golden.encode())
+            self._index_keys(golden)
+        self.store.put_link(
+            self.system,
+            self.obj,
+            record.id,
+            golden.id,
+            self.mapping.entity,
+            last_modified_at=record.modified_at,
+            snapshot={**(snapshot or {}), **values},
+        )
+        self.store.resolve_quarantine(self.ctx.name, self.system, self.obj, native_id=record.id)
+        queue_owed(self.ctx, self.mapping, golden, source=self.system)
+        return golden.id
+
+    def _golden_for(
+        self, record: NativeRecord, link: Link | None, values: dict[str, Canonical]
+    ) -> GoldenState | None:
+        if link is not None:
+            stored = self.store.get_golden(link.golden_id)
+            if stored is not None:
+                return GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
+        candidates = self._match(values)
+        if len(candidates) > 1:
+            names = ", ".join(candidates)
+            self._park(record, "AMBIGUOUS_MATCH", f"several golden records match: {names}", link)
+            return None
+        if candidates:
+            stored = self.store.get_golden(candidates[0])
+            if stored is not None:
+                same_object = [
+                    other
+                    for other in self.store.links_of(stored.id)
+                    if (other.system, other.object) == (self.system, self.obj)
+                    and other.native_id != record.id
+                    and not is_tombstone(other.snapshot)
+                ]
+                if same_object:
+                    self._park(
+                        record,
+                        "DUPLICATE",
+                        f"{self.system} {self.obj} {same_object[0].native_id} "
+                        f"and {record.id} match the same record",
+                        link,
+                    )
+                    return None
+                self.ctx.count("matched", self.system)
+                return GoldenState.decode(stored.id, stored.entity, stored.fields)
+        self.ctx.count("new", self.system)
+        return GoldenState(self.store.new_golden_id(), self.mapping.entity)
+
+    def _match(self, values: dict[str, Canonical]) -> list[str]:
+        for key in self.mapping.match:
+            value = values.get(key)
+            if isinstance(value, str) and value:
+                found = self.store.find_goldens_by_key(self.mapping.entity, key, value)
+                if found:
+                    return found
+        return []
+
+    def _index_keys(self, golden: GoldenState) -> None:
+        keys = {key: golden.fields[key].value for key in self.mapping.match if key in golden.fields}
+        self.store.set_golden_keys(
+            golden.id, self.mapping.entity, {k: v for k, v in keys.items() if isinstance(v, str) and v}
+        )
+
+    def _apply_gone(self, record: NativeRecord, link: Link | None) -> None:
+        if link is None:
+            return
+        self.ctx.count("deleted", self.system)
+        if record.merged_into:
+            self._apply_merge(record, link)
+            return
+        policy = self.mapping.on_delete
+        if policy is OnDelete.UNLINK:
+            self.store.delete_link(self.system, self.obj, record.id)
+            return
+        self._tombstone(link, record)
+        if policy is OnDelete.PROPAGATE:
+            self._propagate_delete(link.golden_id)
+
+    def _apply_merge(self, record: NativeRecord, link: Link) -> None:
+        """The loser's golden record folds into the winner's; the loser is never written or re-created."""
+        winner_link = self._find_any_link(record.merged_into or "")
+        self._tombstone(link, record)
+        if winner_link is None or winner_link.golden_id == link.golden_id:
+            return
+        self.store.repoint_links(link.golden_id, winner_link.golden_id)
+        self.store.mark_golden_deleted(link.golden_id)
+        self.ctx.count("merged", self.system)
+
+    def _find_any_link(self, native_id: str) -> Link | None:
+        for obj in self.mapping.objects(self.system):
+            found = self.store.get_link(self.system, obj, native_id)
+            if found is not None:
+                return found
+        return None
+
+    def _tombstone(self, link: Link, record: NativeRecord) -> None:
+        self.store.put_link(
+            self.system,
+            self.obj,
+            record.id,
+            link.golden_id,
+            link.entity,
+            last_modified_at=record.modified_at,
+            snapshot={**link.snapshot, TOMBSTONE: True},
+        )
+
+    def _propagate_delete(self, golden_id: str) -> None:
+        for other in self.store.links_of(golden_id):
+            if other.system == self.system or is_tombstone(other.snapshot):
+                continue
+            self.store.enqueue(
+                [
+                    OutboxItem(
+                        self.ctx.name,
+                        other.system,
+                        other.object,
+                        self.mapping.entity,
+                        golden_id,
+                        WriteOp.DELETE,
+                        native_id=other.native_id,
+                    )
+                ]
+            )
+        self.store.mark_golden_deleted(golden_id)
+
+    def _park(self, record: NativeRecord, code: str, reason: str, link: Link | None) -> None:
+        self.ctx.count("quarantined", self.system)
+        self.store.quarantine(
+            self.ctx.name,
+            self.system,
+            self.obj,
+            self.mapping.entity,
+            code=code,
+            reason=reason,
+            native_id=record.id,
+            golden_id=link.golden_id if link else None,
+            payload={"fields": dict(record.fields)},
+        )
+        # Advance past it: the record is retried when it changes again or on request, never blocks the page.
+        if link is not None:
+            self.store.put_link(
+                self.system,
+                self.obj,
+                record.id,
+                link.golden_id,
+                link.entity,
+                last_modified_at=record.modified_at,
+            )

@@ -1,0 +1,143 @@
+"""The engine as the CLI and the daemon use it: connectors built from config, cycles run with a run history."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from closeloop.config.models import Connection, LoadedConfig
+from closeloop.connector import Connector, ConnectorContext
+from closeloop.engine.context import CycleContext
+from closeloop.engine.cycle import run_cycle
+from closeloop.engine.plan import PlannedWrite, planned_writes
+from closeloop.http.errors import BudgetExhausted, Unreachable
+from closeloop.model import ObjectSchema, now_utc
+from closeloop.store.api import StateStore
+from closeloop.store.rows import QuarantineStatus, RunStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one sync run ended."""
+
+    run_id: int
+    status: RunStatus
+    counts: Mapping[str, int]
+    api_calls: Mapping[str, int]
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok, 1 ran with quarantined records, 3 could not reach a system."""
+        if self.status is RunStatus.FAILED:
+            return 3
+        return 1 if self.status is RunStatus.QUARANTINED else 0
+
+
+@dataclass
+class Engine:
+    """Runs cycles of the configured connections against one state store."""
+
+    config: LoadedConfig
+    store: StateStore
+    transports: Mapping[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
+    """In-process transports by system name (sandboxes mounted with httpx.ASGITransport)."""
+    clock: Callable[[], datetime] = now_utc
+    api_calls: Counter[str] = field(default_factory=Counter)
+    _connectors: dict[str, Connector] = field(default_factory=dict)
+    _schemas: dict[tuple[str, str], ObjectSchema] = field(default_factory=dict)
+
+    def connector(self, system: str) -> Connector:
+        """The connector of a configured system, created once."""
+        if system not in self._connectors:
+            settings = self.config.systems[system].settings
+            context = ConnectorContext(
+                system=system,
+                settings=settings,
+                transport=self.transports.get(system),
+                clock=self.clock,
+                on_response=self._count_call,
+            )
+            self._connectors[system] = self.config.registry.create(
+                self.config.systems[system].connector, context
+            )
+        return self._connectors[system]
+
+    def _count_call(self, system: str, response: httpx.Response) -> None:
+        self.api_calls[system] += 1
+        if response.status_code == 429:
+            self.api_calls[f"{system}:429"] += 1
+
+    def context(self, connection: Connection, *, dry_run: bool = False) -> CycleContext:
+        """A fresh cycle context for ``connection``; describes are cached across cycles."""
+        connectors = {system: self.connector(system) for system in connection.systems}
+        return CycleContext(
+            self.store,
+            connection,
+            connectors,
+            self.config.loop,
+            self.clock,
+            schemas=self._schemas,
+            dry_run=dry_run,
+        )
+
+    async def sync(self, name: str) -> RunOutcome:
+        """Run one cycle of connection ``name`` and record it in the run history."""
+        connection = self.config.connection(name)
+        ctx = self.context(connection)
+        before = Counter(self.api_calls)
+        run_id = self.store.start_run(name)
+        error: str | None = None
+        try:
+            await run_cycle(ctx)
+            quarantined = self.store.list_quarantine(QuarantineStatus.OPEN, connection=name)
+            status = RunStatus.QUARANTINED if quarantined else RunStatus.OK
+        except (Unreachable, BudgetExhausted) as exc:
+            status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
+            log.error("run of %s failed: %s", name, error, extra={"connection": name, "run_id": run_id})
+        except BaseException as exc:
+            self.store.finish_run(
+                run_id,
+                RunStatus.INTERRUPTED,
+                dict(ctx.counts),
+                self._calls_since(before),
+                f"{type(exc).__name__}: {exc}",
+            )
+            raise
+        calls = self._calls_since(before)
+        self.store.finish_run(run_id, status, dict(ctx.counts), calls, error)
+        log.info(
+            "run of %s: %s",
+            name,
+            status.value,
+            extra={"connection": name, "run_id": run_id, "counts": dict(ctx.counts), "api_calls": calls},
+        )
+        return RunOutcome(run_id, status, dict(ctx.counts), calls, error)
+
+    def _calls_since(self, before: Counter[str]) -> dict[str, int]:
+        return {k: v - before.get(k, 0) for k, v in self.api_calls.items() if v - before.get(k, 0)}
+
+    async def plan(self, name: str) -> list[PlannedWrite]:
+        """The writes a cycle of ``name`` would make, without writing and without advancing cursors."""
+        connection = self.config.connection(name)
+        return await planned_writes(self.context(connection, dry_run=True))
+
+    async def aclose(self) -> None:
+        """Close every connector's HTTP client."""
+        for connector in self._connectors.values():
+            await connector.aclose()
+        self._connectors.clear()
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()

@@ -1,0 +1,755 @@
+"""The HubSpot CRM emulator: the v3 objects/search/batch/properties/pipelines API, v4 associations, OAuth.
+
+Paths, JSON bodies, paging, error bodies and rate-limit answers follow HubSpot's public API and its OpenAPI specs,
+so HubSpot's own client libraries work against it with only the base URL changed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from closeloop.model import Cursor, iso_utc, utc
+from closeloop.sandbox import Row, SandboxBase, sequential_ids
+from closeloop.sandbox.kit import Refusal
+
+from . import query
+from .answers import (
+    HubSpotTable,
+    Problem,
+    batch,
+    error,
+    error_body,
+    invalid_record,
+    record_error,
+    refuse,
+    validation_details,
+    validation_message,
+)
+from .catalog import (
+    ASSOCIATION_TYPES,
+    CATALOG,
+    DEFAULT_PROPERTIES,
+    MODIFIED_PROPERTY,
+    SEARCHABLE,
+    Prop,
+    pipeline,
+    stage_flags,
+)
+
+CONTACT_ID_START, DEAL_ID_START = 1_000_000_001, 2_000_000_001  # one width, so text and number order agree
+MAX_BATCH = 100
+MAX_SEARCH_LIMIT = 200
+SEARCH_RESULT_CAP = 10_000
+MAX_LIST_LIMIT = 100
+OBJECT_ALIASES = {"contacts": "contacts", "contact": "contacts", "0-1": "contacts",
+                  "deals": "deals", "deal": "deals", "0-3": "deals"}  # fmt: skip
+COMPUTED = frozenset({"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate",
+                      "hs_is_closed", "hs_is_closed_won"})  # fmt: skip
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _ms(moment: datetime) -> datetime:
+    """HubSpot keeps milliseconds; finer stamps would order records in ways no client can see."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _lower_email(fields: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(fields.get("email"), str):
+        fields["email"] = fields["email"].strip().lower()
+    return fields
+
+
+def _endpoint(handler: Handler) -> Handler:
+    async def answer(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Refusal as refusal:
+            return refusal.response
+
+    return answer
+
+
+class HubSpotSandbox(SandboxBase):
+    """An emulated HubSpot portal with contacts, deals, their associations and the default deal pipeline."""
+
+    vendor = "hubspot"
+
+    def __init__(self, *, seed: int = 0, clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__(seed=seed, clock=clock)
+        source = self.clock.source
+        self.clock.source = lambda: _ms(utc(source()))
+        knobs = self.knobs
+        knobs.requests_per_window, knobs.window_s, knobs.daily_limit = 190, 10.0, 625_000
+        knobs.bucket_limits = {"search": (5, 1.0)}
+        knobs.token_ttl_s = 1800  # HubSpot OAuth access tokens live 30 minutes
+        self.tables = {
+            "contacts": HubSpotTable(
+                "contacts", self.clock, sequential_ids(start=CONTACT_ID_START),
+                unique=("email", "closeloop_id"), normalize=_lower_email,
+            ),
+            "deals": HubSpotTable(
+                "deals", self.clock, sequential_ids(start=DEAL_ID_START), unique=("closeloop_id",)
+            ),
+        }  # fmt: skip
+        self.links: dict[tuple[str, str], dict[str, set[str]]] = {
+            ("deals", "contacts"): {},
+            ("contacts", "deals"): {},
+        }
+        self.private_app_token = f"pat-na1-sandbox-{seed}"
+        self.tokens.static.add(self.private_app_token)
+        self.client_id = "closeloop-sandbox-client"
+        self.client_secret = "closeloop-sandbox-secret"
+        self.refresh_token = f"na1-sandbox-refresh-{seed}"
+        self._shuffle = random.Random(seed ^ 0x5EED)
+
+    # -- kit hooks -------------------------------------------------------------------------------------
+    def routes(self) -> list[BaseRoute]:
+        """HubSpot's paths, most specific first."""
+        objects, v4 = "/crm/v3/objects/{object_type}", "/crm/v4"
+        table: list[tuple[str, Handler, list[str]]] = [
+            ("/oauth/v1/token", self.token, ["POST"]),
+            (objects, self.list_or_create, ["GET", "POST"]),
+            (f"{objects}/search", self.search, ["POST"]),
+            (f"{objects}/merge", self.merge, ["POST"]),
+            (f"{objects}/batch/{{action}}", self.batch, ["POST"]),
+            (f"{objects}/{{object_id}}", self.one, ["GET", "PATCH", "DELETE"]),
+            ("/crm/v3/pipelines/{object_type}", self.pipelines, ["GET"]),
+            ("/crm/v3/pipelines/{object_type}/{pipeline_id}", self.pipeline, ["GET"]),
+            ("/crm/v3/properties/{object_type}", self.properties, ["GET"]),
+            ("/crm/v3/properties/{object_type}/{name}", self.property, ["GET"]),
+            (f"{v4}/associations/{{from_type}}/{{to_type}}/batch/read", self.associations_read, ["POST"]),
+            (f"{v4}/associations/{{from_type}}/{{to_type}}/batch/associate/default",
+             self.associations_create, ["POST"]),
+            (f"{v4}/objects/{{from_type}}/{{from_id}}/associations/{{to_type}}", self.associations_of, ["GET"]),
+            (f"{v4}/objects/{{from_type}}/{{from_id}}/associations/default/{{to_type}}/{{to_id}}",
+             self.associate_one, ["PUT"]),
+        ]  # fmt: skip
+        return [Route(path, _endpoint(handler), methods=methods) for path, handler, methods in table]
+
+    def is_public(self, request: Request) -> bool:
+        """Only the OAuth token endpoint takes no bearer token."""
+        return request.url.path.startswith("/oauth/")
+
+    def authenticate(self, request: Request) -> None:
+        """Bearer tokens: private-app tokens never expire; OAuth access tokens do."""
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else None
+        state = self.tokens.state(token)
+        if state == "expired" and token is not None:
+            ago = int((self.clock.now() - self.tokens.issued[token]).total_seconds())
+            raise Refusal(
+                error(
+                    401,
+                    f"The OAuth token used to make this call expired {ago} second(s) ago.",
+                    "EXPIRED_AUTHENTICATION",
+                    context={"expired": [str(ago)]},
+                )
+            )
+        if state != "ok":
+            raise Refusal(
+                error(
+                    401,
+                    "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
+                    "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                    "INVALID_AUTHENTICATION",
+                )
+            )
+
+    def bucket(self, request: Request) -> str:
+        """Search spends its own, slower bucket; OAuth is outside the API limits."""
+        if request.url.path.startswith("/oauth/"):
+            return "oauth"
+        return "search" if request.url.path.endswith("/search") else "default"
+
+    def rate_limited(self, bucket: str, daily: bool) -> Response:
+        """HubSpot's 429: a RATE_LIMIT body naming the policy that was hit, with the usage headers."""
+        policy = "DAILY" if daily else ("SECONDLY" if bucket == "search" else "TEN_SECONDLY_ROLLING")
+        body = {
+            "status": "error",
+            "message": f"You have reached your {policy.lower()} limit.",
+            "errorType": "RATE_LIMIT",
+            "correlationId": error_body("", "")["correlationId"],
+            "policyName": policy,
+            "groupName": f"publicapi:private-app:{self.seed}",
+        }
+        return JSONResponse(body, status_code=429, headers=self.limit_headers(bucket))
+
+    def server_error(self, status: int) -> Response:
+        """A JSON 500 from the API; 502/504 come from the edge as HTML, like HubSpot's."""
+        if status == 500:
+            return error(500, "internal error", "INTERNAL_ERROR")
+        title = "502 Bad Gateway" if status == 502 else "504 Gateway Time-out"
+        return HTMLResponse(f"<html><head><title>{title}</title></head><body>{title}</body></html>", status)
+
+    def limit_headers(self, bucket: str) -> dict[str, str]:
+        """``X-HubSpot-RateLimit-*`` on API answers; HubSpot's search endpoints send none."""
+        if bucket in ("search", "oauth"):
+            return {}
+        knobs = self.knobs
+        return {
+            "X-HubSpot-RateLimit-Daily": str(knobs.daily_limit),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, knobs.daily_limit - self.daily_used)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(knobs.window_s * 1000)),
+            "X-HubSpot-RateLimit-Max": str(knobs.requests_per_window),
+            "X-HubSpot-RateLimit-Remaining": str(self.remaining("default")),
+        }
+
+    def now(self) -> datetime:
+        """The write stamp, kept to HubSpot's millisecond precision."""
+        return _ms(super().now())
+
+    # -- rendering -------------------------------------------------------------------------------------
+    def value_text(self, obj: str, row: Row, name: str) -> str | None:
+        """A property's value as HubSpot returns it (text), computed properties included."""
+        if name == "hs_object_id":
+            return row.id
+        if name == "createdate":
+            return iso_utc(row.created_at)
+        if name == MODIFIED_PROPERTY[obj]:
+            return iso_utc(row.modified_at)
+        if name in ("hs_is_closed", "hs_is_closed_won") and obj == "deals":
+            closed, won = stage_flags(row.fields.get("dealstage"))
+            return str(won if name == "hs_is_closed_won" else closed).lower()
+        value = row.fields.get(name)
+        return None if value is None else str(value)
+
+    def value_typed(self, obj: str, row: Row, prop: Prop) -> Any:
+        """A property's value as search compares it."""
+        if prop.name == MODIFIED_PROPERTY[obj]:
+            return row.modified_at
+        if prop.name == "createdate":
+            return row.created_at
+        return query.typed(prop, self.value_text(obj, row, prop.name))
+
+    def render(
+        self,
+        obj: str,
+        row: Row,
+        names: Iterable[str] | None = None,
+        *,
+        trace: str | None = None,
+        new: bool | None = None,
+    ) -> dict[str, Any]:
+        """A SimplePublicObject: the asked properties (or the defaults) plus id and timestamps."""
+        wanted = list(names) if names else list(DEFAULT_PROPERTIES[obj])
+        wanted += [n for n in ("hs_object_id", "createdate", MODIFIED_PROPERTY[obj]) if n not in wanted]
+        catalog = CATALOG[obj]
+        body: dict[str, Any] = {
+            "id": row.id,
+            "properties": {n: self.value_text(obj, row, n) for n in wanted if n in catalog},
+            "createdAt": iso_utc(row.created_at),
+            "updatedAt": iso_utc(row.modified_at),
+            "archived": row.deleted,
+        }
+        if row.deleted:
+            body["archivedAt"] = iso_utc(row.modified_at)
+        if trace is not None:
+            body["objectWriteTraceId"] = trace
+        if new is not None:
+            body["new"] = new
+        return body
+
+    # -- request helpers -------------------------------------------------------------------------------
+    def _object(self, request: Request, key: str = "object_type") -> str:
+        name = OBJECT_ALIASES.get(request.path_params[key].lower())
+        if name is None:
+            raise refuse(400, f"Unable to infer object type from: {request.path_params[key]}")
+        return name
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError as exc:
+            raise refuse(400, f"Invalid input JSON on line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        if not isinstance(body, dict):
+            raise refuse(400, "Invalid input JSON: expected an object")
+        return body
+
+    def _inputs(self, body: dict[str, Any], limit: int = MAX_BATCH) -> list[dict[str, Any]]:
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
+            raise refuse(400, "Invalid input JSON: 'inputs' must be a list of objects")
+        if len(inputs) > limit:
+            raise refuse(400, f"Batch input has {len(inputs)} inputs; the limit is {limit}")
+        return inputs
+
+    @staticmethod
+    def _names(request: Request, param: str = "properties") -> list[str]:
+        return [n for value in request.query_params.getlist(param) for n in value.split(",") if n]
+
+    def _check(self, obj: str, props: Any) -> tuple[dict[str, str], list[Problem]]:
+        """Validate written properties: unknown, read-only, badly typed, forced rejections."""
+        if not isinstance(props, dict):
+            return {}, [("properties", "INVALID_INPUT", "properties must be an object")]
+        catalog, clean, problems = CATALOG[obj], {}, []
+        for name, raw in props.items():
+            prop = catalog.get(name)
+            if prop is None:
+                problems.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
+            elif prop.read_only:
+                problems.append((name, "READ_ONLY_VALUE", f"{name} is a read only property; its value cannot be set."))
+            elif raw is None or raw == "":
+                clean[name] = ""
+            else:
+                try:
+                    clean[name] = query.normalize_value(prop, raw)
+                except ValueError as exc:
+                    code = "INVALID_OPTION" if prop.type == "enumeration" else f"INVALID_{prop.type.upper()}"
+                    problems.append((name, code, f"{raw!r} is not valid for {name}: {exc}"))
+        if obj == "contacts" and clean.get("email") and "@" not in clean["email"]:
+            problems.append(("email", "INVALID_EMAIL", f"Email address {clean['email']} is invalid"))
+        rejected = self.rejects(props)
+        if rejected and not problems:
+            problems.append((rejected, "INVALID_VALUE", f"{props.get(rejected)!r} is not a valid value for {rejected}"))
+        return clean, problems
+
+    def _store(self, obj: str, clean: dict[str, str], row: Row | None = None) -> tuple[Row | None, str | None]:
+        """Insert or update; a unique-value collision comes back as a message instead."""
+        table = self.table(obj)
+        values = {k: v for k, v in clean.items() if v != ""}
+        clash = table.conflicts(values, except_id=row.id if row else None)
+        if clash:
+            owner = table.find(clash, values[clash])
+            label = "Contact" if obj == "contacts" else "Deal"
+            return None, f"{label} already exists. Existing ID: {owner.id if owner else ''}"
+        if row is None:
+            row = table.insert(values, at=self.now())
+        else:
+            table.update(row.id, values, at=self.now())
+            for name in [k for k, v in clean.items() if v == ""]:
+                row.fields.pop(name, None)  # writing "" clears a property
+        self.stats.records_written += 1
+        return row, None
+
+    def _find(self, obj: str, value: Any, id_property: str | None) -> Row | None:
+        table = self.table(obj)
+        if id_property in (None, "", "hs_object_id"):
+            return table.get(str(value))
+        return table.find(str(id_property), value)
+
+    def _unique_property(self, obj: str, id_property: str | None) -> None:
+        if id_property in (None, "hs_object_id") or (obj == "contacts" and id_property == "email"):
+            return
+        prop = CATALOG[obj].get(str(id_property))
+        if prop is None or not prop.unique:
+            raise refuse(400, f"{id_property} is not a unique identifier property of {obj}")
+
+    # -- OAuth -----------------------------------------------------------------------------------------
+    async def token(self, request: Request) -> Response:
+        """``POST /oauth/v1/token``: a refresh-token grant, form encoded."""
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if form.get("grant_type") != "refresh_token":
+            return JSONResponse({"status": "BAD_GRANT_TYPE", "message": "grant_type must be refresh_token"}, 400)
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            return JSONResponse({"status": "BAD_CLIENT_ID", "message": "missing or unknown client id"}, 400)
+        if form.get("refresh_token") != self.refresh_token:
+            return JSONResponse({"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"}, 400)
+        ttl = self.knobs.token_ttl_s
+        return JSONResponse(
+            {
+                "token_type": "bearer",
+                "refresh_token": self.refresh_token,
+                "access_token": self.tokens.issue(ttl),
+                "expires_in": ttl,
+            }
+        )
+
+    # -- objects ---------------------------------------------------------------------------------------
+    async def list_or_create(self, request: Request) -> Response:
+        """``GET`` pages records by id (``archived=true`` lists archived ones); ``POST`` creates one."""
+        obj = self._object(request)
+        if request.method == "POST":
+            return await self._create_one(obj, request)
+        params = request.query_params
+        try:
+            limit = int(params.get("limit", "10"))
+            after = int(params.get("after", "0") or "0")
+        except ValueError:
+            raise refuse(400, "limit and after must be integers") from None
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise refuse(400, f"limit must be between 1 and {MAX_LIST_LIMIT}")
+        archived = params.get("archived", "false").lower() == "true"
+        rows = [r for r in self.table(obj).rows.values() if r.deleted == archived and int(r.id) >= after]
+        rows.sort(key=lambda r: int(r.id))
+        names = self._names(request)
+        body: dict[str, Any] = {"results": [self.render(obj, r, names) for r in rows[:limit]]}
+        if len(rows) > limit:
+            nxt = rows[limit].id
+            link = f"{self.base_url}/crm/v3/objects/{obj}?after={nxt}&limit={limit}"
+            body["paging"] = {"next": {"after": nxt, "link": link}}
+        return JSONResponse(body)
+
+    async def _create_one(self, obj: str, request: Request) -> Response:
+        body = await self._json(request)
+        clean, problems = self._check(obj, body.get("properties", {}))
+        if problems:
+            return error(400, validation_message(problems), "VALIDATION_ERROR", errors=validation_details(problems))
+        row, clash = self._store(obj, clean)
+        if row is None:
+            return error(409, str(clash), "CONFLICT")
+        for association in body.get("associations") or []:
+            to_id = str(association.get("to", {}).get("id", ""))
+            other = "deals" if obj == "contacts" else "contacts"
+            if self.table(other).get(to_id):
+                self._link(obj, row.id, other, to_id)
+        return JSONResponse(self.render(obj, row, [*DEFAULT_PROPERTIES[obj], *clean]), status_code=201)
+
+    async def one(self, request: Request) -> Response:
+        """``GET``/``PATCH``/``DELETE`` one record by id or by a unique property (``idProperty``)."""
+        obj = self._object(request)
+        params = request.query_params
+        id_property = params.get("idProperty")
+        self._unique_property(obj, id_property)
+        key = request.path_params["object_id"]
+        if request.method == "DELETE":
+            row = self._find(obj, key, id_property)
+            if row is not None:
+                self.table(obj).delete(row.id, at=self.now())
+            return Response(status_code=204)
+        archived = params.get("archived", "false").lower() == "true"
+        if archived:
+            row = self.table(obj).get(key, include_deleted=True)
+            row = row if row is not None and row.deleted else None
+        else:
+            row = self._find(obj, key, id_property)
+        if row is None:
+            return error(404, "resource not found", "OBJECT_NOT_FOUND")
+        if request.method == "GET":
+            rendered = self.render(obj, row, self._names(request))
+            for other in self._names(request, "associations"):
+                other_type = OBJECT_ALIASES.get(other)
+                if other_type and (obj, other_type) in self.links:
+                    ids = self._linked(obj, row.id, other_type)
+                    kind = f"{obj[:-1]}_to_{other_type[:-1]}"
+                    results = [{"id": i, "type": kind} for i in ids]
+                    rendered.setdefault("associations", {})[other_type] = {"results": results}
+            return JSONResponse(rendered)
+        body = await self._json(request)
+        clean, problems = self._check(obj, body.get("properties", {}))
+        if problems:
+            return error(400, validation_message(problems), "VALIDATION_ERROR", errors=validation_details(problems))
+        stored, clash = self._store(obj, clean, row)
+        if stored is None:
+            return error(409, str(clash), "CONFLICT")
+        return JSONResponse(self.render(obj, stored, [*DEFAULT_PROPERTIES[obj], *clean]))
+
+    async def merge(self, request: Request) -> Response:
+        """``POST .../merge``: the loser is archived; the winner lists it in ``hs_merged_object_ids``."""
+        obj = self._object(request)
+        body = await self._json(request)
+        winner_id, loser_id = str(body.get("primaryObjectId", "")), str(body.get("objectIdToMerge", ""))
+        if not winner_id or not loser_id or winner_id == loser_id:
+            return error(400, "primaryObjectId and objectIdToMerge must name two different records", "VALIDATION_ERROR")
+        table = self.table(obj)
+        if table.get(winner_id) is None or table.get(loser_id) is None:
+            return error(404, "Object not found. objectId are usually numeric.", "OBJECT_NOT_FOUND")
+        winner = table.merge(loser_id, winner_id, at=self.now())
+        for other in ("contacts", "deals"):
+            if (obj, other) in self.links:
+                for to_id in self._linked(obj, loser_id, other):
+                    self._link(obj, winner_id, other, to_id)
+        return JSONResponse(self.render(obj, winner))
+
+    # -- search ----------------------------------------------------------------------------------------
+    async def search(self, request: Request) -> Response:
+        """``POST .../search``: filterGroups, one sort, limit up to 200, offset paging capped at 10,000."""
+        obj = self._object(request)
+        body = await self._json(request)
+        catalog = CATALOG[obj]
+        try:
+            groups = query.compile_groups(body.get("filterGroups") or [], catalog)
+            sorts = query.parse_sorts(body.get("sorts"), catalog)
+            limit = int(body.get("limit") or 10)
+            offset = int(body.get("after") or 0)
+        except query.QueryError as exc:
+            return error(400, str(exc), "VALIDATION_ERROR")
+        except (TypeError, ValueError):
+            return error(400, "limit and after must be integers", "VALIDATION_ERROR")
+        if not 1 <= limit <= MAX_SEARCH_LIMIT:
+            return error(400, f"limit must be between 1 and {MAX_SEARCH_LIMIT}", "VALIDATION_ERROR")
+        if offset >= SEARCH_RESULT_CAP:
+            # HubSpot serves at most 10,000 results of one query; paging past them is a 400.
+            return error(
+                400,
+                f"There was a problem with the request. Search results are limited to {SEARCH_RESULT_CAP} "
+                f"(after={offset}, limit={limit}); narrow the query with filters.",
+                "VALIDATION_ERROR",
+            )
+        rows = self._matching(obj, groups, str(body.get("query") or ""))
+        query.sort_rows(rows, sorts, lambda row, prop: self.value_typed(obj, row, prop))
+        page = rows[offset : min(offset + limit, SEARCH_RESULT_CAP)]
+        names = body.get("properties") or None
+        result: dict[str, Any] = {"total": len(rows), "results": [self.render(obj, r, names) for r in page]}
+        if offset + limit < len(rows):
+            result["paging"] = {"next": {"after": str(offset + limit)}}
+        return JSONResponse(result)
+
+    def _matching(self, obj: str, groups: list[list[query.Filter]], text: str) -> list[Row]:
+        table = self.table(obj)
+        low, high = query.time_range(groups, MODIFIED_PROPERTY[obj])
+        # The (modified_at, id) index narrows incremental queries to the rows they can match.
+        start = Cursor(low - timedelta(milliseconds=1), "~") if isinstance(low, datetime) else None
+        found = []
+        for row in table.changed_after(start):
+            if isinstance(high, datetime) and row.modified_at > high:
+                break
+            if query.matches(groups, lambda prop, row=row: self.value_typed(obj, row, prop)) and (
+                not text or self._mentions(obj, row, text)
+            ):
+                found.append(row)
+        found.sort(key=lambda r: int(r.id))
+        return found
+
+    def _mentions(self, obj: str, row: Row, text: str) -> bool:
+        needle = text.lower()
+        return any(needle in str(row.fields.get(name, "")).lower() for name in SEARCHABLE[obj])
+
+    # -- batch -----------------------------------------------------------------------------------------
+    async def batch(self, request: Request) -> Response:
+        """``POST .../batch/{read,create,update,upsert,archive}`` with up to 100 inputs."""
+        obj = self._object(request)
+        action = request.path_params["action"]
+        handlers = {
+            "read": self._batch_read,
+            "create": self._batch_create,
+            "update": self._batch_update,
+            "upsert": self._batch_upsert,
+            "archive": self._batch_archive,
+        }
+        if action not in handlers:
+            return error(404, f"Unknown batch action {action}", "OBJECT_NOT_FOUND")
+        body = await self._json(request)
+        inputs = self._inputs(body)
+        return await handlers[action](obj, body, inputs, request)
+
+    def _shuffled(self, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # HubSpot does not promise results in input order; clients must map them by objectWriteTraceId.
+        self._shuffle.shuffle(results)
+        return results
+
+    async def _batch_read(
+        self, obj: str, body: dict[str, Any], inputs: list[dict[str, Any]], request: Request
+    ) -> Response:
+        id_property = body.get("idProperty")
+        self._unique_property(obj, id_property)
+        archived = request.query_params.get("archived", "false").lower() == "true"
+        names = body.get("properties") or None
+        results, missing = [], []
+        for item in inputs:
+            key = str(item.get("id", ""))
+            row = self.table(obj).get(key, include_deleted=True) if archived else self._find(obj, key, id_property)
+            if row is None or row.deleted != archived:
+                missing.append(key)
+            else:
+                results.append(self.render(obj, row, names))
+        errors = []
+        if missing:
+            label = "CONTACT" if obj == "contacts" else "DEAL"
+            message = f"Could not get some {label} objects, they may be deleted or not exist. Check that ids are valid."
+            errors.append(record_error("OBJECT_NOT_FOUND", message, ids=missing))
+        return batch(results, errors, self.clock.now())
+
+    async def _batch_create(
+        self, obj: str, body: dict[str, Any], inputs: list[dict[str, Any]], request: Request
+    ) -> Response:
+        results, errors = [], []
+        for item in inputs:
+            trace = item.get("objectWriteTraceId")
+            clean, problems = self._check(obj, item.get("properties", {}))
+            if problems:
+                errors.append(invalid_record(problems, trace, None))
+                continue
+            row, clash = self._store(obj, clean)
+            if row is None:
+                errors.append(record_error("CONFLICT", str(clash), trace=trace))
+                continue
+            results.append(self.render(obj, row, [*DEFAULT_PROPERTIES[obj], *clean], trace=trace))
+        return batch(self._shuffled(results), errors, self.clock.now(), ok_status=201)
+
+    async def _batch_update(
+        self, obj: str, body: dict[str, Any], inputs: list[dict[str, Any]], request: Request
+    ) -> Response:
+        self._refuse_duplicates(inputs)
+        results, errors = [], []
+        for item in inputs:
+            trace, key, id_property = item.get("objectWriteTraceId"), str(item.get("id", "")), item.get("idProperty")
+            self._unique_property(obj, id_property)
+            row = self._find(obj, key, id_property)
+            if row is None:
+                errors.append(record_error("OBJECT_NOT_FOUND", "Object not found.", trace=trace, ids=[key]))
+                continue
+            clean, problems = self._check(obj, item.get("properties", {}))
+            if problems:
+                errors.append(invalid_record(problems, trace, row.id))
+                continue
+            stored, clash = self._store(obj, clean, row)
+            if stored is None:
+                errors.append(record_error("CONFLICT", str(clash), trace=trace, ids=[row.id]))
+                continue
+            results.append(self.render(obj, stored, [*DEFAULT_PROPERTIES[obj], *clean], trace=trace))
+        return batch(self._shuffled(results), errors, self.clock.now())
+
+    async def _batch_upsert(
+        self, obj: str, body: dict[str, Any], inputs: list[dict[str, Any]], request: Request
+    ) -> Response:
+        self._refuse_duplicates(inputs)
+        results, errors = [], []
+        for item in inputs:
+            trace, key, id_property = item.get("objectWriteTraceId"), item.get("id"), item.get("idProperty")
+            self._unique_property(obj, id_property)
+            row = self._find(obj, key, id_property)
+            props = dict(item.get("properties") or {})
+            if row is None and id_property not in (None, "hs_object_id"):
+                props[str(id_property)] = key  # a created record carries the value it was upserted by
+            clean, problems = self._check(obj, props)
+            if problems:
+                errors.append(invalid_record(problems, trace, row.id if row else None))
+                continue
+            if row is None and id_property in (None, "hs_object_id"):
+                errors.append(record_error("OBJECT_NOT_FOUND", "Object not found.", trace=trace, ids=[str(key)]))
+                continue
+            stored, clash = self._store(obj, clean, row)
+            if stored is None:
+                errors.append(record_error("CONFLICT", str(clash), trace=trace))
+                continue
+            names = [*DEFAULT_PROPERTIES[obj], *clean]
+            results.append(self.render(obj, stored, names, trace=trace, new=row is None))
+        return batch(self._shuffled(results), errors, self.clock.now())
+
+    async def _batch_archive(
+        self, obj: str, body: dict[str, Any], inputs: list[dict[str, Any]], request: Request
+    ) -> Response:
+        table = self.table(obj)
+        for item in inputs:
+            if table.get(str(item.get("id", ""))) is not None:
+                table.delete(str(item["id"]), at=self.now())
+        return Response(status_code=204)
+
+    @staticmethod
+    def _refuse_duplicates(inputs: Sequence[dict[str, Any]]) -> None:
+        keys = [str(item.get("id", "")).lower() for item in inputs]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise refuse(400, f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique")
+
+    # -- metadata --------------------------------------------------------------------------------------
+    async def pipelines(self, request: Request) -> Response:
+        """``GET /crm/v3/pipelines/{objectType}``: the default deal pipeline."""
+        obj = self._object(request)
+        return JSONResponse({"results": [pipeline()] if obj == "deals" else []})
+
+    async def pipeline(self, request: Request) -> Response:
+        """``GET /crm/v3/pipelines/deals/{pipelineId}``."""
+        if self._object(request) != "deals" or request.path_params["pipeline_id"] != "default":
+            return error(404, "Unable to find pipeline", "OBJECT_NOT_FOUND")
+        return JSONResponse(pipeline())
+
+    async def properties(self, request: Request) -> Response:
+        """``GET /crm/v3/properties/{objectType}``: every property with its modification metadata."""
+        obj = self._object(request)
+        if request.query_params.get("archived", "false").lower() == "true":
+            return JSONResponse({"results": []})
+        return JSONResponse({"results": [p.render(i) for i, p in enumerate(CATALOG[obj].values())]})
+
+    async def property(self, request: Request) -> Response:
+        """``GET /crm/v3/properties/{objectType}/{propertyName}``."""
+        obj = self._object(request)
+        name = request.path_params["name"]
+        if name not in CATALOG[obj]:
+            return error(404, f"Unable to find property {name}", "OBJECT_NOT_FOUND")
+        return JSONResponse(CATALOG[obj][name].render(list(CATALOG[obj]).index(name)))
+
+    # -- v4 associations -------------------------------------------------------------------------------
+    def _pair(self, request: Request) -> tuple[str, str]:
+        pair = (self._object(request, "from_type"), self._object(request, "to_type"))
+        if pair not in ASSOCIATION_TYPES:
+            raise refuse(400, f"No association between {pair[0]} and {pair[1]}")
+        return pair
+
+    def _linked(self, from_type: str, from_id: str, to_type: str) -> list[str]:
+        return sorted(self.links[(from_type, to_type)].get(from_id, ()), key=int)
+
+    def _link(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        self.links[(from_type, to_type)].setdefault(from_id, set()).add(to_id)
+        self.links[(to_type, from_type)].setdefault(to_id, set()).add(from_id)
+
+    @staticmethod
+    def _spec(from_type: str, to_type: str) -> dict[str, Any]:
+        return {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": ASSOCIATION_TYPES[(from_type, to_type)]}
+
+    def _to_entry(self, from_type: str, to_type: str, to_id: str) -> dict[str, Any]:
+        kind = {"category": "HUBSPOT_DEFINED", "typeId": ASSOCIATION_TYPES[(from_type, to_type)], "label": None}
+        return {"toObjectId": to_id, "associationTypes": [kind]}
+
+    async def associations_read(self, request: Request) -> Response:
+        """``POST /crm/v4/associations/{from}/{to}/batch/read``."""
+        from_type, to_type = self._pair(request)
+        inputs = self._inputs(await self._json(request), limit=1000)
+        results, errors = [], []
+        for item in inputs:
+            from_id = str(item.get("id", ""))
+            linked = self._linked(from_type, from_id, to_type)
+            if not linked:
+                errors.append(
+                    record_error(
+                        "OBJECT_NOT_FOUND",
+                        f"No {to_type} is associated with {from_type[:-1]} {from_id}.",
+                        fromObjectId=[from_id],
+                    )
+                    | {"subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND"}
+                )
+                continue
+            to = [self._to_entry(from_type, to_type, to_id) for to_id in linked]
+            results.append({"from": {"id": from_id}, "to": to})
+        return batch(results, errors, self.clock.now())
+
+    async def associations_create(self, request: Request) -> Response:
+        """``POST /crm/v4/associations/{from}/{to}/batch/associate/default``: both directions are linked."""
+        from_type, to_type = self._pair(request)
+        inputs = self._inputs(await self._json(request), limit=2000)
+        results, errors = [], []
+        for item in inputs:
+            from_id, to_id = str(item.get("from", {}).get("id", "")), str(item.get("to", {}).get("id", ""))
+            missing = [i for t, i in ((from_type, from_id), (to_type, to_id)) if self.table(t).get(i) is None]
+            if missing:
+                errors.append(record_error("OBJECT_NOT_FOUND", f"Object not found: {missing}", ids=missing))
+                continue
+            self._link(from_type, from_id, to_type, to_id)
+            results.append(
+                {"from": {"id": from_id}, "to": {"id": to_id}, "associationSpec": self._spec(from_type, to_type)}
+            )
+            results.append(
+                {"from": {"id": to_id}, "to": {"id": from_id}, "associationSpec": self._spec(to_type, from_type)}
+            )
+        return batch(results, errors, self.clock.now())
+
+    async def associations_of(self, request: Request) -> Response:
+        """``GET /crm/v4/objects/{from}/{id}/associations/{to}``."""
+        from_type, to_type = self._pair(request)
+        from_id = request.path_params["from_id"]
+        results = [self._to_entry(from_type, to_type, i) for i in self._linked(from_type, from_id, to_type)]
+        return JSONResponse({"results": results})
+
+    async def associate_one(self, request: Request) -> Response:
+        """``PUT /crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}``."""
+        from_type, to_type = self._pair(request)
+        from_id, to_id = request.path_params["from_id"], request.path_params["to_id"]
+        if self.table(from_type).get(from_id) is None or self.table(to_type).get(to_id) is None:
+            return error(404, "Object not found", "OBJECT_NOT_FOUND")
+        self._link(from_type, from_id, to_type, to_id)
+        result = {"from": {"id": from_id}, "to": {"id": to_id}, "associationSpec": self._spec(from_type, to_type)}
+        return batch([result], [], self.clock.now())
+
+    def link(self, deal_id: str, contact_id: str) -> None:
+        """Associate a deal with a contact (seeding and tests)."""
+        self._link("deals", deal_id, "contacts", contact_id)

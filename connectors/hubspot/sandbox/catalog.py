@@ -1,0 +1,270 @@
+"""The emulated portal's metadata: property definitions of contacts and deals, and the default deal pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+EPOCH = "1970-01-01T00:00:00Z"  # HubSpot reports createdAt = 0 for its default pipelines and properties
+
+
+@dataclass(frozen=True)
+class Prop:
+    """One property definition, as the properties API describes it."""
+
+    name: str
+    label: str
+    type: str  # string | number | datetime | date | enumeration | bool
+    field_type: str  # text | textarea | phonenumber | number | date | select | radio | booleancheckbox
+    group: str
+    read_only: bool = False
+    unique: bool = False
+    calculated: bool = False
+    hubspot_defined: bool = True
+    options: tuple[tuple[str, str], ...] = ()
+
+    def render(self, order: int) -> dict[str, Any]:
+        """The property as ``GET /crm/v3/properties/{objectType}`` returns it."""
+        return {
+            "name": self.name,
+            "label": self.label,
+            "type": self.type,
+            "fieldType": self.field_type,
+            "description": "",
+            "groupName": self.group,
+            "options": [
+                {"label": label, "value": value, "displayOrder": i, "hidden": False}
+                for i, (value, label) in enumerate(self.options)
+            ],
+            "displayOrder": order,
+            "calculated": self.calculated,
+            "externalOptions": False,
+            "hasUniqueValue": self.unique,
+            "hidden": False,
+            "hubspotDefined": self.hubspot_defined,
+            "formField": not self.read_only,
+            "archived": False,
+            "createdAt": EPOCH,
+            "updatedAt": EPOCH,
+            "modificationMetadata": {
+                "archivable": not self.hubspot_defined,
+                "readOnlyDefinition": self.hubspot_defined,
+                "readOnlyValue": self.read_only,
+            },
+        }
+
+
+SOURCES = (
+    ("ORGANIC_SEARCH", "Organic Search"),
+    ("PAID_SEARCH", "Paid Search"),
+    ("EMAIL_MARKETING", "Email Marketing"),
+    ("SOCIAL_MEDIA", "Organic Social"),
+    ("REFERRALS", "Referrals"),
+    ("OTHER_CAMPAIGNS", "Other Campaigns"),
+    ("DIRECT_TRAFFIC", "Direct Traffic"),
+    ("OFFLINE", "Offline Sources"),
+    ("PAID_SOCIAL", "Paid Social"),
+)
+LIFECYCLE_STAGES = (
+    ("subscriber", "Subscriber"),
+    ("lead", "Lead"),
+    ("marketingqualifiedlead", "Marketing Qualified Lead"),
+    ("salesqualifiedlead", "Sales Qualified Lead"),
+    ("opportunity", "Opportunity"),
+    ("customer", "Customer"),
+    ("evangelist", "Evangelist"),
+    ("other", "Other"),
+)
+CURRENCIES = (("USD", "US Dollar"), ("EUR", "Euro"), ("GBP", "British Pound"), ("CAD", "Canadian Dollar"))
+
+# (id, label, probability, isClosed) of the default deal pipeline, in display order.
+DEFAULT_STAGES = (
+    ("appointmentscheduled", "Appointment Scheduled", "0.2", False),
+    ("qualifiedtobuy", "Qualified To Buy", "0.4", False),
+    ("presentationscheduled", "Presentation Scheduled", "0.6", False),
+    ("decisionmakerboughtin", "Decision Maker Bought-In", "0.8", False),
+    ("contractsent", "Contract Sent", "0.9", False),
+    ("closedwon", "Closed Won", "1.0", True),
+    ("closedlost", "Closed Lost", "0.0", True),
+)
+
+
+def _text(name: str, label: str, group: str, **kw: Any) -> Prop:
+    return Prop(name, label, "string", "text", group, **kw)
+
+
+def _datetime(name: str, label: str, group: str, **kw: Any) -> Prop:
+    return Prop(name, label, "datetime", "date", group, **kw)
+
+
+def _number(name: str, label: str, group: str, **kw: Any) -> Prop:
+    return Prop(name, label, "number", "number", group, **kw)
+
+
+_CLOSELOOP = "closeloop"
+_ANALYTICS = "analyticsinformation"
+_CONVERSION = "conversioninformation"
+
+CONTACT_PROPERTIES: tuple[Prop, ...] = (
+    _text("email", "Email", "contactinformation"),
+    _text("firstname", "First Name", "contactinformation"),
+    _text("lastname", "Last Name", "contactinformation"),
+    Prop("phone", "Phone Number", "string", "phonenumber", "contactinformation"),
+    _text("company", "Company Name", "contactinformation"),
+    _text("jobtitle", "Job Title", "contactinformation"),
+    Prop("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", "contactinformation", options=LIFECYCLE_STAGES),
+    Prop(
+        "hs_analytics_source",
+        "Original Traffic Source",
+        "enumeration",
+        "select",
+        _ANALYTICS,
+        read_only=True,
+        calculated=True,
+        options=SOURCES,
+    ),
+    _text(
+        "hs_analytics_source_data_1",
+        "Original Traffic Source Drill-Down 1",
+        _ANALYTICS,
+        read_only=True,
+        calculated=True,
+    ),
+    _text(
+        "hs_analytics_source_data_2",
+        "Original Traffic Source Drill-Down 2",
+        _ANALYTICS,
+        read_only=True,
+        calculated=True,
+    ),
+    _datetime("hs_analytics_first_timestamp", "Time First Seen", _ANALYTICS, read_only=True, calculated=True),
+    Prop(
+        "hs_latest_source",
+        "Latest Traffic Source",
+        "enumeration",
+        "select",
+        _ANALYTICS,
+        read_only=True,
+        calculated=True,
+        options=SOURCES,
+    ),
+    _text("hs_latest_source_data_1", "Latest Traffic Source Drill-Down 1", _ANALYTICS, read_only=True, calculated=True),
+    _text("hs_latest_source_data_2", "Latest Traffic Source Drill-Down 2", _ANALYTICS, read_only=True, calculated=True),
+    _datetime("hs_latest_source_timestamp", "Latest Traffic Source Date", _ANALYTICS, read_only=True, calculated=True),
+    _text("first_conversion_event_name", "First Conversion", _CONVERSION, read_only=True, calculated=True),
+    _datetime("first_conversion_date", "First Conversion Date", _CONVERSION, read_only=True, calculated=True),
+    _text("recent_conversion_event_name", "Recent Conversion", _CONVERSION, read_only=True, calculated=True),
+    _datetime("recent_conversion_date", "Recent Conversion Date", _CONVERSION, read_only=True, calculated=True),
+    _number("num_conversion_events", "Number of Form Submissions", _CONVERSION, read_only=True, calculated=True),
+    _text("utm_source", "UTM Source", _ANALYTICS, hubspot_defined=False),
+    _text("utm_medium", "UTM Medium", _ANALYTICS, hubspot_defined=False),
+    _text("utm_campaign", "UTM Campaign", _ANALYTICS, hubspot_defined=False),
+    _datetime("createdate", "Create Date", "contactinformation", read_only=True),
+    _datetime("lastmodifieddate", "Last Modified Date", "contactinformation", read_only=True, calculated=True),
+    _number("hs_object_id", "Record ID", "contactinformation", read_only=True, calculated=True),
+    _text("hs_merged_object_ids", "Merged Record IDs", "contactinformation", read_only=True, calculated=True),
+    _text("closeloop_id", "closeloop ID", _CLOSELOOP, unique=True, hubspot_defined=False),
+    _number("closeloop_revenue", "Closed-won revenue (closeloop)", _CLOSELOOP, hubspot_defined=False),
+    _number("closeloop_won_deals", "Closed-won deals (closeloop)", _CLOSELOOP, hubspot_defined=False),
+    _datetime("closeloop_first_won_at", "First closed-won at (closeloop)", _CLOSELOOP, hubspot_defined=False),
+    _datetime("closeloop_last_won_at", "Last closed-won at (closeloop)", _CLOSELOOP, hubspot_defined=False),
+    _datetime("closeloop_customer_since", "Customer since (closeloop)", _CLOSELOOP, hubspot_defined=False),
+)
+
+DEAL_PROPERTIES: tuple[Prop, ...] = (
+    _text("dealname", "Deal Name", "dealinformation"),
+    _number("amount", "Amount", "dealinformation"),
+    Prop(
+        "dealstage",
+        "Deal Stage",
+        "enumeration",
+        "radio",
+        "dealinformation",
+        options=tuple((sid, label) for sid, label, _, _ in DEFAULT_STAGES),
+    ),
+    Prop("pipeline", "Pipeline", "enumeration", "select", "dealinformation", options=(("default", "Sales Pipeline"),)),
+    _datetime("closedate", "Close Date", "dealinformation"),
+    Prop("deal_currency_code", "Currency", "enumeration", "select", "dealinformation", options=CURRENCIES),
+    Prop("description", "Deal Description", "string", "textarea", "dealinformation"),
+    Prop(
+        "hs_is_closed",
+        "Is Deal Closed?",
+        "bool",
+        "booleancheckbox",
+        "dealinformation",
+        read_only=True,
+        calculated=True,
+        options=(("true", "Yes"), ("false", "No")),
+    ),
+    Prop(
+        "hs_is_closed_won",
+        "Is Closed Won",
+        "bool",
+        "booleancheckbox",
+        "dealinformation",
+        read_only=True,
+        calculated=True,
+        options=(("true", "Yes"), ("false", "No")),
+    ),
+    _datetime("createdate", "Create Date", "dealinformation", read_only=True),
+    _datetime("hs_lastmodifieddate", "Last Modified Date", "dealinformation", read_only=True, calculated=True),
+    _number("hs_object_id", "Record ID", "dealinformation", read_only=True, calculated=True),
+    _text("hs_merged_object_ids", "Merged Deal IDs", "dealinformation", read_only=True, calculated=True),
+    _text("closeloop_id", "closeloop ID", _CLOSELOOP, unique=True, hubspot_defined=False),
+)
+
+CATALOG: dict[str, dict[str, Prop]] = {
+    "contacts": {p.name: p for p in CONTACT_PROPERTIES},
+    "deals": {p.name: p for p in DEAL_PROPERTIES},
+}
+MODIFIED_PROPERTY = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
+DEFAULT_PROPERTIES = {
+    "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
+    "deals": (
+        "amount",
+        "closedate",
+        "createdate",
+        "dealname",
+        "dealstage",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "pipeline",
+    ),
+}
+SEARCHABLE = {"contacts": ("email", "firstname", "lastname", "phone", "company"), "deals": ("dealname",)}
+OBJECT_TYPE_IDS = {"contacts": "0-1", "deals": "0-3"}
+# v4 association type ids of the HUBSPOT_DEFINED default association, per direction.
+ASSOCIATION_TYPES = {("deals", "contacts"): 3, ("contacts", "deals"): 4}
+
+
+def pipeline() -> dict[str, Any]:
+    """The default deal pipeline as ``GET /crm/v3/pipelines/deals`` returns it."""
+    return {
+        "id": "default",
+        "label": "Sales Pipeline",
+        "displayOrder": 0,
+        "archived": False,
+        "createdAt": EPOCH,
+        "updatedAt": EPOCH,
+        "stages": [
+            {
+                "id": sid,
+                "label": label,
+                "displayOrder": order,
+                "metadata": {"isClosed": "true" if closed else "false", "probability": probability},
+                "archived": False,
+                "createdAt": EPOCH,
+                "updatedAt": EPOCH,
+                "writePermissions": "CRUD_ALL",
+            }
+            for order, (sid, label, probability, closed) in enumerate(DEFAULT_STAGES)
+        ],
+    }
+
+
+def stage_flags(stage: str | None) -> tuple[bool, bool]:
+    """(is closed, is won) of a default-pipeline stage."""
+    for sid, _, probability, closed in DEFAULT_STAGES:
+        if sid == stage:
+            return closed, closed and float(probability) == 1.0
+    return False, False

@@ -1,0 +1,123 @@
+"""Seeder people and deals rendered into HubSpot's own properties and values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from closeloop.model import iso_utc
+from closeloop.sandbox import Deal, Person, Seeder
+
+from .app import HubSpotSandbox
+
+SOURCE_VALUES = {
+    "organic_search": "ORGANIC_SEARCH",
+    "paid_search": "PAID_SEARCH",
+    "paid_social": "PAID_SOCIAL",
+    "email": "EMAIL_MARKETING",
+    "referral": "REFERRALS",
+    "direct": "DIRECT_TRAFFIC",
+    "events": "OFFLINE",
+}
+LIFECYCLE_VALUES = {"mql": "marketingqualifiedlead", "sql": "salesqualifiedlead"}
+STAGE_VALUES = {
+    "discovery": "appointmentscheduled",
+    "qualified": "qualifiedtobuy",
+    "proposal": "presentationscheduled",
+    "negotiation": "decisionmakerboughtin",
+    "won": "closedwon",
+    "lost": "closedlost",
+}
+
+
+def drill_down(person: Person) -> tuple[str, str]:
+    """``hs_analytics_source_data_1`` and ``_data_2`` the way HubSpot fills them for each source."""
+    source = SOURCE_VALUES[person.source]
+    if source in ("ORGANIC_SEARCH", "PAID_SEARCH"):
+        return person.utm_source, person.utm_campaign or "(no keyword)"
+    if source == "PAID_SOCIAL":
+        return person.utm_source.capitalize(), person.utm_campaign
+    if source == "EMAIL_MARKETING":
+        return person.utm_campaign or "newsletter", ""
+    if source == "REFERRALS":
+        return f"{person.utm_source}.example.com", ""
+    if source == "OFFLINE":
+        return "INTEGRATION", person.utm_campaign or person.utm_source
+    return "", ""
+
+
+def contact_properties(person: Person) -> dict[str, str]:
+    """A seeded person as HubSpot contact properties (empty values left out)."""
+    source = SOURCE_VALUES[person.source]
+    data_1, data_2 = drill_down(person)
+    first_seen = person.created_at - timedelta(minutes=3 + person.index % 50)
+    form = f"{person.utm_campaign.replace('-', ' ').title()} form" if person.utm_campaign else "Contact us form"
+    props = {
+        "email": person.email,
+        "firstname": person.first_name,
+        "lastname": person.last_name,
+        "phone": person.phone,
+        "company": person.company,
+        "jobtitle": person.title,
+        "lifecyclestage": LIFECYCLE_VALUES.get(person.lifecycle, person.lifecycle),
+        "hs_analytics_source": source,
+        "hs_analytics_source_data_1": data_1,
+        "hs_analytics_source_data_2": data_2,
+        "hs_analytics_first_timestamp": iso_utc(first_seen),
+        "hs_latest_source": source,
+        "hs_latest_source_data_1": data_1,
+        "hs_latest_source_data_2": data_2,
+        "hs_latest_source_timestamp": iso_utc(person.created_at),
+        "first_conversion_event_name": form,
+        "first_conversion_date": iso_utc(person.created_at),
+        "recent_conversion_event_name": form,
+        "recent_conversion_date": iso_utc(person.created_at),
+        "num_conversion_events": "1",
+        "utm_source": person.utm_source,
+        "utm_medium": person.utm_medium,
+        "utm_campaign": person.utm_campaign,
+    }
+    return {name: value for name, value in props.items() if value}
+
+
+def deal_properties(deal: Deal) -> dict[str, str]:
+    """A seeded deal as HubSpot deal properties in the default pipeline."""
+    return {
+        "dealname": deal.name,
+        "amount": str(deal.amount),
+        "deal_currency_code": deal.currency,
+        "dealstage": STAGE_VALUES[deal.stage],
+        "pipeline": "default",
+        "closedate": iso_utc(deal.close_date),
+        "closeloop_id": f"seed-deal-{deal.index}",
+    }
+
+
+def create_sandbox(
+    seed: int = 0,
+    people: int = 0,
+    deals: int = 0,
+    offset: int = 0,
+    clock: Callable[[], datetime] | None = None,
+    **knobs: Any,
+) -> HubSpotSandbox:
+    """A HubSpot sandbox seeded with people ``offset..offset+people-1`` and ``deals`` deals."""
+    sandbox = HubSpotSandbox(seed=seed, clock=clock)
+    sandbox.knobs.update(knobs)
+    seeder = Seeder(seed)
+    contacts, deal_table = sandbox.table("contacts"), sandbox.table("deals")
+    contact_ids: dict[int, str] = {}
+    for person in seeder.people(people, offset=offset):
+        # Records change after they are created, so modified order differs from creation order.
+        modified = person.created_at + timedelta(minutes=(person.index * 37) % 600)
+        row = contacts.insert(contact_properties(person), at=person.created_at)
+        contacts.restamp([row.id], modified)
+        contact_ids[person.index - offset] = row.id
+    for deal in seeder.deals(deals, people):
+        created = seeder.start + timedelta(minutes=11 * deal.index)
+        row = deal_table.insert(deal_properties(deal), at=created)
+        deal_table.restamp([row.id], created + timedelta(hours=deal.index % 72))
+        for credited in deal.people:
+            sandbox.link(row.id, contact_ids[credited])
+    return sandbox

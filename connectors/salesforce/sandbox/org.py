@@ -1,0 +1,445 @@
+"""The emulated org's data rules, apart from HTTP: validation, saves, upserts, deletes, conversion, queries."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from closeloop.model import Cursor
+from closeloop.sandbox import RecordTable, Row, SandboxClock
+from connectors.salesforce.sandbox import soql
+from connectors.salesforce.sandbox.schema import (
+    NUMBER_TYPES,
+    STAGES,
+    TEXT_TYPES,
+    SObjectType,
+    build_objects,
+    make_id,
+    normalize_id,
+    to_millis,
+)
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class SfError:
+    """One Salesforce error: code, message and the fields it concerns."""
+
+    code: str
+    message: str
+    fields: tuple[str, ...] = ()
+
+    def single(self) -> dict[str, Any]:
+        """The shape of the sObject resources: ``{message, errorCode, fields}``."""
+        return {"message": self.message, "errorCode": self.code, "fields": list(self.fields)}
+
+    def collection(self) -> dict[str, Any]:
+        """The shape inside collection results: ``{statusCode, message, fields}``."""
+        return {"statusCode": self.code, "message": self.message, "fields": list(self.fields)}
+
+
+class RecordRefused(Exception):
+    """A save Salesforce would refuse, with its errors."""
+
+    def __init__(self, errors: list[SfError], status: int = 400) -> None:
+        super().__init__(errors[0].message)
+        self.errors = errors
+        self.status = status
+
+
+class MultipleMatches(Exception):
+    """An upsert key matched several records (HTTP 300)."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(", ".join(ids))
+        self.ids = ids
+
+
+@dataclass
+class SalesforceTable(RecordTable):
+    """A record table that also indexes idLookup fields (Email), which are not unique."""
+
+    lookups: tuple[str, ...] = ()
+    _lookup: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+
+    def insert(self, fields: Mapping[str, Any], *, row_id: str | None = None, at: datetime | None = None) -> Row:
+        """Insert and index."""
+        row = super().insert(fields, row_id=row_id, at=at)
+        self._index_lookups(row)
+        return row
+
+    def update(self, row_id: str, fields: Mapping[str, Any], *, at: datetime | None = None) -> Row:
+        """Update and index the new values (stale entries are filtered on lookup)."""
+        row = super().update(row_id, fields, at=at)
+        self._index_lookups(row)
+        return row
+
+    def merge(self, loser_id: str, winner_id: str, *, at: datetime | None = None) -> Row:
+        """Merge; the winner may inherit values, so index it again."""
+        winner = super().merge(loser_id, winner_id, at=at)
+        self._index_lookups(winner)
+        return winner
+
+    def find_all(self, name: str, value: Any) -> list[Row]:
+        """Live rows whose field ``name`` equals ``value`` (case-insensitive), in id order."""
+        wanted = _key(value)
+        if name in self.lookups:
+            ids = self._lookup.setdefault(name, {}).get(wanted, set())
+            rows = (self.rows[i] for i in sorted(ids))
+        else:
+            rows = iter(self.rows.values())
+        return [r for r in rows if not r.deleted and _key(r.fields.get(name)) == wanted and wanted is not None]
+
+    def _index_lookups(self, row: Row) -> None:
+        for name in self.lookups:
+            value = _key(row.fields.get(name))
+            if value is not None:
+                self._lookup.setdefault(name, {}).setdefault(value, set()).add(row.id)
+
+
+def _key(value: Any) -> Any:
+    if value in (None, ""):
+        return None
+    return value.lower() if isinstance(value, str) else value
+
+
+class Org:
+    """The sObjects and their rows, with Salesforce's save rules."""
+
+    def __init__(
+        self,
+        tables: dict[str, RecordTable],
+        clock: SandboxClock,
+        now: Callable[[], datetime],
+        rejects: Callable[[dict[str, Any]], str | None],
+    ) -> None:
+        self.objects = build_objects()
+        self.tables = tables
+        self._now = now
+        self._rejects = rejects
+        for name, sobject in self.objects.items():
+            counter = iter(range(1, 10**12))
+            tables[name] = SalesforceTable(
+                name,
+                clock,
+                lambda prefix=sobject.key_prefix, c=counter: make_id(prefix, next(c)),
+                unique=tuple(f.name for f in sobject.fields.values() if f.unique),
+                normalize=_drop_blanks,
+                lookups=tuple(f.name for f in sobject.fields.values() if f.id_lookup),
+            )
+        stages = self.tables["OpportunityStage"]
+        for order, (name, probability, closed, won, forecast) in enumerate(STAGES, start=1):
+            stages.insert(
+                {
+                    "MasterLabel": name,
+                    "ApiName": name,
+                    "IsActive": True,
+                    "IsClosed": closed,
+                    "IsWon": won,
+                    "DefaultProbability": probability,
+                    "ForecastCategoryName": forecast,
+                    "SortOrder": order,
+                },
+                at=clock.now() - timedelta(days=365),
+            )
+
+    def sobject(self, name: str) -> SObjectType | None:
+        """The sObject called ``name`` (case-insensitive, as in URLs and SOQL)."""
+        return next((o for n, o in self.objects.items() if n.lower() == name.lower()), None)
+
+    def table(self, name: str) -> SalesforceTable:
+        """The rows of an sObject."""
+        table = self.tables[name]
+        assert isinstance(table, SalesforceTable)
+        return table
+
+    def row(self, sobject: SObjectType, record_id: str, *, include_deleted: bool = False) -> Row | None:
+        """The row with a 15- or 18-character id."""
+        normal = normalize_id(record_id)
+        return self.table(sobject.name).get(normal, include_deleted=include_deleted) if normal else None
+
+    # -- validation --------------------------------------------------------------------------------------
+    def check(self, sobject: SObjectType, data: Mapping[str, Any], existing: Row | None) -> dict[str, Any]:
+        """The fields to store for a create (``existing`` None) or an update, or RecordRefused."""
+        creating = existing is None
+        errors: list[SfError] = []
+        clean: dict[str, Any] = {}
+        for name, value in data.items():
+            if name == "attributes":
+                continue
+            target = sobject.lookup(name)
+            if target is None:
+                errors.append(SfError("INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject.name}"))
+                continue
+            allowed = target.createable if creating else target.updateable
+            if not allowed:
+                verb = "create" if creating else "update"
+                errors.append(
+                    SfError(
+                        "INVALID_FIELD_FOR_INSERT_UPDATE",
+                        f"Unable to {verb} fields: {target.name}. Please check the security settings of this "
+                        "field and verify that it is read/write for your profile or permission set.",
+                        (target.name,),
+                    )
+                )
+                continue
+            problem = self._value_error(target, value)
+            if problem:
+                errors.append(problem)
+                continue
+            clean[target.name] = value.strip() if isinstance(value, str) and target.type == "email" else value
+        errors.extend(self._record_errors(sobject, data, clean, existing))
+        if errors:
+            raise RecordRefused(errors)
+        return clean
+
+    def _value_error(self, target: Any, value: Any) -> SfError | None:
+        name, kind = target.name, target.type
+        if value is None or value == "":
+            return None
+        if kind in TEXT_TYPES and not isinstance(value, str | int | float):
+            return _parse_error(kind, value)
+        if kind in TEXT_TYPES and target.length and len(str(value)) > target.length:
+            return SfError(
+                "STRING_TOO_LONG",
+                f"{target.describe()['label']}: data value too large: {value} (max length={target.length})",
+                (name,),
+            )
+        if kind == "email" and not _EMAIL.match(str(value).strip()):
+            return SfError("INVALID_EMAIL_ADDRESS", f"Email: invalid email address: {value}", (name,))
+        if kind == "picklist" and target.restricted and value not in target.picklist:
+            return SfError(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{target.describe()['label']}: bad value for restricted picklist field: {value}",
+                (name,),
+            )
+        if kind in NUMBER_TYPES and (isinstance(value, bool) or not _is_number(value)):
+            return _parse_error(kind, value)
+        if kind == "boolean" and not isinstance(value, bool):
+            return _parse_error(kind, value)
+        if kind == "date" and not _is_date(value):
+            return _parse_error(kind, value)
+        if kind == "reference":
+            return self._reference_error(target, value)
+        return None
+
+    def _reference_error(self, target: Any, value: Any) -> SfError | None:
+        normal = normalize_id(str(value))
+        if normal is None:
+            return SfError("MALFORMED_ID", f"{target.name}: id value of incorrect type: {value}", (target.name,))
+        for other in target.reference_to:
+            if self.tables[other].get(normal) is not None:
+                return None
+        return SfError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", (target.name,))
+
+    def _record_errors(
+        self, sobject: SObjectType, data: Mapping[str, Any], clean: dict[str, Any], existing: Row | None
+    ) -> list[SfError]:
+        errors: list[SfError] = []
+        if existing is not None and existing.fields.get("IsConverted"):
+            errors.append(SfError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead"))
+        forced = self._rejects({k: v for k, v in data.items() if k != "attributes"})
+        if forced:
+            errors.append(
+                SfError("FIELD_CUSTOM_VALIDATION_EXCEPTION", f"{forced}: value refused by a validation rule", (forced,))
+            )
+        merged = {**(existing.fields if existing else {}), **clean}
+        missing = [
+            f.name
+            for f in sobject.fields.values()
+            if f.required and merged.get(f.name) in (None, "") and (existing is None or f.name in clean)
+        ]
+        if missing:
+            errors.append(
+                SfError(
+                    "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", tuple(missing)
+                )
+            )
+        table = self.tables[sobject.name]
+        clash = table.conflicts(clean, except_id=existing.id if existing else None)
+        if clash:
+            owner = table.find(clash, clean[clash])
+            errors.append(
+                SfError(
+                    "DUPLICATE_VALUE",
+                    f"duplicate value found: {clash} duplicates value on record with id: {owner.id if owner else ''}",
+                    (clash,),
+                )
+            )
+        return errors
+
+    # -- saves -------------------------------------------------------------------------------------------
+    def create(self, sobject: SObjectType, data: Mapping[str, Any]) -> Row:
+        """Insert a record (RecordRefused on a validation error)."""
+        if not sobject.createable:
+            raise RecordRefused([SfError("INVALID_TYPE", f"sObject type '{sobject.name}' is not createable")])
+        clean = self.check(sobject, data, None)
+        moment = self._now()
+        for f in sobject.fields.values():
+            if f.default is not None and clean.get(f.name) in (None, ""):
+                clean[f.name] = f.default
+        clean["LastModifiedDate"] = moment
+        self._derive(sobject, clean, clean)
+        return self.tables[sobject.name].insert(clean, at=moment)
+
+    def update(self, sobject: SObjectType, row: Row, data: Mapping[str, Any]) -> Row:
+        """Update a live record (RecordRefused on a validation error)."""
+        clean = self.check(sobject, data, row)
+        moment = self._now()
+        clean["LastModifiedDate"] = moment
+        self._derive(sobject, clean, {**row.fields, **clean})
+        return self.tables[sobject.name].update(row.id, clean, at=moment)
+
+    def upsert(self, sobject: SObjectType, key: str, value: Any, data: Mapping[str, Any]) -> tuple[Row, bool]:
+        """Create or update by an external-id/idLookup field; MultipleMatches when several records match."""
+        if key == "Id":
+            row = self.row(sobject, str(value)) if value else None
+            if row is None and value:
+                raise RecordRefused(
+                    [
+                        SfError(
+                            "NOT_FOUND", "Provided external ID field does not exist or is not accessible: " + str(value)
+                        )
+                    ],
+                    status=404,
+                )
+            return (self.update(sobject, row, data), False) if row else (self.create(sobject, data), True)
+        found = self.table(sobject.name).find_all(key, value)
+        if len(found) > 1:
+            raise MultipleMatches([r.id for r in found])
+        body = {k: v for k, v in data.items() if (sobject.lookup(k) or sobject.fields["Id"]).name != key}
+        if found:
+            return self.update(sobject, found[0], body), False
+        return self.create(sobject, {**body, key: value}), True
+
+    def delete(self, sobject: SObjectType, record_id: str) -> Row:
+        """Move a record to the recycle bin (queryAll still sees it with IsDeleted = true)."""
+        row = self.row(sobject, record_id, include_deleted=True)
+        if row is None:
+            raise RecordRefused([SfError("NOT_FOUND", "The requested resource does not exist")], status=404)
+        if row.deleted:
+            raise RecordRefused([SfError("ENTITY_IS_DELETED", "entity is deleted")], status=404)
+        return self.tables[sobject.name].delete(row.id, at=self._now())
+
+    def convert_lead(self, lead_id: str, contact_id: str | None = None) -> str:
+        """Convert a lead into a new (or the given) contact, as Lead Convert does; returns the contact id."""
+        leads, contacts = self.objects["Lead"], self.objects["Contact"]
+        lead = self.row(leads, lead_id)
+        if lead is None or lead.fields.get("IsConverted"):
+            raise RecordRefused([SfError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")])
+        moment = self._now()
+        if contact_id is None:
+            carried = (
+                "FirstName",
+                "LastName",
+                "Email",
+                "Phone",
+                "Title",
+                "LeadSource",
+                "Status__c",
+                "UTM_Source__c",
+                "UTM_Medium__c",
+                "UTM_Campaign__c",
+            )
+            fields = {k: lead.fields[k] for k in carried if lead.fields.get(k) not in (None, "")}
+            fields["Account_Name__c"] = lead.fields.get("Company")
+            contact_id = self.create(contacts, fields).id
+        elif self.row(contacts, contact_id) is None:
+            raise RecordRefused([SfError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")])
+        converted = {
+            "IsConverted": True,
+            "ConvertedContactId": normalize_id(contact_id),
+            "ConvertedDate": moment.date().isoformat(),
+            "Status": "Closed - Converted",
+            "LastModifiedDate": moment,
+        }
+        self.tables["Lead"].update(lead.id, converted, at=moment)
+        return str(normalize_id(contact_id))
+
+    def _derive(self, sobject: SObjectType, clean: dict[str, Any], merged: Mapping[str, Any]) -> None:
+        """Fields Salesforce sets on save: an opportunity's IsWon/IsClosed/Probability follow its stage."""
+        if sobject.name != "Opportunity" or "StageName" not in clean:
+            return
+        stage = next((s for s in STAGES if s[0] == merged.get("StageName")), None)
+        if stage is None:
+            return
+        clean["IsClosed"], clean["IsWon"], clean["ForecastCategoryName"] = stage[2], stage[3], stage[4]
+        if "Probability" not in clean or clean["Probability"] is None:
+            clean["Probability"] = stage[1]
+
+    # -- queries -----------------------------------------------------------------------------------------
+    def query(self, text: str, *, include_deleted: bool) -> tuple[SObjectType, soql.Query, list[Row]]:
+        """Run a SOQL query: the sObject, the bound query and the matching rows in order."""
+        parsed = soql.parse(text)
+        sobject = self.sobject(parsed.sobject)
+        if sobject is None:
+            raise soql.SoqlError(
+                "INVALID_TYPE",
+                f"sObject type '{parsed.sobject}' is not supported. If you are attempting to use a custom "
+                "object, be sure to append the '__c' after the entity name.",
+            )
+        bound = soql.bind(parsed, sobject)
+        rows = [
+            row
+            for row in self._candidates(sobject, bound.where, include_deleted=include_deleted)
+            if (include_deleted or not row.deleted)
+            and (bound.where is None or soql.matches(bound.where, row, sobject.value))
+        ]
+        soql.sort_rows(rows, bound.order, sobject.value)
+        end = None if bound.limit is None else bound.offset + bound.limit
+        return sobject, bound, rows[bound.offset : end]
+
+    def _candidates(self, sobject: SObjectType, where: Any, *, include_deleted: bool) -> Iterator[Row]:
+        """A cheap superset of the matching rows: by id or idLookup value, or from a SystemModstamp bound."""
+        table = self.table(sobject.name)
+        keyed = soql.equal_values(where, ("Id", *table.lookups))
+        if keyed is not None:
+            name, values = keyed
+            if name == "Id":
+                found = (table.get(str(v), include_deleted=True) for v in dict.fromkeys(values))
+                yield from (row for row in found if row is not None)
+            else:
+                for value in dict.fromkeys(_key(v) for v in values):
+                    yield from table.find_all(name, value)
+            return
+        bound = soql.lower_bound(where, "SystemModstamp")
+        if isinstance(bound, datetime):
+            # Stored stamps may carry microseconds; anything at or after the bound's millisecond qualifies.
+            yield from table.changed_after(
+                Cursor(to_millis(bound) - timedelta(microseconds=1), ""), include_deleted=include_deleted
+            )
+            return
+        yield from table.rows.values()
+
+
+def _drop_blanks(fields: dict[str, Any]) -> dict[str, Any]:
+    # Salesforce stores an empty string as null.
+    return {k: (None if v == "" else v) for k, v in fields.items()}
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _is_date(value: Any) -> bool:
+    try:
+        date.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return len(str(value)) == 10
+
+
+def _parse_error(kind: str, value: Any) -> SfError:
+    return SfError(
+        "JSON_PARSER_ERROR",
+        f"Cannot deserialize instance of {kind} from VALUE_STRING value {value} or request may be missing a "
+        "required field",
+    )

@@ -1,0 +1,371 @@
+"""The sObjects the Salesforce sandbox knows: fields as describe reports them, ids, values and rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from closeloop.sandbox import Row
+
+# The 18-character, case-safe form of a Salesforce id: 15 characters plus 3 checksum characters.
+_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def id_suffix(id15: str) -> str:
+    """The three checksum characters Salesforce appends to a 15-character id."""
+    out = ""
+    for chunk in range(3):
+        bits = 0
+        for pos, char in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
+            if "A" <= char <= "Z":
+                bits |= 1 << pos
+        out += _SUFFIX[bits]
+    return out
+
+
+def make_id(prefix: str, number: int) -> str:
+    """An 18-character id with the object's key prefix."""
+    id15 = f"{prefix}{number:012d}"
+    return id15 + id_suffix(id15)
+
+
+def normalize_id(value: str) -> str | None:
+    """The 18-character form of a 15- or 18-character id, or None when it is not id-shaped."""
+    if not value.isalnum() or len(value) not in (15, 18):
+        return None
+    return value if len(value) == 18 else value + id_suffix(value)
+
+
+def sf_datetime(moment: datetime) -> str:
+    """Salesforce's JSON datetime: milliseconds and an offset without a colon."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+def to_millis(moment: datetime) -> datetime:
+    """Salesforce keeps datetimes to the millisecond."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+@dataclass(frozen=True)
+class SfField:
+    """One field of an sObject as describe reports it."""
+
+    name: str
+    type: str
+    label: str = ""
+    createable: bool = True
+    updateable: bool = True
+    nillable: bool = True
+    external_id: bool = False
+    unique: bool = False
+    id_lookup: bool = False
+    picklist: tuple[str, ...] = ()
+    restricted: bool = False
+    length: int = 0
+    reference_to: tuple[str, ...] = ()
+    default: Any = None
+
+    @property
+    def required(self) -> bool:
+        """Required on create: not nillable, createable and without a default."""
+        return not self.nillable and self.createable and self.default is None and self.type != "boolean"
+
+    def describe(self) -> dict[str, Any]:
+        """This field in the sObject Describe JSON shape."""
+        return {
+            "name": self.name,
+            "label": self.label or self.name.removesuffix("__c").replace("_", " "),
+            "type": self.type,
+            "soapType": _SOAP_TYPES.get(self.type, "xsd:string"),
+            "length": self.length,
+            "custom": self.name.endswith("__c"),
+            "nillable": self.nillable,
+            "createable": self.createable,
+            "updateable": self.updateable,
+            "unique": self.unique,
+            "externalId": self.external_id,
+            "idLookup": self.id_lookup or self.type == "id",
+            "calculated": False,
+            "defaultedOnCreate": self.default is not None or self.type == "boolean",
+            "defaultValue": self.default,
+            "filterable": True,
+            "sortable": self.type != "textarea",
+            "caseSensitive": False,
+            "restrictedPicklist": self.restricted,
+            "picklistValues": [
+                {"active": True, "defaultValue": v == self.default, "label": v, "validFor": None, "value": v}
+                for v in self.picklist
+            ],
+            "referenceTo": list(self.reference_to),
+        }
+
+
+_SOAP_TYPES = {
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "currency": "xsd:double",
+    "double": "xsd:double",
+    "percent": "xsd:double",
+    "int": "xsd:int",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+}
+DATETIME_TYPES = frozenset({"datetime"})
+NUMBER_TYPES = frozenset({"currency", "double", "percent", "int"})
+TEXT_TYPES = frozenset({"string", "email", "phone", "picklist", "textarea", "url"})
+ID_TYPES = frozenset({"id", "reference"})
+
+LEAD_SOURCES = (
+    "Web",
+    "Phone Inquiry",
+    "Partner Referral",
+    "Purchased List",
+    "Other",
+    "Organic Search",
+    "Paid Search",
+    "Paid Social",
+    "Email",
+    "Referral",
+    "Direct",
+    "Event",
+)
+LIFECYCLE = ("Subscriber", "Lead", "MQL", "SQL", "Opportunity", "Customer")
+LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
+CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY")
+ROLES = (
+    "Business User",
+    "Decision Maker",
+    "Economic Buyer",
+    "Economic Decision Maker",
+    "Evaluator",
+    "Executive Sponsor",
+    "Influencer",
+    "Technical Buyer",
+    "Other",
+)
+# (ApiName, DefaultProbability, IsClosed, IsWon, ForecastCategoryName): the pipeline closeloop's seed maps to.
+STAGES = (
+    ("Prospecting", 10.0, False, False, "Pipeline"),
+    ("Qualification", 10.0, False, False, "Pipeline"),
+    ("Proposal/Price Quote", 75.0, False, False, "Pipeline"),
+    ("Negotiation/Review", 90.0, False, False, "Pipeline"),
+    ("Closed Won", 100.0, True, True, "Closed"),
+    ("Closed Lost", 0.0, True, False, "Omitted"),
+)
+
+
+def _ro(name: str, kind: str, **extra: Any) -> SfField:
+    return SfField(name, kind, createable=False, updateable=False, **extra)
+
+
+def _system_fields(*, mergeable: bool, name: str) -> list[SfField]:
+    fields = [
+        _ro("Id", "id", nillable=False, length=18),
+        _ro("IsDeleted", "boolean", nillable=False),
+        _ro("CreatedDate", "datetime", nillable=False),
+        _ro("LastModifiedDate", "datetime", nillable=False),
+        _ro("SystemModstamp", "datetime", nillable=False),
+    ]
+    if mergeable:
+        fields.insert(2, _ro("MasterRecordId", "reference", reference_to=(name,), length=18))
+    return fields
+
+
+def _closeloop_fields() -> list[SfField]:
+    return [
+        SfField("Closeloop_Id__c", "string", "Closeloop Id", external_id=True, unique=True, length=64),
+        SfField("UTM_Source__c", "string", "UTM Source", length=255),
+        SfField("UTM_Medium__c", "string", "UTM Medium", length=255),
+        SfField("UTM_Campaign__c", "string", "UTM Campaign", length=255),
+    ]
+
+
+def _person_fields() -> list[SfField]:
+    return [
+        SfField("FirstName", "string", "First Name", length=40),
+        SfField("LastName", "string", "Last Name", nillable=False, length=80),
+        SfField("Email", "email", id_lookup=True, length=80),
+        SfField("Phone", "phone", length=40),
+        SfField("Title", "string", length=128),
+        SfField("LeadSource", "picklist", "Lead Source", picklist=LEAD_SOURCES, restricted=True, length=255),
+        SfField("Status__c", "picklist", "Lifecycle Status", picklist=LIFECYCLE, restricted=True, length=255),
+    ]
+
+
+@dataclass
+class SObjectType:
+    """One sObject: its fields, key prefix and what the REST API allows on it."""
+
+    name: str
+    key_prefix: str
+    fields: dict[str, SfField]
+    createable: bool = True
+    _by_lower: dict[str, SfField] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._by_lower = {name.lower(): f for name, f in self.fields.items()}
+
+    def lookup(self, name: str) -> SfField | None:
+        """The field called ``name`` (field names are case-insensitive)."""
+        return self._by_lower.get(name.lower())
+
+    @property
+    def id_lookups(self) -> tuple[str, ...]:
+        """Fields usable as the key of an upsert (external ids and idLookup fields)."""
+        return tuple(f.name for f in self.fields.values() if f.external_id or f.id_lookup)
+
+    def value(self, row: Row, name: str) -> Any:
+        """The typed value of a field of ``row`` (datetimes as aware datetimes, to the millisecond)."""
+        if name == "Id":
+            return row.id
+        if name == "IsDeleted":
+            return row.deleted
+        if name == "MasterRecordId":
+            return row.merged_into
+        if name == "SystemModstamp":
+            return to_millis(row.modified_at)
+        if name == "CreatedDate":
+            return to_millis(row.created_at)
+        if name == "LastModifiedDate":
+            stamp = row.fields.get("LastModifiedDate")
+            return to_millis(stamp if isinstance(stamp, datetime) else row.created_at)
+        value = row.fields.get(name)
+        if value is None and self.fields[name].type == "boolean":
+            return False
+        return value
+
+    def render(self, row: Row, names: list[str], version: str) -> dict[str, Any]:
+        """A record as the REST API returns it: ``attributes`` first, then the fields asked for."""
+        record: dict[str, Any] = {
+            "attributes": {"type": self.name, "url": f"/services/data/{version}/sobjects/{self.name}/{row.id}"}
+        }
+        for name in names:
+            record[name] = json_value(self.value(row, name))
+        return record
+
+    def describe(self, version: str) -> dict[str, Any]:
+        """The sObject Describe JSON."""
+        base = f"/services/data/{version}/sobjects/{self.name}"
+        return {
+            "name": self.name,
+            "label": self.name,
+            "labelPlural": f"{self.name}s",
+            "keyPrefix": self.key_prefix,
+            "custom": False,
+            "createable": self.createable,
+            "updateable": self.createable,
+            "deletable": self.createable,
+            "queryable": True,
+            "searchable": True,
+            "mergeable": "MasterRecordId" in self.fields,
+            "fields": [f.describe() for f in self.fields.values()],
+            "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
+        }
+
+
+def json_value(value: Any) -> Any:
+    """A stored value as Salesforce's JSON writes it."""
+    if isinstance(value, datetime):
+        return sf_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def build_objects() -> dict[str, SObjectType]:
+    """The sObjects of the emulated org."""
+
+    def sobject(name: str, prefix: str, fields: list[SfField], *, createable: bool = True) -> SObjectType:
+        return SObjectType(name, prefix, {f.name: f for f in fields}, createable=createable)
+
+    lead = [
+        *_system_fields(mergeable=True, name="Lead"),
+        *_person_fields(),
+        SfField("Company", "string", nillable=False, length=255),
+        SfField(
+            "Status",
+            "picklist",
+            "Lead Status",
+            nillable=False,
+            picklist=LEAD_STATUSES,
+            restricted=True,
+            default=LEAD_STATUSES[0],
+            length=255,
+        ),
+        _ro("IsConverted", "boolean", nillable=False),
+        _ro("ConvertedContactId", "reference", reference_to=("Contact",), length=18),
+        _ro("ConvertedDate", "date"),
+        *_closeloop_fields(),
+    ]
+    contact = [
+        *_system_fields(mergeable=True, name="Contact"),
+        *_person_fields(),
+        SfField("Account_Name__c", "string", "Account Name", length=255),
+        *_closeloop_fields(),
+    ]
+    opportunity = [
+        *_system_fields(mergeable=False, name="Opportunity"),
+        SfField("Name", "string", nillable=False, length=120),
+        SfField("Amount", "currency"),
+        SfField(
+            "StageName",
+            "picklist",
+            "Stage",
+            nillable=False,
+            picklist=tuple(s[0] for s in STAGES),
+            restricted=True,
+            length=255,
+        ),
+        SfField("CloseDate", "date", "Close Date", nillable=False),
+        SfField(
+            "CurrencyIsoCode",
+            "picklist",
+            "Opportunity Currency",
+            nillable=False,
+            picklist=CURRENCIES,
+            restricted=True,
+            default="USD",
+            length=3,
+        ),
+        SfField("LeadSource", "picklist", "Lead Source", picklist=LEAD_SOURCES, restricted=True, length=255),
+        SfField("Probability", "percent", "Probability (%)"),
+        _ro("IsClosed", "boolean", nillable=False),
+        _ro("IsWon", "boolean", nillable=False),
+        _ro("ForecastCategoryName", "picklist", picklist=("Pipeline", "Best Case", "Commit", "Closed", "Omitted")),
+        SfField("Closeloop_Id__c", "string", "Closeloop Id", external_id=True, unique=True, length=64),
+    ]
+    role = [
+        *_system_fields(mergeable=False, name="OpportunityContactRole"),
+        SfField(
+            "OpportunityId",
+            "reference",
+            "Opportunity ID",
+            nillable=False,
+            updateable=False,
+            reference_to=("Opportunity",),
+            length=18,
+        ),
+        SfField("ContactId", "reference", "Contact ID", nillable=False, reference_to=("Contact",), length=18),
+        SfField("Role", "picklist", picklist=ROLES, length=40),
+        SfField("IsPrimary", "boolean", "Primary", nillable=False),
+    ]
+    stage = [
+        *_system_fields(mergeable=False, name="OpportunityStage"),
+        _ro("MasterLabel", "string", length=255),
+        _ro("ApiName", "string", length=255),
+        _ro("IsActive", "boolean", nillable=False),
+        _ro("IsClosed", "boolean", nillable=False),
+        _ro("IsWon", "boolean", nillable=False),
+        _ro("DefaultProbability", "percent"),
+        _ro("ForecastCategoryName", "picklist", picklist=("Pipeline", "Best Case", "Commit", "Closed", "Omitted")),
+        _ro("SortOrder", "int"),
+    ]
+    return {
+        "Lead": sobject("Lead", "00Q", lead),
+        "Contact": sobject("Contact", "003", contact),
+        "Opportunity": sobject("Opportunity", "006", opportunity),
+        "OpportunityContactRole": sobject("OpportunityContactRole", "00K", role),
+        "OpportunityStage": sobject("OpportunityStage", "01J", stage, createable=False),
+    }

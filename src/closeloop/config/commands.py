@@ -1,0 +1,53 @@
+"""The ``validate`` and ``schema`` commands: plain functions returning exit codes, wired by the CLI."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from closeloop.config.loader import check_config
+from closeloop.config.models import LoadedConfig
+from closeloop.config.schema import build_schemas, render
+from closeloop.connector import Registry
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+
+
+def validate_command(
+    config_path: Path,
+    registry: Registry | None = None,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Check a configuration and its mappings: 0 with a one-line summary, or 2 with file:line:col messages."""
+    out, err = out or sys.stdout, err or sys.stderr
+    config, problems = check_config(config_path, registry, environ)
+    if config is None:
+        for problem in problems:
+            print(problem, file=err)
+        count = len(problems)
+        print(f"{config_path}: {count} problem{'s' if count != 1 else ''}; nothing was synced", file=err)
+        return EXIT_CONFIG
+    print(summary(config), file=out)
+    return EXIT_OK
+
+
+def summary(config: LoadedConfig) -> str:
+    """One line describing a valid configuration."""
+    systems = ", ".join(f"{name} ({system.connector})" for name, system in config.systems.items())
+    connections = "; ".join(
+        f"{c.name}: {' <-> '.join(c.systems)} [{', '.join(m.entity.value for m in c.mappings)}]"
+        for c in config.connections
+    )
+    fields = sum(len(m.fields) for c in config.connections for m in c.mappings)
+    return f"{config.path}: ok - systems {systems}; connections {connections}; {fields} fields mapped"
+
+
+def schema_command(out: TextIO | None = None) -> int:
+    """Print one JSON document holding the schema of both files: ``{"closeloop": ..., "mapping": ...}``."""
+    (out or sys.stdout).write(render(dict(build_schemas())))
+    return EXIT_OK

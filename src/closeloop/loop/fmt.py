@@ -1,0 +1,31 @@
+"""Shared formatting of report figures for people (tables and HTML)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from closeloop.loop.touchpoints import Channel
+
+DASH = "–"
+
+
+def money(value: Decimal | None) -> str:
+    """An amount with thousands separators and cents ("12,400.50")."""
+    return DASH if value is None else f"{value:,.2f}"
+
+
+def percent(value: Decimal | None) -> str:
+    """A percentage with one decimal ("66.7%")."""
+    return DASH if value is None else f"{value}%"
+
+
+def number(value: Decimal | int | None) -> str:
+    """A count, with two decimals only when it is fractional (attributed deals)."""
+    if value is None:
+        return DASH
+    return f"{value:,}" if value == int(value) else f"{value:,.2f}"
+
+
+def source_label(key: str) -> str:
+    """A source key as people write it: a channel's label, else the key itself."""
+    return Channel(key).label if key in {c.value for c in Channel} else key.capitalize()

@@ -1,0 +1,224 @@
+"""The report as one self-contained HTML page: inline CSS, inline SVG charts, no scripts, no network."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from decimal import Decimal
+from html import escape
+
+from closeloop.loop.attribution import Model
+from closeloop.loop.fmt import money, number, percent, source_label
+from closeloop.loop.report import Report
+from closeloop.loop.svg import Series, diverging_bars, funnel, grouped_bars
+
+MODEL_COLORS = {
+    Model.FIRST_TOUCH: "#4e79a7",
+    Model.LAST_TOUCH: "#f28e2b",
+    Model.LINEAR: "#59a14f",
+    Model.U_SHAPED: "#e15759",
+    Model.W_SHAPED: "#76b7b2",
+    Model.FULL_PATH: "#edc948",
+    Model.TIME_DECAY: "#b07aa1",
+}
+
+CSS = """
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f4f6fa; color: #2e3440;
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1080px; margin: 0 auto; padding: 32px 24px 48px; }
+header h1 { margin: 0; font-size: 28px; letter-spacing: -0.02em; }
+header p { margin: 4px 0 0; color: #5e6a7d; }
+.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 14px;
+  margin: 24px 0; }
+.kpi { background: #fff; border-radius: 12px; padding: 16px 18px; box-shadow: 0 1px 3px rgba(30,40,60,.08); }
+.kpi .label { color: #5e6a7d; font-size: 13px; text-transform: uppercase; letter-spacing: .04em; }
+.kpi .value { font-size: 26px; font-weight: 700; margin-top: 2px; }
+.card { background: #fff; border-radius: 12px; padding: 20px 24px; margin: 0 0 20px;
+  box-shadow: 0 1px 3px rgba(30,40,60,.08); }
+.card h2 { margin: 0 0 4px; font-size: 18px; }
+.card p.note { margin: 0 0 14px; color: #5e6a7d; font-size: 13px; }
+svg { display: block; max-width: 100%; height: auto; font-family: inherit; }
+table { width: 100%; border-collapse: collapse; font-size: 14px; }
+th, td { padding: 7px 10px; border-bottom: 1px solid #e8ecf2; text-align: left; white-space: nowrap; }
+th { color: #5e6a7d; font-weight: 600; font-size: 12px; text-transform: uppercase; letter-spacing: .03em; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.total td { font-weight: 700; border-top: 2px solid #d8dee9; }
+.scroll { overflow-x: auto; }
+footer { color: #8a94a6; font-size: 12px; text-align: center; margin-top: 28px; }
+"""
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, total: bool = False, text: int = 1) -> str:
+    """An HTML table; columns after the first ``text`` are right-aligned; ``total`` marks the last row bold."""
+    head = "".join(f"<th{' class=num' if i >= text else ''}>{escape(h)}</th>" for i, h in enumerate(headers))
+    body = []
+    for n, row in enumerate(rows):
+        cells = "".join(f"<td{' class=num' if i >= text else ''}>{escape(c)}</td>" for i, c in enumerate(row))
+        marker = ' class="total"' if total and n == len(rows) - 1 else ""
+        body.append(f"<tr{marker}>{cells}</tr>")
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<div class="scroll">{table}</div>'
+
+
+def _card(title: str, note: str, content: str) -> str:
+    note_html = f'<p class="note">{escape(note)}</p>' if note else ""
+    return f'<section class="card"><h2>{escape(title)}</h2>{note_html}{content}</section>'
+
+
+def _kpis(report: Report) -> str:
+    average = report.total_revenue / report.won_deals if report.won_deals else None
+    spend = sum((r.spend for r in report.roi if r.dimension == "source" and r.model is report.models[0]), Decimal(0))
+    items = [
+        (f"Revenue ({report.base_currency})", money(report.total_revenue)),
+        ("Won deals", number(report.won_deals)),
+        ("Average deal", money(None if average is None else average.quantize(Decimal("0.01")))),
+        ("New leads", number(report.funnel_total.counts[0])),
+        ("Lead → customer", percent(report.funnel_total.overall)),
+    ]
+    if report.roi:
+        items.append(("Spend", money(spend)))
+    cards = "".join(
+        f'<div class="kpi"><div class="label">{escape(k)}</div><div class="value">{escape(v)}</div></div>'
+        for k, v in items
+    )
+    return f'<section class="kpis">{cards}</section>'
+
+
+def revenue_chart(report: Report) -> str:
+    """Grouped bars of attributed revenue by source, one bar per model."""
+    matrix = report.revenue_matrix("source")
+    series = [Series(m.label, MODEL_COLORS[m]) for m in report.models]
+    chart = grouped_bars(
+        "Revenue by source per attribution model",
+        [source_label(k) for k, _ in matrix],
+        series,
+        [values for _, values in matrix],
+        lambda v: f"{v:,.0f}",
+    )
+    note = f"Closed-won revenue in {report.base_currency}, credited to the channel of each touch."
+    return _card("Revenue by source", note + " One bar per attribution model.", chart)
+
+
+def funnel_chart(report: Report) -> str:
+    """The funnel of all contacts created in the period."""
+    names = ("Leads", "MQL", "SQL", "Opportunities", "Customers")
+    total = report.funnel_total
+    chart = funnel("Funnel", list(zip(names, total.counts, strict=True)), total.conversions)
+    return _card("Funnel", "Contacts created in the period and the furthest stage each reached.", chart)
+
+
+def roi_chart(report: Report) -> str:
+    """ROI bars per channel under the first model, or a note when no spend was supplied."""
+    model = report.models[0]
+    items = [
+        (source_label(r.key), r.roi)
+        for r in report.roi
+        if r.model is model and r.dimension == "source" and r.roi is not None
+    ]
+    if not items:
+        note = "No spend supplied: pass a spend CSV (period,channel,campaign,amount) to see CAC and ROI."
+        return _card("ROI by channel", note, "")
+    chart = diverging_bars(
+        f"ROI by channel ({model.label})", [(k, v) for k, v in items if v is not None], lambda v: f"{v:,.1f}%"
+    )
+    return _card("ROI by channel", f"(Attributed revenue − spend) ÷ spend, under the {model.label} model.", chart)
+
+
+def _funnel_table(report: Report) -> str:
+    headers = (
+        "Source",
+        "Leads",
+        "MQL",
+        "SQL",
+        "Opps",
+        "Customers",
+        "Lead→MQL",
+        "MQL→SQL",
+        "SQL→Opp",
+        "Opp→Cust",
+        "Lead→Cust",
+    )
+    rows = [
+        [
+            source_label(r.source),
+            *(number(c) for c in r.counts),
+            *(percent(p) for p in (*r.conversions, r.overall)),
+        ]
+        for r in (*report.funnel, report.funnel_total)
+    ]
+    return _card("Funnel by original source", "Stage-to-stage conversion rates.", _table(headers, rows, total=True))
+
+
+def _revenue_table(report: Report, dimension: str) -> str:
+    headers = (dimension.capitalize(), *(m.label for m in report.models))
+    rows = [
+        [source_label(k) if dimension == "source" else k, *(money(v) for v in values)]
+        for k, values in report.revenue_matrix(dimension)
+    ]
+    rows.append(["Total", *([money(report.total_revenue)] * len(report.models))])
+    return _card(
+        f"Revenue by {dimension}",
+        f"In {report.base_currency}, per attribution model.",
+        _table(headers, rows, total=True),
+    )
+
+
+def _deal_table(report: Report) -> str:
+    headers = ("Source", "Deals", "Revenue", "Average deal", "Average cycle (days)")
+    rows = [
+        [
+            source_label(r.source),
+            number(r.deals),
+            money(r.revenue),
+            money(r.average_deal),
+            number(r.average_cycle_days),
+        ]
+        for r in report.deal_stats
+    ]
+    note = "Grouped by the channel of each deal's first touch; the cycle runs from first touch to close."
+    return _card("Won deals by first-touch source", note, _table(headers, rows))
+
+
+def _roi_table(report: Report) -> str:
+    headers = ("Model", "Channel / campaign", "Spend", "Revenue", "New customers", "CAC", "ROI")
+    rows = [
+        [
+            r.model.label,
+            source_label(r.key) if r.dimension == "source" else f"Campaign {r.key}",
+            money(r.spend),
+            money(r.revenue),
+            number(r.customers),
+            money(r.cac),
+            percent(r.roi),
+        ]
+        for r in report.roi
+    ]
+    note = f"Spend and attributed revenue in {report.base_currency}; CAC is spend per new customer."
+    return _card("CAC and ROI", note, _table(headers, rows, text=2))
+
+
+def render_html(report: Report) -> str:
+    """The whole report as one HTML document."""
+    last_day = report.period_end - timedelta(microseconds=1)
+    span = f"{report.period_start:%d %b %Y} – {last_day:%d %b %Y}"
+    models = ", ".join(m.label for m in report.models)
+    sections = [
+        revenue_chart(report),
+        funnel_chart(report),
+        roi_chart(report),
+        _funnel_table(report),
+        _revenue_table(report, "campaign"),
+        _deal_table(report),
+    ]
+    if report.roi:
+        sections.append(_roi_table(report))
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Closed-loop report {escape(span)}</title><style>{CSS}</style></head><body><main>"
+        f"<header><h1>Closed-loop report</h1><p>{escape(span)} · amounts in {escape(report.base_currency)}"
+        f" · models: {escape(models)}</p></header>{_kpis(report)}{''.join(sections)}"
+        "<footer>Generated by closeloop</footer></main></body></html>\n"
+    )

@@ -1,0 +1,337 @@
+"""Closed-loop report data: funnel by original source, attributed revenue, deal figures, CAC and ROI."""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from closeloop.loop.attribution import DEFAULT_HALF_LIFE, Model, attribute
+from closeloop.loop.ledger import LedgerEntry, Position, positions
+from closeloop.loop.money import cents
+from closeloop.loop.source import OriginalSource
+from closeloop.loop.spend import SpendRow
+from closeloop.loop.touchpoints import Touch, TouchKind, channel_of_source, touch_from_original_source
+from closeloop.model import utc
+
+UNKNOWN = "unknown"
+UNATTRIBUTED = "(unattributed)"
+NO_CAMPAIGN = "(no campaign)"
+ALL_SOURCES = "all"
+
+
+class FunnelStage(enum.StrEnum):
+    """The funnel stages, in order."""
+
+    LEAD = "lead"
+    MQL = "mql"
+    SQL = "sql"
+    OPPORTUNITY = "opportunity"
+    CUSTOMER = "customer"
+
+
+STAGES = tuple(FunnelStage)
+_STAGE_ALIASES = {
+    "marketingqualifiedlead": FunnelStage.MQL,
+    "salesqualifiedlead": FunnelStage.SQL,
+    "opportunity": FunnelStage.OPPORTUNITY,
+    **{s.value: s for s in FunnelStage},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFacts:
+    """What the report needs to know about one contact."""
+
+    contact_id: str
+    created_at: datetime
+    lifecycle_stage: str
+    original_source: OriginalSource | None = None
+    stage_dates: Mapping[FunnelStage, datetime] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "created_at", utc(self.created_at))
+
+    @property
+    def source(self) -> str:
+        """The channel of the contact's original source, or "unknown"."""
+        known = self.original_source is not None and not self.original_source.is_blank
+        return channel_of_source(self.original_source).value if known and self.original_source else UNKNOWN
+
+    def reached(self, stage: FunnelStage) -> bool:
+        """True when the contact's lifecycle stage or stage dates show it got to ``stage``."""
+        current = _STAGE_ALIASES.get(self.lifecycle_stage.strip().lower().replace(" ", ""))
+        ranks = [STAGES.index(s) for s in (current, *self.stage_dates) if s is not None]
+        return stage is FunnelStage.LEAD or max(ranks, default=0) >= STAGES.index(stage)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportInput:
+    """Everything a report is computed from; the period is [period_start, period_end)."""
+
+    contacts: tuple[ContactFacts, ...]
+    ledger: tuple[LedgerEntry, ...]
+    touches: tuple[Touch, ...]
+    period_start: datetime
+    period_end: datetime
+    base_currency: str
+    spend: tuple[SpendRow, ...] = ()
+
+    def in_period(self, moment: datetime | None) -> bool:
+        """True when ``moment`` falls within the period."""
+        return moment is not None and self.period_start <= moment < self.period_end
+
+
+def _percent(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
+    return None if not whole else (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelRow:
+    """Contacts created in the period from one source, counted at each funnel stage they reached."""
+
+    source: str
+    counts: tuple[int, ...]
+
+    @property
+    def conversions(self) -> tuple[Decimal | None, ...]:
+        """Stage-to-stage conversion rates in percent (lead→MQL, MQL→SQL, SQL→opportunity, →customer)."""
+        return tuple(_percent(b, a) for a, b in zip(self.counts, self.counts[1:], strict=False))
+
+    @property
+    def overall(self) -> Decimal | None:
+        """Lead-to-customer conversion in percent."""
+        return _percent(self.counts[-1], self.counts[0])
+
+
+@dataclass(frozen=True, slots=True)
+class AttributedRow:
+    """Revenue and (fractional) deals credited to one source or campaign under one model."""
+
+    model: Model
+    dimension: str
+    key: str
+    revenue: Decimal
+    deals: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class DealStatsRow:
+    """Won deals by first-touch source: count, revenue, average size and first touch → close in days."""
+
+    source: str
+    deals: int
+    revenue: Decimal
+    average_deal: Decimal
+    average_cycle_days: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoiRow:
+    """Spend against attributed revenue and new customers for one channel or campaign under one model."""
+
+    model: Model
+    dimension: str
+    key: str
+    spend: Decimal
+    revenue: Decimal
+    customers: int
+    cac: Decimal | None
+    roi: Decimal | None
+    """(revenue - spend) / spend in percent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A closed-loop report for one period, under one or several models."""
+
+    period_start: datetime
+    period_end: datetime
+    base_currency: str
+    models: tuple[Model, ...]
+    total_revenue: Decimal
+    won_deals: int
+    funnel: tuple[FunnelRow, ...]
+    funnel_total: FunnelRow
+    attributed: tuple[AttributedRow, ...]
+    deal_stats: tuple[DealStatsRow, ...]
+    roi: tuple[RoiRow, ...]
+
+    def attributed_for(self, model: Model, dimension: str) -> list[AttributedRow]:
+        """The attributed rows of one model and dimension ("source" or "campaign")."""
+        return [r for r in self.attributed if r.model is model and r.dimension == dimension]
+
+    def revenue_matrix(self, dimension: str) -> list[tuple[str, list[Decimal]]]:
+        """Revenue per key (rows) and model (columns, in ``models`` order), largest total first."""
+        cells = {(r.key, r.model): r.revenue for r in self.attributed if r.dimension == dimension}
+        keys = {key for key, _ in cells}
+        rows = [(k, [cells.get((k, m), Decimal("0.00")) for m in self.models]) for k in keys]
+        rows.sort(key=lambda row: (-sum(row[1]), row[0]))
+        return rows
+
+
+def _funnel_row(source: str, contacts: Iterable[ContactFacts]) -> FunnelRow:
+    group = list(contacts)
+    return FunnelRow(source, tuple(sum(c.reached(s) for c in group) for s in STAGES))
+
+
+def build_funnel(inp: ReportInput) -> tuple[tuple[FunnelRow, ...], FunnelRow]:
+    """The funnel of contacts created in the period, by original source, and its total."""
+    cohort = [c for c in inp.contacts if inp.in_period(c.created_at)]
+    by_source: dict[str, list[ContactFacts]] = defaultdict(list)
+    for contact in cohort:
+        by_source[contact.source].append(contact)
+    rows = [_funnel_row(source, group) for source, group in by_source.items()]
+    rows.sort(key=lambda r: (-r.counts[0], r.source))
+    return tuple(rows), _funnel_row(ALL_SOURCES, cohort)
+
+
+def won_in_period(inp: ReportInput) -> list[Position]:
+    """The deals currently won whose close date falls in the period, by close date."""
+    won = [p for p in positions(inp.ledger).values() if inp.in_period(p.closed_at)]
+    return sorted(won, key=lambda p: (p.closed_at, p.deal_id))
+
+
+def journeys(inp: ReportInput) -> dict[str, list[Touch]]:
+    """Each contact's touches, with its original source added as a touch when none is recorded."""
+    by_contact: dict[str, list[Touch]] = defaultdict(list)
+    for touch in inp.touches:
+        by_contact[touch.contact_id].append(touch)
+    for contact in inp.contacts:
+        has_source = any(t.kind is TouchKind.ORIGINAL_SOURCE for t in by_contact[contact.contact_id])
+        if contact.original_source is not None and not has_source:
+            source_touch = touch_from_original_source(contact.contact_id, contact.original_source)
+            if source_touch is not None:
+                by_contact[contact.contact_id].append(source_touch)
+    return dict(by_contact)
+
+
+def deal_touches(deal: Position, by_contact: Mapping[str, Sequence[Touch]]) -> list[Touch]:
+    """The touches of a deal's credited contacts up to its close."""
+    return [
+        t
+        for contact in deal.contacts
+        for t in by_contact.get(contact, ())
+        if deal.closed_at is None or t.at <= deal.closed_at
+    ]
+
+
+def _as_decimal(share: Fraction) -> Decimal:
+    return (Decimal(share.numerator) / Decimal(share.denominator)).quantize(Decimal("0.01"))
+
+
+def attribute_deals(
+    model: Model, deals: Sequence[Position], by_contact: Mapping[str, Sequence[Touch]], half_life: timedelta
+) -> list[AttributedRow]:
+    """Revenue and fractional deal counts per source and per campaign under ``model``."""
+    revenue: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    counts: dict[tuple[str, str], Fraction] = defaultdict(Fraction)
+    for deal in deals:
+        credits = attribute(
+            model,
+            deal.amount_base,
+            deal_touches(deal, by_contact),
+            closed_at=deal.closed_at,
+            half_life=half_life,
+        )
+        if not credits:
+            for dimension in ("source", "campaign"):
+                revenue[dimension, UNATTRIBUTED] += deal.amount_base
+                counts[dimension, UNATTRIBUTED] += 1
+        for credit in credits:
+            for key in (
+                ("source", credit.touch.channel.value),
+                ("campaign", credit.touch.campaign or NO_CAMPAIGN),
+            ):
+                revenue[key] += credit.amount
+                counts[key] += credit.share
+    rows = [
+        AttributedRow(model, d, k, cents(v), _as_decimal(counts[d, k]))
+        for (d, k), v in revenue.items()
+        if v or counts[d, k]  # a touch a model gives nothing is no row
+    ]
+    rows.sort(key=lambda r: (r.dimension != "source", -r.revenue, r.key))
+    return rows
+
+
+def _first_touch(touches: Sequence[Touch]) -> Touch | None:
+    return min(touches, key=lambda t: t.at) if touches else None
+
+
+def build_deal_stats(deals: Sequence[Position], by_contact: Mapping[str, Sequence[Touch]]) -> list[DealStatsRow]:
+    """Won deals grouped by the channel of their first touch, with average size and sales cycle."""
+    groups: dict[str, list[tuple[Position, Touch | None]]] = defaultdict(list)
+    for deal in deals:
+        first = _first_touch(deal_touches(deal, by_contact))
+        groups[first.channel.value if first else UNATTRIBUTED].append((deal, first))
+    rows = []
+    for source, members in groups.items():
+        revenue = sum((d.amount_base for d, _ in members), Decimal(0))
+        cycles = [(d.closed_at - t.at) / timedelta(days=1) for d, t in members if t and d.closed_at]
+        average_cycle = Decimal(str(sum(cycles) / len(cycles))).quantize(Decimal("0.1")) if cycles else None
+        rows.append(DealStatsRow(source, len(members), cents(revenue), cents(revenue / len(members)), average_cycle))
+    rows.sort(key=lambda r: (-r.revenue, r.source))
+    return rows
+
+
+def new_customers(inp: ReportInput) -> list[ContactFacts]:
+    """Contacts whose first currently won deal closed in the period."""
+    first_won: dict[str, datetime] = {}
+    for pos in positions(inp.ledger).values():
+        for contact in pos.contacts:
+            if pos.closed_at is not None and (contact not in first_won or pos.closed_at < first_won[contact]):
+                first_won[contact] = pos.closed_at
+    return [c for c in inp.contacts if inp.in_period(first_won.get(c.contact_id))]
+
+
+def _campaign_of(contact: ContactFacts) -> str:
+    return (contact.original_source.utm_campaign if contact.original_source else None) or NO_CAMPAIGN
+
+
+def build_roi(inp: ReportInput, attributed: Sequence[AttributedRow], models: Sequence[Model]) -> list[RoiRow]:
+    """CAC and ROI for every channel and campaign that has spend in the period, under each model."""
+    spend: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for row in inp.spend:
+        if row.overlaps(inp.period_start, inp.period_end):
+            spend["source", row.channel.value] += row.amount
+            if row.campaign:
+                spend["campaign", row.campaign] += row.amount
+    customers: dict[tuple[str, str], int] = defaultdict(int)
+    for contact in new_customers(inp):
+        customers["source", contact.source] += 1
+        customers["campaign", _campaign_of(contact)] += 1
+    rows = []
+    for model in models:
+        revenue = {(r.dimension, r.key): r.revenue for r in attributed if r.model is model}
+        for (dimension, key), cost in sorted(spend.items(), key=lambda item: (item[0][0] != "source", item[0][1])):
+            earned, won = revenue.get((dimension, key), Decimal("0.00")), customers[dimension, key]
+            cac = cents(cost / won) if won else None
+            rows.append(RoiRow(model, dimension, key, cents(cost), earned, won, cac, _percent(earned - cost, cost)))
+    return rows
+
+
+def build_report(
+    inp: ReportInput, models: Sequence[Model] = tuple(Model), *, half_life: timedelta = DEFAULT_HALF_LIFE
+) -> Report:
+    """The closed-loop report for ``inp``'s period under ``models`` (all of them by default)."""
+    deals = won_in_period(inp)
+    by_contact = journeys(inp)
+    attributed = [row for model in models for row in attribute_deals(model, deals, by_contact, half_life)]
+    funnel, funnel_total = build_funnel(inp)
+    return Report(
+        period_start=inp.period_start,
+        period_end=inp.period_end,
+        base_currency=inp.base_currency,
+        models=tuple(models),
+        total_revenue=cents(sum((d.amount_base for d in deals), Decimal(0))),
+        won_deals=len(deals),
+        funnel=funnel,
+        funnel_total=funnel_total,
+        attributed=tuple(attributed),
+        deal_stats=tuple(build_deal_stats(deals, by_contact)),
+        roi=tuple(build_roi(inp, attributed, models)),
+    )

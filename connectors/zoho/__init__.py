@@ -1,0 +1,30 @@
+"""Zoho CRM: the connector plugin (Leads, Contacts, Deals) and its emulator."""
+
+from __future__ import annotations
+
+from closeloop.connector import ConnectorContext, ConnectorPlugin
+
+from .adapter import ZohoConnector
+from .settings import ZohoSettings
+
+
+def _create(context: ConnectorContext) -> ZohoConnector:
+    return ZohoConnector(context)
+
+
+def _sandbox(**kwargs: object) -> object:
+    from .sandbox import create_sandbox  # the emulator's dependencies load only when asked for
+
+    return create_sandbox(**kwargs)  # type: ignore[arg-type]  # knobs are forwarded as given
+
+
+plugin = ConnectorPlugin(
+    name="zoho",
+    settings_model=ZohoSettings,
+    create=_create,
+    objects={"Leads": "contact", "Contacts": "contact", "Deals": "deal"},
+    sandbox=_sandbox,
+    description="Zoho CRM v8: Leads, Contacts and Deals through COQL, upsert and the deleted-records list.",
+)
+
+__all__ = ["ZohoConnector", "ZohoSettings", "plugin"]

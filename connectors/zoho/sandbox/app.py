@@ -76,9 +76,7 @@ class ZohoSandbox(SandboxBase):
     # -- kit hooks ---------------------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
         """Accounts token endpoint plus the CRM v8 paths."""
-        return [
-            Route(route.path, _guarded(route.endpoint), methods=route.methods) for route in self._api_routes()
-        ]
+        return [Route(route.path, _guarded(route.endpoint), methods=route.methods) for route in self._api_routes()]
 
     def _api_routes(self) -> list[Route]:
         return [
@@ -185,9 +183,7 @@ class ZohoSandbox(SandboxBase):
         module = MODULES.get(name)
         if module is None:
             raise Refusal(
-                zoho_error(
-                    400, "INVALID_MODULE", "The module name given seems to be invalid", resource_path_index=0
-                )
+                zoho_error(400, "INVALID_MODULE", "The module name given seems to be invalid", resource_path_index=0)
             )
         return module
 
@@ -232,9 +228,7 @@ class ZohoSandbox(SandboxBase):
     async def _fields(self, request: Request) -> Response:
         name = request.query_params.get("module")
         if not name:
-            return zoho_error(
-                400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", param="module"
-            )
+            return zoho_error(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", param="module")
         module = MODULES.get(name)
         if module is None:
             return zoho_error(400, "INVALID_DATA", "invalid data", param_name="module")
@@ -305,9 +299,7 @@ class ZohoSandbox(SandboxBase):
     def _columns(self, request: Request, module: ModuleDef) -> list[str] | Response:
         raw = request.query_params.get("fields")
         if not raw:
-            return zoho_error(
-                400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", param="fields"
-            )
+            return zoho_error(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", param="fields")
         columns = [c.strip() for c in raw.split(",") if c.strip()]
         if len(columns) > 50:
             return zoho_error(400, "LIMIT_EXCEEDED", "Max field limit exceeded", limit=50)
@@ -443,7 +435,8 @@ class ZohoSandbox(SandboxBase):
                 )
         self._charge(1 if query.limit <= 200 else 2 if query.limit <= 1000 else 3)
         rows = self._coql_rows(module, query)
-        chosen, more = [], False
+        chosen: list[Row] = []
+        more = False
         for index, row in enumerate(rows):
             if index < query.offset:
                 continue
@@ -468,8 +461,11 @@ class ZohoSandbox(SandboxBase):
             return in_time_order(matching, lambda row: (second(row.modified_at), int(row.id)))
         rows = list(matching)
         for name, desc in reversed(order or [("id", False)]):
-            rows.sort(key=lambda row, n=name: _sort_key(self.values(module, row).get(n)), reverse=desc)
+            rows.sort(key=self._value_key(module, name), reverse=desc)
         return iter(rows)
+
+    def _value_key(self, module: ModuleDef, name: str) -> Callable[[Row], tuple[int, Any]]:
+        return lambda row: _sort_key(self.values(module, row).get(name))
 
     async def _record(self, request: Request) -> Response:
         module = self.module(request)
@@ -527,16 +523,14 @@ class ZohoSandbox(SandboxBase):
             )
         if len(data) > WRITE_LIMIT:
             return zoho_error(400, "LIMIT_EXCEEDED", "Record count exceeded", limit=WRITE_LIMIT)
-        return body
+        return dict(body)
 
     def _charge(self, credits: int) -> None:
         # The kit counts one credit per call; heavier calls spend the difference too.
         if credits > 1:
             self._daily += credits - 1
 
-    def _write(
-        self, module: ModuleDef, records: list[Any], *, mode: str, duplicate_check: tuple[str, ...]
-    ) -> Response:
+    def _write(self, module: ModuleDef, records: list[Any], *, mode: str, duplicate_check: tuple[str, ...]) -> Response:
         self._charge((len(records) + 9) // 10)  # writes cost a credit per 10 records (unconfirmed)
         table = self.table(module.api_name)
         results: list[dict[str, Any]] = []
@@ -586,9 +580,7 @@ class ZohoSandbox(SandboxBase):
                 found = (
                     table.find(name, value)
                     if name in table.unique
-                    else next(
-                        (r for r in table.live() if comparable(r.fields.get(name)) == comparable(value)), None
-                    )
+                    else next((r for r in table.live() if comparable(r.fields.get(name)) == comparable(value)), None)
                 )
                 if found is not None:
                     existing, duplicate_field = found, name
@@ -635,9 +627,7 @@ class ZohoSandbox(SandboxBase):
                 result["duplicate_field"] = duplicate_field
         return result
 
-    def _validate(
-        self, module: ModuleDef, index: int, fields: dict[str, Any], *, creating: bool
-    ) -> dict[str, Any]:
+    def _validate(self, module: ModuleDef, index: int, fields: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         """Cleaned writable fields, or one ``data[]`` error entry (it then carries ``status``)."""
         cleaned: dict[str, Any] = {}
         for name, value in fields.items():
@@ -697,9 +687,7 @@ class ZohoSandbox(SandboxBase):
 
     def _delete(self, module: ModuleDef, ids: list[str]) -> Response:
         if not ids:
-            return zoho_error(
-                400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", param="ids"
-            )
+            return zoho_error(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", param="ids")
         if len(ids) > WRITE_LIMIT:
             return zoho_error(400, "LIMIT_EXCEEDED", "Record count exceeded", limit=WRITE_LIMIT)
         table = self.table(module.api_name)

@@ -258,7 +258,7 @@ def _category_id(stage: Stage) -> str:
 def field_metadata(module: ModuleDef, index: int, definition: FieldDef) -> dict[str, Any]:
     """One entry of ``GET /settings/fields``: every key Zoho's v8 field schema declares."""
     stages = {s.name: s for s in STAGES} if definition.api_name == "Stage" else {}
-    lookup = None
+    lookup: dict[str, Any] | None = None
     if definition.lookup_module:
         lookup = {
             "display_label": definition.label,
@@ -322,9 +322,7 @@ def field_metadata(module: ModuleDef, index: int, definition: FieldDef) -> dict[
         "id": f"{MODULE_IDS[module.api_name][:-4]}{index + 5000:04d}",
         "multi_module_lookup": None,
         "sharing_properties": None,
-        "currency": {"rounding_option": "normal", "precision": 2}
-        if definition.json_type == "double"
-        else None,
+        "currency": {"rounding_option": "normal", "precision": 2} if definition.json_type == "double" else None,
         "file_upolad_optionlist": [],
         "lookup": lookup,
         "profiles": [{"name": "Administrator", "id": "4876876000000026011", "permission_type": "read_write"}],

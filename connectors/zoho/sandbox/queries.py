@@ -104,10 +104,8 @@ class _CriteriaParser:
         if self.pos >= len(self.text) or self.text[self.pos] != "(":
             raise QueryError("INVALID_QUERY", "invalid query formed", reason="expected (")
         self.pos += 1
-        if self.pos < len(self.text) and self.text[self.pos] == "(":
-            inner = self.expression()
-        else:
-            inner = self.condition()
+        nested = self.pos < len(self.text) and self.text[self.pos] == "("
+        inner = self.expression() if nested else self.condition()
         if self.pos >= len(self.text) or self.text[self.pos] != ")":
             raise QueryError("INVALID_QUERY", "invalid query formed", reason="expected )")
         self.pos += 1
@@ -208,9 +206,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if not match or match.end() == pos:
-            raise QueryError(
-                "SYNTAX_ERROR", "invalid query formed", near=text[pos : pos + 20], line=1, column=pos + 1
-            )
+            raise QueryError("SYNTAX_ERROR", "invalid query formed", near=text[pos : pos + 20], line=1, column=pos + 1)
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind)))
         pos = match.end()

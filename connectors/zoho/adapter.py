@@ -1,0 +1,311 @@
+"""The Zoho CRM connector: COQL change reads, deleted records, upserts by duplicate-check field, field metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from closeloop.connector import ConnectorContext
+from closeloop.http import (
+    Action,
+    AuthError,
+    BudgetExhausted,
+    HttpClient,
+    HttpError,
+    RefreshingAuth,
+    RetryPolicy,
+    Token,
+    build_http,
+)
+from closeloop.model import (
+    Association,
+    Cursor,
+    Limits,
+    NativeRecord,
+    ObjectSchema,
+    Page,
+    Touchpoint,
+    WriteOp,
+    WriteRequest,
+    WriteResult,
+    now_utc,
+)
+
+from .reads import (
+    COQL_MAX_LIMIT,
+    PAGE_SIZE,
+    SEARCH_MAX_CRITERIA,
+    changes_query,
+    coql_columns,
+    cursor_key,
+    deleted_since,
+    equals_criteria,
+    interleave,
+    position_key,
+    to_deletion,
+    to_record,
+)
+from .schema import MODIFIED_TIME, layout_id, object_schema, pipeline_stages, require_field
+from .settings import ZohoSettings
+from .writes import WRITE_LIMIT, chunks, group_key, record_body, whole_call_failure, write_result
+
+API_PATH = "/crm/v8"
+LIMITS = Limits(
+    max_write_batch=WRITE_LIMIT,
+    max_read_batch=100,  # ids per list call
+    page_size=COQL_MAX_LIMIT,
+    # Zoho meters credits per rolling 24 h and concurrent calls, not requests per second; the window
+    # below only smooths bursts. Heavy APIs (COQL, search, upsert) share a sub-concurrency of 10.
+    requests_per_window=100,
+    window_seconds=1.0,
+    max_concurrency=10,
+    daily_budget=50_000,  # the base every paid edition gets; admins set theirs with daily_budget
+)
+
+
+def classify(response: httpx.Response) -> Action | None:
+    """Zoho's oddities: 304 means nothing changed, a 400 with ``data[]`` holds per-record results."""
+    if response.status_code == 304:
+        return Action.IGNORE
+    if response.status_code in (400, 429):
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        if response.status_code == 400 and isinstance(body, dict) and isinstance(body.get("data"), list):
+            return Action.IGNORE
+        if response.status_code == 429 and isinstance(body, dict) and body.get("code") == "LIMIT_EXCEEDED":
+            raise BudgetExhausted("Zoho CRM: the org's API credits for the last 24 hours are spent")
+    return None
+
+
+class ZohoConnector:
+    """One Zoho CRM org: Leads, Contacts, Deals (and any module with Modified_Time)."""
+
+    def __init__(self, context: ConnectorContext) -> None:
+        settings = context.settings
+        assert isinstance(settings, ZohoSettings)  # the plugin's settings_model guarantees it
+        self.system = context.system
+        self.settings = settings
+        self._clock = context.clock or now_utc
+        self._api = settings.api_url
+        retry = RetryPolicy(
+            attempts=settings.max_attempts,
+            base_delay=settings.backoff_base_seconds,
+            max_delay=settings.backoff_max_seconds,
+        )
+        self._accounts = build_http(context, base_url=settings.accounts_url, auth=None, limits=LIMITS, retry=retry)
+        self._auth = RefreshingAuth(self._fetch_token, scheme="Zoho-oauthtoken", clock=self._clock)
+        self.http: HttpClient = build_http(
+            context,
+            base_url=self._api,
+            auth=self._auth,
+            limits=self.limits(""),
+            classifier=classify,
+            retry=retry,
+        )
+        self._schemas: dict[str, ObjectSchema] = {}
+
+    # -- auth ------------------------------------------------------------------------------------------
+    async def _fetch_token(self) -> Token:
+        params = {
+            "grant_type": "refresh_token",
+            "client_id": self.settings.client_id,
+            "client_secret": self.settings.client_secret.get_secret_value(),
+            "refresh_token": self.settings.refresh_token.get_secret_value(),
+        }
+        response = await self._accounts.request("POST", "/oauth/v2/token", params=params, idempotent=True)
+        payload = response.json()
+        if "access_token" not in payload:
+            # Zoho answers a bad refresh token with HTTP 200 and {"error": "invalid_code"}.
+            reason = payload.get("error", "no access_token")
+            raise AuthError(response.status_code, f"Zoho accounts refused the refresh token: {reason}")
+        if payload.get("api_domain") and not self.settings.base_url:
+            self._api = str(payload["api_domain"]).rstrip("/")  # the org's data centre, as Zoho says
+        return Token.from_oauth(payload, self._clock())
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        # Take the token before a rate slot: a refresh inside the slot would delay the send and let the
+        # vendor's window see calls closer together than the limiter allowed.
+        await self._auth.header()
+        return await self.http.request(method, f"{self._api}{API_PATH}/{path}", **kwargs)
+
+    async def _get(self, path: str, **kwargs: Any) -> Any:
+        response = await self._call("GET", path, **kwargs)
+        return response.json() if response.status_code == 200 and response.content else None
+
+    # -- metadata --------------------------------------------------------------------------------------
+    async def describe(self, obj: str) -> ObjectSchema:
+        """Fields from ``/settings/fields``; Deals' stages from the Stage picklist or the layout's pipeline."""
+        if obj in self._schemas:
+            return self._schemas[obj]
+        payload = await self._get("settings/fields", params={"module": obj})
+        entries = (payload or {}).get("fields") or []
+        schema = object_schema(obj, entries)
+        if "Stage" in schema.fields and not schema.stages:
+            layout = layout_id(entries)
+            if layout:
+                pipelines = await self._get("settings/pipeline", params={"layout_id": layout})
+                schema = ObjectSchema(obj, schema.fields, pipeline_stages(pipelines or {}))
+        self._schemas[obj] = schema
+        return schema
+
+    async def _columns(self, obj: str, purpose: str) -> list[str]:
+        schema = await self.describe(obj)
+        require_field(schema, MODIFIED_TIME, purpose)
+        return coql_columns(schema.fields)
+
+    # -- reads -----------------------------------------------------------------------------------------
+    async def read_changes(self, obj: str, since: Cursor | None) -> AsyncIterator[Page]:
+        """COQL pages in (Modified_Time, id) order with the recycle bin's deletions merged in."""
+        columns = await self._columns(obj, "read its changes incrementally")
+        size = min(self.settings.page_size or COQL_MAX_LIMIT, COQL_MAX_LIMIT)
+        deletions = await self._deletions(obj, since)
+        floor = cursor_key(since) if since else None
+        after = since
+        while True:
+            query = changes_query(obj, columns, after, size)
+            response = await self._call("POST", "coql", json={"select_query": query}, idempotent=True)
+            payload = response.json() if response.status_code == 200 else {}
+            rows = payload.get("data") or []
+            records = sorted(map(to_record, rows), key=position_key)
+            more = bool((payload.get("info") or {}).get("more_records")) and bool(rows)
+            kept = [r for r in records if floor is None or position_key(r) > floor]
+            page = interleave(kept, deletions, last_page=not more)
+            if page:
+                yield Page(page)
+            if not more:
+                return
+            after = records[-1].position
+
+    async def _deletions(self, obj: str, since: Cursor | None) -> list[NativeRecord]:
+        floor = cursor_key(since) if since else None
+        found: list[NativeRecord] = []
+        page = 1
+        while True:
+            payload = await self._get(
+                f"{obj}/deleted",
+                params={"type": "all", "page": page, "per_page": PAGE_SIZE},
+                headers=deleted_since(since),
+            )
+            if not payload:
+                break
+            found.extend(
+                d for d in map(to_deletion, payload.get("data") or []) if floor is None or position_key(d) > floor
+            )
+            if not (payload.get("info") or {}).get("more_records"):
+                break
+            page += 1
+        return sorted(found, key=position_key)
+
+    async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
+        """The records with these ids, 100 per list call."""
+        columns = await self._columns(obj, "read its records")
+        found: list[NativeRecord] = []
+        for chunk in chunks(list(ids), LIMITS.max_read_batch):
+            payload = await self._get(obj, params={"ids": ",".join(chunk), "fields": ",".join(columns)})
+            found.extend(to_record(row) for row in (payload or {}).get("data") or [])
+        return found
+
+    async def search(self, obj: str, key: str, values: Sequence[str]) -> list[NativeRecord]:
+        """Records whose ``key`` equals a value; Zoho's search is case-insensitive, 10 conditions a call."""
+        await self._columns(obj, "search its records")
+        found: dict[str, NativeRecord] = {}
+        for chunk in chunks(list(values), SEARCH_MAX_CRITERIA):
+            page = 1
+            while True:
+                payload = await self._get(
+                    f"{obj}/search",
+                    params={"criteria": equals_criteria(key, chunk), "page": page, "per_page": PAGE_SIZE},
+                )
+                for row in (payload or {}).get("data") or []:
+                    record = to_record(row)
+                    found[record.id] = record
+                if not payload or not (payload.get("info") or {}).get("more_records"):
+                    break
+                page += 1
+        return list(found.values())
+
+    # -- writes ----------------------------------------------------------------------------------------
+    async def write(self, obj: str, batch: Sequence[WriteRequest]) -> list[WriteResult]:
+        """Insert, update, upsert (by the request's duplicate-check field) and delete, 100 per call."""
+        groups: dict[tuple[WriteOp, str | None], list[int]] = {}
+        for index, request in enumerate(batch):
+            groups.setdefault(group_key(request), []).append(index)
+        results: dict[int, WriteResult] = {}
+        for (op, upsert_key), indexes in groups.items():
+            for chunk in chunks(indexes):
+                requests = [batch[i] for i in chunk]
+                outcome = await self._write_call(obj, op, upsert_key, requests)
+                results.update(zip(chunk, outcome, strict=True))
+        return [results[i] for i in range(len(batch))]
+
+    async def _write_call(
+        self, obj: str, op: WriteOp, upsert_key: str | None, requests: Sequence[WriteRequest]
+    ) -> list[WriteResult]:
+        body: dict[str, Any] = {"data": [record_body(r) for r in requests]}
+        try:
+            if op is WriteOp.DELETE:
+                ids = ",".join(str(r.native_id) for r in requests)
+                response = await self._call("DELETE", obj, params={"ids": ids})
+            elif op is WriteOp.UPSERT:
+                body["duplicate_check_fields"] = [upsert_key]
+                response = await self._call("POST", f"{obj}/upsert", json=body, idempotent=True)
+            elif op is WriteOp.UPDATE:
+                response = await self._call("PUT", obj, json=body)
+            else:
+                response = await self._call("POST", obj, json=body, idempotent=False)
+        except HttpError as exc:
+            if exc.status != 400 or exc.response is None:
+                raise
+            return whole_call_failure(requests, exc.response.json())  # e.g. an unknown duplicate-check field
+        entries = response.json().get("data") or []
+        return [write_result(r, e) for r, e in zip(requests, entries, strict=True)]
+
+    # -- deals and contacts ----------------------------------------------------------------------------
+    async def associations(self, obj: str, ids: Sequence[str]) -> list[Association]:
+        """Each deal's Contact_Name lookup, plus its Contact Roles when ``contact_roles`` is on."""
+        links: dict[tuple[str, str], Association] = {}
+        for chunk in chunks(list(ids), LIMITS.max_read_batch):
+            payload = await self._get(obj, params={"ids": ",".join(chunk), "fields": "Contact_Name"})
+            for row in (payload or {}).get("data") or []:
+                contact = row.get("Contact_Name")
+                if isinstance(contact, Mapping) and contact.get("id"):
+                    links[(str(row["id"]), str(contact["id"]))] = Association(str(row["id"]), str(contact["id"]))
+        if self.settings.contact_roles:
+            for deal_id in ids:
+                payload = await self._get(f"{obj}/{deal_id}/Contact_Roles")
+                for row in (payload or {}).get("data") or []:
+                    role = (row.get("Contact_Role") or {}).get("name")
+                    links[(deal_id, str(row["id"]))] = Association(deal_id, str(row["id"]), role)
+        return list(links.values())
+
+    async def associate(self, obj: str, links: Sequence[Association]) -> list[WriteResult]:
+        """Point each deal's Contact_Name lookup at the contact (Zoho's primary deal-contact link)."""
+        requests = [
+            WriteRequest(
+                ref=str(i), op=WriteOp.UPDATE, native_id=link.from_id, fields={"Contact_Name": {"id": link.to_id}}
+            )
+            for i, link in enumerate(links)
+        ]
+        return await self.write(obj, requests)
+
+    async def touchpoints(self, obj: str, ids: Sequence[str], since: datetime | None) -> list[Touchpoint]:
+        """Zoho CRM holds no marketing touchpoints closeloop reads."""
+        return []
+
+    def limits(self, obj: str) -> Limits:
+        """Zoho's documented limits: 100 records per write, 2,000 rows per COQL page, concurrency 10."""
+        if self.settings.page_size:
+            return replace(LIMITS, page_size=min(self.settings.page_size, COQL_MAX_LIMIT))
+        return LIMITS
+
+    async def aclose(self) -> None:
+        """Close both HTTP clients."""
+        await self.http.aclose()
+        await self._accounts.aclose()

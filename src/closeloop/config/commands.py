@@ -25,7 +25,11 @@ def validate_command(
 ) -> int:
     """Check a configuration and its mappings: 0 with a one-line summary, or 2 with file:line:col messages."""
     out, err = out or sys.stdout, err or sys.stderr
-    config, problems = check_config(config_path, registry, environ)
+    try:
+        config, problems = check_config(config_path, registry, environ)
+    except Exception as exc:  # an admin gets a message and exit 2, never a traceback; the cause is named
+        print(f"{config_path}: internal error while checking the configuration: {type(exc).__name__}", file=err)
+        return EXIT_CONFIG
     if config is None:
         for problem in problems:
             print(problem, file=err)

@@ -90,15 +90,7 @@ def _validate_type(annotation: Any, data: Any, loc: Loc, source: Source, problem
     try:
         return True, _adapter(annotation).validate_python(data)
     except ValidationError as exc:
-        seen: set[Loc] = set()
-        for error in exc.errors(include_url=False, include_input=False):
-            where = _known_prefix(source, (*loc, *error["loc"]))
-            # The branches of one union fail together at one node: one message is enough. Missing keys differ.
-            dedupe = (*loc, *error["loc"]) if error["type"] == "missing" else where
-            if dedupe in seen:
-                continue
-            seen.add(dedupe)
-            _report(annotation, error, loc, where, source, problems)
+        _report_all(annotation, exc.errors(include_url=False, include_input=False), loc, source, problems)
         return False, None
 
 
@@ -106,21 +98,39 @@ def _adapter(annotation: Any) -> TypeAdapter[Any]:
     return TypeAdapter(annotation)
 
 
-def _report(model: Any, error: ErrorDetails, loc: Loc, where: Loc, source: Source, problems: Problems) -> None:
-    rel = tuple(error["loc"])
-    name = str(rel[-1]) if rel else ""
-    if error["type"] == "extra_forbidden":
-        owner = _model_at(model, rel[:-1])
-        valid = keys_of(owner) if owner else []
-        source.problem(problems, (*loc, *rel), unknown("key", name, valid), key=True)
-    elif error["type"] == "missing":
-        owner = _model_at(model, rel[:-1])
-        hint = f" (keys: {one_of(keys_of(owner))})" if owner else ""
-        source.problem(problems, where, f"missing required key {name!r}{hint}", key=True)
-    else:
+def _report_all(model: Any, errors: list[ErrorDetails], loc: Loc, source: Source, problems: Problems) -> None:
+    # The branches of a union fail together at one node: their expectations join into one message.
+    expected: dict[Loc, list[str]] = {}
+    for error in errors:
+        rel = tuple(error["loc"])
+        name = str(rel[-1]) if rel else ""
+        where = _known_prefix(source, (*loc, *rel))
+        if error["type"] == "extra_forbidden":
+            owner = _model_at(model, rel[:-1])
+            source.problem(problems, (*loc, *rel), unknown("key", name, keys_of(owner) if owner else []), key=True)
+        elif error["type"] == "missing":
+            owner = _model_at(model, rel[:-1])
+            hint = f" (keys: {one_of(keys_of(owner))})" if owner else ""
+            source.problem(problems, where, f"missing required key {name!r}{hint}", key=True)
+        else:
+            found = expected.setdefault(where, [])
+            text = _expectation(model, rel, error)
+            if text not in found:
+                found.append(text)
+    for where, texts in expected.items():
         label = next((step for step in reversed(where) if isinstance(step, str)), "")
-        message = error["msg"].removeprefix("Value error, ")
+        message = texts[0] + "".join(", or " + t.removeprefix("Input should be ") for t in texts[1:])
         source.problem(problems, where, f"{label}: {message}" if label else message)
+
+
+def _expectation(model: Any, rel: Loc, error: ErrorDetails) -> str:
+    kind = error["type"]
+    if kind == "model_type":
+        owner = _model_at(model, rel)
+        return f"Input should be a mapping with keys {one_of(keys_of(owner))}" if owner else "Input should be a mapping"
+    if kind in ("dict_type", "model_attributes_type"):
+        return "Input should be a mapping"
+    return error["msg"].removeprefix("Value error, ")
 
 
 def _known_prefix(source: Source, loc: Loc) -> Loc:

@@ -104,11 +104,11 @@ def _build(node: Node, loc: Loc, source: Source, problems: Problems) -> Any:
     return scalar(node)
 
 
-def _build_mapping(node: MappingNode, loc: Loc, source: Source, problems: Problems) -> dict[Any, Any]:
-    result: dict[Any, Any] = {}
+def _build_mapping(node: MappingNode, loc: Loc, source: Source, problems: Problems) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     for key_node, value_node in node.value:
-        key = scalar(key_node) if isinstance(key_node, ScalarNode) else str(key_node.value)
-        key = key if isinstance(key, str | int) else str(key)
+        # Keys are names (fields, systems, native values such as stage ids): always their text as written.
+        key = str(key_node.value) if isinstance(key_node, ScalarNode) else "<complex key>"
         if key in result:
             first = source.keys[(*loc, key)]
             problems.add(

@@ -112,6 +112,16 @@ CASES = [
         id="create_filter_needs_exactly_one_test",
     ),
     pytest.param(
+        [(CREATE, "create: {crm -> marketing: everything}")],
+        "contacts.yaml:9:28: crm -> marketing: Input should be 'all', or a mapping",
+        id="create_rule_is_all_or_a_filter",
+    ),
+    pytest.param(
+        [(MARKETING, "  marketing: [contacts]")],
+        "contacts.yaml:4:14: marketing: Input should be a mapping with keys 'objects', 'create_as' or 'upsert'",
+        id="system_entry_must_be_a_mapping",
+    ),
+    pytest.param(
         [(CREATE, "create: {marketing => crm: all}")],
         "contacts.yaml:9:10: bad direction 'marketing => crm'; valid: 'crm -> marketing' or 'marketing -> crm'",
         id="bad_create_direction",

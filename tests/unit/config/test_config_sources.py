@@ -106,3 +106,11 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert (settings.log_level, settings.log_format, settings.http_port) == ("DEBUG", "json", 9090)
     assert settings.state_dir == Path("/var/lib/closeloop")
+
+
+def test_keys_are_always_text(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("values: {12345678: won, true: yes, 1.5: x}\n", encoding="utf-8")
+    source = load_source(path, Problems())
+    assert source is not None
+    assert source.data == {"values": {"12345678": "won", "true": "yes", "1.5": "x"}}

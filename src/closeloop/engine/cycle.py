@@ -14,10 +14,10 @@ from closeloop.engine.context import CycleContext
 from closeloop.engine.deals import fetch_associations, store_associations, sync_associations
 from closeloop.engine.drain import drain
 from closeloop.engine.reconcile import PageApplier
+from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
 from closeloop.engine.touch import record_touchpoints
 from closeloop.model import Cursor, NativeRecord
-from closeloop.store.rows import QuarantineStatus
 
 
 def ordered(mappings: Sequence[EntityMapping]) -> list[EntityMapping]:
@@ -73,45 +73,6 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
             ctx.store.set_cursor(ctx.name, system, obj, last)
     if not is_deal and system == ctx.connection.marketing_system and result.touched:
         await record_touchpoints(ctx, system, obj, result.touched)
-
-
-async def retry_quarantined(ctx: CycleContext) -> None:
-    """Re-read the records an admin asked to retry and apply them as if they had just changed."""
-    for entry in ctx.store.list_quarantine(QuarantineStatus.RETRY, connection=ctx.name):
-        mapping = ctx.mapping_of(entry.system, entry.object)
-        if mapping is None or not entry.native_id:
-            if entry.golden_id and mapping is not None:
-                with ctx.store.transaction():
-                    _requeue(ctx, mapping, entry.golden_id)
-                    ctx.store.resolve_quarantine(
-                        ctx.name, entry.system, entry.object, golden_id=entry.golden_id
-                    )
-            continue
-        records = await ctx.connectors[entry.system].read(entry.object, [entry.native_id])
-        with ctx.store.transaction():
-            ctx.store.resolve_quarantine(ctx.name, entry.system, entry.object, native_id=entry.native_id)
-            link = ctx.store.get_link(entry.system, entry.object, entry.native_id)
-            if link is not None:  # forget the seen time so the record is applied again
-                ctx.store.delete_link(entry.system, entry.object, entry.native_id)
-                ctx.store.put_link(
-                    entry.system,
-                    entry.object,
-                    entry.native_id,
-                    link.golden_id,
-                    link.entity,
-                    snapshot=link.snapshot,
-                )
-            PageApplier(ctx, mapping, entry.system, entry.object).apply(records)
-
-
-def _requeue(ctx: CycleContext, mapping: EntityMapping, golden_id: str) -> None:
-    from closeloop.engine.golden import GoldenState
-    from closeloop.engine.owed import queue_owed
-
-    stored = ctx.store.get_golden(golden_id)
-    if stored is not None:
-        golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
-        queue_owed(ctx, mapping, golden, source=None)
 
 
 async def run_cycle(ctx: CycleContext) -> None:

@@ -24,9 +24,7 @@ def _contact_objects(ctx: CycleContext, system: str) -> tuple[str, ...]:
     return mapping.objects(system) if mapping else ()
 
 
-async def fetch_associations(
-    ctx: CycleContext, system: str, obj: str, deal_ids: Sequence[str]
-) -> list[Association]:
+async def fetch_associations(ctx: CycleContext, system: str, obj: str, deal_ids: Sequence[str]) -> list[Association]:
     """The deal → contact links of a page of deals, read from the vendor before the page's transaction."""
     if not deal_ids:
         return []
@@ -49,10 +47,19 @@ def store_associations(
             if found is not None:
                 contacts.append(found)
         deal_golden = touched[native_deal]
+        _remember_read(ctx, system, native_deal, deal_golden, [link.to_id for link in deal_links])
         if contacts or not deal_links:
             ctx.store.set_deal_contacts(deal_golden, contacts, {})
         credited[deal_golden] = tuple(sorted(set(contacts)))
     return credited
+
+
+def _remember_read(ctx: CycleContext, system: str, deal_native: str, deal_golden: str, contacts: list[str]) -> None:
+    """The associations a system reports exist there already: never write them back to it."""
+    for link in ctx.store.links_of(deal_golden):
+        if link.system == system and link.native_id == deal_native:
+            snapshot = {**link.snapshot, ASSOCIATED: json.dumps(sorted(set(contacts)))}
+            ctx.store.put_link(system, link.object, deal_native, deal_golden, Entity.DEAL, snapshot=snapshot)
 
 
 def _contact_link(ctx: CycleContext, system: str, native_id: str) -> str | None:
@@ -63,9 +70,7 @@ def _contact_link(ctx: CycleContext, system: str, native_id: str) -> str | None:
     return None
 
 
-async def sync_associations(
-    ctx: CycleContext, mapping: EntityMapping, system: str, deal_ids: Sequence[str]
-) -> None:
+async def sync_associations(ctx: CycleContext, mapping: EntityMapping, system: str, deal_ids: Sequence[str]) -> None:
     """Write the contact associations each deal owes ``system``; contacts not linked there yet wait."""
     contact_objects = _contact_objects(ctx, system)
     pending_deals = {p.deal_golden_id for p in ctx.store.pending_of_system(ctx.name, system)}
@@ -135,9 +140,7 @@ async def _associate(
 
 def _remember_waiting(ctx: CycleContext, system: str, deal_id: str, waiting: list[str]) -> None:
     with ctx.store.transaction():
-        ctx.store.drop_pending_associations(
-            p for p in ctx.store.pending_of_deal(deal_id) if p.system == system
-        )
+        ctx.store.drop_pending_associations(p for p in ctx.store.pending_of_deal(deal_id) if p.system == system)
         ctx.store.add_pending_associations(
             PendingAssociation(ctx.name, deal_id, system, CONTACT_PENDING, contact) for contact in waiting
         )

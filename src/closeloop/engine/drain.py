@@ -53,9 +53,7 @@ async def drain(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
             await _send(ctx, mapping, system, obj, pending)
 
 
-def _prepare(
-    ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequence[OutboxEntry]
-) -> list[Pending]:
+def _prepare(ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequence[OutboxEntry]) -> list[Pending]:
     """Recompute what each golden record owes now; settle items that owe nothing any more."""
     by_golden: dict[str, list[OutboxEntry]] = defaultdict(list)
     for entry in due:
@@ -123,9 +121,7 @@ def _request(
     return WriteRequest(ref, write.op, fields, native_id=write.native_id, upsert_key=write.upsert_key)
 
 
-async def _send(
-    ctx: CycleContext, mapping: EntityMapping, system: str, obj: str, pending: list[Pending]
-) -> None:
+async def _send(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str, pending: list[Pending]) -> None:
     connector = ctx.connectors[system]
     limits = connector.limits(obj)
     gate = asyncio.Semaphore(max(1, limits.max_concurrency))
@@ -145,9 +141,7 @@ async def _send(
     await asyncio.gather(*(one(batch) for batch in batches))
 
 
-async def _send_batch(
-    ctx: CycleContext, mapping: EntityMapping, system: str, obj: str, batch: list[Pending]
-) -> None:
+async def _send_batch(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str, batch: list[Pending]) -> None:
     connector = ctx.connectors[system]
     try:
         results = await connector.write(obj, [p.request for p in batch])

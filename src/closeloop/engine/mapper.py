@@ -80,17 +80,9 @@ def to_native_fields(
         if info is not None and info.read_only:
             continue
         out = spec.to_native(system, value) if spec.type is FieldType.PICKLIST else value
-        if (
-            info is not None
-            and info.restricted
-            and info.picklist
-            and out is not None
-            and out not in info.picklist
-        ):
+        if info is not None and info.restricted and info.picklist and out is not None and out not in info.picklist:
             allowed = ", ".join(info.picklist)
-            problems.append(
-                MappingProblem(name, target, f"{out!r} is not allowed by {system}; allowed: {allowed}")
-            )
+            problems.append(MappingProblem(name, target, f"{out!r} is not allowed by {system}; allowed: {allowed}"))
             continue
         native[target] = to_native(spec.type, out if isinstance(out, str | bool) or out is None else str(out))
         written[name] = value

@@ -57,9 +57,7 @@ def _collect(ctx: CycleContext) -> list[PlannedWrite]:
     return plan
 
 
-def _planned(
-    ctx: CycleContext, mapping: object, system: str, golden_id: str, op: WriteOp
-) -> list[PlannedWrite]:
+def _planned(ctx: CycleContext, mapping: object, system: str, golden_id: str, op: WriteOp) -> list[PlannedWrite]:
     from closeloop.config.models import EntityMapping
 
     assert isinstance(mapping, EntityMapping)

@@ -19,6 +19,9 @@ from closeloop.engine.owed import queue_owed
 from closeloop.model import NativeRecord, WriteOp
 from closeloop.store.rows import Link, OutboxItem
 
+READ_CODES = frozenset({"INVALID_VALUE", "AMBIGUOUS_MATCH", "DUPLICATE"})
+"""Quarantine codes of records parked while being read (the others are writes a system refused)."""
+
 
 @dataclass
 class PageResult:
@@ -85,15 +88,14 @@ class PageApplier:
             golden.id,
             self.mapping.entity,
             last_modified_at=record.modified_at,
-            snapshot={**(snapshot or {}), **values},
+            # reserved keys (associations already written, tombstones) survive re-reads
+            snapshot={**(link.snapshot if link else {}), **values},
         )
         self.store.resolve_quarantine(self.ctx.name, self.system, self.obj, native_id=record.id)
         queue_owed(self.ctx, self.mapping, golden, source=self.system)
         return golden.id
 
-    def _golden_for(
-        self, record: NativeRecord, link: Link | None, values: dict[str, Canonical]
-    ) -> GoldenState | None:
+    def _golden_for(self, record: NativeRecord, link: Link | None, values: dict[str, Canonical]) -> GoldenState | None:
         if link is not None:
             stored = self.store.get_golden(link.golden_id)
             if stored is not None:
@@ -117,8 +119,7 @@ class PageApplier:
                     self._park(
                         record,
                         "DUPLICATE",
-                        f"{self.system} {self.obj} {same_object[0].native_id} "
-                        f"and {record.id} match the same record",
+                        f"{self.system} {self.obj} {same_object[0].native_id} and {record.id} match the same record",
                         link,
                     )
                     return None
@@ -158,14 +159,18 @@ class PageApplier:
             self._propagate_delete(link.golden_id)
 
     def _apply_merge(self, record: NativeRecord, link: Link) -> None:
-        """The loser's golden record folds into the winner's; the loser is never written or re-created."""
+        """The loser is never written or re-created; its golden record retires when the winner has its own.
+
+        The other system's copies of the loser stay linked to the retired golden record: they are duplicates
+        there now, and closeloop neither overwrites them with the winner's values nor lets them re-create the
+        loser. When the winner is not linked yet (a converted lead), the loser's golden record stays alive for
+        the winner to match when it arrives in its own stream.
+        """
         winner_link = self._find_any_link(record.merged_into or "")
         self._tombstone(link, record)
-        if winner_link is None or winner_link.golden_id == link.golden_id:
-            return
-        self.store.repoint_links(link.golden_id, winner_link.golden_id)
-        self.store.mark_golden_deleted(link.golden_id)
         self.ctx.count("merged", self.system)
+        if winner_link is not None and winner_link.golden_id != link.golden_id:
+            self.store.mark_golden_deleted(link.golden_id)
 
     def _find_any_link(self, native_id: str) -> Link | None:
         for obj in self.mapping.objects(self.system):

@@ -66,9 +66,7 @@ class Engine:
                 clock=self.clock,
                 on_response=self._count_call,
             )
-            self._connectors[system] = self.config.registry.create(
-                self.config.systems[system].connector, context
-            )
+            self._connectors[system] = self.config.registry.create(self.config.systems[system].connector, context)
         return self._connectors[system]
 
     def _count_call(self, system: str, response: httpx.Response) -> None:

@@ -99,7 +99,9 @@ FIELDS = {
         "name": FieldInfo("name", FieldType.STRING),
         "phone": FieldInfo("phone", FieldType.PHONE),
         "source": FieldInfo("source", FieldType.STRING),
-        "stage": FieldInfo("stage", FieldType.PICKLIST, picklist=("lead", "mql", "customer", "Lead", "MQL", "Customer")),
+        "stage": FieldInfo(
+            "stage", FieldType.PICKLIST, picklist=("lead", "mql", "customer", "Lead", "MQL", "Customer")
+        ),
         "revenue": FieldInfo("revenue", FieldType.DECIMAL),
     },
     "deals": {
@@ -111,8 +113,8 @@ FIELDS = {
         "cl_id": FieldInfo("cl_id", FieldType.STRING),
     },
 }
-STAGES = (StageInfo("Open", "Open", False, False), StageInfo("Won", "Won", True, True),
-          StageInfo("open", "open", False, False), StageInfo("closedwon", "closedwon", True, True))
+WON = {"Open": False, "Won": True, "open": False, "closedwon": True}
+STAGES = tuple(StageInfo(value, value, is_closed=won, is_won=won) for value, won in WON.items())
 
 
 class FakeConnector:
@@ -137,7 +139,9 @@ class FakeConnector:
             if start:
                 self.vendor.calls["read"] += 1
             chunk = rows[start : start + self.vendor.page_size]
-            yield Page(tuple(NativeRecord(r.id, r.modified_at, dict(r.fields), r.deleted, r.merged_into) for r in chunk))
+            yield Page(
+                tuple(NativeRecord(r.id, r.modified_at, dict(r.fields), r.deleted, r.merged_into) for r in chunk)
+            )
 
     async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
         rows = [self.vendor.table(obj)[i] for i in ids if i in self.vendor.table(obj)]
@@ -159,8 +163,9 @@ class FakeConnector:
     def _write_one(self, obj: str, request: WriteRequest) -> WriteResult:
         bad = [k for k, v in request.fields.items() if isinstance(v, str) and v in self.vendor.reject_values]
         if bad:
-            return WriteResult.failed(request.ref, VendorError("INVALID", f"{bad[0]} is not valid", retryable=False,
-                                                               fields=(bad[0],)))
+            return WriteResult.failed(
+                request.ref, VendorError("INVALID", f"{bad[0]} is not valid", retryable=False, fields=(bad[0],))
+            )
         self.vendor.writes[f"{obj}:{request.op.value}"] += 1
         if request.op is WriteOp.DELETE:
             row = self.vendor.table(obj)[request.native_id or ""]
@@ -187,8 +192,14 @@ class FakeConnector:
         return []
 
     def limits(self, obj: str) -> Limits:
-        return Limits(max_write_batch=2, max_read_batch=10, page_size=self.vendor.page_size,
-                      requests_per_window=1000, window_seconds=1, max_concurrency=2)
+        return Limits(
+            max_write_batch=2,
+            max_read_batch=10,
+            page_size=self.vendor.page_size,
+            requests_per_window=1000,
+            window_seconds=1,
+            max_concurrency=2,
+        )
 
     async def aclose(self) -> None:
         return None
@@ -196,9 +207,10 @@ class FakeConnector:
 
 def fake_registry(vendors: dict[str, FakeVendor]) -> Registry:
     """A registry whose 'fake' plugin serves the given vendors by system name."""
-    plugin = ConnectorPlugin(name="fake", settings_model=FakeSettings,
-                             create=lambda ctx: FakeConnector(vendors[ctx.system], ctx.system),
-                             objects={"contacts": "contact", "deals": "deal"})
+    plugin = ConnectorPlugin(
+        name="fake",
+        settings_model=FakeSettings,
+        create=lambda ctx: FakeConnector(vendors[ctx.system], ctx.system),
+        objects={"contacts": "contact", "deals": "deal"},
+    )
     return Registry(plugins={"fake": plugin})
-
-

@@ -15,7 +15,11 @@ async def test_initial_sync_creates_and_matches_both_ways(world: World) -> None:
     await world.sync()
 
     assert sorted(r.fields["email"].lower() for r in world.b.live("contacts")) == [
-        "ann@x.com", "bob@x.com", "cy@x.com", "di@x.com"]
+        "ann@x.com",
+        "bob@x.com",
+        "cy@x.com",
+        "di@x.com",
+    ]
     # di is only a lead: the create rule b -> a lets only MQLs and customers into the CRM
     assert sorted(r.fields["email"].lower() for r in world.a.live("contacts")) == ["ann@x.com", "bob@x.com", "cy@x.com"]
     assert world.a.find("contacts", "email", "cy@x.com").fields["stage"] == "MQL"

@@ -1,0 +1,74 @@
+"""Deals: associations through contact links, the revenue ledger, and revenue written back to the contact."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from .conftest import World
+
+
+async def _contacts(world: World) -> tuple[str, str]:
+    ann = world.a.put("contacts", {"email": "ann@x.com", "name": "Ann"})
+    bob = world.a.put("contacts", {"email": "bob@x.com", "name": "Bob"})
+    await world.sync()
+    return ann.id, bob.id
+
+
+async def test_won_deal_books_revenue_and_writes_it_to_the_marketing_contact(world: World) -> None:
+    ann, bob = await _contacts(world)
+    deal = world.a.put(
+        "deals", {"title": "Acme", "amount": "1200.00", "currency": "USD", "stage": "Open", "closed": "2026-03-10"}
+    )
+    world.a.links[deal.id] = {ann, bob}
+    await world.sync()
+    b_deal = world.b.find("deals", "title", "Acme")
+    assert b_deal is not None
+    b_ann = world.b.find("contacts", "email", "ann@x.com")
+    assert world.b.links[b_deal.id] == {b_ann.id, world.b.find("contacts", "email", "bob@x.com").id}
+    assert "revenue" not in b_ann.fields
+
+    world.a.put("deals", {"stage": "Won"}, deal.id)
+    await world.sync()
+    assert Decimal(str(world.b.find("contacts", "email", "ann@x.com").fields["revenue"])) == Decimal("1200")
+    assert world.b.find("deals", "title", "Acme").fields["stage"] == "closedwon"
+    entries = world.store.ledger_entries()
+    assert [(e.kind.value, e.amount) for e in entries] == [("won", Decimal("1200.00"))]
+
+    # reopened, then won again with a new amount: reversal, then a new won entry; never an edit
+    world.a.put("deals", {"stage": "Open"}, deal.id)
+    await world.sync()
+    assert Decimal(str(world.b.find("contacts", "email", "ann@x.com").fields["revenue"])) == 0
+    world.a.put("deals", {"stage": "Won", "amount": "1500"}, deal.id)
+    await world.sync()
+    kinds = [(e.kind.value, e.amount) for e in world.store.ledger_entries()]
+    assert kinds == [("won", Decimal("1200.00")), ("reversal", Decimal("-1200.00")), ("won", Decimal("1500"))]
+    assert Decimal(str(world.b.find("contacts", "email", "bob@x.com").fields["revenue"])) == Decimal("1500")
+    before = world.writes()
+    await world.sync()
+    await world.sync()
+    assert world.writes() == before  # revenue echoes back from b and changes nothing
+    assert world.a.writes["associate"] == 0  # associations read from a are never written back to a
+
+
+async def test_deal_waits_for_its_contact_link_instead_of_being_dropped(world: World) -> None:
+    deal = world.a.put("deals", {"title": "Early", "amount": "10", "stage": "Open", "currency": "USD"})
+    cy = world.a.put("contacts", {"email": "cy@x.com"})
+    world.a.links[deal.id] = {cy.id}
+    await world.sync()
+    b_deal = world.b.find("deals", "title", "Early")
+    b_cy = world.b.find("contacts", "email", "cy@x.com")
+    assert b_deal is not None
+    assert b_cy is not None
+    await world.sync()
+    assert world.b.links.get(b_deal.id) == {b_cy.id}
+
+
+async def test_foreign_currency_converts_to_base(world: World) -> None:
+    ann, _ = await _contacts(world)
+    deal = world.a.put(
+        "deals", {"title": "EU", "amount": "1000", "currency": "EUR", "stage": "Won", "closed": "2026-03-11"}
+    )
+    world.a.links[deal.id] = {ann}
+    await world.sync()
+    (entry,) = world.store.ledger_entries()
+    assert entry.amount_base == Decimal("1100.00")

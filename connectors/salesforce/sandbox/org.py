@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -87,11 +88,9 @@ class SalesforceTable(RecordTable):
     def find_all(self, name: str, value: Any) -> list[Row]:
         """Live rows whose field ``name`` equals ``value`` (case-insensitive), in id order."""
         wanted = _key(value)
+        rows: Iterable[Row] = self.rows.values()
         if name in self.lookups:
-            ids = self._lookup.setdefault(name, {}).get(wanted, set())
-            rows = (self.rows[i] for i in sorted(ids))
-        else:
-            rows = iter(self.rows.values())
+            rows = [self.rows[i] for i in sorted(self._lookup.setdefault(name, {}).get(wanted, set()))]
         return [r for r in rows if not r.deleted and _key(r.fields.get(name)) == wanted and wanted is not None]
 
     def _index_lookups(self, row: Row) -> None:
@@ -122,11 +121,10 @@ class Org:
         self._now = now
         self._rejects = rejects
         for name, sobject in self.objects.items():
-            counter = iter(range(1, 10**12))
             tables[name] = SalesforceTable(
                 name,
                 clock,
-                lambda prefix=sobject.key_prefix, c=counter: make_id(prefix, next(c)),
+                _id_factory(sobject.key_prefix),
                 unique=tuple(f.name for f in sobject.fields.values() if f.unique),
                 normalize=_drop_blanks,
                 lookups=tuple(f.name for f in sobject.fields.values() if f.id_lookup),
@@ -414,6 +412,11 @@ class Org:
             )
             return
         yield from table.rows.values()
+
+
+def _id_factory(prefix: str) -> Callable[[], str]:
+    counter = itertools.count(1)
+    return lambda: make_id(prefix, next(counter))
 
 
 def _drop_blanks(fields: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ numbers, TRUE/FALSE/NULL, dates and datetimes. Text comparisons are case-insensi
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -457,6 +458,14 @@ def _coerce(target: SfField, value: Literal) -> Literal:
 Getter = Callable[[Any, str], Any]
 
 
+_ORDERING: dict[str, Callable[[Any, Any], Any]] = {
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
+}
+
+
 def _fold(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -473,12 +482,7 @@ def _compare(left: Any, op: str, right: Any) -> bool:
     left, right = _fold(left), _fold(right)
     if isinstance(right, date) and not isinstance(left, date):
         left = date.fromisoformat(str(left)[:10])
-    return {
-        "<": left < right,
-        ">": left > right,
-        "<=": left <= right,
-        ">=": left >= right,
-    }[op]
+    return bool(_ORDERING[op](left, right))
 
 
 def like_regex(raw: str) -> re.Pattern[str]:

@@ -1,0 +1,18 @@
+"""Marketo Engage: leads synced as contacts, closed-won revenue written back to lead custom fields."""
+
+from closeloop.connector import ConnectorPlugin
+from connectors.marketo.adapter import create
+from connectors.marketo.sandbox import create_sandbox
+from connectors.marketo.settings import MarketoSettings
+
+plugin = ConnectorPlugin(
+    name="marketo",
+    settings_model=MarketoSettings,
+    create=create,
+    # Opportunities are read-only under Marketo's native CRM sync; revenue reaches leads through custom fields.
+    objects={"leads": "contact"},
+    sandbox=create_sandbox,
+    description="Marketo Engage REST API: leads, activities, program membership; revenue on lead fields.",
+)
+
+__all__ = ["plugin"]

@@ -110,9 +110,7 @@ def seed_person(sandbox: MarketoSandbox, person: Person) -> str:
         {"name": "Referrer URL", "value": page_url},
         {"name": "Webpage ID", "value": LANDING_PAGE_ID},
     ]
-    log.add(
-        row.id, created, FILL_OUT_FORM, primary_value_id=FORM_ID, primary_value="Contact Us", attributes=form
-    )
+    log.add(row.id, created, FILL_OUT_FORM, primary_value_id=FORM_ID, primary_value="Contact Us", attributes=form)
     if program_id is not None:
         joined = created + timedelta(minutes=1)
         sandbox.memberships.setdefault(row.id, {})[program_id] = {

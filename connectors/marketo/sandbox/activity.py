@@ -111,9 +111,7 @@ class ActivityLog:
     def after(self, position: Position, types: Iterable[int]) -> Iterator[Activity]:
         """Activities of these types strictly after ``position``, in log order."""
         streams = [
-            self._by_type[t].irange(minimum=position, inclusive=(False, True))
-            for t in set(types)
-            if t in self._by_type
+            self._by_type[t].irange(minimum=position, inclusive=(False, True)) for t in set(types) if t in self._by_type
         ]
         for key in heapq.merge(*streams):
             yield self._by_id[key[1]]
@@ -137,9 +135,7 @@ class LeadTable(RecordTable):
         rows = (self.get(row_id) for row_id in sorted(ids, key=int))
         return [row for row in rows if row is not None]
 
-    def insert(
-        self, fields: Mapping[str, Any], *, row_id: str | None = None, at: datetime | None = None
-    ) -> Row:
+    def insert(self, fields: Mapping[str, Any], *, row_id: str | None = None, at: datetime | None = None) -> Row:
         """Create a lead and log New Lead."""
         row = super().insert(fields, row_id=row_id, at=whole_second(at or self.clock.now()))
         self._index_email(row)

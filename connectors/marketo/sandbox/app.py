@@ -85,9 +85,7 @@ class MarketoSandbox(SandboxBase):
         self.tables["opportunities"] = RecordTable(
             "opportunities", self.clock, lambda: secrets.token_hex(16), unique=("externalOpportunityId",)
         )
-        self.tables["opportunityRoles"] = RecordTable(
-            "opportunityRoles", self.clock, lambda: secrets.token_hex(16)
-        )
+        self.tables["opportunityRoles"] = RecordTable("opportunityRoles", self.clock, lambda: secrets.token_hex(16))
         self.programs: dict[int, str] = {}
         self.memberships: dict[str, dict[int, dict[str, Any]]] = {}
 
@@ -308,9 +306,7 @@ class MarketoSandbox(SandboxBase):
     async def describe2(self, request: Request) -> Response:
         """The newer describe: searchable fields and ``updateable`` per field."""
         fields = [f.describe2() for f in LEAD_FIELDS.values()]
-        return self.ok(
-            [{"name": "API Lead", "searchableFields": [list(g) for g in SEARCHABLE], "fields": fields}]
-        )
+        return self.ok([{"name": "API Lead", "searchableFields": [list(g) for g in SEARCHABLE], "fields": fields}])
 
     async def merge(self, request: Request) -> Response:
         """Merge losers (``leadId`` or ``leadIds``) into the winner in the path."""
@@ -415,9 +411,7 @@ class MarketoSandbox(SandboxBase):
     # -- opportunities (read-only in instances with native CRM sync; closeloop does not write them) ---------
     async def opportunities(self, request: Request) -> Response:
         """Opportunities deduplicated by ``externalOpportunityId``."""
-        return await self._custom_object(
-            request, "opportunities", OPPORTUNITY_FIELDS, "externalOpportunityId"
-        )
+        return await self._custom_object(request, "opportunities", OPPORTUNITY_FIELDS, "externalOpportunityId")
 
     async def roles(self, request: Request) -> Response:
         """Opportunity roles deduplicated by (externalOpportunityId, leadId, role)."""
@@ -441,8 +435,7 @@ class MarketoSandbox(SandboxBase):
                 if (r.id if filter_type == "marketoGUID" else str(r.fields.get(filter_type))) in values
             ]  # fmt: skip
             result = [
-                {"seq": i, "marketoGUID": r.id, **{f: r.fields.get(f) for f in fields}}
-                for i, r in enumerate(rows)
+                {"seq": i, "marketoGUID": r.id, **{f: r.fields.get(f) for f in fields}} for i, r in enumerate(rows)
             ]
             return self.ok(result)
         body = await request.json()
@@ -470,9 +463,7 @@ class MarketoSandbox(SandboxBase):
                 "reasons": [{"code": "1006", "message": f"Field '{unknown[0]}' not found"}],
             }
         keys = (unique,) if unique else ("externalOpportunityId", "leadId", "role")
-        existing = next(
-            (r for r in table.live() if all(r.fields.get(k) == record.get(k) for k in keys)), None
-        )
+        existing = next((r for r in table.live() if all(r.fields.get(k) == record.get(k) for k in keys)), None)
         if existing and action == "createOnly":
             return {
                 "seq": seq,

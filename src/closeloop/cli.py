@@ -1,0 +1,142 @@
+"""The command line: the contract that docs, tests and ops scripts rely on.
+
+Exit codes: 0 ok, 1 a sync ran with quarantined records, 2 bad usage or configuration, 3 cannot reach a system.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from closeloop import __version__
+
+EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="configuration file (default: $CLOSELOOP_CONFIG or config/closeloop.yaml)",
+    )
+
+
+def _connection_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--connection", default=None, help="only this connection (default: all)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="closeloop",
+        description="Two-way CRM <-> marketing-automation sync that closes the loop from source to revenue.",
+        epilog="Exit codes: 0 ok, 1 ran with quarantined records, 2 bad usage or configuration, "
+        "3 cannot reach a system.",
+    )
+    parser.add_argument("--version", action="version", version=f"closeloop {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="the daemon: scheduled syncs, health, metrics and webhooks")
+    _config_arg(run)
+
+    sync = commands.add_parser("sync", help="sync now")
+    _config_arg(sync)
+    _connection_arg(sync)
+    sync.add_argument("--once", action="store_true", help="one cycle per connection, then exit (the default)")
+
+    plan = commands.add_parser("plan", help="dry run: the writes a sync would make")
+    _config_arg(plan)
+    _connection_arg(plan)
+
+    validate = commands.add_parser("validate", help="check the configuration and mappings")
+    _config_arg(validate)
+
+    status = commands.add_parser("status", help="connections, cursors, outbox and the latest runs")
+    _config_arg(status)
+
+    errors = commands.add_parser("errors", help="quarantined records, with retry and ignore")
+    _config_arg(errors)
+    errors.add_argument("--retry", metavar="ID|all", help="retry one quarantined record, or all of them")
+    errors.add_argument("--ignore", metavar="ID", type=int, help="stop reporting one quarantined record")
+    errors.add_argument("--all", action="store_true", help="include ignored and resolved entries")
+
+    report = commands.add_parser("report", help="the closed-loop report: funnel, revenue by source and campaign")
+    _config_arg(report)
+    report.add_argument(
+        "--model",
+        default="all",
+        help="attribution model (first_touch, last_touch, linear, "
+        "u_shaped, w_shaped, full_path, time_decay) or all (default)",
+    )
+    report.add_argument("--format", choices=["table", "csv", "json", "html"], default="table")
+    report.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    report.add_argument("--since", help="period start, YYYY-MM-DD (default: 12 months ago)")
+    report.add_argument("--until", help="period end, YYYY-MM-DD (default: today)")
+    report.add_argument("--spend", type=Path, help="CSV of spend: period,channel,campaign,amount")
+
+    sandbox = commands.add_parser("sandbox", help="serve the vendor emulators on 127.0.0.1")
+    sandbox.add_argument(
+        "--vendor",
+        action="append",
+        dest="vendors",
+        metavar="NAME",
+        help="a vendor to serve (repeat; default: all installed)",
+    )
+    sandbox.add_argument("--seed", type=int, default=1, help="seed of the generated data (default 1)")
+    sandbox.add_argument("--people", type=int, default=200, help="people seeded per vendor (default 200)")
+    sandbox.add_argument("--deals", type=int, default=40, help="deals seeded per CRM (default 40)")
+    sandbox.add_argument("--port-base", type=int, default=8701, help="first port (default 8701; 0 = any free)")
+    sandbox.add_argument("--tls", action="store_true", help="serve https with a generated self-signed certificate")
+
+    demo = commands.add_parser("demo", help="sandboxes + seeded data + sync + a won deal + the report")
+    demo.add_argument("--out", type=Path, default=Path("closeloop-demo-report.html"), help="the HTML report")
+    demo.add_argument("--people", type=int, default=400, help="people seeded per sandbox (default 400)")
+
+    commands.add_parser("schema", help="JSON Schema of the configuration and mapping files, for editors")
+    return parser
+
+
+def _handlers() -> dict[str, Handler]:
+    # Imported lazily: `closeloop --help` and `validate` must not pay for the engine, uvicorn or rich.
+    from closeloop import commands
+
+    return {
+        "run": commands.run,
+        "sync": commands.sync,
+        "plan": commands.plan,
+        "validate": commands.validate,
+        "status": commands.status,
+        "errors": commands.errors,
+        "report": commands.report,
+        "sandbox": commands.sandbox,
+        "demo": commands.demo,
+        "schema": commands.schema,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``closeloop`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _handlers()[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_async(coro: object) -> int:
+    """Run a command's coroutine to its exit code."""
+    return int(asyncio.run(coro))  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

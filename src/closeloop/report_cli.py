@@ -1,0 +1,99 @@
+"""What the admin commands print: run results, plans, status and quarantine, as rich tables."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from closeloop.config.models import LoadedConfig
+from closeloop.engine.plan import PlannedWrite
+from closeloop.engine.runtime import RunOutcome
+from closeloop.model import iso_utc
+from closeloop.store.api import StateStore
+from closeloop.store.rows import QuarantineStatus
+
+console = Console(soft_wrap=True)
+
+
+def _counts(counts: dict[str, int] | object) -> str:
+    items = dict(counts) if isinstance(counts, dict) else {}
+    shown = {k: v for k, v in sorted(items.items()) if ":" not in k and v}
+    return ", ".join(f"{k} {v}" for k, v in shown.items()) or "nothing to do"
+
+
+def print_run(name: str, outcome: RunOutcome) -> None:
+    """One line per run: status, counts and API calls per system."""
+    calls = ", ".join(f"{k} {v}" for k, v in sorted(outcome.api_calls.items())) or "none"
+    console.print(
+        f"[bold]{name}[/bold] run {outcome.run_id}: {outcome.status.value} — "
+        f"{_counts(dict(outcome.counts))}; API calls: {calls}"
+    )
+    if outcome.error:
+        console.print(f"  [red]{outcome.error}[/red]")
+
+
+def print_plan(name: str, plan: Sequence[PlannedWrite]) -> None:
+    """The writes a sync would make, per system, with field diffs and counts."""
+    totals = Counter(f"{p.system} {p.op.value}" for p in plan)
+    console.print(
+        f"[bold]{name}[/bold]: {len(plan)} write(s) planned"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(totals.items()))})" if plan else "")
+    )
+    if not plan:
+        return
+    table = Table("system", "object", "op", "record", "changes")
+    for write in plan:
+        changes = "\n".join(f"{field}: {before!r} → {after!r}" for field, (before, after) in write.diff.items())
+        table.add_row(write.system, write.obj, write.op.value, write.native_id or "(new)", changes)
+    console.print(table)
+
+
+def print_status(config: LoadedConfig, store: StateStore) -> None:
+    """Connections with cursors and outbox depth, then the latest runs."""
+    for connection in config.connections:
+        last = store.last_run(connection.name)
+        when = f"last run {last.id} {last.status.value} at {iso_utc(last.started_at)}" if last else "never run"
+        console.print(
+            f"[bold]{connection.name}[/bold] ({' <-> '.join(connection.systems)}): {when}; "
+            f"outbox {store.outbox_depth(connection.name)}"
+        )
+        for mapping in connection.mappings:
+            for system in connection.systems:
+                for obj in mapping.objects(system):
+                    cursor = store.get_cursor(connection.name, system, obj)
+                    at = f"{iso_utc(cursor.modified_at)} / {cursor.id}" if cursor else "not started"
+                    console.print(f"  cursor {system}.{obj}: {at}")
+    table = Table("run", "connection", "started", "status", "counts", "API calls")
+    for run in store.recent_runs(10):
+        calls = ", ".join(f"{k} {v}" for k, v in sorted(run.api_calls.items()))
+        table.add_row(
+            str(run.id), run.connection, iso_utc(run.started_at), run.status.value, _counts(dict(run.counts)), calls
+        )
+    console.print(table)
+
+
+def print_errors(store: StateStore, *, include_closed: bool = False) -> None:
+    """Quarantined records with the vendor's reason and attempt count."""
+    wanted = None if include_closed else [QuarantineStatus.OPEN, QuarantineStatus.RETRY]
+    entries = store.list_quarantine(wanted)
+    if not entries:
+        console.print("no quarantined records")
+        return
+    table = Table("id", "status", "system", "object", "record", "code", "reason", "attempts", "last seen")
+    for e in entries:
+        table.add_row(
+            str(e.id),
+            e.status.value,
+            e.system,
+            e.object,
+            e.native_id or e.golden_id or "",
+            e.code,
+            e.reason,
+            str(e.attempts),
+            iso_utc(e.last_seen),
+        )
+    console.print(table)
+    console.print("retry with: closeloop errors --retry ID|all    ignore with: closeloop errors --ignore ID")

@@ -499,13 +499,15 @@ class HubSpotSandbox(SandboxBase):
         low, high = query.time_range(groups, MODIFIED_PROPERTY[obj])
         # The (modified_at, id) index narrows incremental queries to the rows they can match.
         start = Cursor(low - timedelta(milliseconds=1), "~") if isinstance(low, datetime) else None
-        found = []
+        found: list[Row] = []
         for row in table.changed_after(start):
             if isinstance(high, datetime) and row.modified_at > high:
                 break
-            if query.matches(groups, lambda prop, row=row: self.value_typed(obj, row, prop)) and (
-                not text or self._mentions(obj, row, text)
-            ):
+
+            def value_of(prop: Prop, row: Row = row) -> Any:
+                return self.value_typed(obj, row, prop)
+
+            if query.matches(groups, value_of) and (not text or self._mentions(obj, row, text)):
                 found.append(row)
         found.sort(key=lambda r: int(r.id))
         return found

@@ -22,6 +22,7 @@ class Prop:
     calculated: bool = False
     hubspot_defined: bool = True
     options: tuple[tuple[str, str], ...] = ()
+    currency: bool = False
 
     def render(self, order: int) -> dict[str, Any]:
         """The property as ``GET /crm/v3/properties/{objectType}`` returns it."""
@@ -40,6 +41,7 @@ class Prop:
             "calculated": self.calculated,
             "externalOptions": False,
             "hasUniqueValue": self.unique,
+            "showCurrencySymbol": self.currency,
             "hidden": False,
             "hubspotDefined": self.hubspot_defined,
             "formField": not self.read_only,
@@ -164,7 +166,7 @@ CONTACT_PROPERTIES: tuple[Prop, ...] = (
     _number("hs_object_id", "Record ID", "contactinformation", read_only=True, calculated=True),
     _text("hs_merged_object_ids", "Merged Record IDs", "contactinformation", read_only=True, calculated=True),
     _text("closeloop_id", "closeloop ID", _CLOSELOOP, unique=True, hubspot_defined=False),
-    _number("closeloop_revenue", "Closed-won revenue (closeloop)", _CLOSELOOP, hubspot_defined=False),
+    _number("closeloop_revenue", "Closed-won revenue (closeloop)", _CLOSELOOP, hubspot_defined=False, currency=True),
     _number("closeloop_won_deals", "Closed-won deals (closeloop)", _CLOSELOOP, hubspot_defined=False),
     _datetime("closeloop_first_won_at", "First closed-won at (closeloop)", _CLOSELOOP, hubspot_defined=False),
     _datetime("closeloop_last_won_at", "Last closed-won at (closeloop)", _CLOSELOOP, hubspot_defined=False),
@@ -173,7 +175,7 @@ CONTACT_PROPERTIES: tuple[Prop, ...] = (
 
 DEAL_PROPERTIES: tuple[Prop, ...] = (
     _text("dealname", "Deal Name", "dealinformation"),
-    _number("amount", "Amount", "dealinformation"),
+    _number("amount", "Amount", "dealinformation", currency=True),
     Prop(
         "dealstage",
         "Deal Stage",

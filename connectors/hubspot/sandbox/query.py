@@ -107,7 +107,7 @@ class Filter:
         if op == "NOT_HAS_PROPERTY":
             return actual is None
         if op == "NEQ":
-            return actual != self.value
+            return bool(actual != self.value)
         if op == "NOT_IN":
             return actual not in self.values
         if actual is None:
@@ -204,15 +204,16 @@ def matches(groups: list[list[Filter]], value_of: Callable[[Prop], Any]) -> bool
 
 def time_range(groups: list[list[Filter]], name: str) -> tuple[Any, Any]:
     """The widest (low, high) range of property ``name`` that every group bounds, for an index scan."""
-    lows, highs = [], []
+    lows: list[Any] = []
+    highs: list[Any] = []
     for group in groups or [[]]:
         ranges = [f.bounds() for f in group if f.prop.name == name]
         group_lows = [low for low, _ in ranges if low is not None]
         group_highs = [high for _, high in ranges if high is not None]
         lows.append(max(group_lows) if group_lows else None)
         highs.append(min(group_highs) if group_highs else None)
-    low = None if any(v is None for v in lows) else min(lows)
-    high = None if any(v is None for v in highs) else max(highs)
+    low = None if None in lows else min(lows)
+    high = None if None in highs else max(highs)
     return low, high
 
 

@@ -1,0 +1,131 @@
+"""The HubSpot connector: contacts and deals of one portal through the CRM v3 and v4 APIs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+from closeloop.connector import ConnectorContext
+from closeloop.model import (
+    Association,
+    Cursor,
+    Limits,
+    NativeRecord,
+    ObjectSchema,
+    Page,
+    Touchpoint,
+    WriteRequest,
+    WriteResult,
+)
+
+from . import reads, schema, writes
+from .api import MAX_BATCH, HubSpotApi
+from .settings import HubSpotSettings
+
+OBJECTS = ("contacts", "deals")
+COUNTERPART = {"deals": "contacts", "contacts": "deals"}
+# Unique properties a batch read can look records up by (consistent at once, unlike the search index).
+LOOKUP_KEYS = {"contacts": ("email", "closeloop_id"), "deals": ("closeloop_id",)}
+
+
+class HubSpotConnector:
+    """Contacts and deals of one HubSpot portal."""
+
+    def __init__(self, context: ConnectorContext) -> None:
+        if not isinstance(context.settings, HubSpotSettings):
+            raise TypeError("the HubSpot connector needs HubSpotSettings")
+        self.system = context.system
+        self.settings = context.settings
+        self.api = HubSpotApi(context, self.settings)
+        self._schemas: dict[str, ObjectSchema] = {}
+
+    def _object(self, obj: str) -> str:
+        if obj not in OBJECTS:
+            raise ValueError(f"HubSpot connector handles {', '.join(OBJECTS)}, not {obj!r}")
+        return obj
+
+    async def describe(self, obj: str) -> ObjectSchema:
+        """Properties (type, read-only, options) and, for deals, pipeline stages; cached per connector."""
+        obj = self._object(obj)
+        if obj not in self._schemas:
+            self._schemas[obj] = await schema.describe(self.api, obj)
+        return self._schemas[obj]
+
+    async def _properties(self, obj: str) -> list[str]:
+        configured = (self.settings.properties or {}).get(obj)
+        if configured:
+            return list(configured)
+        return list((await self.describe(obj)).fields)
+
+    def _page_size(self) -> int:
+        return self.api.limits.page_size
+
+    async def read_changes(self, obj: str, since: Cursor | None) -> AsyncIterator[Page]:
+        """Pages strictly after ``since`` in (modified_at, id) order, archived records and merges included."""
+        obj = self._object(obj)
+        reader = reads.ChangeReader(self.api, obj, await self._properties(obj), self._page_size())
+        async for page in reader.pages(since):
+            yield page
+
+    async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
+        """Live records by id, 100 per batch read."""
+        obj = self._object(obj)
+        return await reads.read_by_ids(self.api, obj, ids, await self._properties(obj))
+
+    async def search(self, obj: str, key: str, values: Sequence[str]) -> list[NativeRecord]:
+        """Records whose ``key`` is one of ``values``; unique keys by batch read, others by search (IN)."""
+        obj = self._object(obj)
+        properties = await self._properties(obj)
+        if key == "hs_object_id":
+            return await reads.read_by_ids(self.api, obj, values, properties)
+        if key in LOOKUP_KEYS[obj]:
+            found = await reads.read_by_ids(self.api, obj, values, properties, id_property=key)
+            return list({r.id: r for r in found}.values())
+        return await reads.search_in(self.api, obj, key, values, properties, self._page_size())
+
+    async def write(self, obj: str, batch: Sequence[WriteRequest]) -> list[WriteResult]:
+        """Batch create/update/upsert/archive; one result per request, in request order."""
+        return await writes.Writer(self.api, self._object(obj)).write(batch)
+
+    async def associations(self, obj: str, ids: Sequence[str]) -> list[Association]:
+        """Deal -> contact (or contact -> deal) links, by v4 batch read."""
+        obj = self._object(obj)
+        other = COUNTERPART[obj]
+        found: list[Association] = []
+        pending = [{"id": i} for i in dict.fromkeys(ids)]
+        while pending:
+            chunk, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
+            answer = await self.api.post(
+                f"/crm/v4/associations/{obj}/{other}/batch/read", {"inputs": chunk}, idempotent=True
+            )
+            for result in answer.get("results", []):
+                from_id = str(result["from"]["id"])
+                found.extend(Association(from_id, str(to["toObjectId"])) for to in result.get("to", []))
+                after = result.get("paging", {}).get("next", {}).get("after")
+                if after:  # one record with many links pages on its own
+                    pending.append({"id": from_id, "after": after})
+        return found
+
+    async def associate(self, obj: str, links: Sequence[Association]) -> list[WriteResult]:
+        """Default associations from ``obj`` records to their counterparts (v4 batch associate)."""
+        return await writes.associate(self.api, self._object(obj), links)
+
+    async def touchpoints(self, obj: str, ids: Sequence[str], since: datetime | None) -> list[Touchpoint]:
+        """Original source, latest source and conversions of contacts; deals have none."""
+        if self._object(obj) != "contacts":
+            return []
+        records = await reads.read_by_ids(self.api, obj, ids, schema.TOUCH_PROPERTIES)
+        return [t for r in records for t in schema.contact_touchpoints(r.id, r.fields, since)]
+
+    def limits(self, obj: str) -> Limits:
+        """HubSpot's limits, with search's own bucket."""
+        return self.api.limits
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients."""
+        await self.api.aclose()
+
+
+def create(context: ConnectorContext) -> HubSpotConnector:
+    """The plugin's factory."""
+    return HubSpotConnector(context)

@@ -1,0 +1,196 @@
+"""Reading HubSpot: the change stream through search (keyset paging), archived records and merges, lookups.
+
+Search serves at most 10,000 results of one query and sorts by one property only. The stream therefore never
+pages with offsets: each query asks for records modified at or after an anchor time, oldest first, and the anchor
+moves to the last time seen. A page filled by one instant (a mass update) is paged by ``hs_object_id`` instead,
+so even more than 10,000 records sharing one timestamp come out in full and in (modified_at, id) order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from closeloop.model import Cursor, NativeRecord, Page
+
+from .api import JSON, MAX_BATCH, MODIFIED, HubSpotApi, millis, order, to_record
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The lower end of a search window: records modified after ``at`` (or at it, when inclusive)."""
+
+    at: datetime
+    inclusive: bool
+
+    def filter(self, obj: str) -> JSON:
+        """The search filter for this bound."""
+        return {"propertyName": MODIFIED[obj], "operator": "GTE" if self.inclusive else "GT", "value": millis(self.at)}
+
+
+class ChangeReader:
+    """The change stream of one object: live records by search, archived ones and merges interleaved."""
+
+    def __init__(self, api: HubSpotApi, obj: str, properties: Sequence[str], page_size: int) -> None:
+        self.api = api
+        self.obj = obj
+        self.properties = list(properties)
+        self.page_size = page_size
+
+    async def pages(self, since: Cursor | None) -> AsyncIterator[Page]:
+        """Pages strictly after ``since`` in (modified_at, id) order, deletions and merges included."""
+        pending = deque(await self.archived_after(since))
+        async for records in self.live(since):
+            last = order(records[-1])
+            merged = list(records)
+            while pending and order(pending[0]) <= last:
+                merged.append(pending.popleft())
+            yield Page(tuple(sorted(merged, key=order)))
+        while pending:
+            chunk = [pending.popleft() for _ in range(min(self.page_size, len(pending)))]
+            yield Page(tuple(chunk))
+
+    async def live(self, since: Cursor | None) -> AsyncIterator[list[NativeRecord]]:
+        """Live records after ``since``, as sorted lists, one search page at a time."""
+        bound: Bound | None = None
+        if since is not None:
+            start = since.modified_at.replace(microsecond=since.modified_at.microsecond // 1000 * 1000)
+            if start == since.modified_at:  # HubSpot keeps milliseconds: only then can records share the stamp
+                async for records in self.instant(start, since.id):
+                    yield records
+            bound = Bound(start, inclusive=False)
+        while True:
+            body = await self.api.search(
+                self.obj,
+                [bound.filter(self.obj)] if bound else [],
+                sort=MODIFIED[self.obj],
+                properties=self.properties,
+                limit=self.page_size,
+            )
+            records = [to_record(self.obj, item) for item in body.get("results", [])]
+            if not _has_next(body):
+                if records:
+                    yield sorted(records, key=order)
+                return
+            newest = max(r.modified_at for r in records)
+            older = [r for r in records if r.modified_at < newest]
+            if older:
+                # The newest instant may go on past this page; it is read again from the next anchor.
+                yield sorted(older, key=order)
+                bound = Bound(newest, inclusive=True)
+            else:
+                # One instant fills the page (a mass update): walk it by id, then go past it.
+                async for chunk in self.instant(newest, ""):
+                    yield chunk
+                bound = Bound(newest, inclusive=False)
+
+    async def instant(self, at: datetime, after_id: str) -> AsyncIterator[list[NativeRecord]]:
+        """Records modified exactly at ``at`` with an id above ``after_id``, paged by ``hs_object_id``."""
+        while True:
+            filters: list[JSON] = [{"propertyName": MODIFIED[self.obj], "operator": "EQ", "value": millis(at)}]
+            if after_id:
+                filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": after_id})
+            body = await self.api.search(
+                self.obj, filters, sort="hs_object_id", properties=self.properties, limit=self.page_size
+            )
+            records = sorted((to_record(self.obj, item) for item in body.get("results", [])), key=order)
+            if records:
+                yield records
+            if not records or not _has_next(body):
+                return
+            after_id = records[-1].id
+
+    async def archived_after(self, since: Cursor | None) -> list[NativeRecord]:
+        """Archived records whose ``archivedAt`` lies after ``since``, with ``merged_into`` for merge losers.
+
+        HubSpot cannot search archived records, so the archived list is read in full (it is usually short).
+        """
+        found: list[NativeRecord] = []
+        params: dict[str, str | int] = {"archived": "true", "limit": MAX_BATCH, "properties": MODIFIED[self.obj]}
+        while True:
+            body = await self.api.get(f"/crm/v3/objects/{self.obj}", params)
+            for item in body.get("results", []):
+                record = to_record(self.obj, item, deleted=True)
+                if since is None or order(record) > (since.modified_at, len(since.id), since.id):
+                    found.append(record)
+            after = body.get("paging", {}).get("next", {}).get("after")
+            if not after:
+                break
+            params["after"] = after
+        if not found:
+            return []
+        winners = await self.merge_winners(since)
+        return sorted(
+            (NativeRecord(r.id, r.modified_at, r.fields, deleted=True, merged_into=winners.get(r.id)) for r in found),
+            key=order,
+        )
+
+    async def merge_winners(self, since: Cursor | None) -> dict[str, str]:
+        """Loser id -> winner id, from ``hs_merged_object_ids`` of records modified since ``since``.
+
+        A merge stamps the winner, so every winner of a merge after ``since`` is modified after it too.
+        """
+        filters: list[JSON] = [{"propertyName": "hs_merged_object_ids", "operator": "HAS_PROPERTY"}]
+        if since is not None:
+            floor = since.modified_at - timedelta(microseconds=since.modified_at.microsecond % 1000)
+            filters.append(Bound(floor, inclusive=True).filter(self.obj))
+        winners: dict[str, str] = {}
+        after: str | None = None
+        while True:
+            body = await self.api.search(
+                self.obj, filters, sort="hs_object_id", properties=["hs_merged_object_ids"],
+                limit=self.page_size, after=after,
+            )  # fmt: skip
+            for item in body.get("results", []):
+                merged = str((item.get("properties") or {}).get("hs_merged_object_ids") or "")
+                for loser in filter(None, merged.split(";")):
+                    winners[loser.strip()] = str(item["id"])
+            after = body.get("paging", {}).get("next", {}).get("after")
+            if not after:
+                return winners
+
+
+async def read_by_ids(
+    api: HubSpotApi, obj: str, ids: Sequence[str], properties: Sequence[str], *, id_property: str | None = None
+) -> list[NativeRecord]:
+    """The live records with these ids (or unique ``id_property`` values), 100 per batch read; missing skipped."""
+    found: list[NativeRecord] = []
+    unique = list(dict.fromkeys(i for i in ids if i))
+    for start in range(0, len(unique), MAX_BATCH):
+        body: JSON = {
+            "inputs": [{"id": i} for i in unique[start : start + MAX_BATCH]],
+            "properties": list(properties),
+            "propertiesWithHistory": [],
+        }
+        if id_property:
+            body["idProperty"] = id_property
+        answer = await api.post(f"/crm/v3/objects/{obj}/batch/read", body, idempotent=True)
+        found.extend(to_record(obj, item) for item in answer.get("results", []))
+    return found
+
+
+async def search_in(
+    api: HubSpotApi, obj: str, key: str, values: Sequence[str], properties: Sequence[str], page_size: int
+) -> list[NativeRecord]:
+    """Records whose ``key`` is one of ``values`` (an IN filter, 100 values per search)."""
+    found: dict[str, NativeRecord] = {}
+    wanted = list(dict.fromkeys(v.lower() for v in values if v))  # HubSpot's IN wants lower-case strings
+    for start in range(0, len(wanted), MAX_BATCH):
+        condition = {"propertyName": key, "operator": "IN", "values": wanted[start : start + MAX_BATCH]}
+        after: str | None = None
+        while True:
+            body = await api.search(
+                obj, [condition], sort="hs_object_id", properties=properties, limit=page_size, after=after
+            )
+            for item in body.get("results", []):
+                found[str(item["id"])] = to_record(obj, item)
+            after = body.get("paging", {}).get("next", {}).get("after")
+            if not after:
+                break
+    return list(found.values())
+
+
+def _has_next(body: JSON) -> bool:
+    return bool(body.get("paging", {}).get("next", {}).get("after"))

@@ -1,0 +1,135 @@
+"""HubSpot metadata and marketing facts: properties, deal pipelines, and touchpoints from contact properties."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from closeloop.model import FieldInfo, FieldType, ObjectSchema, StageInfo, Touchpoint, parse_utc
+
+from .api import HubSpotApi
+
+# hs_analytics_source values and the channels closeloop reports them under.
+CHANNELS = {
+    "ORGANIC_SEARCH": "organic_search",
+    "PAID_SEARCH": "paid_search",
+    "PAID_SOCIAL": "paid_social",
+    "EMAIL_MARKETING": "email",
+    "REFERRALS": "referral",
+    "DIRECT_TRAFFIC": "direct",
+    "OFFLINE": "events",
+    "SOCIAL_MEDIA": "other",
+    "OTHER_CAMPAIGNS": "other",
+}
+TOUCH_PROPERTIES = (
+    "hs_analytics_source", "hs_analytics_source_data_1", "hs_analytics_source_data_2",
+    "hs_analytics_first_timestamp", "hs_latest_source", "hs_latest_source_data_1", "hs_latest_source_data_2",
+    "hs_latest_source_timestamp", "recent_conversion_event_name", "recent_conversion_date",
+    "first_conversion_event_name", "first_conversion_date", "utm_source", "utm_medium", "utm_campaign", "createdate",
+)  # fmt: skip
+_SIMPLE_TYPES = {
+    "datetime": FieldType.DATETIME,
+    "date": FieldType.DATE,
+    "bool": FieldType.BOOLEAN,
+    "enumeration": FieldType.PICKLIST,
+}
+
+
+def field_info(prop: Mapping[str, Any]) -> FieldInfo:
+    """One property of the properties API as a FieldInfo (writability from ``modificationMetadata``)."""
+    name, kind = str(prop["name"]), str(prop.get("type", "string"))
+    if name == "hs_object_id":
+        field_type = FieldType.ID
+    elif name == "email":
+        field_type = FieldType.EMAIL
+    elif prop.get("fieldType") == "phonenumber":
+        field_type = FieldType.PHONE
+    elif kind == "number":
+        field_type = FieldType.DECIMAL if prop.get("showCurrencySymbol") else FieldType.NUMBER
+    else:
+        field_type = _SIMPLE_TYPES.get(kind, FieldType.STRING)
+    options = tuple(str(o["value"]) for o in prop.get("options") or [] if not o.get("hidden"))
+    picklist = options if field_type is FieldType.PICKLIST else None
+    meta = prop.get("modificationMetadata") or {}
+    return FieldInfo(
+        name=name,
+        type=field_type,
+        read_only=bool(meta.get("readOnlyValue", False)),
+        picklist=picklist,
+        restricted=picklist is not None,  # HubSpot refuses enumeration values outside the options
+        label=str(prop.get("label", "")),
+    )
+
+
+def stage_info(pipeline: Mapping[str, Any], stage: Mapping[str, Any]) -> StageInfo:
+    """A pipeline stage: won means closed with probability 1.0 (HubSpot's metadata values are text)."""
+    meta = stage.get("metadata") or {}
+    closed = str(meta.get("isClosed", "false")).lower() == "true"
+    probability = float(meta["probability"]) if meta.get("probability") not in (None, "") else None
+    return StageInfo(
+        value=str(stage["id"]),
+        label=str(stage.get("label", "")),
+        is_closed=closed,
+        is_won=closed and probability == 1.0,
+        probability=probability,
+        pipeline=str(pipeline.get("id")),
+    )
+
+
+async def describe(api: HubSpotApi, obj: str) -> ObjectSchema:
+    """Fields from ``/crm/v3/properties/{obj}``; for deals, stages of every pipeline."""
+    body = await api.get(f"/crm/v3/properties/{obj}")
+    fields = {info.name: info for info in (field_info(p) for p in body.get("results", []) if not p.get("archived"))}
+    stages: tuple[StageInfo, ...] = ()
+    if obj == "deals":
+        pipelines = (await api.get("/crm/v3/pipelines/deals")).get("results", [])
+        stages = tuple(
+            stage_info(p, s)
+            for p in pipelines
+            if not p.get("archived")
+            for s in p.get("stages", [])
+            if not s.get("archived")
+        )
+    return ObjectSchema(object=obj, fields=fields, stages=stages)
+
+
+def contact_touchpoints(contact_id: str, props: Mapping[str, Any], since: datetime | None) -> list[Touchpoint]:
+    """Original source, latest source and conversions (form fills) recorded on a contact."""
+    utm = {k: str(props[k]) for k in ("utm_source", "utm_medium", "utm_campaign") if props.get(k)}
+    campaign = utm.get("utm_campaign")
+    found: list[Touchpoint] = []
+    first_seen = _when(props.get("hs_analytics_first_timestamp")) or _when(props.get("createdate"))
+    source = props.get("hs_analytics_source")
+    if source and first_seen:
+        detail = " / ".join(str(props[k]) for k in ("hs_analytics_source", "hs_analytics_source_data_1",
+                                                    "hs_analytics_source_data_2") if props.get(k))  # fmt: skip
+        found.append(_touch(contact_id, first_seen, "original_source", str(source), campaign, utm, detail))
+    latest, latest_at = props.get("hs_latest_source"), _when(props.get("hs_latest_source_timestamp"))
+    if latest and latest_at and latest_at != first_seen:
+        detail = " / ".join(str(props[k]) for k in ("hs_latest_source", "hs_latest_source_data_1",
+                                                    "hs_latest_source_data_2") if props.get(k))  # fmt: skip
+        found.append(_touch(contact_id, latest_at, "visit", str(latest), campaign, utm, detail))
+    conversions = {}
+    for prefix in ("first", "recent"):
+        at, name = _when(props.get(f"{prefix}_conversion_date")), props.get(f"{prefix}_conversion_event_name")
+        if at and name:
+            conversions[at] = str(name)  # the first and the recent conversion are often the same one
+    for at, name in conversions.items():
+        found.append(_touch(contact_id, at, "form_fill", str(latest or source or ""), campaign, utm, name))
+    return [t for t in found if since is None or t.occurred_at > since]
+
+
+def _touch(
+    contact_id: str, at: datetime, kind: str, source: str, campaign: str | None, utm: dict[str, str], detail: str
+) -> Touchpoint:
+    return Touchpoint(contact_id, at, kind, CHANNELS.get(source), campaign, utm, detail or None)
+
+
+def _when(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if text.isdigit():  # older portals hand some datetimes out as epoch milliseconds
+        return datetime.fromtimestamp(int(text) / 1000, UTC)
+    return parse_utc(text)

@@ -96,6 +96,7 @@ class MarketoSandbox(SandboxBase):
         return [
             Route("/identity/oauth/token", self.identity, methods=["GET", "POST"]),
             Route(f"{rest}/leads.json", self.leads_endpoint, methods=["GET", "POST"]),
+            Route(f"{rest}/leads/delete.json", self.delete_leads, methods=["POST"]),
             Route(f"{rest}/leads/describe.json", self.describe, methods=["GET"]),
             Route(f"{rest}/leads/describe2.json", self.describe2, methods=["GET"]),
             Route(f"{rest}/leads/{{leadId:int}}/merge.json", self.merge, methods=["POST"]),
@@ -298,6 +299,22 @@ class MarketoSandbox(SandboxBase):
         if lookup == "email":
             return self.leads.with_email(str(key))
         return [r for r in self.leads.live() if r.fields.get(lookup) == key]
+
+    async def delete_leads(self, request: Request) -> Response:
+        """Delete leads by id, 300 at most; an unknown id is skipped with 1004."""
+        records = (await request.json()).get("input") or []
+        if len(records) > MAX_BATCH:
+            return self.refuse(1003, f"Batch size exceeds the limit of {MAX_BATCH}")
+        results: list[dict[str, Any]] = []
+        for record in records:
+            lead_id = str(record.get("id"))
+            if self.leads.get(lead_id) is None:
+                results.append({"id": record.get("id"), **skipped(1004, "Lead not found")})
+                continue
+            self.leads.delete(lead_id, at=self.now())
+            self.stats.records_written += 1
+            results.append({"id": int(lead_id), "status": "deleted"})
+        return self.ok(results)
 
     async def describe(self, request: Request) -> Response:
         """Every lead field with its REST name, data type and readOnly flag."""

@@ -27,6 +27,8 @@ class CycleContext:
     won_stages: frozenset[str] = frozenset()
     """Canonical deal stage values that mean closed-won."""
     dry_run: bool = False
+    on_count: Callable[[str, int], None] | None = None
+    """Observer of every counter change (progress bars, metrics)."""
     deals: set[str] = field(default_factory=set)
     """Golden deals touched or written this cycle: their associations are checked after the drain."""
 
@@ -42,6 +44,8 @@ class CycleContext:
     def count(self, what: str, system: str | None = None, n: int = 1) -> None:
         """Add to a run counter (``created``, ``updated``, ``quarantined``... optionally per system)."""
         self.counts[what] += n
+        if self.on_count is not None:
+            self.on_count(what, n)
         if system:
             self.counts[f"{what}:{system}"] += n
 

@@ -87,10 +87,11 @@ class Engine:
             dry_run=dry_run,
         )
 
-    async def sync(self, name: str) -> RunOutcome:
+    async def sync(self, name: str, *, on_count: Callable[[str, int], None] | None = None) -> RunOutcome:
         """Run one cycle of connection ``name`` and record it in the run history."""
         connection = self.config.connection(name)
         ctx = self.context(connection)
+        ctx.on_count = on_count
         before = Counter(self.api_calls)
         run_id = self.store.start_run(name)
         error: str | None = None

@@ -18,29 +18,21 @@ from closeloop.connector import registry as installed_registry
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG_DIR = ROOT / "config"
 Named = Callable[[str, str], Registry]
-PRODUCTION_ENV = {"SF_CLIENT_ID": "id", "SF_CLIENT_SECRET": "secret-1", "HUBSPOT_TOKEN": "pat-1"}
+PRODUCTION_ENV = {"SF_CLIENT_ID": "id", "SF_USERNAME": "sync@example.com", "HUBSPOT_TOKEN": "pat-1"}
 
 
 @pytest.mark.parametrize("name", ["closeloop.yaml", "sandbox.yaml"])
 def test_example_config_validates(name: str, registry_named: Named) -> None:
-    config = load_config(CONFIG_DIR / name, registry_named("salesforce", "hubspot"), PRODUCTION_ENV)
+    config = load_config(CONFIG_DIR / name, installed_registry(), PRODUCTION_ENV)
     connection = config.connection("crm-marketing")
     assert [m.entity.value for m in connection.mappings] == ["contact", "deal"]
     assert connection.marketing_system == "marketing"
 
 
 def test_sandbox_config_needs_no_environment(registry_named: Named) -> None:
-    config = load_config(CONFIG_DIR / "sandbox.yaml", registry_named("salesforce", "hubspot"), {})
+    config = load_config(CONFIG_DIR / "sandbox.yaml", installed_registry(), {})
     assert config.systems["marketing"].settings.base_url == "http://127.0.0.1:8701"
-    assert "sandbox-token" in config.secrets()
-
-
-@pytest.mark.parametrize("name", ["closeloop.yaml", "sandbox.yaml"])
-def test_example_config_validates_with_installed_connectors(name: str) -> None:
-    installed = installed_registry()
-    if not {"salesforce", "hubspot"} <= set(installed.names):
-        pytest.skip("the salesforce and hubspot connector plugins are not loadable here")
-    load_config(CONFIG_DIR / name, installed, PRODUCTION_ENV)
+    assert "pat-na1-sandbox-1" in config.secrets()
 
 
 def test_schema_files_are_up_to_date() -> None:

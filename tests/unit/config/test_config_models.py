@@ -11,6 +11,7 @@ import pytest
 
 from closeloop.config import ConfigError, Entity, FromLoop, LoadedConfig, OneWay, Rollup, load_config
 from closeloop.connector import Registry
+from closeloop.connector import registry as installed_registry
 
 Named = Callable[[str, str], Registry]
 CONFIG = Path(__file__).resolve().parents[3] / "config" / "sandbox.yaml"
@@ -18,7 +19,7 @@ CONFIG = Path(__file__).resolve().parents[3] / "config" / "sandbox.yaml"
 
 @pytest.fixture
 def config(registry_named: Named) -> LoadedConfig:
-    return load_config(CONFIG, registry_named("salesforce", "hubspot"), {})
+    return load_config(CONFIG, installed_registry(), {})
 
 
 def test_native_field_per_object(config: LoadedConfig) -> None:

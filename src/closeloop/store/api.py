@@ -62,6 +62,10 @@ class StateStore(Protocol):
         """Flag a golden record deleted."""
         ...
 
+    def goldens(self, entity: str, after_id: str = "", limit: int = 500) -> list[Golden]:
+        """Up to ``limit`` live golden records of ``entity`` with ids after ``after_id``, in id order."""
+        ...
+
     def set_golden_keys(self, golden_id: str, entity: str, keys: Mapping[str, str]) -> None:
         """Replace the match-key values of one golden record."""
         ...

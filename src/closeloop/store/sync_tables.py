@@ -93,6 +93,14 @@ class SyncTables:
             )
         return cursor.rowcount > 0
 
+    def goldens(self, entity: str, after_id: str = "", limit: int = 500) -> list[Golden]:
+        """Up to ``limit`` live golden records of ``entity`` with ids after ``after_id``, in id order."""
+        rows = self._a.rows(
+            "SELECT * FROM golden WHERE entity = ? AND deleted = 0 AND id > ? ORDER BY id LIMIT ?",
+            (entity, after_id, limit),
+        )
+        return [_golden(row) for row in rows]
+
     # -- links ------------------------------------------------------------------------------------------
 
     def get_link(self, system: str, object: str, native_id: str) -> Link | None:

@@ -165,3 +165,14 @@ def test_golden_keys_find_live_records_by_match_key(tmp_path: Path) -> None:
         store.set_golden_keys("g2", "contact", {"email": "bob@x.com"})
         assert store.find_goldens_by_key("contact", "email", "ann@x.com") == []
         assert store.find_goldens_by_key("deal", "email", "bob@x.com") == []
+
+
+def test_goldens_pages_live_records_of_one_entity_in_id_order(store: Store) -> None:
+    for gid, entity in (("g3", "contact"), ("g1", "contact"), ("g2", "deal"), ("g4", "contact"), ("g5", "contact")):
+        store.put_golden(gid, entity, {})
+    store.mark_golden_deleted("g4")
+    first = store.goldens("contact", limit=2)
+    rest = store.goldens("contact", first[-1].id, limit=2)
+    assert [g.id for g in first] == ["g1", "g3"]
+    assert [g.id for g in rest] == ["g5"]
+    assert store.goldens("contact", "g5") == []

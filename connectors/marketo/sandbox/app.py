@@ -357,13 +357,7 @@ class MarketoSandbox(SandboxBase):
             moment = parse_utc(since if "T" in since else f"{since}T00:00:00Z")
         except ValueError:
             return self.refuse(1003, f"Invalid value for sinceDatetime '{since}'")
-        return JSONResponse(
-            {
-                "requestId": self.request_id(),
-                "success": True,
-                "nextPageToken": encode_token((whole_second(moment), 0)),
-            }
-        )
+        return self.ok(nextPageToken=encode_token((whole_second(moment), 0)))
 
     async def lead_changes(self, request: Request) -> Response:
         """New Lead (12) and Change Data Value (13) activities of the listed ``fields`` after the token."""

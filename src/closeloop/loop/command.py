@@ -1,0 +1,120 @@
+"""``closeloop report``: read the store for a period, build the closed-loop report, render it."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+
+from closeloop.cli import EXIT_OK, EXIT_USAGE
+from closeloop.config.models import LoadedConfig
+from closeloop.loop.attribution import Model
+from closeloop.loop.facts import read_facts
+from closeloop.loop.render import Format, render
+from closeloop.loop.report import build_report
+from closeloop.loop.spend import SpendFileError, SpendRow, parse_spend_csv
+from closeloop.model import now_utc
+from closeloop.store.api import StateStore
+
+DEFAULT_HTML = Path("closeloop-report.html")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class ReportUsageError(ValueError):
+    """A report argument that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    """The report asked for: period [start, end), models, format, output file and spend."""
+
+    start: datetime
+    end: datetime
+    models: tuple[Model, ...]
+    fmt: Format
+    out: Path | None
+    spend: tuple[SpendRow, ...]
+
+
+def parse_models(name: str) -> tuple[Model, ...]:
+    """Every model for "all", else the one named."""
+    key = name.strip().lower().replace("-", "_")
+    if key == "all":
+        return tuple(Model)
+    if key not in {m.value for m in Model}:
+        valid = ", ".join(m.value for m in Model)
+        raise ReportUsageError(f"--model {name!r} is not a model; use one of {valid}, or all")
+    return (Model(key),)
+
+
+def parse_day(text: str, option: str) -> date:
+    """A YYYY-MM-DD day given to ``option``."""
+    try:
+        if _DAY.match(text.strip()):
+            return date.fromisoformat(text.strip())
+    except ValueError:
+        pass
+    raise ReportUsageError(f"{option} {text!r} is not a date; write it as YYYY-MM-DD")
+
+
+def year_before(day: date) -> date:
+    """The same day twelve months earlier (28 February for a 29th)."""
+    return day.replace(year=day.year - 1, day=min(day.day, 28) if day.month == 2 else day.day)
+
+
+def period(since: str | None, until: str | None, today: date) -> tuple[datetime, datetime]:
+    """The period [since, until + 1 day) in UTC; both days included, by default the last 12 months to today."""
+    last = parse_day(until, "--until") if until else today
+    first = parse_day(since, "--since") if since else year_before(last)
+    if first > last:
+        raise ReportUsageError(f"--since {first} is after --until {last}")
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    return start, datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def read_spend(path: Path | None) -> tuple[SpendRow, ...]:
+    """Spend rows from the --spend CSV file, if one is given."""
+    if path is None:
+        return ()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportUsageError(f"--spend {path}: cannot read it ({exc})") from None
+    return tuple(parse_spend_csv(text, name=str(path)))
+
+
+def request_of(args: argparse.Namespace, today: date) -> ReportRequest:
+    """Check the command's arguments; a bad one raises ReportUsageError or SpendFileError."""
+    fmt = Format(args.format)
+    start, end = period(args.since, args.until, today)
+    out = args.out if args.out is not None or fmt is not Format.HTML else DEFAULT_HTML
+    return ReportRequest(start, end, parse_models(args.model), fmt, out, read_spend(args.spend))
+
+
+def report_command(
+    config: LoadedConfig,
+    store: StateStore,
+    args: argparse.Namespace,
+    *,
+    clock: Callable[[], datetime] = now_utc,
+    console: Console | None = None,
+) -> int:
+    """Print or write the closed-loop report; 2 with a message for a bad model, date or spend file."""
+    try:
+        request = request_of(args, clock().astimezone(UTC).date())
+    except (ReportUsageError, SpendFileError) as exc:
+        print(f"closeloop report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    facts = read_facts(store, request.start, request.end, config.loop.base_currency, request.spend)
+    half_life = timedelta(days=config.loop.time_decay_half_life_days)
+    report = build_report(facts, request.models, half_life=half_life)
+    render(report, request.fmt, request.out, console=console)
+    if request.out is not None:
+        print(f"report written to {request.out}")
+    return EXIT_OK

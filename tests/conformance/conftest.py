@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,12 @@ def build_connector(target: Any, sandbox: SandboxBase, **overrides: Any) -> Conn
         system=f"{target.vendor}-under-test", settings=settings, transport=httpx.ASGITransport(app=sandbox)
     )
     return registry().create(target.vendor, context)
+
+
+@pytest.fixture
+def make_connector(target: Any) -> Callable[..., Connector]:
+    """Build more connectors of the target (other settings, e.g. a small page size) over a sandbox."""
+    return lambda sandbox, **overrides: build_connector(target, sandbox, **overrides)
 
 
 @pytest.fixture

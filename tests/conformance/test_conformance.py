@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import build_connector
 
 from closeloop.connector import Connector
 from closeloop.model import Association, Cursor, NativeRecord, WriteOp, WriteRequest
@@ -34,9 +33,7 @@ def upsert(target: Any, i: int, **extra: Any) -> WriteRequest:
     return WriteRequest(ref=f"r{i}", op=WriteOp.UPSERT, fields=fields, upsert_key=target.email_field)
 
 
-async def test_full_read_returns_every_record(
-    target: Any, sandbox: SandboxBase, connector: Connector
-) -> None:
+async def test_full_read_returns_every_record(target: Any, sandbox: SandboxBase, connector: Connector) -> None:
     records = await read_all(connector, target.contact_object)
     live = [r for r in records if not r.deleted]
     assert len(live) == len(sandbox.table(target.contact_object))
@@ -53,8 +50,8 @@ async def test_incremental_read_returns_only_later_records(
     assert [r.id for r in later] == [r.id for r in records[len(records) // 2 + 1 :]]
 
 
-async def test_equal_timestamps_across_page_boundary(target: Any, sandbox: SandboxBase) -> None:
-    connector = build_connector(target, sandbox, page_size=10)
+async def test_equal_timestamps_across_page_boundary(target: Any, sandbox: SandboxBase, make_connector: Any) -> None:
+    connector = make_connector(sandbox, page_size=10)
     table = sandbox.table(target.contact_object)
     ids = [row.id for row in table.live()]
     stamp = datetime(2026, 3, 31, 23, 59, 59, tzinfo=UTC)
@@ -127,10 +124,12 @@ async def test_429_storm_loses_nothing(target: Any, sandbox: SandboxBase, connec
     assert sandbox.stats.faults["429"] > 0
 
 
-async def test_limiter_tuned_to_sandbox_has_no_violations(target: Any, sandbox: SandboxBase) -> None:
+async def test_limiter_tuned_to_sandbox_has_no_violations(
+    target: Any, sandbox: SandboxBase, make_connector: Any
+) -> None:
     sandbox.knobs.requests_per_window, sandbox.knobs.window_s = 8, 0.5
     sandbox.knobs.bucket_limits = {}
-    connector = build_connector(target, sandbox, requests_per_window=8, window_seconds=0.5, page_size=2)
+    connector = make_connector(sandbox, requests_per_window=8, window_seconds=0.5, page_size=2)
     try:
         records = await read_all(connector, target.contact_object)
         assert len(records) >= 25
@@ -139,10 +138,10 @@ async def test_limiter_tuned_to_sandbox_has_no_violations(target: Any, sandbox: 
         await connector.aclose()
 
 
-async def test_token_expiry_mid_run(target: Any, sandbox: SandboxBase) -> None:
+async def test_token_expiry_mid_run(target: Any, sandbox: SandboxBase, make_connector: Any) -> None:
     if not target.token_expires:
         pytest.skip(f"{target.vendor} uses a static token that never expires")
-    connector = build_connector(target, sandbox, page_size=5)
+    connector = make_connector(sandbox, page_size=5)
     try:
         records: list[NativeRecord] = []
         async for page in connector.read_changes(target.contact_object, None):

@@ -1,0 +1,238 @@
+"""The daemon's lifecycle: start scheduler and HTTP server, reload config between runs, stop on signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import uvicorn
+
+from closeloop.config.loader import load_config
+from closeloop.config.models import LoadedConfig
+from closeloop.config.problems import ConfigError
+from closeloop.daemon_parts.endpoints import DaemonView, build_app
+from closeloop.daemon_parts.metrics import DaemonMetrics
+from closeloop.daemon_parts.readiness import Readiness, check_readiness, connection_health, store_problem
+from closeloop.daemon_parts.reload import ConfigFiles
+from closeloop.daemon_parts.scheduler import SyncScheduler
+from closeloop.daemon_parts.settings import DaemonSettings
+from closeloop.engine.runtime import Engine
+from closeloop.http import HttpClient, register_secret
+from closeloop.model import now_utc
+from closeloop.store import Store
+
+log = logging.getLogger("closeloop.daemon")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the daemon decides what a signal means."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave signal handling to the daemon."""
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free one); OSError when it cannot be had."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class Daemon:
+    """One running ``closeloop run``: scheduled syncs, HTTP endpoints, reloads and graceful stop."""
+
+    def __init__(
+        self,
+        settings: DaemonSettings,
+        config: LoadedConfig,
+        store: Store,
+        db_path: Path,
+        *,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.store = store
+        self.db_path = db_path
+        self.clock = clock
+        self.engine = Engine(config, store, clock=clock)
+        self.metrics = DaemonMetrics()
+        self.metrics.watch(self._outbox_depths, self._budgets_left)
+        self.scheduler = SyncScheduler(self._sync, clock=clock)
+        self.started_at = clock()
+        self._stop = asyncio.Event()
+        self._hard_stop = asyncio.Event()
+        self._signals: list[int] = []
+        self._reload_lock = asyncio.Lock()
+
+    def view(self) -> DaemonView:
+        """What the HTTP endpoints see of this daemon."""
+        return DaemonView(
+            readiness=self.readiness,
+            request_sync=self.scheduler.request,
+            connections_using=self.connections_using,
+            metrics=self.metrics,
+            webhook_secrets=self.settings.webhook_secrets(),
+            clock=self.clock,
+            public_url=self.settings.webhook_public_url,
+        )
+
+    async def serve(self, sock: socket.socket) -> int:
+        """Run until a signal; return the exit code (0 after a graceful stop)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_stop_signal, sig)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP")))
+        server = _Server(uvicorn.Config(build_app(self.view()), log_config=None, access_log=False, lifespan="off"))
+        host, port = sock.getsockname()[:2]
+        http = asyncio.create_task(server.serve(sockets=[sock]))
+        self.scheduler.start(self.config.connections)
+        watcher = asyncio.create_task(self._watch_files())
+        log.info(
+            "closeloop running: %d connection(s), http://%s:%d",
+            len(self.config.connections),
+            host,
+            port,
+            extra={"http_url": f"http://{host}:{port}", "connections": [c.name for c in self.config.connections]},
+        )
+        try:
+            await self._stop.wait()
+            return await self._shutdown()
+        finally:
+            watcher.cancel()
+            server.should_exit = True
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(http, timeout=5)
+            await self.engine.aclose()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+
+    def _on_stop_signal(self, sig: int) -> None:
+        self._signals.append(sig)
+        if len(self._signals) == 1:
+            log.info(
+                "%s: stopping; the running sync may finish within %gs (signal again to stop now)",
+                signal.Signals(sig).name,
+                self.settings.grace_seconds,
+            )
+            self._stop.set()
+        else:
+            log.warning("%s again: stopping now", signal.Signals(sig).name)
+            self._hard_stop.set()
+
+    async def _shutdown(self) -> int:
+        """Stop scheduling, give the running sync the grace period, interrupt it if need be."""
+        self.scheduler.stop_scheduling()
+        idle = asyncio.create_task(self.scheduler.wait_idle())
+        hard = asyncio.create_task(self._hard_stop.wait())
+        await asyncio.wait({idle, hard}, timeout=self.settings.grace_seconds, return_when=asyncio.FIRST_COMPLETED)
+        finished = idle.done()
+        idle.cancel()
+        hard.cancel()
+        if not finished:
+            # Interrupting is safe: each batch commits in one transaction, an interrupted one rolls back.
+            log.warning("interrupting the running sync; it resumes from its last commit at the next start")
+            await self.scheduler.cancel_runs()
+        self.scheduler.shutdown()
+        log.info("closeloop stopped")
+        return 128 + self._signals[-1] if self._hard_stop.is_set() else 0
+
+    async def _sync(self, name: str) -> None:
+        """One run of ``name`` with the engine in force, counted in the metrics; errors are logged, not raised."""
+        engine = self.engine
+        if name not in {c.name for c in engine.config.connections}:
+            return
+        started = time.monotonic()
+        try:
+            outcome = await engine.sync(name)
+        except Exception:
+            log.exception(
+                "run of %s crashed; the next one resumes from its last commit", name, extra={"connection": name}
+            )
+            return
+        self.metrics.observe_run(name, outcome, time.monotonic() - started, self.clock())
+
+    def connections_using(self, connector: str) -> list[str]:
+        """The connections with a system of ``connector`` (webhooks name connectors, not systems)."""
+        systems = {name for name, system in self.config.systems.items() if system.connector == connector}
+        return [c.name for c in self.config.connections if systems & set(c.systems)]
+
+    def readiness(self) -> Readiness:
+        """Whether this daemon is doing its job (see ``check_readiness``)."""
+        names = [c.name for c in self.config.connections]
+        return check_readiness(
+            connection_health(self.store, names),
+            store_problem=store_problem(self.db_path),
+            now=self.clock(),
+            started_at=self.started_at,
+            threshold=timedelta(seconds=self.settings.ready_failing_seconds),
+        )
+
+    async def reload(self, reason: str) -> bool:
+        """Re-validate the config; swap it in between runs, or log why not and keep the one in force."""
+        async with self._reload_lock:
+            if self._stop.is_set():
+                return False
+            try:
+                config = load_config(self.config.path)
+            except ConfigError as exc:
+                self.metrics.reloads.labels("invalid").inc()
+                for problem in exc.problems:
+                    log.error("config reload (%s) refused: %s", reason, problem)
+                log.error("config reload (%s) refused: the configuration in force stays", reason)
+                return False
+            for secret in config.secrets():
+                register_secret(secret)
+            if config.state.resolve(self.settings.state_dir) != self.db_path:
+                log.warning("state.path changed; a new state store takes a restart, the current one stays in use")
+            await self.scheduler.hold()
+            try:
+                old, self.engine, self.config = self.engine, Engine(config, self.store, clock=self.clock), config
+                self.scheduler.schedule(config.connections)
+            finally:
+                self.scheduler.release()
+            await old.aclose()
+            self.metrics.reloads.labels("ok").inc()
+            log.info("config reloaded (%s): %d connection(s)", reason, len(config.connections))
+            return True
+
+    async def _watch_files(self) -> None:
+        if self.settings.reload_poll_seconds <= 0:
+            return
+        files = ConfigFiles(self.config.path)
+        while True:
+            await asyncio.sleep(self.settings.reload_poll_seconds)
+            if files.changed():
+                await self.reload("files changed")
+
+    def _outbox_depths(self) -> dict[str, int]:
+        return {c.name: self.store.outbox_depth(c.name) for c in self.config.connections}
+
+    def _budgets_left(self) -> dict[str, int]:
+        left: dict[str, int] = {}
+        for system in self.config.systems:
+            # Connectors keep their HttpClient as ``http`` by convention; one that does not reports no budget.
+            try:
+                http = getattr(self.engine.connector(system), "http", None)
+            except Exception as exc:  # a connector that cannot be built reports no budget; its runs say why
+                log.debug("no budget for %s: %s", system, exc)
+                continue
+            budget = http.limiter.budget if isinstance(http, HttpClient) else None
+            if budget is not None and budget.usable is not None:
+                left[system] = max(budget.usable - budget.used, 0)
+        return left

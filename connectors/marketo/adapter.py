@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -55,15 +56,17 @@ class MarketoConnector:
         self.settings = context.settings
         self.api = MarketoApi(context, self.settings)
         self._schema: ObjectSchema | None = None
+        self._schema_lock = asyncio.Lock()
 
     async def describe(self, obj: str) -> ObjectSchema:
         """Lead fields from describe2: data type and whether the API may update them."""
         _check(obj)
-        if self._schema is None:
-            body = await self.api.get("/rest/v1/leads/describe2.json")
-            described = (body.get("result") or [{}])[0].get("fields") or []
-            fields = {f["name"]: _field_info(f) for f in described}
-            self._schema = ObjectSchema(obj, fields)
+        async with self._schema_lock:  # concurrent first reads share one describe call
+            if self._schema is None:
+                body = await self.api.get("/rest/v1/leads/describe2.json")
+                described = (body.get("result") or [{}])[0].get("fields") or []
+                fields = {f["name"]: _field_info(f) for f in described}
+                self._schema = ObjectSchema(obj, fields)
         return self._schema
 
     async def _fields(self) -> list[str]:

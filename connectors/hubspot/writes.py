@@ -47,17 +47,18 @@ def _trace_ids(error: Mapping[str, Any]) -> list[str]:
 def chunks(requests: Sequence[tuple[int, WriteRequest]], key: str | None) -> list[list[tuple[int, WriteRequest]]]:
     """Batches of at most 100 in which no id/key value repeats (HubSpot refuses duplicate ids in one batch)."""
     batches: list[list[tuple[int, WriteRequest]]] = []
-    seen: list[set[str]] = []
+    open_batches: list[tuple[list[tuple[int, WriteRequest]], set[str]]] = []  # batches with room left
     for position, request in requests:
         value = _identity(request, key).lower()
-        for batch, values in zip(batches, seen, strict=True):
-            if len(batch) < MAX_BATCH and (not value or value not in values):
-                batch.append((position, request))
-                values.add(value)
-                break
-        else:
-            batches.append([(position, request)])
-            seen.append({value})
+        target = next((b for b in open_batches if not value or value not in b[1]), None)
+        if target is None:
+            target = ([], set())
+            batches.append(target[0])
+            open_batches.append(target)
+        target[0].append((position, request))
+        target[1].add(value)
+        if len(target[0]) == MAX_BATCH:
+            open_batches.remove(target)
     return batches
 
 

@@ -46,6 +46,7 @@ from .catalog import (
 )
 
 CONTACT_ID_START, DEAL_ID_START = 1_000_000_001, 2_000_000_001  # one width, so text and number order agree
+ID_WIDTH = 10
 MAX_BATCH = 100
 MAX_SEARCH_LIMIT = 200
 SEARCH_RESULT_CAP = 10_000
@@ -177,6 +178,7 @@ class HubSpotSandbox(SandboxBase):
             "status": "error",
             "message": f"You have reached your {policy.lower()} limit.",
             "errorType": "RATE_LIMIT",
+            "category": "RATE_LIMITS",
             "correlationId": error_body("", "")["correlationId"],
             "policyName": policy,
             "groupName": f"publicapi:private-app:{self.seed}",
@@ -228,6 +230,8 @@ class HubSpotSandbox(SandboxBase):
             return row.modified_at
         if prop.name == "createdate":
             return row.created_at
+        if prop.name == "hs_object_id":
+            return int(row.id)
         return query.typed(prop, self.value_text(obj, row, prop.name))
 
     def render(
@@ -486,7 +490,14 @@ class HubSpotSandbox(SandboxBase):
                 "VALIDATION_ERROR",
             )
         rows = self._matching(obj, groups, str(body.get("query") or ""))
-        query.sort_rows(rows, sorts, lambda row, prop: self.value_typed(obj, row, prop))
+        if sorts and sorts[0][0].name in ("hs_object_id", MODIFIED_PROPERTY[obj]):
+            # Rows come in id order; these two sort keys are never blank, so a plain key sort will do.
+            name, descending = sorts[0][0].name, sorts[0][1]
+            rows.sort(
+                key=(lambda r: r.modified_at) if name != "hs_object_id" else (lambda r: int(r.id)), reverse=descending
+            )
+        else:
+            query.sort_rows(rows, sorts, lambda row, prop: self.value_typed(obj, row, prop))
         page = rows[offset : min(offset + limit, SEARCH_RESULT_CAP)]
         names = body.get("properties") or None
         result: dict[str, Any] = {"total": len(rows), "results": [self.render(obj, r, names) for r in page]}
@@ -499,6 +510,13 @@ class HubSpotSandbox(SandboxBase):
         low, high = query.time_range(groups, MODIFIED_PROPERTY[obj])
         # The (modified_at, id) index narrows incremental queries to the rows they can match.
         start = Cursor(low - timedelta(milliseconds=1), "~") if isinstance(low, datetime) else None
+        id_low, _ = query.time_range(groups, "hs_object_id")
+        if isinstance(low, datetime) and low == high and id_low is not None:
+            # One instant paged by id (a mass update): start right below the lowest id asked for. Ids have
+            # one width here, so the index's text order is numeric order.
+            below = str(int(id_low) - 1)
+            if len(below) == ID_WIDTH:
+                start = Cursor(low, below)
         found: list[Row] = []
         for row in table.changed_after(start):
             if isinstance(high, datetime) and row.modified_at > high:

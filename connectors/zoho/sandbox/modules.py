@@ -281,7 +281,7 @@ def field_metadata(module: ModuleDef, index: int, definition: FieldDef) -> dict[
         "system_mandatory": definition.mandatory,
         "webhook": True,
         "sequence_number": index + 1,
-        "default_value": None if definition.data_type != "picklist" else "-None-",
+        "default_value": "-None-" if definition.data_type == "picklist" else "",
         "blueprint_supported": False,
         "virtual_field": False,
         "field_read_only": definition.read_only,

@@ -298,6 +298,9 @@ class MarketoSandbox(SandboxBase):
             return [row] if row else []
         if lookup == "email":
             return self.leads.with_email(str(key))
+        if lookup in self.leads.unique:
+            row = self.leads.find(lookup, key)
+            return [row] if row else []
         return [r for r in self.leads.live() if r.fields.get(lookup) == key]
 
     async def delete_leads(self, request: Request) -> Response:

@@ -20,6 +20,7 @@ from closeloop.loop.facts import (
     kept_source,
     source_from_fields,
     source_from_touch,
+    tells_nothing,
 )
 from closeloop.loop.source import OriginalSource, merge_original_source
 from closeloop.model import Touchpoint
@@ -55,7 +56,7 @@ def candidates(
 def merged(kept: OriginalSource | None, news: Sequence[OriginalSource]) -> OriginalSource | None:
     """The kept source after merging every non-blank candidate into it, write-once."""
     for candidate in news:
-        if not candidate.is_blank:
+        if not tells_nothing(candidate):
             kept = merge_original_source(kept, candidate)
     return kept
 

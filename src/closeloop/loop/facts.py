@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -90,6 +90,11 @@ def source_from_touch(touch: Touchpoint | rows.TouchpointRow, system: str) -> Or
     )
 
 
+def tells_nothing(source: OriginalSource) -> bool:
+    """True when a source knows no more than which system reported it."""
+    return replace(source, system=None).is_blank
+
+
 def kept_row(contact_id: str, source: OriginalSource, captured_at: datetime) -> rows.TouchpointRow:
     """The touchpoint row that stores a new version of a contact's kept original source."""
     utm = {k: v for k, v in (("utm_source", source.utm_source), ("utm_medium", source.utm_medium)) if v}
@@ -125,7 +130,7 @@ def observed_source(fields: rows.Fields, touchpoints: Iterable[rows.TouchpointRo
     candidates += [source_from_touch(t, t.system) for t in sorted(reported, key=lambda t: t.occurred_at)]
     kept: OriginalSource | None = None
     for candidate in candidates:
-        if not candidate.is_blank:
+        if not tells_nothing(candidate):
             kept = merge_original_source(kept, candidate)
     return kept
 

@@ -17,6 +17,7 @@ from closeloop.loop.facts import (
     kept_source,
     observed_source,
     read_facts,
+    tells_nothing,
 )
 from closeloop.store import Store
 from closeloop.store.rows import LedgerEntry, LedgerKind, TouchpointRow
@@ -108,6 +109,12 @@ def test_without_a_kept_source_fields_and_reported_sources_are_merged() -> None:
         "EMAIL", "partner site", None, None, "webinar", day(3, 3), "mkt"
     )
     assert observed_source({}, []) is None
+    assert observed_source({"original_source": " ", "utm_source": None}, []) is None
+
+
+def test_a_source_that_only_names_its_system_tells_nothing() -> None:
+    assert tells_nothing(OriginalSource(system="crm"))
+    assert not tells_nothing(OriginalSource(first_touch_at=day(3, 1), system="crm"))
 
 
 def test_kept_source_wins_over_what_the_fields_say_now(store: Store) -> None:

@@ -257,7 +257,7 @@ def pipeline() -> dict[str, Any]:
                 "archived": False,
                 "createdAt": EPOCH,
                 "updatedAt": EPOCH,
-                "writePermissions": "CRUD_ALL",
+                "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
             }
             for order, (sid, label, probability, closed) in enumerate(DEFAULT_STAGES)
         ],

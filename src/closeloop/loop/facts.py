@@ -97,7 +97,15 @@ def tells_nothing(source: OriginalSource) -> bool:
 
 def kept_row(contact_id: str, source: OriginalSource, captured_at: datetime) -> rows.TouchpointRow:
     """The touchpoint row that stores a new version of a contact's kept original source."""
-    utm = {k: v for k, v in (("utm_source", source.utm_source), ("utm_medium", source.utm_medium)) if v}
+    utm = {
+        key: value
+        for key, value in (
+            ("utm_source", source.utm_source),
+            ("utm_medium", source.utm_medium),
+            ("utm_campaign", source.utm_campaign),
+        )
+        if value
+    }
     encoded = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(source).items()}
     return rows.TouchpointRow(
         contact_golden_id=contact_id,
@@ -107,7 +115,7 @@ def kept_row(contact_id: str, source: OriginalSource, captured_at: datetime) -> 
         kind=ORIGINAL_SOURCE,
         channel=channel_of_source(source).value,
         campaign=source.utm_campaign,
-        utm=utm | ({"utm_campaign": source.utm_campaign} if source.utm_campaign else {}),
+        utm=utm,
         detail=json.dumps(encoded, sort_keys=True),
     )
 

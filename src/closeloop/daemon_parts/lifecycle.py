@@ -158,6 +158,7 @@ class Daemon:
         if name not in {c.name for c in engine.config.connections}:
             return
         started = time.monotonic()
+        log.info("run of %s started", name, extra={"connection": name})
         try:
             outcome = await engine.sync(name)
         except Exception:

@@ -21,6 +21,7 @@ from closeloop.http import (
     Token,
     Usage,
     build_http,
+    register_secret,
 )
 from closeloop.model import Limits, NativeRecord, now_utc, parse_utc
 
@@ -37,16 +38,17 @@ JSON = dict[str, Any]
 
 
 def hubspot_limits(settings: HubSpotSettings) -> Limits:
-    """HubSpot's published limits (Professional tier): 190 calls / 10 s, 625,000 a day, search about 4/s."""
+    """HubSpot's published limits (Professional tier: 190 calls / 10 s, 625,000 a day; search about 4 per
+    second on its own), with the admin's overrides from ``settings``."""
     search = (settings.search_requests_per_window or 4, settings.search_window_seconds or 1.0)
     return Limits(
         max_write_batch=MAX_BATCH,
         max_read_batch=MAX_BATCH,
         page_size=min(settings.page_size or DEFAULT_PAGE, MAX_SEARCH_LIMIT),
-        requests_per_window=190,
-        window_seconds=10.0,
-        max_concurrency=10,
-        daily_budget=625_000,
+        requests_per_window=settings.requests_per_window or 190,
+        window_seconds=settings.window_seconds or 10.0,
+        max_concurrency=settings.max_concurrency or 10,
+        daily_budget=settings.daily_budget or 625_000,
         buckets={SEARCH_BUCKET: search},
     )
 
@@ -101,6 +103,8 @@ class HubSpotApi:
 
     def __init__(self, context: ConnectorContext, settings: HubSpotSettings) -> None:
         self.settings = settings
+        for secret in settings.secrets():
+            register_secret(secret)
         self.limits = hubspot_limits(settings)
         self._clock = context.clock or now_utc
         retry = RetryPolicy(

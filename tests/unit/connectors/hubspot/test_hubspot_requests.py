@@ -13,7 +13,7 @@ import pytest
 import respx
 
 from closeloop.connector import ConnectorContext
-from closeloop.http import BudgetExhausted
+from closeloop.http import BudgetExhausted, redact
 from closeloop.model import Association, Cursor, FieldType, WriteOp, WriteRequest, WriteStatus
 from connectors.hubspot import HubSpotConnector, HubSpotSettings, create
 
@@ -285,3 +285,19 @@ async def test_search_has_its_own_bucket_in_limits(connector: HubSpotConnector) 
     limits = connector.limits("contacts")
     assert (limits.requests_per_window, limits.window_seconds, limits.max_write_batch) == (190, 10.0, 100)
     assert limits.buckets["search"] == (4, 1.0)
+
+
+async def test_credentials_are_registered_for_redaction() -> None:
+    oauth = settings(access_token=None, client_id="cid", client_secret="client-secret-xyz", refresh_token="refresh-xyz")
+    conn = create(ConnectorContext("hubspot-unit", oauth))
+    await conn.aclose()
+    text = redact("secret client-secret-xyz and refresh-xyz")
+    assert "client-secret-xyz" not in text
+    assert "refresh-xyz" not in text
+
+
+async def test_limits_take_the_admin_overrides() -> None:
+    conn = create(ConnectorContext("hubspot-unit", settings(requests_per_window=100, daily_budget=250_000)))
+    await conn.aclose()
+    limits = conn.limits("deals")
+    assert (limits.requests_per_window, limits.daily_budget) == (100, 250_000)

@@ -203,12 +203,21 @@ class SalesforceConnector:
         allowed = await self._allowed(obj)
         fields = selectable(await self._describe(obj))
         batch = min(self.settings.page_size or QUERY_BATCH_MAX, QUERY_BATCH_MAX)
-        query = soql.changes_query(allowed, fields, since)
-        async for rows in self._query(query, all_rows=True, batch=batch):
-            # The literal holds milliseconds; a finer cursor is honoured here.
-            records = [r for r in map(to_record, rows) if since is None or since.precedes(r)]
-            if records:
-                yield Page(tuple(records))
+        after = since
+        while True:
+            moved = False
+            try:
+                async for rows in self._query(soql.changes_query(allowed, fields, after), all_rows=True, batch=batch):
+                    # The literal holds milliseconds; a finer cursor is honoured here.
+                    records = [r for r in map(to_record, rows) if after is None or after.precedes(r)]
+                    if records:
+                        yield Page(tuple(records))
+                        after, moved = records[-1].position, True
+                return
+            except HttpError as exc:
+                # A query cursor lives ~15 minutes; when it expired mid-read, query again from the last page.
+                if not moved or "INVALID_QUERY_LOCATOR" not in exc.body_text:
+                    raise
 
     async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
         """The live records with these ids."""
@@ -216,7 +225,8 @@ class SalesforceConnector:
 
     async def search(self, obj: str, key: str, values: Sequence[str]) -> list[NativeRecord]:
         """Records whose ``key`` equals one of ``values``; SOQL compares text case-insensitively."""
-        wanted = list(dict.fromkeys(v for v in values if v))
+        # A value with a control character SOQL cannot write could never be stored, so it matches nothing.
+        wanted = list(dict.fromkeys(v for v in values if v and not any(ord(c) < 0x20 and c not in "\n\r\t" for c in v)))
         return await self._select_in(obj, key, wanted)
 
     async def _select_in(self, obj: str, key: str, values: Sequence[object]) -> list[NativeRecord]:

@@ -87,9 +87,7 @@ class SystemSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     base_url: str | None = Field(default=None, description="Override the vendor's API base URL (sandboxes).")
-    auth_url: str | None = Field(
-        default=None, description="Override the vendor's auth host, where it has one."
-    )
+    auth_url: str | None = Field(default=None, description="Override the vendor's auth host, where it has one.")
     daily_budget: int | None = Field(default=None, ge=1, description="Admin cap on API calls per day.")
     budget_reserve: float = Field(default=0.1, ge=0, lt=1, description="Share of the daily budget kept free.")
     requests_per_window: int | None = Field(default=None, ge=1, description="Override the rate limit.")

@@ -67,9 +67,7 @@ class TextFormatter(logging.Formatter):
         return redact(text)
 
 
-def setup_logging(
-    level: int | str = "INFO", fmt: Format = "auto", *, stream: TextIO | None = None
-) -> logging.Handler:
+def setup_logging(level: int | str = "INFO", fmt: Format = "auto", *, stream: TextIO | None = None) -> logging.Handler:
     """Install one redacting handler on the root logger (replacing one set up before) and return it."""
     stream = stream if stream is not None else sys.stderr
     if fmt == "auto":

@@ -122,7 +122,7 @@ connections:
 class Daemon:
     """A ``closeloop run`` subprocess whose JSON log lines are collected as they come."""
 
-    def __init__(self, config: Path, state_dir: Path, **env: str) -> None:
+    def __init__(self, config: Path, state_dir: Path, *, command: list[str] | None = None, **env: str) -> None:
         environ = {
             **os.environ,
             "CLOSELOOP_HTTP_PORT": "0",
@@ -135,7 +135,7 @@ class Daemon:
         self.state_dir = state_dir
         self.webhook_secret = environ["CLOSELOOP_WEBHOOK_HUBSPOT_SECRET"]
         self.process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-            [*CLOSELOOP, "run", "--config", str(config)],
+            [*(command or CLOSELOOP), "run", "--config", str(config)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,  # start-up refusals are plain lines among the JSON ones
             text=True,
@@ -227,8 +227,8 @@ def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     """Start daemons for a test; every one is stopped afterwards, whatever happened."""
     started: list[Daemon] = []
 
-    def start(config: Path, **env: str) -> Daemon:
-        daemon = Daemon(config, tmp_path / "state", **env)
+    def start(config: Path, *, state_dir: Path | None = None, command: list[str] | None = None, **env: str) -> Daemon:
+        daemon = Daemon(config, state_dir or tmp_path / "state", command=command, **env)
         started.append(daemon)
         return daemon
 

@@ -27,9 +27,10 @@ def check_in_connection(
                 f"system {name!r} is not in {where}{suggest(name, systems)}",
                 key=True,
             )
-    for name in systems:
-        if name not in (source.data.get("systems") or {}):
-            source.problem(problems, ("systems",), f"no entry for system {name!r} of {where}", key=True)
+    # A mapping may leave one system out (deals read from the CRM only, for a marketing tool without deals),
+    # but it must name at least one system of the connection.
+    if not any(name in (source.data.get("systems") or {}) for name in systems):
+        source.problem(problems, ("systems",), f"no entry for any system of {where}", key=True)
     for field in mapping.fields.values():
         for name in field.native:
             if name not in systems:

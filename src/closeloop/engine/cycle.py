@@ -16,6 +16,7 @@ from closeloop.engine.drain import drain
 from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
+from closeloop.engine.source import capture_original_sources
 from closeloop.engine.touch import record_touchpoints
 from closeloop.model import Cursor, NativeRecord
 
@@ -63,6 +64,8 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
     associations = await fetch_associations(ctx, system, obj, live) if is_deal else []
     with ctx.store.transaction():
         result = applier.apply(records)
+        if not is_deal:
+            capture_original_sources(ctx, system, result.touched)
         if is_deal:
             ctx.deals.update(result.touched.values())
             credited = store_associations(ctx, system, result.touched, associations)

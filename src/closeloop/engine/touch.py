@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 
 from closeloop.engine.context import CycleContext
+from closeloop.engine.source import capture_original_sources
 from closeloop.store.rows import TouchpointRow
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ async def record_touchpoints(ctx: CycleContext, system: str, obj: str, touched: 
         for t in found
         if t.native_id in touched
     ]
-    if rows:
-        with ctx.store.transaction():
+    with ctx.store.transaction():
+        capture_original_sources(ctx, system, touched, found)
+        if rows:
             ctx.count("touchpoints", system, ctx.store.add_touchpoints(rows))

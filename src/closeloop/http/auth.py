@@ -29,9 +29,7 @@ class Auth(Protocol):
 class BearerAuth:
     """A fixed token sent as ``Authorization: <scheme> <token>``; a refusal is final."""
 
-    def __init__(
-        self, token: str | SecretStr, *, scheme: str = "Bearer", header: str = "Authorization"
-    ) -> None:
+    def __init__(self, token: str | SecretStr, *, scheme: str = "Bearer", header: str = "Authorization") -> None:
         value = token.get_secret_value() if isinstance(token, SecretStr) else token
         register_secret(value)
         self._header = header

@@ -143,9 +143,7 @@ class HttpClient:
         **httpx_kwargs: Any,
     ) -> Any:
         """POST ``json`` and decode the JSON answer; pass ``idempotent=True`` for upserts and reads."""
-        response = await self.request(
-            "POST", url, bucket=bucket, idempotent=idempotent, json=json, **httpx_kwargs
-        )
+        response = await self.request("POST", url, bucket=bucket, idempotent=idempotent, json=json, **httpx_kwargs)
         return response.json() if response.content else None
 
     async def aclose(self) -> None:
@@ -164,12 +162,7 @@ class HttpClient:
                 response = await self._send(request)
             log.debug("%s %s -> %d", self.system, label, response.status_code, extra={"system": self.system})
             action = self._classify(response, bucket)
-            if (
-                action is Action.REAUTH
-                and not refreshed
-                and self._auth is not None
-                and credential is not None
-            ):
+            if action is Action.REAUTH and not refreshed and self._auth is not None and credential is not None:
                 refreshed = await self._auth.refresh(credential)
                 if refreshed:
                     self.stats.reauths += 1

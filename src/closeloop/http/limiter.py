@@ -15,6 +15,9 @@ from closeloop.model import Limits
 
 DEFAULT_BUCKET = "default"
 _EPSILON = 1e-9  # float slack, so a stamp exactly one window old counts as gone
+_GUARD_SHARE, _GUARD_SECONDS = 0.02, 0.01
+"""A start leaves the window only this much after the window's length: the vendor counts a call when it arrives,
+later than our start, so a start exactly one window old may still sit in the vendor's window."""
 _DAY = 86_400.0
 _SLOT = 3_600.0  # the daily count is kept per hour: a rolling 24 h without a stamp per call
 
@@ -39,20 +42,21 @@ class Window:
         self._starts: deque[float] = deque()
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
+        self._span = seconds * (1 + _GUARD_SHARE) + _GUARD_SECONDS
 
     async def acquire(self) -> None:
         """Wait until a start is allowed, then record it."""
         async with self._lock:  # one waiter at a time keeps the order fair and the log exact
             while True:
                 now = self._timing.monotonic()
-                while self._starts and self._starts[0] + self.seconds <= now + _EPSILON:
+                while self._starts and self._starts[0] + self._span <= now + _EPSILON:
                     self._starts.popleft()
                 wait = self._paused_until - now
                 if wait <= 0 and len(self._starts) < self.requests:
                     self._starts.append(now)
                     return
                 if wait <= 0:
-                    wait = self._starts[0] + self.seconds - now
+                    wait = self._starts[0] + self._span - now
                 await self._timing.sleep(wait)
 
     def pause(self, seconds: float) -> None:

@@ -13,9 +13,7 @@ MIN_SECRET_LENGTH = 4
 """Shorter values are not registered: masking them would shred every log line without protecting much."""
 _MAX_SECRETS = 4096
 
-_SENSITIVE_FIELDS = (
-    r"access_token|refresh_token|id_token|client_secret|token|password|passwd|api_key|apikey|assertion"
-)
+_SENSITIVE_FIELDS = r"access_token|refresh_token|id_token|client_secret|token|password|passwd|api_key|apikey|assertion"
 _SENSITIVE_HEADERS = r"authorization|proxy-authorization|cookie|set-cookie|x-api-key"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (

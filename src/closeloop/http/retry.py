@@ -51,7 +51,9 @@ def never_sent(exc: BaseException) -> bool:
 def should_retry(exc: BaseException, *, idempotent: bool) -> bool:
     """Whether another attempt is allowed after ``exc``."""
     if isinstance(exc, RetryableResponse):
-        return idempotent
+        # A rate-limit refusal means the vendor did nothing with the request: sending it again cannot
+        # duplicate a create, so even a plain POST may wait and retry. A 5xx might have applied it.
+        return idempotent or exc.action is Action.RATE_LIMITED
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.ProxyError):
         return False
     if isinstance(exc, httpx.TransportError):

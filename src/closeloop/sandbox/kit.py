@@ -299,9 +299,7 @@ class SandboxBase:
         return None
 
     def _window(self, bucket: str) -> RateWindow:
-        limit, seconds = self.knobs.bucket_limits.get(
-            bucket, (self.knobs.requests_per_window, self.knobs.window_s)
-        )
+        limit, seconds = self.knobs.bucket_limits.get(bucket, (self.knobs.requests_per_window, self.knobs.window_s))
         window = self._windows.get(bucket)
         if window is None or (window.limit, window.seconds) != (limit, seconds):
             window = self._windows[bucket] = RateWindow(limit, seconds)
@@ -324,9 +322,7 @@ class SandboxBase:
             return
         self._in_flight += 1
         headers = self.limit_headers(bucket)
-        ambiguous = (
-            self.knobs.fault_timeout_after_apply and self.rng.random() < self.knobs.fault_timeout_after_apply
-        )
+        ambiguous = self.knobs.fault_timeout_after_apply and self.rng.random() < self.knobs.fault_timeout_after_apply
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start" and headers:

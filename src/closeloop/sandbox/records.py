@@ -94,9 +94,7 @@ class RecordTable:
         return sum(1 for _ in self.live())
 
     # -- writes ------------------------------------------------------------------------------------------
-    def insert(
-        self, fields: Mapping[str, Any], *, row_id: str | None = None, at: datetime | None = None
-    ) -> Row:
+    def insert(self, fields: Mapping[str, Any], *, row_id: str | None = None, at: datetime | None = None) -> Row:
         """Create a row; unique fields must not collide (check with :meth:`conflicts` first)."""
         moment = at or self.clock.now()
         row = Row(row_id or self.new_id(), self.normalize(dict(fields)), moment, moment)

@@ -126,9 +126,7 @@ class Transactions:
 class Access:
     """What the table modules share: the connection, its lock, transactions and the clock."""
 
-    def __init__(
-        self, db: sqlite_utils.Database, clock: Callable[[], datetime], lock: threading.RLock
-    ) -> None:
+    def __init__(self, db: sqlite_utils.Database, clock: Callable[[], datetime], lock: threading.RLock) -> None:
         self.db = db
         self.conn: sqlite3.Connection = db.conn
         self.lock = lock
@@ -178,9 +176,7 @@ def dump_fields(fields: Fields) -> str:
     """Encode canonical fields as JSON, refusing anything but str, bool and None."""
     for name, value in fields.items():
         if value is not None and not isinstance(value, str | bool):
-            raise TypeError(
-                f"field {name!r}: {type(value).__name__} is not a canonical value (str, bool or None)"
-            )
+            raise TypeError(f"field {name!r}: {type(value).__name__} is not a canonical value (str, bool or None)")
     return dump_json(fields)
 
 

@@ -99,8 +99,7 @@ class LoopTables:
     def ledger_for_contact(self, contact_golden_id: str) -> list[LedgerEntry]:
         """Every ledger entry that credits one contact, in the order they were recorded."""
         rows = self._a.rows(
-            "SELECT * FROM ledger WHERE EXISTS (SELECT 1 FROM json_each(ledger.contacts) WHERE value = ?)"
-            " ORDER BY id",
+            "SELECT * FROM ledger WHERE EXISTS (SELECT 1 FROM json_each(ledger.contacts) WHERE value = ?) ORDER BY id",
             (contact_golden_id,),
         )
         return [_ledger(row) for row in rows]
@@ -188,8 +187,7 @@ class LoopTables:
         with self._a.transaction():
             self._a.conn.execute("DELETE FROM associations WHERE deal_golden_id = ?", (deal_golden_id,))
             self._a.conn.executemany(
-                "INSERT OR REPLACE INTO associations (deal_golden_id, contact_golden_id, role)"
-                " VALUES (?, ?, ?)",
+                "INSERT OR REPLACE INTO associations (deal_golden_id, contact_golden_id, role) VALUES (?, ?, ?)",
                 [(deal_golden_id, c, roles.get(c)) for c in dict.fromkeys(contact_golden_ids)],
             )
 
@@ -239,8 +237,7 @@ class LoopTables:
     def pending_of_deal(self, deal_golden_id: str) -> list[PendingAssociation]:
         """Pending links of one deal."""
         rows = self._a.rows(
-            "SELECT * FROM pending_associations WHERE deal_golden_id = ?"
-            " ORDER BY system, object, contact_native_id",
+            "SELECT * FROM pending_associations WHERE deal_golden_id = ? ORDER BY system, object, contact_native_id",
             (deal_golden_id,),
         )
         return [_pending(row) for row in rows]

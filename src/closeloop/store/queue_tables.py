@@ -292,8 +292,7 @@ class QueueTables:
             raise ValueError("a finished run cannot be 'running'")
         with self._a.transaction():
             cursor = self._a.conn.execute(
-                "UPDATE runs SET finished_at = ?, status = ?, counts = ?, api_calls = ?, error = ?"
-                " WHERE id = ?",
+                "UPDATE runs SET finished_at = ?, status = ?, counts = ?, api_calls = ?, error = ? WHERE id = ?",
                 (
                     self._a.now(),
                     str(status),

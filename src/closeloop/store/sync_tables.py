@@ -114,17 +114,14 @@ class SyncTables:
     def find_links(self, system: str, object: str, native_ids: Sequence[str]) -> dict[str, Link]:
         """The links of many native records of one object, by native id, in one query."""
         rows = self._a.rows(
-            "SELECT * FROM links WHERE system = ? AND object = ? "
-            "AND native_id IN (SELECT value FROM json_each(?))",
+            "SELECT * FROM links WHERE system = ? AND object = ? AND native_id IN (SELECT value FROM json_each(?))",
             (system, object, id_list(_unique(native_ids))),
         )
         return {row["native_id"]: _link(row) for row in rows}
 
     def links_of(self, golden_id: str) -> list[Link]:
         """Every link of a golden record, ordered by system, object, native id."""
-        rows = self._a.rows(
-            "SELECT * FROM links WHERE golden_id = ? ORDER BY system, object, native_id", (golden_id,)
-        )
+        rows = self._a.rows("SELECT * FROM links WHERE golden_id = ? ORDER BY system, object, native_id", (golden_id,))
         return [_link(row) for row in rows]
 
     def put_link(
@@ -210,7 +207,4 @@ class SyncTables:
         rows = self._a.rows(
             "SELECT system, object, modified_at, record_id FROM cursors WHERE connection = ?", (connection,)
         )
-        return {
-            (row["system"], row["object"]): Cursor(from_ts(row["modified_at"]), row["record_id"])
-            for row in rows
-        }
+        return {(row["system"], row["object"]): Cursor(from_ts(row["modified_at"]), row["record_id"]) for row in rows}

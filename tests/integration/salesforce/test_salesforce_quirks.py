@@ -207,3 +207,21 @@ async def test_writes_use_collections_of_200(sandbox: SalesforceSandbox, connect
     assert all(r.ok for r in results)
     assert sandbox.stats.calls["PATCH /services/data/{version}/composite/sobjects/{sobject}/{key}"] == 3
     assert sandbox.stats.records_written == 450
+
+
+async def test_expired_query_locator_resumes_from_the_last_page(sandbox: SalesforceSandbox, make_connector) -> None:  # type: ignore[no-untyped-def]
+    connector = make_connector(page_size=4)
+    expected = [r.id for r in await read_all(connector, "Contact")]
+    seen: list[str] = []
+    async for page in connector.read_changes("Contact", None):
+        seen.extend(r.id for r in page.records)
+        sandbox._locators.clear()  # every query cursor expires after each page
+    assert seen == expected
+
+
+async def test_search_ignores_values_soql_cannot_write(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector
+) -> None:
+    row = next(iter(sandbox.table("Contact").live()))
+    found = await connector.search("Contact", "Email", [row.fields["Email"].upper(), "bad\x00@x.io", ""])
+    assert [r.id for r in found] == [row.id]

@@ -184,8 +184,9 @@ CASES = [
     ),
     pytest.param(
         [(MARKETING, "")],
-        "contacts.yaml:2:1: no entry for system 'marketing' of connection 'sync'",
-        id="mapping_lacks_a_system_of_the_connection",
+        "contacts.yaml:7:36: unknown key 'marketing' in field 'email'; valid: 'type', 'policy', 'prefer', 'from', "
+        "'values' or 'transform', or a system of this mapping: 'crm'",
+        id="field_names_a_system_the_mapping_left_out",
     ),
     pytest.param(
         [("[Contact, Lead]", "[Contact, Leads]")],

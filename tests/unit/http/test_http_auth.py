@@ -54,9 +54,7 @@ async def test_refused_token_is_refreshed_once_then_the_call_succeeds(
     assert client.stats.snapshot().reauths == 1
 
 
-async def test_token_refused_after_refresh_fails_with_auth_error(
-    make_client: MakeClient, clock: FakeClock
-) -> None:
+async def test_token_refused_after_refresh_fails_with_auth_error(make_client: MakeClient, clock: FakeClock) -> None:
     source = TokenSource(clock)
     client = make_client(auth=RefreshingAuth(source.fetch, clock=clock.now))
     with respx.mock(base_url=client.base_url, assert_all_called=True) as mock:
@@ -92,9 +90,7 @@ async def test_vendor_reauth_signal_in_a_200_body_refreshes_the_token(
     assert len(source.issued) == 2
 
 
-async def test_token_is_refreshed_before_expiry_without_a_401(
-    make_client: MakeClient, clock: FakeClock
-) -> None:
+async def test_token_is_refreshed_before_expiry_without_a_401(make_client: MakeClient, clock: FakeClock) -> None:
     source = TokenSource(clock, lifetime=timedelta(seconds=3600))
     client = make_client(auth=RefreshingAuth(source.fetch, clock=clock.now, margin=timedelta(seconds=60)))
     with respx.mock(base_url=client.base_url, assert_all_called=True) as mock:
@@ -110,9 +106,7 @@ async def test_token_is_refreshed_before_expiry_without_a_401(
     assert sent == ["Bearer tok-1-abcdefgh", "Bearer tok-1-abcdefgh", "Bearer tok-2-abcdefgh"]
 
 
-async def test_hundred_concurrent_requests_fetch_the_token_once(
-    make_client: MakeClient, clock: FakeClock
-) -> None:
+async def test_hundred_concurrent_requests_fetch_the_token_once(make_client: MakeClient, clock: FakeClock) -> None:
     source = TokenSource(clock)
     client = make_client(auth=RefreshingAuth(source.fetch, clock=clock.now))
     with respx.mock(base_url=client.base_url, assert_all_called=True) as mock:
@@ -122,9 +116,7 @@ async def test_hundred_concurrent_requests_fetch_the_token_once(
     assert route.call_count == 100
 
 
-async def test_hundred_concurrent_refusals_refresh_the_token_once(
-    make_client: MakeClient, clock: FakeClock
-) -> None:
+async def test_hundred_concurrent_refusals_refresh_the_token_once(make_client: MakeClient, clock: FakeClock) -> None:
     source = TokenSource(clock)
     auth = RefreshingAuth(source.fetch, clock=clock.now)
     client = make_client(auth=auth)
@@ -147,9 +139,7 @@ def test_token_from_an_oauth_response_expires_after_expires_in(clock: FakeClock)
     assert Token.from_oauth({"access_token": "abc-abcdefgh"}, clock.now()).expires_at is None
 
 
-async def test_token_fetch_through_an_unauthenticated_client(
-    make_client: MakeClient, clock: FakeClock
-) -> None:
+async def test_token_fetch_through_an_unauthenticated_client(make_client: MakeClient, clock: FakeClock) -> None:
     token_client = make_client()
     api = make_client(auth=None)
 

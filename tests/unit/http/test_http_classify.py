@@ -88,9 +88,7 @@ GOT_503 = RetryableResponse(Action.RETRY, httpx.Response(503), None)
 @pytest.mark.parametrize(
     ("exc", "idempotent", "expected"),
     [
-        pytest.param(
-            RetryableResponse(Action.RETRY, httpx.Response(503), None), True, True, id="503-idempotent"
-        ),
+        pytest.param(RetryableResponse(Action.RETRY, httpx.Response(503), None), True, True, id="503-idempotent"),
         pytest.param(GOT_503, False, False, id="503-post"),
         pytest.param(httpx.ReadTimeout("t", request=REQUEST), True, True, id="timeout-idempotent"),
         pytest.param(httpx.ReadTimeout("t", request=REQUEST), False, False, id="timeout-post"),

@@ -57,9 +57,7 @@ def ok(payload: object = None) -> httpx.Response:
         pytest.param(401, 1, AuthError, id="401-without-refreshable-auth-fails-at-once"),
     ],
 )
-async def test_retry_count_per_status(
-    make_client: MakeClient, status: int, calls: int, error: type[Exception]
-) -> None:
+async def test_retry_count_per_status(make_client: MakeClient, status: int, calls: int, error: type[Exception]) -> None:
     client = make_client()
     with respx.mock(base_url=client.base_url, assert_all_called=True) as mock:
         route = mock.get("/things").mock(return_value=httpx.Response(status, text="nope"))

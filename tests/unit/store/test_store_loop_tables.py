@@ -23,9 +23,7 @@ CLOSED = datetime(2026, 1, 3, 12, tzinfo=UTC)
 
 
 def _won(deal: str, amount: str, contacts: tuple[str, ...] = (), closed: datetime = CLOSED) -> LedgerEntry:
-    return LedgerEntry(
-        deal, LedgerKind.WON, Decimal(amount), "EUR", closed, contacts, amount_base=Decimal(amount)
-    )
+    return LedgerEntry(deal, LedgerKind.WON, Decimal(amount), "EUR", closed, contacts, amount_base=Decimal(amount))
 
 
 def _goldens(store: Store, *ids: str) -> None:
@@ -101,9 +99,7 @@ def test_duplicate_touchpoints_are_ignored_even_without_a_campaign(store: Store)
 
 
 def test_touchpoints_of_many_contacts_in_time_order(store: Store) -> None:
-    store.add_touchpoints(
-        [_touch("c1", "t2", None, day=3), _touch("c1", "t1", None, day=2), _touch("c2", "t3", "x")]
-    )
+    store.add_touchpoints([_touch("c1", "t2", None, day=3), _touch("c1", "t1", None, day=2), _touch("c2", "t3", "x")])
     found = store.touchpoints_of(["c1", "c2", "c9"])
     assert [t.native_id for t in found["c1"]] == ["t1", "t2"]
     assert found["c2"][0].utm == {"utm_source": "x"}

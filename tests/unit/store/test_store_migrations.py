@@ -38,9 +38,7 @@ def _tables(path: Path) -> set[str]:
 def _schema(path: Path) -> list[tuple[str, str]]:
     raw = sqlite3.connect(path)
     try:
-        return sorted(
-            raw.execute("SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
-        )
+        return sorted(raw.execute("SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall())
     finally:
         raw.close()
 

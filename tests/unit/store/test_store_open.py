@@ -55,13 +55,9 @@ def test_newer_schema_than_known_is_refused_with_a_clear_message(db_path: Path) 
     Store.open(db_path).close()
     raw = sqlite3.connect(db_path)
     with raw:
-        raw.execute(
-            "INSERT INTO schema_version VALUES (99, 'from the future', '2030-01-01T00:00:00.000000Z')"
-        )
+        raw.execute("INSERT INTO schema_version VALUES (99, 'from the future', '2030-01-01T00:00:00.000000Z')")
     raw.close()
-    with pytest.raises(
-        SchemaTooNewError, match=r"schema version 99.*knows versions up to \d+.*upgrade closeloop"
-    ):
+    with pytest.raises(SchemaTooNewError, match=r"schema version 99.*knows versions up to \d+.*upgrade closeloop"):
         Store.open(db_path)
 
 
@@ -69,9 +65,7 @@ def test_newer_schema_is_left_untouched(db_path: Path) -> None:
     Store.open(db_path).close()
     raw = sqlite3.connect(db_path)
     with raw:
-        raw.execute(
-            "INSERT INTO schema_version VALUES (99, 'from the future', '2030-01-01T00:00:00.000000Z')"
-        )
+        raw.execute("INSERT INTO schema_version VALUES (99, 'from the future', '2030-01-01T00:00:00.000000Z')")
     raw.close()
     with pytest.raises(SchemaTooNewError):
         Store.open(db_path)

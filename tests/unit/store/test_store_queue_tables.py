@@ -13,14 +13,10 @@ from .conftest import FakeClock
 
 
 def _item(n: int, *, system: str = "mkt", connection: str = "c1") -> OutboxItem:
-    return OutboxItem(
-        connection, system, "lead", "contact", f"g{n}", WriteOp.UPDATE, {"n": str(n)}, native_id=str(n)
-    )
+    return OutboxItem(connection, system, "lead", "contact", f"g{n}", WriteOp.UPDATE, {"n": str(n)}, native_id=str(n))
 
 
-def _park(
-    store: Store, native_id: str | None = "1", golden_id: str | None = None, code: str = "INVALID"
-) -> int:
+def _park(store: Store, native_id: str | None = "1", golden_id: str | None = None, code: str = "INVALID") -> int:
     entry = store.quarantine(
         "c1",
         "crm",
@@ -69,9 +65,7 @@ def test_outbox_done_removes_items_and_depth_counts_the_rest(store: Store) -> No
 
 
 def test_upsert_item_keeps_its_key(store: Store) -> None:
-    item = OutboxItem(
-        "c1", "mkt", "lead", "contact", "g1", WriteOp.UPSERT, {"email": "a@x"}, upsert_key="email"
-    )
+    item = OutboxItem("c1", "mkt", "lead", "contact", "g1", WriteOp.UPSERT, {"email": "a@x"}, upsert_key="email")
     store.enqueue([item])
     assert store.due_outbox("c1", "mkt", "lead", limit=1)[0].item == item
 
@@ -155,9 +149,7 @@ def test_quarantine_keeps_the_payload(store: Store) -> None:
 def test_finished_run_keeps_its_counts_and_api_calls(store: Store, clock: FakeClock) -> None:
     run_id = store.start_run("c1")
     clock.advance(seconds=30)
-    store.finish_run(
-        run_id, RunStatus.QUARANTINED, {"read": 10, "written": 2}, {"crm": 4, "mkt": 3}, "1 parked"
-    )
+    store.finish_run(run_id, RunStatus.QUARANTINED, {"read": 10, "written": 2}, {"crm": 4, "mkt": 3}, "1 parked")
     run = store.last_run("c1")
     assert run is not None
     assert (run.status, dict(run.counts), dict(run.api_calls), run.error) == (

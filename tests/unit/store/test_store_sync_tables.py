@@ -72,9 +72,7 @@ def test_new_golden_ids_are_unique_hex() -> None:
 
 def test_link_round_trips_with_exact_modified_time(store: Store) -> None:
     store.put_golden("g1", "contact", {})
-    store.put_link(
-        "crm", "contact", "003A", "g1", "contact", last_modified_at=SEEN, snapshot={"email": "a@x"}
-    )
+    store.put_link("crm", "contact", "003A", "g1", "contact", last_modified_at=SEEN, snapshot={"email": "a@x"})
     link = store.get_link("crm", "contact", "003A")
     assert link is not None
     assert (link.golden_id, link.last_modified_at, dict(link.snapshot)) == ("g1", SEEN, {"email": "a@x"})

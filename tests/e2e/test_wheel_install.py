@@ -30,9 +30,16 @@ def installed() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="closeloop-wheel-"))
     folder.chmod(0o755)
     try:
+        # Built from a copy holding what the Dockerfile copies, so the build leaves nothing in the working tree.
+        source = folder / "src"
+        source.mkdir()
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy2(REPO / name, source / name)
+        for name in ("src", "connectors"):
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         wheels = folder / "wheels"
         pip = Path(sys.executable).with_name("pip")
-        subprocess.run([pip, "wheel", "--no-deps", "-q", "-w", wheels, REPO], check=True, timeout=300)  # noqa: S603
+        subprocess.run([pip, "wheel", "--no-deps", "-q", "-w", wheels, source], check=True, timeout=300)  # noqa: S603
         (wheel,) = wheels.glob("closeloop-*.whl")
         subprocess.run([sys.executable, "-m", "venv", folder / "venv"], check=True, timeout=120)  # noqa: S603
         subprocess.run([folder / "venv/bin/pip", "install", "-q", wheel], check=True, timeout=600)  # noqa: S603

@@ -117,3 +117,13 @@ async def test_lookback_rereads_are_deduplicated(world: World) -> None:
     counts = await world.sync()  # the lookback window re-reads ann: seen before, skipped
     assert counts.get("skipped", 0) >= 1
     assert counts.get("new", 0) == 0
+
+
+async def test_edit_within_the_same_second_as_the_last_seen_version_is_applied(world: World) -> None:
+    row = world.a.put("contacts", {"email": "ann@x.com", "name": "Ann"})
+    await world.sync()
+    stamp = row.modified_at
+    row.fields["name"] = "Ann Again"  # a vendor that stamps to the second: same modified time, new value
+    row.modified_at = stamp
+    await world.sync()
+    assert world.b.find("contacts", "email", "ann@x.com").fields["name"] == "Ann Again"

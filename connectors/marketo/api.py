@@ -95,13 +95,13 @@ def marketo_limits(settings: MarketoSettings) -> Limits:
 
 
 def padded_window(settings: MarketoSettings, limits: Limits) -> MarketoSettings:
-    """Settings whose rate window is 2% (at least 20 ms) longer than Marketo's.
+    """Settings whose rate window is 2% (at least 50 ms) longer than Marketo's.
 
     Marketo counts a call when it arrives, the limiter when it starts: the few milliseconds between vary from
     call to call, and back-to-back calls at a window's edge would otherwise land 101 in 20 seconds.
     """
     window = settings.window_seconds or limits.window_seconds
-    return settings.model_copy(update={"window_seconds": window + max(window * 0.02, 0.02)})
+    return settings.model_copy(update={"window_seconds": window + max(window * 0.02, 0.05)})
 
 
 class MarketoApi:

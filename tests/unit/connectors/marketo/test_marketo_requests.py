@@ -314,3 +314,17 @@ async def test_incremental_read_request_shapes(
         ("1002", False, None),
         ("1003", True, "1002"),
     ]
+
+
+def test_rate_window_padded_for_arrival_jitter(make_connector: Callable[..., MarketoConnector]) -> None:
+    default = make_connector()
+    tuned = make_connector(requests_per_window=8, window_seconds=0.5)
+    assert default.api.http.limiter.window("default").seconds == pytest.approx(20.4)
+    assert default.api.http.limiter.window("default").requests == 100
+    assert tuned.api.http.limiter.window("default").seconds == pytest.approx(0.55)
+
+
+def test_limits_are_marketos(connector: MarketoConnector) -> None:
+    limits = connector.limits("leads")
+    assert (limits.max_write_batch, limits.max_read_batch, limits.max_concurrency) == (300, 300, 10)
+    assert (limits.requests_per_window, limits.window_seconds, limits.daily_budget) == (100, 20.0, 50_000)

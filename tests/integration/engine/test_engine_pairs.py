@@ -125,7 +125,8 @@ on_delete: unlink
 
 
 def _deals_yaml(crm: Vendor, mkt: Vendor) -> str:
-    assert crm.deal_fields and crm.stages
+    assert crm.deal_fields
+    assert crm.stages
     name, amount, stage, closed, currency = crm.deal_fields
     both = mkt.deals is not None and mkt.deal_fields is not None and mkt.stages is not None
     m = mkt.deal_fields if both and mkt.deal_fields else ("", "", "", "", "")
@@ -243,7 +244,9 @@ async def test_pair_carries_a_change_each_way_once(pair: Pair) -> None:
 
 async def test_pair_won_deal_shows_revenue_on_the_marketing_contact(pair: Pair) -> None:
     await pair.engine.sync("pair")
-    assert pair.crm.deals and pair.crm.deal_fields and pair.crm.stages
+    assert pair.crm.deals
+    assert pair.crm.deal_fields
+    assert pair.crm.stages
     stage_field = pair.crm.deal_fields[2]
     deal = next(
         row for row in pair.crm_box.table(pair.crm.deals).live() if row.fields.get(stage_field) != pair.crm.stages[1]

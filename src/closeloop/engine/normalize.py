@@ -56,10 +56,15 @@ def _phone(value: object) -> Canonical:
 
 
 def decimal_text(value: Decimal) -> str:
-    """A decimal as plain text without exponent or trailing zeros (``1200``, ``1200.5``)."""
-    if value == value.to_integral_value():
-        return str(value.quantize(Decimal(1)))
-    return format(value.normalize(), "f")
+    """A decimal as plain text without exponent or trailing zeros (``1200``, ``1200.5``), never rounded."""
+    if value.is_zero():
+        return "0"  # -0 and 0.00 are zero
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+_MAX_EXPONENT = 100
+"""Numbers beyond 10**±100 are refused rather than written out digit by digit."""
 
 
 def _decimal(value: object) -> Canonical:
@@ -71,6 +76,8 @@ def _decimal(value: object) -> Canonical:
         raise NormalizeError(f"{value!r} is not a number") from None
     if not number.is_finite():
         raise NormalizeError(f"{value!r} is not a finite number")
+    if abs(number.adjusted()) > _MAX_EXPONENT:
+        raise NormalizeError(f"{value!r} is out of range")
     return decimal_text(number)
 
 

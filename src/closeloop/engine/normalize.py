@@ -120,7 +120,14 @@ def _datetime(value: object) -> Canonical:
 
 
 def _date(value: object) -> Canonical:
-    return _moment(value).date().isoformat()
+    """The calendar day as written: a date-time with an offset keeps its own day, never shifted to UTC's."""
+    moment = _moment(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    text = str(value).strip()
+    if len(text) > 10 and not text.lstrip("-").isdigit():
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+    return moment.date().isoformat()
 
 
 _NORMALIZERS: dict[FieldType, Callable[[object], Canonical]] = {

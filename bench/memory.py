@@ -1,0 +1,70 @@
+"""Benchmark 5, memory: peak RSS of an initial sync of N contacts, the sandboxes' own footprint subtracted.
+
+The sync runs in a child process (``python -m bench.memory --child``): it seeds the in-process sandboxes, reads its
+resident size (the baseline: interpreter, libraries and the sandboxes' data), syncs, and reports the peak from
+``resource.getrusage``. The engine's figure is peak minus baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import resource
+import subprocess
+import sys
+
+from bench.harness import REPO, Population, Timer, bench_engine, parser, report, seed_sandboxes
+
+TARGET_MB = 300.0
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+async def child(contacts: int) -> dict[str, float]:
+    """In the child: baseline after seeding, then one initial sync, then the peak."""
+    crm, mkt = seed_sandboxes(Population(contacts, contacts // 10))
+    gc.collect()
+    baseline = _rss_mb()
+    timer = Timer()
+    async with bench_engine(crm, mkt) as bench:
+        await bench.engine.sync("bench")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"baseline_mb": round(baseline, 1), "peak_mb": round(peak, 1), "sync_seconds": round(timer.stop(), 1)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the memory benchmark (the sync in a child process)."""
+    cli = parser(__doc__ or "")
+    cli.add_argument("-n", "--contacts", type=int, default=20_000, help="distinct contacts (default 20,000)")
+    cli.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = cli.parse_args(argv)
+    if args.child:
+        print(json.dumps(asyncio.run(child(args.contacts))))
+        return
+    command = [sys.executable, "-m", "bench.memory", "--child", "-n", str(args.contacts)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)  # noqa: S603 - our own module
+    figures: dict[str, float | int] = {"contacts": args.contacts, **json.loads(done.stdout.strip().splitlines()[-1])}
+    engine_mb = round(figures["peak_mb"] - figures["baseline_mb"], 1)
+    figures["engine_mb"] = engine_mb
+    report(
+        "memory",
+        f"initial sync of {args.contacts} contacts (+{args.contacts // 10} deals) in a child process",
+        figures,
+        [
+            ("peak RSS of the whole process, MB", str(figures["peak_mb"]), "", None),
+            ("sandboxes + interpreter after seeding, MB", str(figures["baseline_mb"]), "", None),
+            ("engine's own peak (peak - baseline), MB", str(engine_mb), f"< {TARGET_MB:.0f}", engine_mb < TARGET_MB),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,9 @@
 """HubSpot CRM connector (contacts, deals) and its sandbox."""
 
+from functools import partial
+
 from closeloop.connector import ConnectorPlugin
+from closeloop.webhooks import WebhookSpec, hmac_signature
 
 from .adapter import HubSpotConnector, create
 from .sandbox import create_sandbox
@@ -12,6 +15,12 @@ plugin = ConnectorPlugin(
     create=create,
     objects={"contacts": "contact", "deals": "deal"},
     sandbox=create_sandbox,
+    # Signature v3: HMAC-SHA256 over method + URI + body + timestamp, refused when older than 5 minutes.
+    webhook=WebhookSpec(
+        partial(
+            hmac_signature, signature_header="x-hubspot-signature-v3", timestamp_header="x-hubspot-request-timestamp"
+        )
+    ),
     description="HubSpot CRM: contacts and deals through the CRM v3 API, v4 associations, OAuth or private app.",
 )
 

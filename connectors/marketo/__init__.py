@@ -1,6 +1,7 @@
 """Marketo Engage: leads synced as contacts, closed-won revenue written back to lead custom fields."""
 
 from closeloop.connector import ConnectorPlugin
+from closeloop.webhooks import WebhookSpec, header_token
 from connectors.marketo.adapter import create
 from connectors.marketo.sandbox import create_sandbox
 from connectors.marketo.settings import MarketoSettings
@@ -12,6 +13,8 @@ plugin = ConnectorPlugin(
     # Opportunities are read-only under Marketo's native CRM sync; revenue reaches leads through custom fields.
     objects={"leads": "contact"},
     sandbox=create_sandbox,
+    # Smart Campaign webhooks are unsigned: a shared secret goes in a custom header.
+    webhook=WebhookSpec(header_token),
     description="Marketo Engage REST API: leads, activities, program membership; revenue on lead fields.",
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from closeloop.connector import ConnectorContext, ConnectorPlugin
+from closeloop.webhooks import WebhookSpec, body_token
 
 from .adapter import ZohoConnector
 from .settings import ZohoSettings
@@ -24,6 +25,8 @@ plugin = ConnectorPlugin(
     create=_create,
     objects={"Leads": "contact", "Contacts": "contact", "Deals": "deal"},
     sandbox=_sandbox,
+    # Notifications echo the channel's token in the JSON body (no HMAC).
+    webhook=WebhookSpec(body_token),
     description="Zoho CRM v8: Leads, Contacts and Deals through COQL, upsert and the deleted-records list.",
 )
 

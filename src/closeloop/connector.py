@@ -27,6 +27,7 @@ from closeloop.model import (
     WriteRequest,
     WriteResult,
 )
+from closeloop.webhooks import WebhookSpec
 
 ENTRY_POINT_GROUP = "closeloop.connectors"
 
@@ -133,6 +134,8 @@ class ConnectorPlugin:
     """Native objects and their role: ``{"contacts": "contact", "deals": "deal"}``."""
     sandbox: Callable[..., Any] | None = None
     """Factory of the vendor's emulator: ``sandbox(seed=..., **knobs)`` returns a SandboxApp."""
+    webhook: WebhookSpec | None = None
+    """How the vendor's webhooks to ``/webhooks/<name>`` are verified, when it sends any."""
     description: str = ""
 
 

@@ -10,6 +10,7 @@ import sys
 from closeloop.cli import EXIT_OK, EXIT_USAGE
 from closeloop.config.loader import load_config
 from closeloop.config.problems import ConfigError
+from closeloop.daemon_parts.endpoints import webhook_secrets
 from closeloop.daemon_parts.lifecycle import Daemon, bind
 from closeloop.daemon_parts.lock import StateLock, StoreLocked
 from closeloop.daemon_parts.settings import DaemonSettings
@@ -29,7 +30,7 @@ def run_command(args: argparse.Namespace) -> int:
         # APScheduler and uvicorn narrate every job and start-up step; the daemon logs what matters itself.
         for name in ("apscheduler", "uvicorn.error"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    for webhook_secret in settings.webhook_secrets().values():
+    for webhook_secret in webhook_secrets().values():
         register_secret(webhook_secret.get_secret_value())
     config_path = args.config if getattr(args, "config", None) else settings.config
     try:

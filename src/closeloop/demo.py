@@ -1,7 +1,8 @@
-"""``closeloop demo``: Salesforce and HubSpot sandboxes on 127.0.0.1, the initial sync, a deal won, the report.
+"""``closeloop demo``: the sandboxes of ``config/sandbox.yaml`` on 127.0.0.1, the initial sync, a deal won in the
+CRM, the revenue on the marketing system's contacts, the report.
 
-Everything runs against real HTTP on loopback with the shipped ``config/sandbox.yaml`` and mappings, and
-everything the demo starts is stopped before it returns.
+Everything runs against real HTTP on loopback with the shipped configuration and mappings (which systems, which
+fields, which stage is won all come from there), and everything the demo starts is stopped before it returns.
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from closeloop.config.loader import load_config
-from closeloop.config.models import LoadedConfig
+from closeloop.config.models import Entity, LoadedConfig
+from closeloop.config.policies import FromLoop
+from closeloop.engine.revenue import STAGE
 from closeloop.engine.runtime import Engine, RunOutcome
 from closeloop.model import WriteOp, WriteRequest
 from closeloop.sandbox.cli import build_sandboxes
-from closeloop.sandbox.kit import SandboxBase
 from closeloop.sandbox.serve import serving
 from closeloop.store import Store
 
 console = Console()
 CONNECTION = "crm-marketing"
 SEED = 1
+"""The sandboxes' seed: config/sandbox.yaml's default credentials are those of seed 1."""
 
 
 def _config_file() -> Path:
@@ -40,14 +43,19 @@ def _config_file() -> Path:
     raise SystemExit("config/sandbox.yaml not found: run the demo from the closeloop source tree")
 
 
-def _load(urls: dict[str, str]) -> LoadedConfig:
-    environ = {
-        "SF_BASE_URL": urls["salesforce"],
-        "SF_AUTH_URL": urls["salesforce"],
-        "HUBSPOT_BASE_URL": urls["hubspot"],
-        "HUBSPOT_TOKEN": f"pat-na1-sandbox-{SEED}",
-    }
+def _load(urls: dict[str, str] | None = None) -> LoadedConfig:
+    """The sandbox configuration, pointed at the served sandboxes by system name (``CRM_BASE_URL``...)."""
+    environ = {}
+    for system, url in (urls or {}).items():
+        environ[f"{system.upper()}_BASE_URL"] = environ[f"{system.upper()}_AUTH_URL"] = url
     return load_config(_config_file(), environ=environ)
+
+
+def _sides(config: LoadedConfig) -> tuple[str, str]:
+    """(CRM system, marketing system) of the demo's connection."""
+    connection = config.connection(CONNECTION)
+    marketing = connection.marketing_system or connection.systems[1]
+    return connection.other(marketing), marketing
 
 
 @contextmanager
@@ -86,46 +94,69 @@ def _show(outcome: RunOutcome, title: str) -> None:
     )
 
 
-async def _win_a_deal(engine: Engine, crm: SandboxBase) -> str | None:
-    """Close an open opportunity that has contacts, through the Salesforce API, as a sales rep would."""
-    roles = {row.fields.get("OpportunityId") for row in crm.table("OpportunityContactRole").live()}
-    for row in crm.table("Opportunity").live():
-        if row.id in roles and not row.fields.get("IsClosed"):
-            request = WriteRequest("win", WriteOp.UPDATE, {"StageName": "Closed Won"}, native_id=row.id)
-            (result,) = await engine.connector("crm").write("Opportunity", [request])
+async def _win_a_deal(engine: Engine, store: Store, crm: str) -> str | None:
+    """Move an open deal that has contacts to the CRM's won stage, through its API, as a sales rep would."""
+    mapping = engine.config.connection(CONNECTION).mapping(Entity.DEAL)
+    if mapping is None:
+        return None
+    connector = engine.connector(crm)
+    for obj in mapping.objects(crm):
+        stage = mapping.native_field(crm, obj, STAGE)
+        won = sorted((await connector.describe(obj)).won_stages())
+        if stage is None or not won:
+            continue
+        for golden in store.goldens(Entity.DEAL, "", 10_000):
+            link = next((lk for lk in store.links_of(golden.id) if (lk.system, lk.object) == (crm, obj)), None)
+            if link is None or not store.deal_contacts(golden.id):
+                continue
+            (record,) = await connector.read(obj, [link.native_id])
+            if record.fields.get(stage) in won:
+                continue
+            request = WriteRequest("win", WriteOp.UPDATE, {stage: won[0]}, native_id=record.id)
+            (result,) = await connector.write(obj, [request])
             if result.ok:
                 console.print(
-                    f"closed [bold]{row.fields.get('Name')}[/bold] "
-                    f"({row.fields.get('Amount')} {row.fields.get('CurrencyIsoCode', 'USD')}) as Closed Won"
+                    f"moved {crm} {obj} [bold]{golden.fields.get('name')}[/bold] "
+                    f"({golden.fields.get('amount')} {golden.fields.get('currency') or ''}) to {won[0]!r}"
                 )
-                return row.id
+                return golden.id
     return None
 
 
-async def _revenue_on_marketing_contacts(engine: Engine, store: Store, deal_id: str) -> None:
-    link = store.get_link("crm", "Opportunity", deal_id)
-    if link is None:
+async def _revenue_on_marketing_contacts(engine: Engine, store: Store, deal_id: str, marketing: str) -> None:
+    mapping = engine.config.connection(CONNECTION).mapping(Entity.CONTACT)
+    if mapping is None:
         return
-    for credit in store.deal_contacts(link.golden_id):
-        marketing = [lk for lk in store.links_of(credit.contact_golden_id) if lk.system == "marketing"]
-        for lk in marketing:
-            (record,) = await engine.connector("marketing").read(lk.object, [lk.native_id])
+    for credit in store.deal_contacts(deal_id):
+        for link in store.links_of(credit.contact_golden_id):
+            if link.system != marketing:
+                continue
+            (record,) = await engine.connector(marketing).read(link.object, [link.native_id])
+            shown = {
+                native: record.fields.get(native)
+                for name, spec in mapping.fields.items()
+                if isinstance(spec.policy, FromLoop) and (native := spec.native_field(marketing, link.object))
+            }
+            email = mapping.native_field(marketing, link.object, "email")
+            who = record.fields.get(email) if email else record.id
             console.print(
-                f"  HubSpot contact {record.fields.get('email')}: closeloop_revenue = "
-                f"[bold green]{record.fields.get('closeloop_revenue')}[/bold green], "
-                f"won deals = {record.fields.get('closeloop_won_deals')}"
+                f"  {marketing} contact {who}: "
+                + ", ".join(f"{k} = [bold green]{v}[/bold green]" for k, v in shown.items())
             )
 
 
 async def run_demo(people: int, out: Path) -> int:
     """The demo, start to finish."""
-    sandboxes = build_sandboxes(["hubspot", "salesforce"], seed=SEED, people=people, deals=people // 8)
-    sandboxes = [(name, sb) for name, sb in sandboxes]
+    crm, marketing = _sides(_load())
+    plain = _load()
+    vendors = {system: plain.systems[system].connector for system in (marketing, crm)}
+    sandboxes = build_sandboxes(list(vendors.values()), seed=SEED, people=people, deals=people // 8)
     total = sum(len(table) for _, sb in sandboxes for table in sb.tables.values())
     async with serving(sandboxes, port_base=0) as served:
-        urls = {item.name: item.base_url for item in served}
-        for item in served:
-            console.print(f"sandbox [bold]{item.name}[/bold] at {item.base_url}")
+        by_vendor = {item.name: item.base_url for item in served}
+        urls = {system: by_vendor[vendor] for system, vendor in vendors.items()}
+        for system, url in urls.items():
+            console.print(f"sandbox [bold]{vendors[system]}[/bold] ({system}) at {url}")
         config = _load(urls)
         with tempfile.TemporaryDirectory(prefix="closeloop-demo-") as tmp, Store.open(Path(tmp) / "demo.db") as store:
             async with Engine(config, store) as engine:
@@ -133,11 +164,10 @@ async def run_demo(people: int, out: Path) -> int:
                 _show(await _initial_sync(engine, total), "initial sync")
                 _show(await engine.sync(CONNECTION), "second cycle (echoes of our writes)")
                 _show(await engine.sync(CONNECTION), "third cycle (quiet)")
-                crm = dict(sandboxes)["salesforce"]
-                deal = await _win_a_deal(engine, crm)
+                deal = await _win_a_deal(engine, store, crm)
                 _show(await engine.sync(CONNECTION), "cycle after the win")
                 if deal:
-                    await _revenue_on_marketing_contacts(engine, store, deal)
+                    await _revenue_on_marketing_contacts(engine, store, deal, marketing)
                 _report(config, store, out)
                 console.print(f"demo finished in {time.monotonic() - started:.1f} s")
     return 0

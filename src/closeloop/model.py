@@ -29,7 +29,7 @@ def parse_utc(text: str) -> datetime:
     cleaned = text.strip()
     if cleaned.endswith("Z"):
         cleaned = cleaned[:-1] + "+00:00"
-    # Salesforce writes offsets without a colon (+0000).
+    # Some vendors write offsets without a colon (+0000).
     if len(cleaned) >= 5 and cleaned[-5] in "+-" and cleaned[-4:].isdigit() and cleaned[-3] != ":":
         cleaned = cleaned[:-2] + ":" + cleaned[-2:]
     return utc(datetime.fromisoformat(cleaned))

@@ -1,4 +1,5 @@
-"""Webhook verification: generic checks (HMAC v3, shared token) and the small table of who uses which.
+"""Webhook verification: generic checks (an HMAC signature over the request, shared tokens) that connector
+plugins pick from and parametrise in their ``WebhookSpec``; the core knows no vendor's headers.
 
 A verified webhook is only a hint to re-fetch: it schedules an early run, and the poll stays the source of truth.
 """
@@ -9,18 +10,18 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import SecretStr
 
 TOKEN_HEADER = "x-closeloop-token"  # noqa: S105 - a header name, not a secret
-"""The header carrying a shared secret, for senders that can set custom headers (Marketo, Salesforce)."""
+"""The header carrying a shared secret, for senders that can set custom headers."""
 MAX_BODY_BYTES = 1 << 20
 """Webhook bodies are small notifications; anything larger is refused before it is read."""
 
-# HubSpot decodes these before signing, so the URI must be compared in the same form.
+# Signers decode these before signing, so the URI must be compared in the same form.
 _URI_DECODE = {
     "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
     "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
@@ -58,13 +59,13 @@ def shared_token(given: str | None, secret: SecretStr) -> Verdict:
     return ACCEPTED if hmac.compare_digest(given.encode(), expected) else Verdict(ok=False, reason="wrong token")
 
 
-def hmac_v3(
+def hmac_signature(
     request: WebhookRequest,
     secret: SecretStr,
     now: datetime,
     *,
-    signature_header: str = "x-hubspot-signature-v3",
-    timestamp_header: str = "x-hubspot-request-timestamp",
+    signature_header: str,
+    timestamp_header: str,
     max_age: timedelta = timedelta(minutes=5),
 ) -> Verdict:
     """HMAC-SHA256 (base64) over ``method + URI + body + timestamp``, timestamp in ms no further than ``max_age``."""
@@ -111,39 +112,28 @@ def body_token(request: WebhookRequest, secret: SecretStr, now: datetime) -> Ver
     return shared_token(token if isinstance(token, str) else None, secret)
 
 
-_SOAP_ACK = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
-    '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack>'
-    "</notificationsResponse></soapenv:Body></soapenv:Envelope>"
-)
-
-
 @dataclass(frozen=True)
-class WebhookRoute:
-    """How webhooks for one connector are verified, and the body a sender needs as acknowledgement."""
+class WebhookSpec:
+    """How a connector's webhooks are verified, and the body its sender needs as acknowledgement."""
 
     verify: Verifier
     ack: tuple[str, str] | None = None
     """(media type, body) of the reply; None: a small JSON reply."""
 
 
-ROUTES: Mapping[str, WebhookRoute] = {
-    # Keyed by connector name: /webhooks/<connector> is the public URL each vendor is configured with.
-    "hubspot": WebhookRoute(hmac_v3),
-    "zoho": WebhookRoute(body_token),
-    "marketo": WebhookRoute(header_token),
-    # Outbound messages are retried for 24 hours unless acknowledged in SOAP.
-    "salesforce": WebhookRoute(url_or_header_token, ack=("text/xml", _SOAP_ACK)),
-}
-
-
-def verify(connector: str, request: WebhookRequest, secrets: Mapping[str, SecretStr], now: datetime) -> Verdict:
-    """Verify a webhook for ``connector``; without a configured secret nothing can be authentic."""
-    route = ROUTES.get(connector)
-    if route is None:
-        return Verdict(ok=False, reason="no such webhook")
-    secret = secrets.get(connector)
+def verify(spec: WebhookSpec, request: WebhookRequest, secret: SecretStr | None, now: datetime) -> Verdict:
+    """Verify a webhook against its connector's spec; without a configured secret nothing can be authentic."""
     if secret is None:
-        return Verdict(ok=False, reason=f"no secret configured (CLOSELOOP_WEBHOOK_{connector.upper()}_SECRET)")
-    return route.verify(request, secret, now)
+        return Verdict(ok=False, reason="no secret configured")
+    return spec.verify(request, secret, now)
+
+
+def secret_variable(connector: str) -> str:
+    """The environment variable holding a connector's webhook secret: ``CLOSELOOP_WEBHOOK_<NAME>_SECRET``."""
+    return f"CLOSELOOP_WEBHOOK_{connector.upper()}_SECRET"
+
+
+def secrets_from(environ: Mapping[str, str], connectors: Iterable[str]) -> dict[str, SecretStr]:
+    """The webhook secrets set in the environment, by connector name."""
+    found = {name: environ.get(secret_variable(name), "") for name in connectors}
+    return {name: SecretStr(value) for name, value in found.items() if value}

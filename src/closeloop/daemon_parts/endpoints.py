@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,9 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from closeloop.connector import registry
 from closeloop.daemon_parts.metrics import DaemonMetrics
 from closeloop.daemon_parts.readiness import Readiness
-from closeloop.daemon_parts.webhooks import MAX_BODY_BYTES, ROUTES, WebhookRequest, verify
+from closeloop.webhooks import MAX_BODY_BYTES, WebhookRequest, WebhookSpec, secret_variable, secrets_from, verify
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,19 @@ class DaemonView:
     metrics: DaemonMetrics
     webhook_secrets: Mapping[str, SecretStr]
     clock: Callable[[], datetime]
+    webhooks: Mapping[str, WebhookSpec] = field(default_factory=dict)
+    """Connector name -> how its webhooks are verified (from the installed plugins)."""
     public_url: str | None = None
+
+
+def installed_webhooks() -> dict[str, WebhookSpec]:
+    """Connector name -> webhook spec, for every installed plugin that declares one."""
+    return {name: plugin.webhook for name, plugin in registry().plugins.items() if plugin.webhook is not None}
+
+
+def webhook_secrets() -> dict[str, SecretStr]:
+    """The webhook secrets set in the environment for the installed connectors that take webhooks."""
+    return secrets_from(os.environ, installed_webhooks())
 
 
 def build_app(view: DaemonView) -> Starlette:
@@ -58,7 +72,8 @@ def build_app(view: DaemonView) -> Starlette:
 
     async def webhook(request: Request) -> Response:
         connector = request.path_params["connector"]
-        if connector not in ROUTES:
+        spec = view.webhooks.get(connector)
+        if spec is None:
             return JSONResponse({"error": "not found"}, status_code=404)
         body = await _bounded_body(request)
         if body is None:
@@ -70,10 +85,11 @@ def build_app(view: DaemonView) -> Starlette:
             query=dict(request.query_params),
             body=body,
         )
-        verdict = verify(connector, incoming, view.webhook_secrets, view.clock())
+        verdict = verify(spec, incoming, view.webhook_secrets.get(connector), view.clock())
         if not verdict.ok:
             view.metrics.webhooks.labels(connector, "refused").inc()
-            log.warning("webhook for %s refused: %s", connector, verdict.reason, extra={"system": connector})
+            reason = verdict.reason if connector in view.webhook_secrets else f"set {secret_variable(connector)}"
+            log.warning("webhook for %s refused: %s", connector, reason, extra={"system": connector})
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         view.metrics.webhooks.labels(connector, "accepted").inc()
         scheduled = [
@@ -82,7 +98,7 @@ def build_app(view: DaemonView) -> Starlette:
         log.info(
             "webhook for %s: early run of %d connection(s)", connector, len(scheduled), extra={"system": connector}
         )
-        ack = ROUTES[connector].ack
+        ack = spec.ack
         if ack is not None:
             return Response(ack[1], media_type=ack[0])
         return JSONResponse({"scheduled": len(scheduled)})

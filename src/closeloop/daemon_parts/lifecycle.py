@@ -17,7 +17,7 @@ import uvicorn
 from closeloop.config.loader import load_config
 from closeloop.config.models import LoadedConfig
 from closeloop.config.problems import ConfigError
-from closeloop.daemon_parts.endpoints import DaemonView, build_app
+from closeloop.daemon_parts.endpoints import DaemonView, build_app, installed_webhooks, webhook_secrets
 from closeloop.daemon_parts.metrics import DaemonMetrics
 from closeloop.daemon_parts.readiness import Readiness, check_readiness, connection_health, store_problem
 from closeloop.daemon_parts.reload import ConfigFiles
@@ -87,7 +87,8 @@ class Daemon:
             request_sync=self.scheduler.request,
             connections_using=self.connections_using,
             metrics=self.metrics,
-            webhook_secrets=self.settings.webhook_secrets(),
+            webhook_secrets=webhook_secrets(),
+            webhooks=installed_webhooks(),
             clock=self.clock,
             public_url=self.settings.webhook_public_url,
         )

@@ -1,8 +1,10 @@
-"""The daemon's own ``CLOSELOOP_*`` settings: grace period, readiness threshold, reload polling, webhook secrets."""
+"""The daemon's own ``CLOSELOOP_*`` settings: grace period, readiness threshold, reload polling.
+
+Webhook secrets are read per connector from ``CLOSELOOP_WEBHOOK_<NAME>_SECRET`` (see ``closeloop.webhooks``)."""
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from closeloop.settings import Settings
 
@@ -22,20 +24,5 @@ class DaemonSettings(Settings):
     webhook_public_url: str | None = Field(
         default=None,
         description="The public base URL webhooks are sent to (e.g. https://sync.example.com) when a proxy "
-        "rewrites it; HubSpot signs the URL it called.",
+        "rewrites it; signing senders sign the URL they called.",
     )
-    webhook_hubspot_secret: SecretStr | None = Field(default=None, description="HubSpot app secret (signature v3).")
-    webhook_zoho_secret: SecretStr | None = Field(default=None, description="Zoho notification channel token.")
-    webhook_marketo_secret: SecretStr | None = Field(default=None, description="Marketo webhook shared secret.")
-    webhook_salesforce_secret: SecretStr | None = Field(
-        default=None, description="Salesforce outbound message shared secret (in the URL or a header)."
-    )
-
-    def webhook_secrets(self) -> dict[str, SecretStr]:
-        """The configured webhook secrets by connector name."""
-        found: dict[str, SecretStr] = {}
-        for name, value in vars(self).items():
-            secret = isinstance(value, SecretStr) and bool(value.get_secret_value())
-            if secret and name.startswith("webhook_") and name.endswith("_secret"):
-                found[name.removeprefix("webhook_").removesuffix("_secret")] = value
-        return found

@@ -12,18 +12,21 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from closeloop.daemon_parts.endpoints import DaemonView, build_app
+from closeloop.daemon_parts.endpoints import DaemonView, build_app, installed_webhooks
 from closeloop.daemon_parts.metrics import DaemonMetrics
 from closeloop.daemon_parts.readiness import Readiness
-from closeloop.daemon_parts.webhooks import (
+from closeloop.webhooks import (
     TOKEN_HEADER,
     WebhookRequest,
     body_token,
-    hmac_v3,
+    secret_variable,
     shared_token,
     url_or_header_token,
     verify,
 )
+
+WEBHOOKS = installed_webhooks()
+hmac_v3 = WEBHOOKS["hubspot"].verify  # HubSpot's signature v3, as its connector plugin declares it
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = SecretStr("app-secret-123")
@@ -107,9 +110,10 @@ def test_url_or_header_token_takes_either() -> None:
 
 
 def test_no_configured_secret_means_nothing_is_authentic() -> None:
-    verdict = verify("hubspot", hubspot_request(), {}, NOW)
+    verdict = verify(WEBHOOKS["hubspot"], hubspot_request(), None, NOW)
     assert not verdict.ok
-    assert "CLOSELOOP_WEBHOOK_HUBSPOT_SECRET" in verdict.reason
+    assert "no secret" in verdict.reason
+    assert secret_variable("hubspot") == "CLOSELOOP_WEBHOOK_HUBSPOT_SECRET"
 
 
 class Recorder:
@@ -131,6 +135,7 @@ def client(recorder: Recorder, **secrets: str) -> httpx.AsyncClient:
         metrics=DaemonMetrics(),
         webhook_secrets={k: SecretStr(v) for k, v in secrets.items()},
         clock=lambda: NOW,
+        webhooks=WEBHOOKS,
         public_url="https://sync.example.com",
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(view)), base_url="https://sync.example.com")

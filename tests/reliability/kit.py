@@ -41,9 +41,10 @@ def seeded(contacts: int, deals: int) -> tuple[SandboxBase, SandboxBase]:
     return crm, mkt
 
 
-def config_text(crm_url: str, mkt_url: str, state: Path, extra: str = "") -> str:
+def config_text(crm_url: str, mkt_url: str, state: Path, extra: str = "", mkt_auth: str = "") -> str:
     """A closeloop.yaml for the demo mappings against the given base URLs; ``extra`` joins both settings."""
     more = f", {extra}" if extra else ""
+    mkt_auth = mkt_auth or f"access_token: {HUBSPOT_TOKEN}"
     return f"""
 state: {{path: {state}}}
 systems:
@@ -53,7 +54,7 @@ systems:
       client_id: closeloop-sandbox, client_secret: {SF_SECRET}{more}}}
   marketing:
     connector: hubspot
-    settings: {{base_url: '{mkt_url}', access_token: {HUBSPOT_TOKEN}{more}}}
+    settings: {{base_url: '{mkt_url}', {mkt_auth}{more}}}
 connections:
   - name: rel
     systems: [crm, marketing]
@@ -132,18 +133,24 @@ class FakeClock:
         return now_utc() + self.offset
 
 
-def _prepare(tmp: Path, extra: str) -> tuple[LoadedConfig, Store]:
+def _prepare(tmp: Path, extra: str, mkt_auth: str) -> tuple[LoadedConfig, Store]:
     tmp.mkdir(exist_ok=True)
-    (tmp / "closeloop.yaml").write_text(config_text("http://crm.test", "http://marketing.test", tmp / "s.db", extra))
+    text = config_text("http://crm.test", "http://marketing.test", tmp / "s.db", extra, mkt_auth)
+    (tmp / "closeloop.yaml").write_text(text)
     return load_config(tmp / "closeloop.yaml", environ={}), Store.open(tmp / "s.db")
 
 
 @asynccontextmanager
 async def in_process(
-    tmp: Path, crm: SandboxBase, mkt: SandboxBase, extra: str = "", clock: FakeClock | None = None
+    tmp: Path,
+    crm: SandboxBase,
+    mkt: SandboxBase,
+    extra: str = "",
+    clock: FakeClock | None = None,
+    mkt_auth: str = "",
 ) -> AsyncIterator[tuple[Engine, Store]]:
     """An engine over in-process sandboxes (httpx.ASGITransport), its store in ``tmp``."""
-    config, store = _prepare(tmp, extra)
+    config, store = _prepare(tmp, extra, mkt_auth)
     crm.base_url, mkt.base_url = "http://crm.test", "http://marketing.test"
     transports = {"crm": httpx.ASGITransport(app=crm), "marketing": httpx.ASGITransport(app=mkt)}
     engine = Engine(config, store, transports=transports, clock=clock or now_utc)

@@ -48,7 +48,7 @@ async def _clean_sync(tmp: Path, contacts: int) -> dict:
 
 
 @pytest.mark.parametrize(
-    "contacts", [pytest.param(600, id="600"), pytest.param(5_000, id="5k", marks=pytest.mark.slow)]
+    "contacts", [pytest.param(400, id="400"), pytest.param(5_000, id="5k", marks=pytest.mark.slow)]
 )
 async def test_faults_converge_to_the_fault_free_state(tmp_path: Path, contacts: int) -> None:
     reference = await _clean_sync(tmp_path / "clean", contacts)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from closeloop.config.models import EntityMapping
@@ -38,6 +38,8 @@ class Pending:
     golden_id: str
     outbox_ids: list[int]
     attempts: int
+    refused: bool = False
+    """Some owed values were refused before sending (parked): they are not written, the record stays parked."""
 
 
 async def drain(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
@@ -81,8 +83,8 @@ def _prepare(ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequen
             writes = owed_writes(ctx, mapping, golden, system, ctx.connection.other(system))
             built = [_request(ctx, mapping, golden, w, ids) for w in writes]
             ready = [
-                Pending(req, w, golden_id, ids, max(e.attempts for e in entries))
-                for req, w in zip(built, writes, strict=True)
+                Pending(req, sent, golden_id, ids, max(e.attempts for e in entries), sent != w)
+                for (req, sent), w in zip(built, writes, strict=True)
                 if req is not None
             ]
             if not ready:
@@ -94,8 +96,9 @@ def _prepare(ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequen
 
 def _request(
     ctx: CycleContext, mapping: EntityMapping, golden: GoldenState, write: OwedWrite, outbox_ids: list[int]
-) -> WriteRequest | None:
-    """The native request for an owed write; values the target refuses up front go to quarantine."""
+) -> tuple[WriteRequest | None, OwedWrite]:
+    """The native request for an owed write, and the write without the values the target refuses up front
+    (those go to quarantine and must not enter the snapshot as if written)."""
     native, problems = to_native_fields(
         mapping, write.system, write.obj, write.values, ctx.schema(write.system, write.obj)
     )
@@ -108,17 +111,19 @@ def _request(
             mapping.entity,
             code="INVALID_FOR_TARGET",
             reason="; ".join(str(p) for p in problems),
-            native_id=write.native_id,
+            native_id=None,  # keyed by the golden record: a create and the updates after it share one entry
             golden_id=golden.id,
-            payload={"values": dict(write.values)},
+            payload={"values": dict(write.values), "native_id": write.native_id},
         )
+        refused = {p.field for p in problems}
+        write = replace(write, values={k: v for k, v in write.values.items() if k not in refused})
     fields = dict(native.fields)
     if write.op is WriteOp.UPSERT and write.upsert_key:
         fields.setdefault(write.upsert_key, write.upsert_value)
     if not fields and write.op is WriteOp.UPDATE:
-        return None
+        return None, write
     ref = f"{golden.id}:{write.native_id or 'new'}"
-    return WriteRequest(ref, write.op, fields, native_id=write.native_id, upsert_key=write.upsert_key)
+    return WriteRequest(ref, write.op, fields, native_id=write.native_id, upsert_key=write.upsert_key), write
 
 
 async def _send(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str, pending: list[Pending]) -> None:
@@ -183,7 +188,8 @@ def _succeeded(ctx: CycleContext, mapping: EntityMapping, item: Pending, result:
         ctx.count("updated", write.system)
     else:
         ctx.count("created" if result.status.value == "created" else "updated", write.system)
-    store.resolve_quarantine(ctx.name, write.system, write.obj, golden_id=item.golden_id)
+    if not item.refused:
+        store.resolve_quarantine(ctx.name, write.system, write.obj, golden_id=item.golden_id)
     if mapping.entity == "deal":
         ctx.deals.add(item.golden_id)
 

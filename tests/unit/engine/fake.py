@@ -66,6 +66,10 @@ class FakeVendor:
     """Raise after applying this many more write batches (the ambiguous write)."""
     page_size: int = 3
     unique: dict[str, str] = field(default_factory=lambda: {"contacts": "email", "deals": "cl_id"})
+    restricted: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    """object -> field -> allowed values: describe reports those fields as restricted picklists."""
+    outage: bool = False
+    """While set, every write call fails with a transient error before applying anything."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def table(self, obj: str) -> dict[str, Row]:
@@ -125,7 +129,10 @@ class FakeConnector:
 
     async def describe(self, obj: str) -> ObjectSchema:
         self.vendor.calls["describe"] += 1
-        return ObjectSchema(obj, FIELDS[obj], STAGES if obj == "deals" else ())
+        fields = dict(FIELDS[obj])
+        for name, allowed in self.vendor.restricted.get(obj, {}).items():
+            fields[name] = FieldInfo(name, fields[name].type, picklist=allowed, restricted=True)
+        return ObjectSchema(obj, fields, STAGES if obj == "deals" else ())
 
     async def read_changes(self, obj: str, since: Cursor | None) -> AsyncIterator[Page]:
         rows = sorted(self.vendor.table(obj).values(), key=lambda r: (r.modified_at, r.id))
@@ -153,6 +160,8 @@ class FakeConnector:
 
     async def write(self, obj: str, batch: Sequence[WriteRequest]) -> list[WriteResult]:
         self.vendor.calls["write"] += 1
+        if self.vendor.outage:
+            raise ConnectionError(f"{self.vendor.name} is unavailable")
         results = [self._write_one(obj, request) for request in batch]
         if self.vendor.fail_after_apply:
             self.vendor.fail_after_apply -= 1

@@ -101,6 +101,8 @@ def owed_values(
         allowed = source == LOOP
     elif isinstance(policy, OneWay):
         allowed = policy.flows(source, target) or (golden.by is None and policy.target == target)
+    elif isinstance(policy, WriteOnce):
+        allowed = True  # kept forever: it fills a blank anywhere, the setter's own included
     else:
         allowed = source != target or snapshot is MISSING
     if not allowed or (snapshot is not MISSING and snapshot == golden.value):

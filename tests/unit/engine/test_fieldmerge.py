@@ -119,6 +119,8 @@ OWED = [
     pytest.param(WRITE_ONCE, ("paid", "b", T1), "a", None, (True, "paid"), id="write-once-fills-blank"),
     pytest.param(WRITE_ONCE, ("paid", "b", T1), "a", MISSING, (True, "paid"), id="write-once-on-create"),
     pytest.param(WRITE_ONCE, ("paid", "b", T1), "a", "direct", (False, None), id="write-once-never-overwrites"),
+    pytest.param(WRITE_ONCE, ("paid", "b", T1), "b", None, (True, "paid"), id="write-once-refills-its-setter"),
+    pytest.param(WRITE_ONCE, ("paid", "b", T1), "b", "paid", (False, None), id="write-once-setter-equal"),
     pytest.param(FROM_LOOP, ("1200", LOOP, T1), "b", "99", (True, "1200"), id="from-loop-written"),
     pytest.param(FROM_LOOP, ("99", "b", T1), "a", None, (False, None), id="from-loop-not-from-a-system"),
 ]

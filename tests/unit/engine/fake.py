@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -223,3 +224,42 @@ def fake_registry(vendors: dict[str, FakeVendor]) -> Registry:
         objects={"contacts": "contact", "deals": "deal"},
     )
     return Registry(plugins={"fake": plugin})
+
+
+class Crash(BaseException):
+    """A process dying at a step boundary: not an error the engine may handle."""
+
+
+def crash_on_call(n: int, *, before: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap a function (sync or async): its n-th call raises Crash, before doing its work or after it."""
+    calls = {"n": 0}
+
+    def enter() -> None:
+        calls["n"] += 1
+        if calls["n"] == n and before:
+            raise Crash
+
+    def leave() -> None:
+        if calls["n"] == n:
+            raise Crash
+
+    def wrap(real: Callable[..., Any]) -> Callable[..., Any]:
+        if not inspect.iscoroutinefunction(real):
+
+            def crashing_sync(*args: Any, **kwargs: Any) -> Any:
+                enter()
+                result = real(*args, **kwargs)
+                leave()
+                return result
+
+            return crashing_sync
+
+        async def crashing(*args: Any, **kwargs: Any) -> Any:
+            enter()
+            result = await real(*args, **kwargs)
+            leave()
+            return result
+
+        return crashing
+
+    return wrap

@@ -6,8 +6,7 @@ System ``a`` is the CRM and ``b`` the marketing tool (see conftest.py). The fake
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from closeloop.store import Store
 from closeloop.store.rows import QuarantineStatus
 
 from .conftest import CONTACTS, World, write_config
-from .fake import FakeClock, FakeConnector, FakeVendor, fake_registry
+from .fake import Crash, FakeClock, FakeConnector, FakeVendor, crash_on_call, fake_registry
 
 # A contact mapping with one field per policy the conflict table needs.
 POLICY_CONTACTS = CONTACTS.replace(
@@ -126,45 +125,6 @@ async def test_write_once_fills_a_blank_on_the_other_side_only(world: World) -> 
 # -- crash safety ---------------------------------------------------------------------------------------------
 
 
-class Crash(BaseException):
-    """A process dying at a step boundary: not an error the engine may handle."""
-
-
-def _crash_on_call(n: int, *, before: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Wrap a function (sync or async): its n-th call crashes, before doing its work or after it."""
-    calls = {"n": 0}
-
-    def enter() -> None:
-        calls["n"] += 1
-        if calls["n"] == n and before:
-            raise Crash
-
-    def leave() -> None:
-        if calls["n"] == n:
-            raise Crash
-
-    def wrap(real: Callable[..., Any]) -> Callable[..., Any]:
-        if not inspect.iscoroutinefunction(real):
-
-            def crashing_sync(*args: Any, **kwargs: Any) -> Any:
-                enter()
-                result = real(*args, **kwargs)
-                leave()
-                return result
-
-            return crashing_sync
-
-        async def crashing(*args: Any, **kwargs: Any) -> Any:
-            enter()
-            result = await real(*args, **kwargs)
-            leave()
-            return result
-
-        return crashing
-
-    return wrap
-
-
 BOUNDARIES = [
     # (module attribute to wrap, which call crashes, before or after it does its work)
     pytest.param("cycle._apply_page", 1, False, id="after-commit-of-first-page"),
@@ -203,7 +163,7 @@ async def test_crash_at_a_step_boundary_then_a_fresh_process_loses_nothing(
 
     where, name = target.split(".")
     owner: Any = {"cycle": cycle, "drain": drain, "connector": FakeConnector}[where]
-    monkeypatch.setattr(owner, name, _crash_on_call(nth, before=before)(getattr(owner, name)))
+    monkeypatch.setattr(owner, name, crash_on_call(nth, before=before)(getattr(owner, name)))
     with pytest.raises(Crash):
         await world.engine.sync("ab")
     monkeypatch.undo()

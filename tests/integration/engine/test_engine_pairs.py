@@ -37,7 +37,8 @@ class Vendor:
     deals: str | None = None
     deal_fields: tuple[str, str, str, str, str] | None = None  # name, amount, stage, close date, currency
     deal_key: str | None = None
-    stages: tuple[str, str] | None = None  # open, won
+    stages: tuple[str, str] | None = None  # an open stage, the won stage
+    stage_map: str = ""  # every seeded native stage -> canonical, as a YAML flow mapping
     revenue: str | None = None
 
 
@@ -56,6 +57,8 @@ VENDORS = {
         ("Name", "Amount", "StageName", "CloseDate", "CurrencyIsoCode"),
         "Closeloop_Id__c",
         ("Prospecting", "Closed Won"),
+        stage_map="{Prospecting: discovery, Qualification: qualified, Proposal/Price Quote: proposal, "
+        "Negotiation/Review: negotiation, Closed Won: won, Closed Lost: lost}",
     ),
     "zoho": Vendor(
         "zoho",
@@ -70,6 +73,8 @@ VENDORS = {
         ("Deal_Name", "Amount", "Stage", "Closing_Date", "Currency"),
         "Closeloop_Id",
         ("Qualification", "Closed Won"),
+        stage_map="{Qualification: discovery, Needs Analysis: qualified, Proposal/Price Quote: proposal, "
+        "Negotiation/Review: negotiation, Closed Won: won, Closed Lost: lost}",
     ),
     "hubspot": Vendor(
         "hubspot",
@@ -84,6 +89,8 @@ VENDORS = {
         "closeloop_id",
         ("appointmentscheduled", "closedwon"),
         revenue="closeloop_revenue",
+        stage_map="{appointmentscheduled: discovery, qualifiedtobuy: qualified, presentationscheduled: proposal, "
+        "decisionmakerboughtin: negotiation, closedwon: won, closedlost: lost}",
     ),
     "marketo": Vendor(
         "marketo",
@@ -131,9 +138,7 @@ def _deals_yaml(crm: Vendor, mkt: Vendor) -> str:
     both = mkt.deals is not None and mkt.deal_fields is not None and mkt.stages is not None
     m = mkt.deal_fields if both and mkt.deal_fields else ("", "", "", "", "")
     side = lambda field: f", marketing: {field}" if both else ""  # noqa: E731 - a tiny formatting helper
-    stage_map = (
-        f"\n      marketing: {{{mkt.stages[0]}: open, {mkt.stages[1]}: closed_won}}" if both and mkt.stages else ""
-    )
+    stage_map = f"\n      marketing: {mkt.stage_map}" if both else ""
     systems = (
         f"\n  marketing: {{objects: [{mkt.deals}], upsert: {{key: {mkt.deal_key}, value: golden_id}}}}" if both else ""
     )
@@ -154,7 +159,7 @@ fields:
     crm: {stage}{mkt_stage}
     prefer: crm
     values:
-      crm: {{{crm.stages[0]}: open, {crm.stages[1]}: closed_won}}{stage_map}
+      crm: {crm.stage_map}{stage_map}
 {create}on_delete: unlink
 """
 

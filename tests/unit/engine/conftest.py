@@ -11,8 +11,7 @@ import pytest
 from closeloop.config.loader import load_config
 from closeloop.engine.runtime import Engine
 from closeloop.store import Store
-
-from .fake import FakeClock, FakeVendor, fake_registry
+from closeloop.testing.fake import FakeClock, FakeVendor, fake_registry
 
 CONFIG = """
 state: {path: state.db}

@@ -17,9 +17,9 @@ from closeloop.config.loader import load_config
 from closeloop.engine.runtime import Engine
 from closeloop.store import Store
 from closeloop.store.rows import QuarantineStatus
+from closeloop.testing.fake import Crash, FakeClock, FakeConnector, FakeVendor, crash_on_call, fake_registry
 
 from .conftest import CONTACTS, World, write_config
-from .fake import Crash, FakeClock, FakeConnector, FakeVendor, crash_on_call, fake_registry
 
 # A contact mapping with one field per policy the conflict table needs.
 POLICY_CONTACTS = CONTACTS.replace(

@@ -28,9 +28,9 @@ from closeloop.engine.normalize import to_canonical
 from closeloop.engine.runtime import Engine
 from closeloop.model import FieldType
 from closeloop.store import Store
+from closeloop.testing.fake import Crash, FakeClock, FakeConnector, FakeVendor, crash_on_call, fake_registry
 
 from .conftest import World, write_config
-from .fake import Crash, FakeClock, FakeConnector, FakeVendor, crash_on_call, fake_registry
 
 EMAILS = [f"p{i}@x.com" for i in range(6)]
 NAMES = ["Ann", "Bob", "Cy", ""]

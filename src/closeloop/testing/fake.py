@@ -1,10 +1,13 @@
-"""An in-memory connector for closed-loop tests (a copy of the engine tests' fake, with touchpoints and more fields)."""
+"""An in-memory connector for tests of the engine and the loop: an ordered change stream, upserts, per-record
+rejections, restricted picklists, outages, touchpoints and counters. Shipped so connector and plugin authors can
+test sync behaviour without a vendor."""
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,6 +69,10 @@ class FakeVendor:
     """Raise after applying this many more write batches (the ambiguous write)."""
     page_size: int = 3
     unique: dict[str, str] = field(default_factory=lambda: {"contacts": "email", "deals": "cl_id"})
+    restricted: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    """object -> field -> allowed values: describe reports those fields as restricted picklists."""
+    outage: bool = False
+    """While set, every write call fails with a transient error before applying anything."""
     touches: list[Touchpoint] = field(default_factory=list)
     """Touchpoints the vendor reports, by native contact id."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -135,7 +142,10 @@ class FakeConnector:
 
     async def describe(self, obj: str) -> ObjectSchema:
         self.vendor.calls["describe"] += 1
-        return ObjectSchema(obj, FIELDS[obj], STAGES if obj == "deals" else ())
+        fields = dict(FIELDS[obj])
+        for name, allowed in self.vendor.restricted.get(obj, {}).items():
+            fields[name] = FieldInfo(name, fields[name].type, picklist=allowed, restricted=True)
+        return ObjectSchema(obj, fields, STAGES if obj == "deals" else ())
 
     async def read_changes(self, obj: str, since: Cursor | None) -> AsyncIterator[Page]:
         rows = sorted(self.vendor.table(obj).values(), key=lambda r: (r.modified_at, r.id))
@@ -163,6 +173,8 @@ class FakeConnector:
 
     async def write(self, obj: str, batch: Sequence[WriteRequest]) -> list[WriteResult]:
         self.vendor.calls["write"] += 1
+        if self.vendor.outage:
+            raise ConnectionError(f"{self.vendor.name} is unavailable")
         results = [self._write_one(obj, request) for request in batch]
         if self.vendor.fail_after_apply:
             self.vendor.fail_after_apply -= 1
@@ -225,3 +237,42 @@ def fake_registry(vendors: dict[str, FakeVendor]) -> Registry:
         objects={"contacts": "contact", "deals": "deal"},
     )
     return Registry(plugins={"fake": plugin})
+
+
+class Crash(BaseException):
+    """A process dying at a step boundary: not an error the engine may handle."""
+
+
+def crash_on_call(n: int, *, before: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap a function (sync or async): its n-th call raises Crash, before doing its work or after it."""
+    calls = {"n": 0}
+
+    def enter() -> None:
+        calls["n"] += 1
+        if calls["n"] == n and before:
+            raise Crash
+
+    def leave() -> None:
+        if calls["n"] == n:
+            raise Crash
+
+    def wrap(real: Callable[..., Any]) -> Callable[..., Any]:
+        if not inspect.iscoroutinefunction(real):
+
+            def crashing_sync(*args: Any, **kwargs: Any) -> Any:
+                enter()
+                result = real(*args, **kwargs)
+                leave()
+                return result
+
+            return crashing_sync
+
+        async def crashing(*args: Any, **kwargs: Any) -> Any:
+            enter()
+            result = await real(*args, **kwargs)
+            leave()
+            return result
+
+        return crashing
+
+    return wrap

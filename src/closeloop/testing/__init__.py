@@ -1,0 +1,1 @@
+"""Test support shipped with closeloop: an in-memory fake connector for sync and loop tests without a vendor."""

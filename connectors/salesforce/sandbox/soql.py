@@ -8,6 +8,7 @@ numbers, TRUE/FALSE/NULL, dates and datetimes. Text comparisons are case-insensi
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable, Iterable
@@ -501,6 +502,14 @@ def like_regex(raw: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
 
 
+@functools.lru_cache(maxsize=64)
+def _in_set(cond: InList) -> tuple[frozenset[Any], bool]:
+    """An IN list's folded values as a set (and whether it holds NULL), built once per query, not once per row."""
+    return frozenset(_fold(v.value) for v in cond.values if v.value is not None), any(
+        v.value is None for v in cond.values
+    )
+
+
 def matches(cond: Condition, row: Any, get: Getter) -> bool:
     """True when ``row`` satisfies a bound condition."""
     if isinstance(cond, Logic):
@@ -513,7 +522,8 @@ def matches(cond: Condition, row: Any, get: Getter) -> bool:
     if isinstance(cond, Compare):
         return _compare(value, cond.op, cond.value.value)
     if isinstance(cond, InList):
-        found = any(_compare(value, "=", v.value) for v in cond.values)
+        folded, has_null = _in_set(cond)
+        found = (value is None and has_null) or (value is not None and _fold(value) in folded)
         return found != cond.negate
     return value is not None and like_regex(cond.pattern.raw).match(str(value)) is not None
 

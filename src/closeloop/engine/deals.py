@@ -34,24 +34,39 @@ async def fetch_associations(ctx: CycleContext, system: str, obj: str, deal_ids:
 def store_associations(
     ctx: CycleContext, system: str, touched: Mapping[str, str], links: Sequence[Association]
 ) -> dict[str, tuple[str, ...]]:
-    """Record which golden contacts each touched deal credits; return deal golden id → contact golden ids."""
-    by_deal: dict[str, list[Association]] = {native: [] for native in touched}
+    """Apply the association changes a page of deals reports; return deal golden id → credited contact golden ids.
+
+    Associations merge like fields: what a system reports counts only where it differs from what closeloop last saw
+    there or wrote there (the deal link's snapshot). A deal read back from the system closeloop created it in,
+    before its associations were written there, reports none: that is not a change, and it credits nobody less.
+    """
+    reported: dict[str, set[str]] = {native: set() for native in touched}
     for link in links:
-        if link.from_id in by_deal:
-            by_deal[link.from_id].append(link)
+        if link.from_id in reported:
+            reported[link.from_id].add(link.to_id)
     credited: dict[str, tuple[str, ...]] = {}
-    for native_deal, deal_links in by_deal.items():
-        contacts: list[str] = []
-        for link in deal_links:
-            found = _contact_link(ctx, system, link.to_id)
-            if found is not None:
-                contacts.append(found)
+    for native_deal, now in reported.items():
         deal_golden = touched[native_deal]
-        _remember_read(ctx, system, native_deal, deal_golden, [link.to_id for link in deal_links])
-        if contacts or not deal_links:
-            ctx.store.set_deal_contacts(deal_golden, contacts, {})
-        credited[deal_golden] = tuple(sorted(set(contacts)))
+        before = _seen(ctx, system, native_deal, deal_golden)
+        resolved = {native: golden for native in now if (golden := _contact_link(ctx, system, native)) is not None}
+        added = {resolved[native] for native in now - before if native in resolved}
+        removed = {golden for native in before - now if (golden := _contact_link(ctx, system, native)) is not None}
+        current = {credit.contact_golden_id for credit in ctx.store.deal_contacts(deal_golden)}
+        if added or removed:
+            current = (current | added) - removed
+            ctx.store.set_deal_contacts(deal_golden, sorted(current), {})
+        # Unresolved contacts stay out of the snapshot, so they count as added once they are linked.
+        _remember_read(ctx, system, native_deal, deal_golden, sorted((before & now) | set(resolved)))
+        credited[deal_golden] = tuple(sorted(current))
     return credited
+
+
+def _seen(ctx: CycleContext, system: str, deal_native: str, deal_golden: str) -> set[str]:
+    """The contacts (native ids) closeloop last saw on, or wrote to, this deal in ``system``."""
+    for link in ctx.store.links_of(deal_golden):
+        if link.system == system and link.native_id == deal_native:
+            return set(associated(link.snapshot))
+    return set()
 
 
 def _remember_read(ctx: CycleContext, system: str, deal_native: str, deal_golden: str, contacts: list[str]) -> None:

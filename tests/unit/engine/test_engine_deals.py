@@ -72,3 +72,28 @@ async def test_foreign_currency_converts_to_base(world: World) -> None:
     await world.sync()
     (entry,) = world.store.ledger_entries()
     assert entry.amount_base == Decimal("1100.00")
+
+
+async def test_deal_read_back_before_its_associations_are_written_credits_nobody_less(world: World) -> None:
+    ann, _ = await _contacts(world)
+    deal = world.a.put(
+        "deals", {"title": "Acme", "amount": "500", "currency": "USD", "stage": "Won", "closed": "2026-03-10"}
+    )
+    world.a.links[deal.id] = {ann}
+    real_associate = type(world.engine.connector("b")).associate
+
+    async def refuse(self: object, obj: str, links: object) -> object:
+        raise ConnectionError("associations endpoint down")
+
+    type(world.engine.connector("b")).associate = refuse  # type: ignore[method-assign]
+    try:
+        await world.sync()  # the deal is created in b, its association is not
+        await world.sync()  # b's copy comes back with no contacts: not a change
+    except ConnectionError:
+        pass
+    finally:
+        type(world.engine.connector("b")).associate = real_associate  # type: ignore[method-assign]
+    await world.sync()
+    await world.sync()
+    assert Decimal(str(world.b.find("contacts", "email", "ann@x.com").fields["revenue"])) == Decimal("500")
+    assert [e.kind.value for e in world.store.ledger_entries()] == ["won"]

@@ -87,10 +87,6 @@ def _no_duplicates(state: dict) -> None:
         pytest.param(20_000, 20, id="20k-records-20-kills", marks=pytest.mark.slow),
     ],
 )
-@pytest.mark.xfail(
-    reason="engine: deal-contact associations and closed-won rollups are lost across a SIGKILL (see bench report)",
-    strict=False,
-)
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path, contacts: int, kills: int) -> None:
     reference = asyncio.run(_reference(tmp_path / "reference", contacts))
     span = 1.0 + contacts / 500  # about one uncut initial cycle of the CLI on this machine (startup included)

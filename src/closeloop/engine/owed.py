@@ -8,6 +8,7 @@ upsert by key), and queued items for one record collapse into one write.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from closeloop.config.models import GOLDEN_ID, EntityMapping
@@ -33,16 +34,21 @@ class OwedWrite:
 
 
 def owed_writes(
-    ctx: CycleContext, mapping: EntityMapping, golden: GoldenState, system: str, source: str | None
+    ctx: CycleContext,
+    mapping: EntityMapping,
+    golden: GoldenState,
+    system: str,
+    source: str | None,
+    known_links: Sequence[Link] | None = None,
 ) -> list[OwedWrite]:
-    """What ``golden`` owes ``system``: updates of its linked records, or a create the rules allow."""
+    """What ``golden`` owes ``system``: updates of its linked records, or a create the rules allow.
+
+    ``known_links`` are the golden record's links when the caller has just read them (saves a query per system).
+    """
     if golden.deleted:
         return []
-    links = [
-        link
-        for link in ctx.store.links_of(golden.id)
-        if link.system == system and link.object in mapping.objects(system)
-    ]
+    every = ctx.store.links_of(golden.id) if known_links is None else known_links
+    links = [link for link in every if link.system == system and link.object in mapping.objects(system)]
     if any(is_tombstone(link.snapshot) for link in links):
         return []
     if links:
@@ -90,8 +96,9 @@ def _create(mapping: EntityMapping, golden: GoldenState, system: str) -> OwedWri
 def queue_owed(ctx: CycleContext, mapping: EntityMapping, golden: GoldenState, *, source: str | None) -> int:
     """Queue an outbox item for every system ``golden`` owes a write; return how many."""
     items = []
+    links = ctx.store.links_of(golden.id)
     for system in ctx.connection.systems:
-        for write in owed_writes(ctx, mapping, golden, system, source):
+        for write in owed_writes(ctx, mapping, golden, system, source, links):
             items.append(
                 OutboxItem(
                     ctx.name,

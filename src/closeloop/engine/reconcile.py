@@ -95,7 +95,8 @@ class PageApplier:
         golden.fields.update(changes)
         if changes or link is None:
             self.store.put_golden(golden.id, golden.entity, golden.encode())
-            self._index_keys(golden)
+            if link is None or any(key in changes for key in self.mapping.match):
+                self._index_keys(golden)
         self.store.put_link(
             self.system,
             self.obj,

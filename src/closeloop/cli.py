@@ -6,7 +6,6 @@ Exit codes: 0 ok, 1 a sync ran with quarantined records, 2 bad usage or configur
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -131,11 +130,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _handlers()[args.command](args)
     except KeyboardInterrupt:
         return 130
-
-
-def run_async(coro: object) -> int:
-    """Run a command's coroutine to its exit code."""
-    return int(asyncio.run(coro))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from closeloop.config.models import EntityMapping
+from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.golden import GoldenState
 from closeloop.engine.mapper import to_native_fields
@@ -190,7 +190,7 @@ def _succeeded(ctx: CycleContext, mapping: EntityMapping, item: Pending, result:
         ctx.count("created" if result.status.value == "created" else "updated", write.system)
     if not item.refused:
         store.resolve_quarantine(ctx.name, write.system, write.obj, golden_id=item.golden_id)
-    if mapping.entity == "deal":
+    if mapping.entity == Entity.DEAL:
         ctx.deals.add(item.golden_id)
 
 

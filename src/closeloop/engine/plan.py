@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from closeloop.config.models import EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.cycle import ordered, run_cycle
 from closeloop.engine.golden import GoldenState, plain
@@ -57,10 +58,7 @@ def _collect(ctx: CycleContext) -> list[PlannedWrite]:
     return plan
 
 
-def _planned(ctx: CycleContext, mapping: object, system: str, golden_id: str, op: WriteOp) -> list[PlannedWrite]:
-    from closeloop.config.models import EntityMapping
-
-    assert isinstance(mapping, EntityMapping)
+def _planned(ctx: CycleContext, mapping: EntityMapping, system: str, golden_id: str, op: WriteOp) -> list[PlannedWrite]:
     stored = ctx.store.get_golden(golden_id)
     if stored is None:
         return []

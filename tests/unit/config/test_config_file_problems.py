@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
+from .conftest import CONFIG, CONTACTS
+
 Check = Callable[..., list[str]]
 ENV = {"MKT_TOKEN": "mkt-token-value-123"}
 
@@ -201,38 +203,3 @@ def test_a_broken_entry_does_not_cascade(problems_of: Check) -> None:
         "contacts.yaml:3:35: missing required key 'value' (keys: 'key' or 'value')",
         "contacts.yaml:3:56: unknown key 'val'; valid: 'key' or 'value'; did you mean 'value'?",
     ]
-
-
-CONFIG = """\
-state: {path: ./state.db}
-systems:
-  crm:
-    connector: fakecrm
-    settings: {client_id: abc, client_secret: "${CRM_SECRET:-default-secret}"}
-  marketing:
-    connector: fakemkt
-    settings: {token: "${MKT_TOKEN}"}
-connections:
-  - name: sync
-    systems: [crm, marketing]
-    mappings: [contacts.yaml]
-    schedule: {every: 60s}
-    lookback: 10m
-    marketing_system: marketing
-loop:
-  base_currency: USD
-  rates: {EUR: "1.08"}
-"""
-
-CONTACTS = """\
-entity: contact
-systems:
-  crm: {objects: [Contact, Lead], upsert: {key: Email, value: email}}
-  marketing: {objects: [contacts]}
-match: [email]
-fields:
-  email: {type: email, crm: Email, marketing: email}
-  stage: {type: picklist, crm: Status__c, marketing: lifecyclestage, values: {marketing: {mql: mql, customer: won}}}
-create: {crm -> marketing: all}
-on_delete: unlink
-"""

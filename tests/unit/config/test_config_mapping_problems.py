@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import CONTACTS
+
 EMAIL = "  email: {type: email, crm: Email, marketing: email}"
 CREATE = "create: {crm -> marketing: all}"
 MARKETING = "  marketing: {objects: [contacts]}"
@@ -215,17 +217,3 @@ def test_mapping_problem(edits: list[tuple[str, str]], expected: str, problems_o
     found = problems_of(contacts=contacts)  # type: ignore[operator]
     prefix = expected.split(": ", 1)[0]
     assert any(p.startswith(expected) for p in found), f"{prefix}: not in\n" + "\n".join(found)
-
-
-CONTACTS = """\
-entity: contact
-systems:
-  crm: {objects: [Contact, Lead], upsert: {key: Email, value: email}}
-  marketing: {objects: [contacts]}
-match: [email]
-fields:
-  email: {type: email, crm: Email, marketing: email}
-  stage: {type: picklist, crm: Status__c, marketing: lifecyclestage, values: {marketing: {mql: mql, customer: won}}}
-create: {crm -> marketing: all}
-on_delete: unlink
-"""

@@ -93,25 +93,30 @@ def _create(mapping: EntityMapping, golden: GoldenState, system: str) -> OwedWri
     )
 
 
+def owed_items(
+    ctx: CycleContext, mapping: EntityMapping, golden: GoldenState, *, source: str | None, links: Sequence[Link]
+) -> list[OutboxItem]:
+    """The outbox items for every system ``golden`` owes a write, given all of its ``links``."""
+    return [
+        OutboxItem(
+            ctx.name,
+            write.system,
+            write.obj,
+            mapping.entity,
+            golden.id,
+            write.op,
+            fields=dict(write.values),
+            native_id=write.native_id,
+            upsert_key=write.upsert_key,
+        )
+        for system in ctx.connection.systems
+        for write in owed_writes(ctx, mapping, golden, system, source, links)
+    ]
+
+
 def queue_owed(ctx: CycleContext, mapping: EntityMapping, golden: GoldenState, *, source: str | None) -> int:
     """Queue an outbox item for every system ``golden`` owes a write; return how many."""
-    items = []
-    links = ctx.store.links_of(golden.id)
-    for system in ctx.connection.systems:
-        for write in owed_writes(ctx, mapping, golden, system, source, links):
-            items.append(
-                OutboxItem(
-                    ctx.name,
-                    write.system,
-                    write.obj,
-                    mapping.entity,
-                    golden.id,
-                    write.op,
-                    fields=dict(write.values),
-                    native_id=write.native_id,
-                    upsert_key=write.upsert_key,
-                )
-            )
+    items = owed_items(ctx, mapping, golden, source=source, links=ctx.store.links_of(golden.id))
     if items:
         ctx.store.enqueue(items)
     return len(items)

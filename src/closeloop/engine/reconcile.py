@@ -13,11 +13,15 @@ from closeloop.config.models import EntityMapping, OnDelete
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, Incoming, changed_fields
 from closeloop.engine.golden import TOMBSTONE, GoldenState, is_tombstone, plain
-from closeloop.engine.mapper import to_canonical_fields
+from closeloop.engine.mapper import MappingProblem, to_canonical_fields
 from closeloop.engine.normalize import Canonical
-from closeloop.engine.owed import queue_owed
+from closeloop.engine.owed import owed_items
+from closeloop.engine.pagestate import PageState
 from closeloop.model import NativeRecord, WriteOp
 from closeloop.store.rows import Link, OutboxItem
+
+Mapped = tuple[dict[str, Canonical], list[MappingProblem]]
+"""A record's canonical values and the problems mapping it."""
 
 READ_CODES = frozenset({"INVALID_VALUE", "AMBIGUOUS_MATCH", "DUPLICATE"})
 """Quarantine codes of records parked while being read (the others are writes a system refused)."""
@@ -36,26 +40,50 @@ class PageApplier:
 
     def __init__(self, ctx: CycleContext, mapping: EntityMapping, system: str, obj: str) -> None:
         self.ctx, self.mapping, self.system, self.obj = ctx, mapping, system, obj
-        self.store = ctx.store
+        self.page = PageState(ctx.store, ctx.clock())
 
     def apply(self, records: Sequence[NativeRecord]) -> PageResult:
         """Apply a page; the caller holds the transaction."""
-        links = self.store.find_links(self.system, self.obj, [r.id for r in records])
+        self.page = page = PageState(self.ctx.store, self.ctx.clock())
+        mapped = self._prefetch(records)
         touched: dict[str, str] = {}
         for record in records:
-            link = links.get(record.id)
+            link = page.link(self.system, self.obj, record.id)
             self.ctx.count("read", self.system)
-            if link and self._seen(record, link):
+            if link and self._seen(record, link, mapped.get(record.id)):
                 self.ctx.count("skipped")  # re-read by the lookback window, already applied
                 continue
             if link and is_tombstone(link.snapshot):
                 continue
-            golden_id = self._apply_one(record, link)
+            golden_id = self._apply_one(record, link, mapped.get(record.id))
             if golden_id:
                 touched[record.id] = golden_id
+        page.flush()
         return PageResult(touched)
 
-    def _seen(self, record: NativeRecord, link: Link) -> bool:
+    def _prefetch(self, records: Sequence[NativeRecord]) -> dict[str, Mapped]:
+        """Map the page's live records and read, in bulk, every link, golden record and match they need."""
+        page, entity = self.page, self.mapping.entity
+        page.load_links(self.system, self.obj, [r.id for r in records])
+        page.load_quarantine(self.ctx.name, self.system, self.obj)
+        mapped = {
+            r.id: to_canonical_fields(self.mapping, self.system, self.obj, r.fields)
+            for r in records
+            if not (r.deleted or r.merged_into)
+        }
+        linked = [page.link(self.system, self.obj, r.id) for r in records]
+        page.load_goldens(link.golden_id for link in linked if link is not None)
+        unlinked = [values for r, link in zip(records, linked, strict=True) if link is None
+                    for values, problems in [mapped.get(r.id, ({}, []))] if not problems]  # fmt: skip
+        candidates: list[str] = []
+        for key in self.mapping.match:
+            wanted = [v for values in unlinked if isinstance(v := values.get(key), str) and v]
+            page.load_matches(entity, key, wanted)
+            candidates.extend(g for v in wanted for g in page.matches(entity, key, v))
+        page.load_goldens(candidates)
+        return mapped
+
+    def _seen(self, record: NativeRecord, link: Link, mapped: Mapped | None) -> bool:
         """True for a version already applied: older than the last seen, or as old and with the same values.
 
         Vendors that stamp to the second give an edit made within the second of the last seen version the same
@@ -64,17 +92,17 @@ class PageApplier:
         last = link.last_modified_at
         if last is None or record.modified_at > last:
             return False
-        if record.modified_at < last or record.deleted or record.merged_into:
+        if record.modified_at < last or record.deleted or record.merged_into or mapped is None:
             return True
-        values, problems = to_canonical_fields(self.mapping, self.system, self.obj, record.fields)
+        values, problems = mapped
         snapshot = plain(link.snapshot)
         return not problems and all(snapshot.get(name, MISSING) == value for name, value in values.items())
 
-    def _apply_one(self, record: NativeRecord, link: Link | None) -> str | None:
-        if record.deleted or record.merged_into:
+    def _apply_one(self, record: NativeRecord, link: Link | None, mapped: Mapped | None) -> str | None:
+        if record.deleted or record.merged_into or mapped is None:
             self._apply_gone(record, link)
             return None
-        values, problems = to_canonical_fields(self.mapping, self.system, self.obj, record.fields)
+        values, problems = mapped
         if problems:
             self._park(record, "INVALID_VALUE", "; ".join(str(p) for p in problems), link)
             return None
@@ -93,11 +121,12 @@ class PageApplier:
         }
         changes = changed_fields(self.mapping.fields, golden.fields, incoming)
         golden.fields.update(changes)
+        page = self.page
         if changes or link is None:
-            self.store.put_golden(golden.id, golden.entity, golden.encode())
+            page.put_golden(golden)
             if link is None or any(key in changes for key in self.mapping.match):
                 self._index_keys(golden)
-        self.store.put_link(
+        page.put_link(
             self.system,
             self.obj,
             record.id,
@@ -107,26 +136,27 @@ class PageApplier:
             # reserved keys (associations already written, tombstones) survive re-reads
             snapshot={**(link.snapshot if link else {}), **values},
         )
-        self.store.resolve_quarantine(self.ctx.name, self.system, self.obj, native_id=record.id)
-        queue_owed(self.ctx, self.mapping, golden, source=self.system)
+        page.resolve_quarantine(self.ctx.name, self.system, self.obj, record.id)
+        page.enqueue(owed_items(self.ctx, self.mapping, golden, source=self.system, links=page.links_of(golden.id)))
         return golden.id
 
     def _golden_for(self, record: NativeRecord, link: Link | None, values: dict[str, Canonical]) -> GoldenState | None:
+        page = self.page
         if link is not None:
-            stored = self.store.get_golden(link.golden_id)
-            if stored is not None:
-                return GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
+            linked = page.golden(link.golden_id)
+            if linked is not None:
+                return linked
         candidates = self._match(values)
         if len(candidates) > 1:
             names = ", ".join(candidates)
             self._park(record, "AMBIGUOUS_MATCH", f"several golden records match: {names}", link)
             return None
         if candidates:
-            stored = self.store.get_golden(candidates[0])
-            if stored is not None:
+            matched = page.golden(candidates[0])
+            if matched is not None:
                 same_object = [
                     other
-                    for other in self.store.links_of(stored.id)
+                    for other in page.links_of(matched.id)
                     if (other.system, other.object) == (self.system, self.obj)
                     and other.native_id != record.id
                     and not is_tombstone(other.snapshot)
@@ -140,24 +170,22 @@ class PageApplier:
                     )
                     return None
                 self.ctx.count("matched", self.system)
-                return GoldenState.decode(stored.id, stored.entity, stored.fields)
+                return matched
         self.ctx.count("new", self.system)
-        return GoldenState(self.store.new_golden_id(), self.mapping.entity)
+        return page.new_golden(self.mapping.entity)
 
     def _match(self, values: dict[str, Canonical]) -> list[str]:
         for key in self.mapping.match:
             value = values.get(key)
             if isinstance(value, str) and value:
-                found = self.store.find_goldens_by_key(self.mapping.entity, key, value)
+                found = self.page.matches(self.mapping.entity, key, value)
                 if found:
                     return found
         return []
 
     def _index_keys(self, golden: GoldenState) -> None:
         keys = {key: golden.fields[key].value for key in self.mapping.match if key in golden.fields}
-        self.store.set_golden_keys(
-            golden.id, self.mapping.entity, {k: v for k, v in keys.items() if isinstance(v, str) and v}
-        )
+        self.page.set_keys(golden.id, self.mapping.entity, {k: v for k, v in keys.items() if isinstance(v, str) and v})
 
     def _apply_gone(self, record: NativeRecord, link: Link | None) -> None:
         if link is None:
@@ -168,7 +196,7 @@ class PageApplier:
             return
         policy = self.mapping.on_delete
         if policy is OnDelete.UNLINK:
-            self.store.delete_link(self.system, self.obj, record.id)
+            self.page.delete_link(self.system, self.obj, record.id)
             return
         self._tombstone(link, record)
         if policy is OnDelete.PROPAGATE:
@@ -186,17 +214,17 @@ class PageApplier:
         self._tombstone(link, record)
         self.ctx.count("merged", self.system)
         if winner_link is not None and winner_link.golden_id != link.golden_id:
-            self.store.mark_golden_deleted(link.golden_id)
+            self.page.mark_deleted(link.golden_id)
 
     def _find_any_link(self, native_id: str) -> Link | None:
         for obj in self.mapping.objects(self.system):
-            found = self.store.get_link(self.system, obj, native_id)
+            found = self.page.link(self.system, obj, native_id)
             if found is not None:
                 return found
         return None
 
     def _tombstone(self, link: Link, record: NativeRecord) -> None:
-        self.store.put_link(
+        self.page.put_link(
             self.system,
             self.obj,
             record.id,
@@ -207,10 +235,10 @@ class PageApplier:
         )
 
     def _propagate_delete(self, golden_id: str) -> None:
-        for other in self.store.links_of(golden_id):
+        for other in self.page.links_of(golden_id):
             if other.system == self.system or is_tombstone(other.snapshot):
                 continue
-            self.store.enqueue(
+            self.page.enqueue(
                 [
                     OutboxItem(
                         self.ctx.name,
@@ -223,11 +251,11 @@ class PageApplier:
                     )
                 ]
             )
-        self.store.mark_golden_deleted(golden_id)
+        self.page.mark_deleted(golden_id)
 
     def _park(self, record: NativeRecord, code: str, reason: str, link: Link | None) -> None:
         self.ctx.count("quarantined", self.system)
-        self.store.quarantine(
+        self.ctx.store.quarantine(
             self.ctx.name,
             self.system,
             self.obj,
@@ -240,7 +268,7 @@ class PageApplier:
         )
         # Advance past it: the record is retried when it changes again or on request, never blocks the page.
         if link is not None:
-            self.store.put_link(
+            self.page.put_link(
                 self.system,
                 self.obj,
                 record.id,

@@ -58,6 +58,10 @@ class StateStore(Protocol):
         """Create or replace a golden record's fields."""
         ...
 
+    def put_goldens(self, goldens: Sequence[tuple[str, str, Fields]]) -> None:
+        """Create or replace many golden records' fields, given as (id, entity, fields)."""
+        ...
+
     def mark_golden_deleted(self, golden_id: str) -> bool:
         """Flag a golden record deleted."""
         ...
@@ -74,6 +78,14 @@ class StateStore(Protocol):
         """Live golden records of ``entity`` whose match key ``key`` has ``value``, oldest first."""
         ...
 
+    def set_golden_keys_many(self, entity: str, keys: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+        """Replace the match-key values of many golden records, given as (golden id, keys)."""
+        ...
+
+    def find_goldens_by_keys(self, entity: str, key: str, values: Sequence[str]) -> dict[str, list[str]]:
+        """Live golden records by each value of one match key, oldest first; unmatched values left out."""
+        ...
+
     # links
     def get_link(self, system: str, object: str, native_id: str) -> Link | None:
         """The link of one native record, or None."""
@@ -85,6 +97,14 @@ class StateStore(Protocol):
 
     def links_of(self, golden_id: str) -> list[Link]:
         """Every link of a golden record."""
+        ...
+
+    def links_of_many(self, golden_ids: Sequence[str]) -> dict[str, list[Link]]:
+        """Every link of many golden records, by golden id, in one query."""
+        ...
+
+    def put_links(self, links: Sequence[Link]) -> None:
+        """Create or replace many links exactly as given."""
         ...
 
     def put_link(
@@ -103,6 +123,10 @@ class StateStore(Protocol):
 
     def delete_link(self, system: str, object: str, native_id: str) -> bool:
         """Remove one link."""
+        ...
+
+    def delete_links(self, keys: Sequence[tuple[str, str, str]]) -> int:
+        """Remove the links of many (system, object, native id)."""
         ...
 
     def repoint_links(self, from_golden: str, to_golden: str) -> int:
@@ -181,6 +205,10 @@ class StateStore(Protocol):
         golden_id: str | None = None,
     ) -> int:
         """Close the live entry of a record that has since synced."""
+        ...
+
+    def quarantined_keys(self, connection: str, system: str, object: str) -> set[str]:
+        """Record keys (``n:<native id>``, ``g:<golden id>``) of one object's live quarantine entries."""
         ...
 
     def ignore_quarantine(self, id: int) -> bool:

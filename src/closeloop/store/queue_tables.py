@@ -260,6 +260,15 @@ class QueueTables:
             )
         return cursor.rowcount
 
+    def quarantined_keys(self, connection: str, system: str, object: str) -> set[str]:
+        """Record keys (``n:<native id>`` or ``g:<golden id>``) of the live entries of one object."""
+        rows = self._a.rows(
+            "SELECT record_key FROM quarantine WHERE connection = ? AND system = ? AND object = ?"
+            " AND status != 'resolved'",
+            (connection, system, object),
+        )
+        return {str(row[0]) for row in rows}
+
     def ignore_quarantine(self, id: int) -> bool:
         """Stop listing an entry as needing attention; True when it was live."""
         with self._a.transaction():

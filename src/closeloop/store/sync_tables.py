@@ -85,6 +85,19 @@ class SyncTables:
                 (golden_id, entity, dump_fields(fields), now, now),
             )
 
+    def put_goldens(self, goldens: Sequence[tuple[str, str, Fields]]) -> None:
+        """Create or replace many golden records' fields, given as (id, entity, fields), in one statement."""
+        if not goldens:
+            return
+        now = self._a.now()
+        with self._a.transaction():
+            self._a.conn.executemany(
+                "INSERT INTO golden (id, entity, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET entity = excluded.entity, fields = excluded.fields, "
+                "updated_at = excluded.updated_at",
+                [(golden_id, entity, dump_fields(fields), now, now) for golden_id, entity, fields in goldens],
+            )
+
     def mark_golden_deleted(self, golden_id: str) -> bool:
         """Flag a golden record deleted (it stays, so a merged-away record is never resurrected)."""
         with self._a.transaction():
@@ -123,6 +136,45 @@ class SyncTables:
         """Every link of a golden record, ordered by system, object, native id."""
         rows = self._a.rows("SELECT * FROM links WHERE golden_id = ? ORDER BY system, object, native_id", (golden_id,))
         return [_link(row) for row in rows]
+
+    def links_of_many(self, golden_ids: Sequence[str]) -> dict[str, list[Link]]:
+        """Every link of many golden records in one query, by golden id (an id without links maps to [])."""
+        unique = _unique(golden_ids)
+        found: dict[str, list[Link]] = {golden_id: [] for golden_id in unique}
+        rows = self._a.rows(
+            "SELECT * FROM links WHERE golden_id IN (SELECT value FROM json_each(?))"
+            " ORDER BY golden_id, system, object, native_id",
+            (id_list(unique),),
+        )
+        for row in rows:
+            found[row["golden_id"]].append(_link(row))
+        return found
+
+    def put_links(self, links: Sequence[Link]) -> None:
+        """Create or replace many links as given (every column, ``linked_at`` included) in one statement."""
+        if not links:
+            return
+        with self._a.transaction():
+            self._a.conn.executemany(
+                "INSERT INTO links (system, object, native_id, golden_id, entity, last_modified_at, snapshot,"
+                " linked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (system, object, native_id) DO UPDATE SET golden_id = excluded.golden_id,"
+                " entity = excluded.entity, last_modified_at = excluded.last_modified_at,"
+                " snapshot = excluded.snapshot, linked_at = excluded.linked_at",
+                [
+                    (
+                        link.system,
+                        link.object,
+                        link.native_id,
+                        link.golden_id,
+                        link.entity,
+                        ts_or_none(link.last_modified_at),
+                        dump_fields(link.snapshot),
+                        ts(link.linked_at),
+                    )
+                    for link in links
+                ],
+            )
 
     def put_link(
         self,
@@ -171,6 +223,16 @@ class SyncTables:
                 (system, object, native_id),
             )
         return cursor.rowcount > 0
+
+    def delete_links(self, keys: Sequence[tuple[str, str, str]]) -> int:
+        """Remove the links of many (system, object, native id); return how many there were."""
+        if not keys:
+            return 0
+        with self._a.transaction():
+            cursor = self._a.conn.executemany(
+                "DELETE FROM links WHERE system = ? AND object = ? AND native_id = ?", list(keys)
+            )
+        return cursor.rowcount
 
     def repoint_links(self, from_golden: str, to_golden: str) -> int:
         """Move every link of one golden record to another (after a merge); return how many moved."""

@@ -27,9 +27,8 @@ from closeloop.model import Limits, NativeRecord, now_utc, parse_utc
 
 from .settings import HubSpotSettings
 
-MAX_BATCH = 100
-MAX_SEARCH_LIMIT = 200
-DEFAULT_PAGE = 100
+MAX_BATCH = 100  # batch endpoints and the GET list (archived records included)
+MAX_SEARCH_LIMIT = 200  # search's ``limit``: the change stream reads this many records a call
 SEARCH_BUCKET = "search"
 MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -39,12 +38,15 @@ JSON = dict[str, Any]
 
 def hubspot_limits(settings: HubSpotSettings) -> Limits:
     """HubSpot's published limits (Professional tier: 190 calls / 10 s, 625,000 a day; search about 4 per
-    second on its own), with the admin's overrides from ``settings``."""
+    second on its own, 200 results a page), with the admin's overrides from ``settings``.
+
+    ``page_size`` is the search page (the change stream and lookups by value); batch and list endpoints take 100.
+    """
     search = (settings.search_requests_per_window or 4, settings.search_window_seconds or 1.0)
     return Limits(
         max_write_batch=MAX_BATCH,
         max_read_batch=MAX_BATCH,
-        page_size=min(settings.page_size or DEFAULT_PAGE, MAX_SEARCH_LIMIT),
+        page_size=min(settings.page_size or MAX_SEARCH_LIMIT, MAX_SEARCH_LIMIT),
         requests_per_window=settings.requests_per_window or 190,
         window_seconds=settings.window_seconds or 10.0,
         max_concurrency=settings.max_concurrency or 10,

@@ -75,7 +75,7 @@ async def test_incremental_read_finishes_the_cursor_instant_then_searches_after_
         ],
         "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
         "properties": PROPS["contacts"],
-        "limit": 100,
+        "limit": 200,
     }
     assert window["filterGroups"] == [
         {"filters": [{"propertyName": "lastmodifieddate", "operator": "GT", "value": "1772323200000"}]}

@@ -1,0 +1,128 @@
+"""API frugality of the HubSpot connector against its sandbox: the fewest calls per cycle, and nothing missed for it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+
+from closeloop.model import Cursor, NativeRecord
+from connectors.hubspot import HubSpotConnector, HubSpotSettings
+from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
+
+START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # after every seeded record
+LOOKBACK = timedelta(minutes=1)
+ARCHIVED = {"contacts": "GET /crm/v3/objects/contacts?archived", "deals": "GET /crm/v3/objects/deals?archived"}
+SEARCH = {"contacts": "POST /crm/v3/objects/contacts/search", "deals": "POST /crm/v3/objects/deals/search"}
+BATCH_READ = "POST /crm/v3/objects/contacts/batch/read"
+
+
+@dataclass
+class SteppedClock:
+    """The time the sandbox stamps and the connector schedules by; it moves only when a test steps it."""
+
+    now: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def step(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Calls:
+    """The connector's calls as ``METHOD path`` (``?archived`` marks the archived list), and its JSON bodies."""
+
+    seen: Counter[str] = field(default_factory=Counter)
+    bodies: list[tuple[str, Any]] = field(default_factory=list)
+
+    def __call__(self, _system: str, response: httpx.Response) -> None:
+        request = response.request
+        suffix = "?archived" if request.url.params.get("archived") == "true" else ""
+        call = f"{request.method} {request.url.path}{suffix}"
+        self.seen[call] += 1
+        if request.method == "POST":
+            self.bodies.append((call, json.loads(request.content)))
+
+    @property
+    def searches(self) -> list[dict[str, Any]]:
+        """Bodies of the searches since the last take."""
+        return [body for call, body in self.bodies if call.endswith("/search")]
+
+    def take(self) -> Counter[str]:
+        """The calls since the last take."""
+        taken, self.seen = self.seen, Counter()
+        self.bodies = []
+        return taken
+
+
+@dataclass
+class Portal:
+    """A seeded sandbox, the clock it shares with the connector, and the connector's calls."""
+
+    sandbox: HubSpotSandbox
+    clock: SteppedClock
+    calls: Calls
+    connector: HubSpotConnector
+
+
+Build = Callable[..., Portal]
+
+
+@pytest.fixture
+async def portal(hubspot: SimpleNamespace) -> AsyncIterator[Build]:
+    """Build portals of ``people`` contacts and ``deals`` deals, connector ``settings`` on top of fast search."""
+    made: list[HubSpotConnector] = []
+
+    def build(people: int = 12, deals: int = 0, **settings: Any) -> Portal:
+        clock = SteppedClock()
+        sandbox = create_sandbox(seed=41, people=people, deals=deals, clock=clock)
+        calls = Calls()
+        overrides = {**hubspot.fast_search(sandbox), "page_size": None, **settings}
+        connector = hubspot.connect(sandbox, clock=clock, on_response=calls, **overrides)
+        made.append(connector)
+        return Portal(sandbox, clock, calls, connector)
+
+    yield build
+    for connector in made:
+        await connector.aclose()
+
+
+async def read_all(connector: HubSpotConnector, obj: str, since: Cursor | None = None) -> list[NativeRecord]:
+    return [r async for page in connector.read_changes(obj, since) for r in page.records]
+
+
+def lookback(records: list[NativeRecord]) -> Cursor:
+    """What the engine passes after reading ``records``: their last position less the lookback, and no id."""
+    return Cursor(records[-1].modified_at - LOOKBACK, "")
+
+
+async def test_search_page_size_200(portal: Build, hubspot: SimpleNamespace) -> None:
+    p = portal(people=450)
+    limits = p.connector.limits("contacts")
+    records = await read_all(p.connector, "contacts")
+
+    assert (limits.page_size, limits.max_read_batch, limits.max_write_batch) == (200, 100, 100)
+    assert len(records) == 450
+    assert [body["limit"] for body in p.calls.searches] == [200, 200, 200]
+    assert p.calls.take()[SEARCH["contacts"]] == 3
+    assert HubSpotSettings(access_token="pat", page_size=500).page_size == 500
+    clamped = hubspot.connect(p.sandbox, page_size=500)
+    await clamped.aclose()
+    assert clamped.limits("contacts").page_size == 200, "search refuses more than 200"
+    async with hubspot.client(p.sandbox) as http:
+        body = {"filterGroups": [], "sorts": ["hs_object_id"], "properties": ["email"]}
+        largest = await http.post("/crm/v3/objects/contacts/search", json={**body, "limit": 200})
+        too_large = await http.post("/crm/v3/objects/contacts/search", json={**body, "limit": 201})
+    assert largest.status_code == 200
+    assert len(largest.json()["results"]) == 200
+    assert too_large.status_code == 400
+    assert too_large.json()["category"] == "VALIDATION_ERROR"

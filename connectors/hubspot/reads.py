@@ -57,10 +57,13 @@ class ChangeReader:
         bound: Bound | None = None
         if since is not None:
             start = since.modified_at.replace(microsecond=since.modified_at.microsecond // 1000 * 1000)
-            if start == since.modified_at:  # HubSpot keeps milliseconds: only then can records share the stamp
+            # HubSpot keeps milliseconds: only a cursor on a whole millisecond can share its stamp with records.
+            # With no id (the engine's lookback cursor) all of them are wanted: one inclusive search does.
+            at_start = start == since.modified_at
+            if at_start and since.id:
                 async for records in self.instant(start, since.id):
                     yield records
-            bound = Bound(start, inclusive=False)
+            bound = Bound(start, inclusive=at_start and not since.id)
         while True:
             body = await self.api.search(
                 self.obj,

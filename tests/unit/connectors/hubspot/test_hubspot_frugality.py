@@ -126,3 +126,17 @@ async def test_search_page_size_200(portal: Build, hubspot: SimpleNamespace) -> 
     assert len(largest.json()["results"]) == 200
     assert too_large.status_code == 400
     assert too_large.json()["category"] == "VALIDATION_ERROR"
+
+
+async def test_lookback_cursor_is_one_inclusive_search(portal: Build) -> None:
+    p = portal(people=10)
+    records = await read_all(p.connector, "contacts")
+    newest = records[-1]
+    p.calls.take()
+    exact = await read_all(p.connector, "contacts", Cursor(newest.modified_at, ""))
+    searches = list(p.calls.searches)
+    after_id = await read_all(p.connector, "contacts", newest.position)
+
+    assert [r.id for r in exact] == [newest.id], "no id: every record at the cursor's instant is wanted"
+    assert [f["operator"] for s in searches for g in s["filterGroups"] for f in g["filters"]] == ["GTE"]
+    assert after_id == []

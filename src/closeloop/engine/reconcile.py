@@ -61,6 +61,20 @@ class PageApplier:
         page.flush()
         return PageResult(touched)
 
+    def fresh(self, records: Sequence[NativeRecord]) -> list[NativeRecord]:
+        """The records of a page that are versions not applied yet (one query; nothing is written)."""
+        links = self.ctx.store.find_links(self.system, self.obj, [r.id for r in records])
+        found = []
+        for record in records:
+            link = links.get(record.id)
+            if link is None or link.last_modified_at is None or record.modified_at > link.last_modified_at:
+                found.append(record)
+            elif record.modified_at == link.last_modified_at and not (record.deleted or record.merged_into):
+                mapped = to_canonical_fields(self.mapping, self.system, self.obj, record.fields)
+                if not self._seen(record, link, mapped):
+                    found.append(record)
+        return found
+
     def _prefetch(self, records: Sequence[NativeRecord]) -> dict[str, Mapped]:
         """Map the page's live records and read, in bulk, every link, golden record and match they need."""
         page, entity = self.page, self.mapping.entity

@@ -150,7 +150,7 @@ class PageApplier:
             # reserved keys (associations already written, tombstones) survive re-reads
             snapshot={**(link.snapshot if link else {}), **values},
         )
-        page.resolve_quarantine(self.ctx.name, self.system, self.obj, record.id)
+        page.resolve_quarantine(self.ctx.name, self.system, self.obj, native_id=record.id)
         page.enqueue(owed_items(self.ctx, self.mapping, golden, source=self.system, links=page.links_of(golden.id)))
         return golden.id
 

@@ -48,10 +48,12 @@ async def drain(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
     for obj in mapping.objects(system):
         limits = ctx.connectors[system].limits(obj)
         window = max(1, limits.max_write_batch) * max(1, limits.max_concurrency) * 2
+        after = 0
         while True:
-            due = ctx.store.due_outbox(ctx.name, system, obj, window, ctx.clock())
+            due = ctx.store.due_outbox(ctx.name, system, obj, window, ctx.clock(), after_id=after)
             if not due:
                 break
+            after = due[-1].id
             pending = _prepare(ctx, mapping, system, due)
             await _send(ctx, mapping, system, obj, pending)
 

@@ -118,14 +118,22 @@ class QueueTables:
         return ids
 
     def due_outbox(
-        self, connection: str, system: str, object: str, limit: int, now: datetime | None = None
+        self,
+        connection: str,
+        system: str,
+        object: str,
+        limit: int,
+        now: datetime | None = None,
+        *,
+        after_id: int = 0,
     ) -> list[OutboxEntry]:
-        """Up to ``limit`` queued writes to one object that are due at ``now``, oldest first."""
+        """Up to ``limit`` queued writes to one object that are due at ``now``, oldest first, with ids above
+        ``after_id`` (so a caller walking the outbox window by window never reads past items twice)."""
         moment = self._a.now() if now is None else ts(now)
         rows = self._a.rows(
-            "SELECT * FROM outbox WHERE connection = ? AND system = ? AND object = ? AND next_attempt_at <= ?"
-            " ORDER BY id LIMIT ?",
-            (connection, system, object, moment, limit),
+            "SELECT * FROM outbox WHERE connection = ? AND system = ? AND object = ? AND id > ?"
+            " AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            (connection, system, object, after_id, moment, limit),
         )
         return [_outbox(row) for row in rows]
 

@@ -63,6 +63,12 @@ class GoldenState:
         return {name: state.value for name, state in self.fields.items()}
 
 
+def set_by(stored: Fields, name: str) -> str | None:
+    """The system that set field ``name`` of a stored golden record (its provenance only, nothing else decoded)."""
+    by, _ = json.loads(str(stored.get(PROVENANCE) or "{}")).get(name, (None, None))
+    return str(by) if by else None
+
+
 @lru_cache(maxsize=4096)
 def _moment(text: str) -> datetime:
     """A provenance time (the fields of one record mostly share one, so it is parsed once)."""

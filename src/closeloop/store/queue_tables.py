@@ -92,30 +92,34 @@ class QueueTables:
     def enqueue(self, items: Iterable[OutboxItem]) -> list[int]:
         """Queue writes, due at once; return their outbox ids in input order."""
         now = self._a.now()
-        ids: list[int] = []
+        rows = [
+            (
+                item.connection,
+                item.system,
+                item.object,
+                item.entity,
+                item.golden_id,
+                str(item.op),
+                item.native_id,
+                dump_fields(item.fields),
+                item.upsert_key,
+                now,
+                now,
+            )
+            for item in items
+        ]
+        if not rows:
+            return []
         with self._a.transaction():
-            for item in items:
-                cursor = self._a.conn.execute(
-                    "INSERT INTO outbox (connection, system, object, entity, golden_id, op, native_id,"
-                    " fields, upsert_key, next_attempt_at, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        item.connection,
-                        item.system,
-                        item.object,
-                        item.entity,
-                        item.golden_id,
-                        str(item.op),
-                        item.native_id,
-                        dump_fields(item.fields),
-                        item.upsert_key,
-                        now,
-                        now,
-                    ),
-                )
-                assert cursor.lastrowid is not None  # an INSERT into a rowid table always has one
-                ids.append(cursor.lastrowid)
-        return ids
+            self._a.conn.executemany(
+                "INSERT INTO outbox (connection, system, object, entity, golden_id, op, native_id,"
+                " fields, upsert_key, next_attempt_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            # Inside one transaction the rows took consecutive ids after the largest one: the last ones.
+            last = int(self._a.conn.execute("SELECT max(id) FROM outbox").fetchone()[0])
+        return list(range(last - len(rows) + 1, last + 1))
 
     def due_outbox(
         self,

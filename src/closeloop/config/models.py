@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from closeloop.config.policies import Filter, Frozen, Policy, Prefer, TwoWay
 from closeloop.connector import ConnectorPlugin, Registry, SystemSettings
@@ -104,6 +104,7 @@ class EntityMapping(Frozen):
     fields: Mapping[str, FieldMapping] = Field(default_factory=dict)
     create: tuple[CreateRule, ...] = ()
     on_delete: OnDelete = OnDelete.IGNORE
+    _specs: dict[tuple[str, str], tuple[tuple[str, FieldMapping, str], ...]] = PrivateAttr(default_factory=dict)
 
     def objects(self, system: str) -> tuple[str, ...]:
         """The native objects of ``system`` in this mapping (empty when it has none)."""
@@ -117,8 +118,18 @@ class EntityMapping(Frozen):
 
     def fields_for(self, system: str, obj: str) -> dict[str, str]:
         """Canonical field -> native field, for every field ``obj`` of ``system`` maps, in file order."""
-        found = {name: field.native_field(system, obj) for name, field in self.fields.items()}
-        return {name: native for name, native in found.items() if native is not None}
+        return {name: native for name, _, native in self.specs(system, obj)}
+
+    def specs(self, system: str, obj: str) -> tuple[tuple[str, FieldMapping, str], ...]:
+        """(canonical name, field mapping, native field) of every field ``obj`` of ``system`` maps, in file order.
+
+        Worked out once per object: the engine asks for every record it maps or writes.
+        """
+        key = (system, obj)
+        if key not in self._specs:
+            found = ((name, field, field.native_field(system, obj)) for name, field in self.fields.items())
+            self._specs[key] = tuple((name, field, native) for name, field, native in found if native is not None)
+        return self._specs[key]
 
     def canonical_field(self, system: str, obj: str, native: str) -> str | None:
         """The canonical field that native field ``native`` of ``obj`` in ``system`` maps to."""

@@ -51,7 +51,7 @@ class GoldenState:
         """The fields to store."""
         stored: dict[str, FieldValue] = {name: state.value for name, state in self.fields.items()}
         provenance = {
-            name: [state.by, utc(state.at).isoformat() if state.at else None]
+            name: [state.by, _stamp(state.at) if state.at else None]
             for name, state in self.fields.items()
             if state.by
         }
@@ -67,6 +67,12 @@ def set_by(stored: Fields, name: str) -> str | None:
     """The system that set field ``name`` of a stored golden record (its provenance only, nothing else decoded)."""
     by, _ = json.loads(str(stored.get(PROVENANCE) or "{}")).get(name, (None, None))
     return str(by) if by else None
+
+
+@lru_cache(maxsize=4096)
+def _stamp(moment: datetime) -> str:
+    """A provenance time as stored (the fields of one record mostly share one, so it is formatted once)."""
+    return utc(moment).isoformat()
 
 
 @lru_cache(maxsize=4096)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field
 
 from closeloop.config.policies import Filter, Frozen, Policy, Prefer, TwoWay
 from closeloop.connector import ConnectorPlugin, Registry, SystemSettings
@@ -94,6 +94,10 @@ class CreateRule(Frozen):
     filter: Filter = Field(default_factory=Filter)
 
 
+_SPECS: dict[tuple[int, str, str], tuple[EntityMapping, tuple[tuple[str, FieldMapping, str], ...]]] = {}
+"""EntityMapping.specs, worked out once per (mapping, system, object); the mapping is held so its id stays its own."""
+
+
 class EntityMapping(Frozen):
     """One mapping file: how the native objects of each system map to a canonical entity."""
 
@@ -104,7 +108,6 @@ class EntityMapping(Frozen):
     fields: Mapping[str, FieldMapping] = Field(default_factory=dict)
     create: tuple[CreateRule, ...] = ()
     on_delete: OnDelete = OnDelete.IGNORE
-    _specs: dict[tuple[str, str], tuple[tuple[str, FieldMapping, str], ...]] = PrivateAttr(default_factory=dict)
 
     def objects(self, system: str) -> tuple[str, ...]:
         """The native objects of ``system`` in this mapping (empty when it has none)."""
@@ -125,11 +128,13 @@ class EntityMapping(Frozen):
 
         Worked out once per object: the engine asks for every record it maps or writes.
         """
-        key = (system, obj)
-        if key not in self._specs:
+        key = (id(self), system, obj)
+        known = _SPECS.get(key)
+        if known is None or known[0] is not self:
             found = ((name, field, field.native_field(system, obj)) for name, field in self.fields.items())
-            self._specs[key] = tuple((name, field, native) for name, field, native in found if native is not None)
-        return self._specs[key]
+            known = (self, tuple((name, field, native) for name, field, native in found if native is not None))
+            _SPECS[key] = known
+        return known[1]
 
     def canonical_field(self, system: str, obj: str, native: str) -> str | None:
         """The canonical field that native field ``native`` of ``obj`` in ``system`` maps to."""

@@ -26,6 +26,13 @@ def utc(moment: datetime) -> datetime:
 
 def parse_utc(text: str) -> datetime:
     """Parse an RFC 3339 / ISO 8601 timestamp with an offset (``Z`` included) into aware UTC."""
+    if text.endswith("Z"):  # the common case (the store's own stamps, most vendors'): no clean-up needed
+        try:
+            naive = datetime.fromisoformat(text[:-1])
+        except ValueError:
+            naive = None
+        if naive is not None and naive.tzinfo is None:
+            return naive.replace(tzinfo=UTC)
     cleaned = text.strip()
     if cleaned.endswith("Z"):
         cleaned = cleaned[:-1] + "+00:00"

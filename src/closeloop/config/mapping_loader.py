@@ -107,6 +107,9 @@ class _Reader:
 
     def field(self, name: str, doc: FieldDoc, systems: Mapping[str, SystemObjects]) -> FieldMapping:
         loc: Loc = ("fields", name)
+        if name.startswith("~"):
+            # closeloop keeps its own bookkeeping under "~" keys beside the canonical values
+            self.fail(loc, f"field {name!r}: canonical field names may not start with '~'", key=True)
         native = self.natives(loc, doc.model_extra or {}, systems)
         if not doc.model_extra:
             self.fail(

@@ -94,6 +94,10 @@ class CreateRule(Frozen):
     filter: Filter = Field(default_factory=Filter)
 
 
+_SPECS: dict[tuple[int, str, str], tuple[EntityMapping, tuple[tuple[str, FieldMapping, str], ...]]] = {}
+"""EntityMapping.specs, worked out once per (mapping, system, object); the mapping is held so its id stays its own."""
+
+
 class EntityMapping(Frozen):
     """One mapping file: how the native objects of each system map to a canonical entity."""
 
@@ -117,8 +121,20 @@ class EntityMapping(Frozen):
 
     def fields_for(self, system: str, obj: str) -> dict[str, str]:
         """Canonical field -> native field, for every field ``obj`` of ``system`` maps, in file order."""
-        found = {name: field.native_field(system, obj) for name, field in self.fields.items()}
-        return {name: native for name, native in found.items() if native is not None}
+        return {name: native for name, _, native in self.specs(system, obj)}
+
+    def specs(self, system: str, obj: str) -> tuple[tuple[str, FieldMapping, str], ...]:
+        """(canonical name, field mapping, native field) of every field ``obj`` of ``system`` maps, in file order.
+
+        Worked out once per object: the engine asks for every record it maps or writes.
+        """
+        key = (id(self), system, obj)
+        known = _SPECS.get(key)
+        if known is None or known[0] is not self:
+            found = ((name, field, field.native_field(system, obj)) for name, field in self.fields.items())
+            known = (self, tuple((name, field, native) for name, field, native in found if native is not None))
+            _SPECS[key] = known
+        return known[1]
 
     def canonical_field(self, system: str, obj: str, native: str) -> str | None:
         """The canonical field that native field ``native`` of ``obj`` in ``system`` maps to."""

@@ -17,7 +17,7 @@ from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
 from closeloop.engine.source import capture_original_sources
-from closeloop.engine.touch import record_touchpoints
+from closeloop.engine.touch import fetch_touchpoints, store_touchpoints
 from closeloop.model import Cursor, NativeRecord
 
 
@@ -60,22 +60,25 @@ async def pull(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str)
 async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence[NativeRecord]) -> None:
     mapping, system, obj = applier.mapping, applier.system, applier.obj
     is_deal = mapping.entity == Entity.DEAL
-    live = [r.id for r in records if not r.deleted]
-    associations = await fetch_associations(ctx, system, obj, live) if is_deal else []
+    # What the vendor must be asked about (associations, touchpoints) is asked before the transaction, and only
+    # for versions not applied yet: a quiet cycle's lookback re-reads cost no further calls.
+    fresh = [r.id for r in applier.fresh(records) if not r.deleted]
+    associations = await fetch_associations(ctx, system, obj, fresh) if is_deal else []
+    marketing = not is_deal and system == ctx.connection.marketing_system
+    touchpoints = await fetch_touchpoints(ctx, system, obj, fresh) if marketing else []
     with ctx.store.transaction():
         result = applier.apply(records)
-        if not is_deal:
-            capture_original_sources(ctx, system, result.touched)
         if is_deal:
             ctx.deals.update(result.touched.values())
             credited = store_associations(ctx, system, result.touched, associations)
             refresh_rollups(ctx, book_deals(ctx, system, credited))
+        else:
+            capture_original_sources(ctx, system, result.touched, touchpoints)
+            store_touchpoints(ctx, system, result.touched, touchpoints)
         last = records[-1].position
         stored = ctx.store.get_cursor(ctx.name, system, obj)
         if stored is None or last > stored:
             ctx.store.set_cursor(ctx.name, system, obj, last)
-    if not is_deal and system == ctx.connection.marketing_system and result.touched:
-        await record_touchpoints(ctx, system, obj, result.touched)
 
 
 async def run_cycle(ctx: CycleContext) -> None:

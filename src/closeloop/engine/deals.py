@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.golden import ASSOCIATED, associated, is_tombstone
-from closeloop.model import Association
+from closeloop.model import Association, WriteResult
 from closeloop.store.rows import PendingAssociation
 
 CONTACT_PENDING = "contact"
@@ -85,72 +86,94 @@ def _contact_link(ctx: CycleContext, system: str, native_id: str) -> str | None:
     return None
 
 
+@dataclass
+class _Owed:
+    """The associations one deal owes one system."""
+
+    deal_id: str
+    obj: str
+    deal_native: str
+    done: set[str]
+    wanted: list[str]
+    waiting: list[str]
+
+
 async def sync_associations(ctx: CycleContext, mapping: EntityMapping, system: str, deal_ids: Sequence[str]) -> None:
-    """Write the contact associations each deal owes ``system``; contacts not linked there yet wait."""
-    contact_objects = _contact_objects(ctx, system)
+    """Write the contact associations the deals owe ``system``, all deals' in the vendor's largest batches;
+    contacts not linked there yet wait."""
     pending_deals = {p.deal_golden_id for p in ctx.store.pending_of_system(ctx.name, system)}
-    for deal_id in dict.fromkeys([*deal_ids, *pending_deals]):
-        deal_link = next(
+    owed = [o for deal_id in dict.fromkeys([*deal_ids, *pending_deals]) if (o := _owed(ctx, mapping, system, deal_id))]
+    by_object: dict[str, list[_Owed]] = {}
+    for item in owed:
+        by_object.setdefault(item.obj, []).append(item)
+    for obj, items in by_object.items():
+        asked = [(item, contact) for item in items for contact in item.wanted]
+        results = (
+            await ctx.connectors[system].associate(obj, [Association(i.deal_native, c) for i, c in asked])
+            if asked
+            else []
+        )
+        outcome: dict[str, list[tuple[str, WriteResult]]] = {}
+        for (item, contact), result in zip(asked, results, strict=True):
+            outcome.setdefault(item.deal_id, []).append((contact, result))
+        with ctx.store.transaction():
+            for item in items:
+                _settle(ctx, system, item, outcome.get(item.deal_id, []))
+                _remember_waiting(ctx, system, item.deal_id, item.waiting)
+
+
+def _owed(ctx: CycleContext, mapping: EntityMapping, system: str, deal_id: str) -> _Owed | None:
+    """What one deal owes ``system``: its credited contacts linked there and not associated yet."""
+    contact_objects = _contact_objects(ctx, system)
+    deal_link = next(
+        (
+            link
+            for link in ctx.store.links_of(deal_id)
+            if link.system == system and link.object in mapping.objects(system)
+        ),
+        None,
+    )
+    if deal_link is None or is_tombstone(deal_link.snapshot):
+        return None
+    owed = _Owed(deal_id, deal_link.object, deal_link.native_id, set(associated(deal_link.snapshot)), [], [])
+    for credit in ctx.store.deal_contacts(deal_id):
+        native = next(
             (
-                link
-                for link in ctx.store.links_of(deal_id)
-                if link.system == system and link.object in mapping.objects(system)
+                link.native_id
+                for link in ctx.store.links_of(credit.contact_golden_id)
+                if link.system == system and link.object in contact_objects
             ),
             None,
         )
-        if deal_link is None or is_tombstone(deal_link.snapshot):
+        if native is None:
+            owed.waiting.append(credit.contact_golden_id)
+        elif native not in owed.done:
+            owed.wanted.append(native)
+    return owed
+
+
+def _settle(ctx: CycleContext, system: str, item: _Owed, results: Sequence[tuple[str, WriteResult]]) -> None:
+    """Remember the associations made on the deal's link; park the deal for each one refused."""
+    made = [contact for contact, result in results if result.ok]
+    link = ctx.store.get_link(system, item.obj, item.deal_native)
+    if link is not None and made:
+        snapshot = {**link.snapshot, ASSOCIATED: json.dumps(sorted(item.done | set(made)))}
+        ctx.store.put_link(system, item.obj, item.deal_native, item.deal_id, Entity.DEAL, snapshot=snapshot)
+    ctx.count("associated", system, len(made))
+    for _, result in results:
+        if result.ok:
             continue
-        done = set(associated(deal_link.snapshot))
-        wanted, waiting = [], []
-        for credit in ctx.store.deal_contacts(deal_id):
-            native = next(
-                (
-                    link.native_id
-                    for link in ctx.store.links_of(credit.contact_golden_id)
-                    if link.system == system and link.object in contact_objects
-                ),
-                None,
-            )
-            if native is None:
-                waiting.append(credit.contact_golden_id)
-            elif native not in done:
-                wanted.append(native)
-        await _associate(ctx, system, deal_link.object, deal_link.native_id, deal_id, wanted, done)
-        _remember_waiting(ctx, system, deal_id, waiting)
-
-
-async def _associate(
-    ctx: CycleContext,
-    system: str,
-    obj: str,
-    deal_native: str,
-    deal_id: str,
-    contacts: list[str],
-    done: set[str],
-) -> None:
-    if not contacts:
-        return
-    results = await ctx.connectors[system].associate(obj, [Association(deal_native, c) for c in contacts])
-    made = [c for c, result in zip(contacts, results, strict=True) if result.ok]
-    failed = [r for r in results if not r.ok]
-    with ctx.store.transaction():
-        link = ctx.store.get_link(system, obj, deal_native)
-        if link is not None and made:
-            snapshot = {**link.snapshot, ASSOCIATED: json.dumps(sorted(done | set(made)))}
-            ctx.store.put_link(system, obj, deal_native, deal_id, Entity.DEAL, snapshot=snapshot)
-        ctx.count("associated", system, len(made))
-        for result in failed:
-            ctx.count("quarantined", system)
-            ctx.store.quarantine(
-                ctx.name,
-                system,
-                obj,
-                Entity.DEAL,
-                code=result.error.code if result.error else "",
-                reason=result.error.message if result.error else "association failed",
-                native_id=deal_native,
-                golden_id=deal_id,
-            )
+        ctx.count("quarantined", system)
+        ctx.store.quarantine(
+            ctx.name,
+            system,
+            item.obj,
+            Entity.DEAL,
+            code=result.error.code if result.error else "",
+            reason=result.error.message if result.error else "association failed",
+            native_id=item.deal_native,
+            golden_id=item.deal_id,
+        )
 
 
 def _remember_waiting(ctx: CycleContext, system: str, deal_id: str, waiting: list[str]) -> None:

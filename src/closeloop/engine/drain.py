@@ -19,6 +19,7 @@ from closeloop.engine.context import CycleContext
 from closeloop.engine.golden import GoldenState
 from closeloop.engine.mapper import to_native_fields
 from closeloop.engine.owed import OwedWrite, owed_writes
+from closeloop.engine.pagestate import PageState
 from closeloop.http.errors import BudgetExhausted, Unreachable
 from closeloop.model import VendorError, WriteOp, WriteRequest, WriteResult
 from closeloop.store.rows import OutboxEntry
@@ -47,10 +48,12 @@ async def drain(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
     for obj in mapping.objects(system):
         limits = ctx.connectors[system].limits(obj)
         window = max(1, limits.max_write_batch) * max(1, limits.max_concurrency) * 2
+        after = 0
         while True:
-            due = ctx.store.due_outbox(ctx.name, system, obj, window, ctx.clock())
+            due = ctx.store.due_outbox(ctx.name, system, obj, window, ctx.clock(), after_id=after)
             if not due:
                 break
+            after = due[-1].id
             pending = _prepare(ctx, mapping, system, due)
             await _send(ctx, mapping, system, obj, pending)
 
@@ -61,6 +64,7 @@ def _prepare(ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequen
     for entry in due:
         by_golden[entry.item.golden_id].append(entry)
     goldens = ctx.store.get_goldens(list(by_golden))
+    links = ctx.store.links_of_many(list(by_golden))
     pending: list[Pending] = []
     settled: list[int] = []
     deletes = [e for e in due if e.item.op is WriteOp.DELETE and e.item.native_id]
@@ -80,7 +84,7 @@ def _prepare(ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequen
                 settled.extend(ids)
                 continue
             golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
-            writes = owed_writes(ctx, mapping, golden, system, ctx.connection.other(system))
+            writes = owed_writes(ctx, mapping, golden, system, ctx.connection.other(system), links[golden_id])
             built = [_request(ctx, mapping, golden, w, ids) for w in writes]
             ready = [
                 Pending(req, sent, golden_id, ids, max(e.attempts for e in entries), sent != w)
@@ -159,39 +163,55 @@ async def _send_batch(ctx: CycleContext, mapping: EntityMapping, system: str, ob
                 _retry_later(ctx, item, f"{type(exc).__name__}: {exc}")
         return
     with ctx.store.transaction():
+        settled = Settled(ctx, mapping)
         for item, result in zip(batch, results, strict=True):
-            _settle(ctx, mapping, item, result)
+            _settle(ctx, mapping, settled, item, result)
+        settled.flush()
 
 
-def _settle(ctx: CycleContext, mapping: EntityMapping, item: Pending, result: WriteResult) -> None:
+def _settle(ctx: CycleContext, mapping: EntityMapping, settled: Settled, item: Pending, result: WriteResult) -> None:
     if result.ok:
-        _succeeded(ctx, mapping, item, result)
+        settled.succeeded(item, result)
     elif result.error is not None and result.error.retryable:
         _retry_later(ctx, item, str(result.error))
     else:
         _park(ctx, mapping, item, result.error)
 
 
-def _succeeded(ctx: CycleContext, mapping: EntityMapping, item: Pending, result: WriteResult) -> None:
-    write, store = item.write, ctx.store
-    store.outbox_done(item.outbox_ids)
-    if write.op is WriteOp.DELETE:
-        ctx.count("deleted_remote", write.system)
-        return
-    native_id = result.native_id or write.native_id
-    if native_id is None:
-        return
-    link = store.get_link(write.system, write.obj, native_id)
-    snapshot = {**(link.snapshot if link else {}), **write.values}
-    store.put_link(write.system, write.obj, native_id, item.golden_id, mapping.entity, snapshot=snapshot)
-    if write.op is WriteOp.UPDATE:
-        ctx.count("updated", write.system)
-    else:
-        ctx.count("created" if result.status.value == "created" else "updated", write.system)
-    if not item.refused:
-        store.resolve_quarantine(ctx.name, write.system, write.obj, golden_id=item.golden_id)
-    if mapping.entity == Entity.DEAL:
-        ctx.deals.add(item.golden_id)
+class Settled:
+    """The successes of one batch, written with one statement per table: links, outbox, quarantine."""
+
+    def __init__(self, ctx: CycleContext, mapping: EntityMapping) -> None:
+        self.ctx, self.mapping = ctx, mapping
+        self.page = PageState(ctx.store, ctx.clock())
+        self.done: list[int] = []
+
+    def succeeded(self, item: Pending, result: WriteResult) -> None:
+        """Settle one write the vendor accepted: its snapshot now holds the values written (the echo guard)."""
+        write, ctx = item.write, self.ctx
+        self.done.extend(item.outbox_ids)
+        if write.op is WriteOp.DELETE:
+            ctx.count("deleted_remote", write.system)
+            return
+        native_id = result.native_id or write.native_id
+        if native_id is None:
+            return
+        link = self.page.link(write.system, write.obj, native_id)
+        snapshot = {**(link.snapshot if link else {}), **write.values}
+        self.page.put_link(write.system, write.obj, native_id, item.golden_id, self.mapping.entity, snapshot=snapshot)
+        if write.op is WriteOp.UPDATE:
+            ctx.count("updated", write.system)
+        else:
+            ctx.count("created" if result.status.value == "created" else "updated", write.system)
+        if not item.refused:
+            self.page.resolve_quarantine(ctx.name, write.system, write.obj, golden_id=item.golden_id)
+        if self.mapping.entity == Entity.DEAL:
+            ctx.deals.add(item.golden_id)
+
+    def flush(self) -> None:
+        """Write what the batch settled; the caller holds the transaction."""
+        self.page.flush()
+        self.ctx.store.outbox_done(self.done)
 
 
 def _retry_later(ctx: CycleContext, item: Pending, error: str) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 
 from closeloop.engine.fieldmerge import FieldState
 from closeloop.model import parse_utc, utc
@@ -42,14 +44,14 @@ class GoldenState:
             if name.startswith("~"):
                 continue
             by, at = provenance.get(name, (None, None))
-            states[name] = FieldState(value, by, parse_utc(at) if at else None)
+            states[name] = FieldState(value, by, _moment(at) if at else None)
         return cls(golden_id, entity, states, deleted)
 
     def encode(self) -> dict[str, FieldValue]:
         """The fields to store."""
         stored: dict[str, FieldValue] = {name: state.value for name, state in self.fields.items()}
         provenance = {
-            name: [state.by, utc(state.at).isoformat() if state.at else None]
+            name: [state.by, _stamp(state.at) if state.at else None]
             for name, state in self.fields.items()
             if state.by
         }
@@ -59,6 +61,24 @@ class GoldenState:
     def values(self) -> dict[str, FieldValue]:
         """Canonical values only."""
         return {name: state.value for name, state in self.fields.items()}
+
+
+def set_by(stored: Fields, name: str) -> str | None:
+    """The system that set field ``name`` of a stored golden record (its provenance only, nothing else decoded)."""
+    by, _ = json.loads(str(stored.get(PROVENANCE) or "{}")).get(name, (None, None))
+    return str(by) if by else None
+
+
+@lru_cache(maxsize=4096)
+def _stamp(moment: datetime) -> str:
+    """A provenance time as stored (the fields of one record mostly share one, so it is formatted once)."""
+    return utc(moment).isoformat()
+
+
+@lru_cache(maxsize=4096)
+def _moment(text: str) -> datetime:
+    """A provenance time (the fields of one record mostly share one, so it is parsed once)."""
+    return parse_utc(text)
 
 
 def plain(snapshot: Mapping[str, FieldValue] | None) -> dict[str, FieldValue]:

@@ -28,10 +28,9 @@ def to_canonical_fields(
     """The canonical values of a native record; fields the record does not carry are left out."""
     values: dict[str, Canonical] = {}
     problems: list[MappingProblem] = []
-    for name, native_name in mapping.fields_for(system, obj).items():
+    for name, spec, native_name in mapping.specs(system, obj):
         if native_name not in native:
             continue
-        spec = mapping.fields[name]
         try:
             raw = (
                 spec.to_canonical(system, native[native_name])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from closeloop.config.models import GOLDEN_ID, EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, owed_values
-from closeloop.engine.golden import GoldenState, is_tombstone, plain
+from closeloop.engine.golden import GoldenState, is_tombstone
 from closeloop.engine.normalize import Canonical
 from closeloop.model import WriteOp
 from closeloop.store.rows import Link, OutboxItem
@@ -59,11 +59,9 @@ def owed_writes(
 
 
 def _update(mapping: EntityMapping, golden: GoldenState, link: Link) -> OwedWrite | None:
-    snapshot = plain(link.snapshot)
+    snapshot = link.snapshot  # canonical names never start with "~", so its reserved keys are never read
     values = {}
-    for name, spec in mapping.fields.items():
-        if spec.native_field(link.system, link.object) is None:
-            continue
+    for name, spec, _ in mapping.specs(link.system, link.object):
         owed, value = owed_values(spec, link.system, golden.fields.get(name), snapshot.get(name, MISSING))
         if owed:
             values[name] = value
@@ -75,9 +73,7 @@ def _update(mapping: EntityMapping, golden: GoldenState, link: Link) -> OwedWrit
 def _create(mapping: EntityMapping, golden: GoldenState, system: str) -> OwedWrite | None:
     target = mapping.systems[system]
     values = {}
-    for name, spec in mapping.fields.items():
-        if spec.native_field(system, target.create_as) is None:
-            continue
+    for name, spec, _ in mapping.specs(system, target.create_as):
         owed, value = owed_values(spec, system, golden.fields.get(name), MISSING)
         if owed:
             values[name] = value

@@ -195,12 +195,15 @@ class PageState:
         """Queue writes owed to other systems."""
         self._outbox.extend(items)
 
-    def resolve_quarantine(self, connection: str, system: str, obj: str, native_id: str) -> None:
-        """Release a parked record that synced (a no-op unless it is parked)."""
+    def resolve_quarantine(
+        self, connection: str, system: str, obj: str, *, native_id: str | None = None, golden_id: str | None = None
+    ) -> None:
+        """Release a parked record (by native id, or by golden id) that synced; a no-op unless it is parked."""
         where = (connection, system, obj)
         self.load_quarantine(connection, system, obj)
-        if f"n:{native_id}" in self._live_quarantine[where]:
-            self._resolved.setdefault(where, set()).add(native_id)
+        key = f"n:{native_id}" if native_id is not None else f"g:{golden_id}"
+        if key in self._live_quarantine[where]:
+            self._resolved.setdefault(where, set()).add(key)
 
     # -- writing ----------------------------------------------------------------------------------------
 
@@ -217,8 +220,12 @@ class PageState:
             by_entity.setdefault(entity, []).append((golden_id, keys))
         for entity, keys_of in by_entity.items():
             store.set_golden_keys_many(entity, keys_of)
-        for (connection, system, obj), native_ids in self._resolved.items():
-            for native_id in sorted(native_ids):
-                store.resolve_quarantine(connection, system, obj, native_id=native_id)
+        for (connection, system, obj), parked in self._resolved.items():
+            for key in sorted(parked):
+                kind, _, value = key.partition(":")
+                if kind == "n":
+                    store.resolve_quarantine(connection, system, obj, native_id=value)
+                else:
+                    store.resolve_quarantine(connection, system, obj, golden_id=value)
         if self._outbox:
             store.enqueue(self._outbox)

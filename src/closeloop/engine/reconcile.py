@@ -61,6 +61,20 @@ class PageApplier:
         page.flush()
         return PageResult(touched)
 
+    def fresh(self, records: Sequence[NativeRecord]) -> list[NativeRecord]:
+        """The records of a page that are versions not applied yet (one query; nothing is written)."""
+        links = self.ctx.store.find_links(self.system, self.obj, [r.id for r in records])
+        found = []
+        for record in records:
+            link = links.get(record.id)
+            if link is None or link.last_modified_at is None or record.modified_at > link.last_modified_at:
+                found.append(record)
+            elif record.modified_at == link.last_modified_at and not (record.deleted or record.merged_into):
+                mapped = to_canonical_fields(self.mapping, self.system, self.obj, record.fields)
+                if not self._seen(record, link, mapped):
+                    found.append(record)
+        return found
+
     def _prefetch(self, records: Sequence[NativeRecord]) -> dict[str, Mapped]:
         """Map the page's live records and read, in bulk, every link, golden record and match they need."""
         page, entity = self.page, self.mapping.entity
@@ -136,7 +150,7 @@ class PageApplier:
             # reserved keys (associations already written, tombstones) survive re-reads
             snapshot={**(link.snapshot if link else {}), **values},
         )
-        page.resolve_quarantine(self.ctx.name, self.system, self.obj, record.id)
+        page.resolve_quarantine(self.ctx.name, self.system, self.obj, native_id=record.id)
         page.enqueue(owed_items(self.ctx, self.mapping, golden, source=self.system, links=page.links_of(golden.id)))
         return golden.id
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from closeloop.engine.context import CycleContext
-from closeloop.engine.golden import GoldenState
+from closeloop.engine.golden import set_by
 from closeloop.loop.facts import (
     ORIGINAL_SOURCE,
     kept_row,
@@ -31,9 +31,7 @@ SOURCE_TYPE_FIELD = "original_source"
 
 def field_candidate(golden: Golden, system: str) -> OriginalSource:
     """The source a golden contact's fields tell, credited to the system that set its source type."""
-    state = GoldenState.decode(golden.id, golden.entity, golden.fields)
-    setter = state.fields.get(SOURCE_TYPE_FIELD)
-    return source_from_fields(golden.fields, setter.by if setter and setter.by else system)
+    return source_from_fields(golden.fields, set_by(golden.fields, SOURCE_TYPE_FIELD) or system)
 
 
 def candidates(

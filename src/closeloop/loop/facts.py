@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, replace
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from decimal import Decimal
 
@@ -92,7 +92,7 @@ def source_from_touch(touch: Touchpoint | rows.TouchpointRow, system: str) -> Or
 
 def tells_nothing(source: OriginalSource) -> bool:
     """True when a source knows no more than which system reported it."""
-    return replace(source, system=None).is_blank
+    return all(getattr(source, f.name) is None for f in dataclass_fields(source) if f.name != "system")
 
 
 def kept_row(contact_id: str, source: OriginalSource, captured_at: datetime) -> rows.TouchpointRow:
@@ -106,7 +106,8 @@ def kept_row(contact_id: str, source: OriginalSource, captured_at: datetime) -> 
         )
         if value
     }
-    encoded = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(source).items()}
+    values = {f.name: getattr(source, f.name) for f in dataclass_fields(source)}
+    encoded = {name: (v.isoformat() if isinstance(v, datetime) else v) for name, v in values.items()}
     return rows.TouchpointRow(
         contact_golden_id=contact_id,
         system=KEPT_SYSTEM,

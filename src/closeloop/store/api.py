@@ -148,9 +148,16 @@ class StateStore(Protocol):
         ...
 
     def due_outbox(
-        self, connection: str, system: str, object: str, limit: int, now: datetime | None = None
+        self,
+        connection: str,
+        system: str,
+        object: str,
+        limit: int,
+        now: datetime | None = None,
+        *,
+        after_id: int = 0,
     ) -> list[OutboxEntry]:
-        """Queued writes due at ``now``, oldest first."""
+        """Queued writes due at ``now`` with ids above ``after_id``, oldest first."""
         ...
 
     def outbox_done(self, ids: Sequence[int]) -> int:

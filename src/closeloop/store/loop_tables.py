@@ -116,26 +116,30 @@ class LoopTables:
 
     def add_touchpoints(self, touchpoints: Iterable[TouchpointRow]) -> int:
         """Record touchpoints, skipping ones already recorded; return how many were new."""
-        added = 0
+        rows = [
+            (
+                tp.contact_golden_id,
+                tp.system,
+                tp.native_id,
+                ts(tp.occurred_at),
+                tp.kind,
+                tp.channel,
+                tp.campaign,
+                dump_json(dict(tp.utm)),
+                tp.detail,
+            )
+            for tp in touchpoints
+        ]
+        if not rows:
+            return 0
         with self._a.transaction():
-            for tp in touchpoints:
-                cursor = self._a.conn.execute(
-                    "INSERT OR IGNORE INTO touchpoints (contact_golden_id, system, native_id, occurred_at,"
-                    " kind, channel, campaign, utm, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        tp.contact_golden_id,
-                        tp.system,
-                        tp.native_id,
-                        ts(tp.occurred_at),
-                        tp.kind,
-                        tp.channel,
-                        tp.campaign,
-                        dump_json(dict(tp.utm)),
-                        tp.detail,
-                    ),
-                )
-                added += cursor.rowcount
-        return added
+            before = self._a.conn.total_changes
+            self._a.conn.executemany(
+                "INSERT OR IGNORE INTO touchpoints (contact_golden_id, system, native_id, occurred_at,"
+                " kind, channel, campaign, utm, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            return self._a.conn.total_changes - before
 
     def touchpoints_of(self, contact_golden_ids: Sequence[str]) -> dict[str, list[TouchpointRow]]:
         """The touchpoints of many contacts, by contact, each list in time order; one query."""

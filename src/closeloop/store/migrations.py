@@ -304,3 +304,16 @@ def _golden_keys(db: sqlite_utils.Database) -> None:
         CREATE INDEX golden_keys_golden ON golden_keys (golden_id);
         """,
     )
+
+
+@migration(4, "outbox read in id order through an index")
+def _outbox_in_order(db: sqlite_utils.Database) -> None:
+    # The drain reads due writes oldest first, a window at a time: with (…, next_attempt_at) every window sorted
+    # the whole due outbox; (…, id) walks the index in order and stops at the window's end.
+    _script(
+        db,
+        """
+        DROP INDEX outbox_due;
+        CREATE INDEX outbox_in_order ON outbox (connection, system, object, id);
+        """,
+    )

@@ -92,40 +92,52 @@ class QueueTables:
     def enqueue(self, items: Iterable[OutboxItem]) -> list[int]:
         """Queue writes, due at once; return their outbox ids in input order."""
         now = self._a.now()
-        ids: list[int] = []
+        rows = [
+            (
+                item.connection,
+                item.system,
+                item.object,
+                item.entity,
+                item.golden_id,
+                str(item.op),
+                item.native_id,
+                dump_fields(item.fields),
+                item.upsert_key,
+                now,
+                now,
+            )
+            for item in items
+        ]
+        if not rows:
+            return []
         with self._a.transaction():
-            for item in items:
-                cursor = self._a.conn.execute(
-                    "INSERT INTO outbox (connection, system, object, entity, golden_id, op, native_id,"
-                    " fields, upsert_key, next_attempt_at, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        item.connection,
-                        item.system,
-                        item.object,
-                        item.entity,
-                        item.golden_id,
-                        str(item.op),
-                        item.native_id,
-                        dump_fields(item.fields),
-                        item.upsert_key,
-                        now,
-                        now,
-                    ),
-                )
-                assert cursor.lastrowid is not None  # an INSERT into a rowid table always has one
-                ids.append(cursor.lastrowid)
-        return ids
+            self._a.conn.executemany(
+                "INSERT INTO outbox (connection, system, object, entity, golden_id, op, native_id,"
+                " fields, upsert_key, next_attempt_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            # Inside one transaction the rows took consecutive ids after the largest one: the last ones.
+            last = int(self._a.conn.execute("SELECT max(id) FROM outbox").fetchone()[0])
+        return list(range(last - len(rows) + 1, last + 1))
 
     def due_outbox(
-        self, connection: str, system: str, object: str, limit: int, now: datetime | None = None
+        self,
+        connection: str,
+        system: str,
+        object: str,
+        limit: int,
+        now: datetime | None = None,
+        *,
+        after_id: int = 0,
     ) -> list[OutboxEntry]:
-        """Up to ``limit`` queued writes to one object that are due at ``now``, oldest first."""
+        """Up to ``limit`` queued writes to one object that are due at ``now``, oldest first, with ids above
+        ``after_id`` (so a caller walking the outbox window by window never reads past items twice)."""
         moment = self._a.now() if now is None else ts(now)
         rows = self._a.rows(
-            "SELECT * FROM outbox WHERE connection = ? AND system = ? AND object = ? AND next_attempt_at <= ?"
-            " ORDER BY id LIMIT ?",
-            (connection, system, object, moment, limit),
+            "SELECT * FROM outbox WHERE connection = ? AND system = ? AND object = ? AND id > ?"
+            " AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            (connection, system, object, after_id, moment, limit),
         )
         return [_outbox(row) for row in rows]
 

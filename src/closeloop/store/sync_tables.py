@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
-import uuid
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -58,8 +59,12 @@ class SyncTables:
 
     @staticmethod
     def new_golden_id() -> str:
-        """A fresh golden record id (uuid4, hex)."""
-        return uuid.uuid4().hex
+        """A fresh golden record id: 32 hex digits, milliseconds since the epoch then 80 random bits.
+
+        Ids made one after another sort together, so a bulk sync appends to the golden table's index instead of
+        writing all over it (random uuid4 ids made a large initial sync slow down as the store grew).
+        """
+        return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
     def get_golden(self, golden_id: str) -> Golden | None:
         """The golden record ``golden_id``, deleted or not, or None."""

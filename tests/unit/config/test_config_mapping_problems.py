@@ -205,6 +205,11 @@ CASES = [
         "contacts.yaml:8:98: unknown system 'hubspot' in the value maps of field 'stage'; valid: 'crm' or 'marketing'",
         id="value_map_for_unknown_system",
     ),
+    pytest.param(
+        [("  stage: {type: picklist", "  ~stage: {type: picklist")],
+        "contacts.yaml:8:3: field '~stage': canonical field names may not start with '~'",
+        id="reserved_tilde_field_name",
+    ),
 ]
 
 

@@ -200,3 +200,21 @@ def test_a_reader_can_open_without_interrupting_running_runs(db_path: Path) -> N
             last = reader.last_run("c1")
             assert last is not None
             assert (last.id, last.status) == (run_id, RunStatus.RUNNING)
+
+
+def test_due_outbox_walks_past_after_id(store: Store) -> None:
+    ids = store.enqueue([OutboxItem("c1", "mkt", "lead", "contact", f"g{i}", WriteOp.UPDATE) for i in range(5)])
+    first = store.due_outbox("c1", "mkt", "lead", limit=2)
+    rest = store.due_outbox("c1", "mkt", "lead", limit=10, after_id=first[-1].id)
+    assert [e.id for e in first + rest] == ids
+
+
+def test_due_outbox_reads_through_the_id_ordered_index(store: Store) -> None:
+    plan = store._a.rows(
+        "EXPLAIN QUERY PLAN SELECT * FROM outbox WHERE connection = ? AND system = ? AND object = ? AND id > ?"
+        " AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+        ("c", "s", "o", 0, "", 1),
+    )
+    details = " ".join(str(row[3]) for row in plan)
+    assert "outbox_in_order" in details
+    assert "TEMP B-TREE" not in details  # no sort of the whole due outbox per window

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -174,3 +175,9 @@ def test_goldens_pages_live_records_of_one_entity_in_id_order(store: Store) -> N
     assert [g.id for g in first] == ["g1", "g3"]
     assert [g.id for g in rest] == ["g5"]
     assert store.goldens("contact", "g5") == []
+
+
+def test_golden_ids_made_later_sort_later() -> None:
+    first = Store.new_golden_id()
+    time.sleep(0.002)
+    assert Store.new_golden_id() > first

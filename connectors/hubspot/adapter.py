@@ -26,6 +26,8 @@ OBJECTS = ("contacts", "deals")
 COUNTERPART = {"deals": "contacts", "contacts": "deals"}
 # Unique properties a batch read can look records up by (consistent at once, unlike the search index).
 LOOKUP_KEYS = {"contacts": ("email", "closeloop_id"), "deals": ("closeloop_id",)}
+# Pages of contacts whose touch properties are kept for touchpoints() (the engine asks right after each page).
+TOUCH_CACHE_PAGES = 5
 
 
 class HubSpotConnector:
@@ -38,6 +40,7 @@ class HubSpotConnector:
         self.settings = context.settings
         self.api = HubSpotApi(context, self.settings)
         self._schemas: dict[str, ObjectSchema] = {}
+        self._touches = schema.TouchCache(TOUCH_CACHE_PAGES * self._page_size())
 
     def _object(self, obj: str) -> str:
         if obj not in OBJECTS:
@@ -61,10 +64,19 @@ class HubSpotConnector:
         return self.api.limits.page_size
 
     async def read_changes(self, obj: str, since: Cursor | None) -> AsyncIterator[Page]:
-        """Pages strictly after ``since`` in (modified_at, id) order, archived records and merges included."""
+        """Pages strictly after ``since`` in (modified_at, id) order, archived records and merges included.
+
+        Contacts carry their touch properties, kept for :meth:`touchpoints`.
+        """
         obj = self._object(obj)
-        reader = reads.ChangeReader(self.api, obj, await self._properties(obj), self._page_size())
+        properties = await self._properties(obj)
+        if obj == "contacts":
+            properties = list(dict.fromkeys([*properties, *schema.TOUCH_PROPERTIES]))
+            self._touches.clear()
+        reader = reads.ChangeReader(self.api, obj, properties, self._page_size())
         async for page in reader.pages(since):
+            if obj == "contacts":
+                self._touches.remember(page.records)
             yield page
 
     async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
@@ -111,11 +123,22 @@ class HubSpotConnector:
         return await writes.associate(self.api, self._object(obj), links)
 
     async def touchpoints(self, obj: str, ids: Sequence[str], since: datetime | None) -> list[Touchpoint]:
-        """Original source, latest source and conversions of contacts; deals have none."""
+        """Original source, latest source and conversions of contacts; deals have none.
+
+        Contacts of the last pages of the change stream are answered from what it read; others by batch read.
+        """
         if self._object(obj) != "contacts":
             return []
-        records = await reads.read_by_ids(self.api, obj, ids, schema.TOUCH_PROPERTIES)
-        return [t for r in records for t in schema.contact_touchpoints(r.id, r.fields, since)]
+        known, missing = self._touches.split(ids)
+        if missing:
+            records = await reads.read_by_ids(self.api, obj, missing, schema.TOUCH_PROPERTIES)
+            known.update((r.id, dict(r.fields)) for r in records)
+        return [
+            touch
+            for contact_id in dict.fromkeys(ids)
+            if contact_id in known
+            for touch in schema.contact_touchpoints(contact_id, known[contact_id], since)
+        ]
 
     def limits(self, obj: str) -> Limits:
         """HubSpot's limits, with search's own bucket."""

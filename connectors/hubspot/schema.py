@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from closeloop.model import FieldInfo, FieldType, ObjectSchema, StageInfo, Touchpoint, parse_utc
+from closeloop.model import FieldInfo, FieldType, NativeRecord, ObjectSchema, StageInfo, Touchpoint, parse_utc
 
 from .api import HubSpotApi
 
@@ -118,6 +119,45 @@ def contact_touchpoints(contact_id: str, props: Mapping[str, Any], since: dateti
     for at, name in conversions.items():
         found.append(_touch(contact_id, at, "form_fill", str(latest or source or ""), campaign, utm, name))
     return [t for t in found if since is None or t.occurred_at > since]
+
+
+class TouchCache:
+    """The touch properties of the contacts the change stream read last, so their touchpoints need no read.
+
+    The engine asks for a page's touchpoints right after applying it; holding the last few pages' contacts
+    (never more than ``capacity``, oldest out first) answers that, and a 1,000,000-record sync keeps no more.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._props: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def remember(self, records: Iterable[NativeRecord]) -> None:
+        """Keep the touch properties of these live records (archived ones have none)."""
+        for record in records:
+            if record.deleted:
+                self._props.pop(record.id, None)
+                continue
+            self._props[record.id] = {k: record.fields[k] for k in TOUCH_PROPERTIES if k in record.fields}
+            self._props.move_to_end(record.id)
+        while len(self._props) > self.capacity:
+            self._props.popitem(last=False)
+
+    def split(self, ids: Sequence[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The known contacts' touch properties by id, and the ids that must be read."""
+        known: dict[str, dict[str, Any]] = {}
+        missing: list[str] = []
+        for contact_id in dict.fromkeys(i for i in ids if i):
+            props = self._props.get(contact_id)
+            if props is None:
+                missing.append(contact_id)
+            else:
+                known[contact_id] = props
+        return known, missing
+
+    def clear(self) -> None:
+        """Forget everything (a new stream starts)."""
+        self._props.clear()
 
 
 def _touch(

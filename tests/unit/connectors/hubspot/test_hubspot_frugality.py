@@ -15,7 +15,9 @@ import pytest
 
 from closeloop.model import Cursor, NativeRecord
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
+from connectors.hubspot.adapter import TOUCH_CACHE_PAGES
 from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
+from connectors.hubspot.schema import TOUCH_PROPERTIES
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # after every seeded record
 LOOKBACK = timedelta(minutes=1)
@@ -140,3 +142,36 @@ async def test_lookback_cursor_is_one_inclusive_search(portal: Build) -> None:
     assert [r.id for r in exact] == [newest.id], "no id: every record at the cursor's instant is wanted"
     assert [f["operator"] for s in searches for g in s["filterGroups"] for f in g["filters"]] == ["GTE"]
     assert after_id == []
+
+
+async def test_touchpoints_ride_along_on_change_stream(portal: Build, hubspot: SimpleNamespace) -> None:
+    p = portal(people=45, page_size=10)
+    answered: list[Any] = []
+    async for page in p.connector.read_changes("contacts", None):
+        answered.extend(await p.connector.touchpoints("contacts", [r.id for r in page.records], None))
+    searched = [set(body["properties"]) for body in p.calls.searches]
+    calls = p.calls.take()
+    fresh = hubspot.connect(p.sandbox)
+    try:
+        expected = await fresh.touchpoints("contacts", [row.id for row in p.sandbox.table("contacts").live()], None)
+    finally:
+        await fresh.aclose()
+
+    assert calls[BATCH_READ] == 0, "touchpoints of the page just read cost no call"
+    assert all(set(TOUCH_PROPERTIES) <= properties for properties in searched)
+    assert {"original_source", "form_fill"} <= {t.kind for t in answered}
+    assert sorted(answered, key=repr) == sorted(expected, key=repr)
+
+
+async def test_touchpoints_of_contacts_not_in_the_stream_are_read(portal: Build) -> None:
+    p = portal(people=80, page_size=10)
+    records = await read_all(p.connector, "contacts")
+    p.calls.take()
+    oldest, newest = [r.id for r in records[:3]], [r.id for r in records[-3:]]
+    touches = await p.connector.touchpoints("contacts", [*oldest, *newest, "999999999"], None)
+    (read,) = [body for call, body in p.calls.bodies if call == BATCH_READ]
+
+    assert len(records) > TOUCH_CACHE_PAGES * 10, "more pages than the connector keeps"
+    assert p.calls.take() == {BATCH_READ: 1}
+    assert [i["id"] for i in read["inputs"]] == [*oldest, "999999999"], "what it no longer holds, or never read"
+    assert {t.native_id for t in touches if t.kind == "original_source"} == {*oldest, *newest}

@@ -16,6 +16,7 @@ from closeloop.connector import ConnectorContext
 from closeloop.http import BudgetExhausted, redact
 from closeloop.model import Association, Cursor, FieldType, WriteOp, WriteRequest, WriteStatus
 from connectors.hubspot import HubSpotConnector, HubSpotSettings, create
+from connectors.hubspot.schema import TOUCH_PROPERTIES
 
 API = "https://api.hubapi.com"
 PROPS = {"contacts": ["email", "firstname", "lastmodifieddate"], "deals": ["dealname", "hs_lastmodifieddate"]}
@@ -74,7 +75,7 @@ async def test_incremental_read_finishes_the_cursor_instant_then_searches_after_
             }
         ],
         "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-        "properties": PROPS["contacts"],
+        "properties": [*PROPS["contacts"], *TOUCH_PROPERTIES],  # touchpoints ride along on the stream
         "limit": 200,
     }
     assert window["filterGroups"] == [

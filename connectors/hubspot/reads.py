@@ -133,26 +133,29 @@ class ChangeReader:
     async def merge_winners(self, since: Cursor | None) -> dict[str, str]:
         """Loser id -> winner id, from ``hs_merged_object_ids`` of records modified since ``since``.
 
-        A merge stamps the winner, so every winner of a merge after ``since`` is modified after it too.
+        A merge stamps the winner, so every winner of a merge after ``since`` is modified after it too. Pages
+        go by id, never by offset: with no ``since`` (a full read) the winners may pass search's 10,000 cap.
         """
         filters: list[JSON] = [{"propertyName": "hs_merged_object_ids", "operator": "HAS_PROPERTY"}]
         if since is not None:
             floor = since.modified_at - timedelta(microseconds=since.modified_at.microsecond % 1000)
             filters.append(Bound(floor, inclusive=True).filter(self.obj))
         winners: dict[str, str] = {}
-        after: str | None = None
+        last_id = ""
         while True:
+            above = [{"propertyName": "hs_object_id", "operator": "GT", "value": last_id}] if last_id else []
             body = await self.api.search(
-                self.obj, filters, sort="hs_object_id", properties=["hs_merged_object_ids"],
-                limit=self.page_size, after=after,
+                self.obj, [*filters, *above], sort="hs_object_id", properties=["hs_merged_object_ids"],
+                limit=self.page_size,
             )  # fmt: skip
-            for item in body.get("results", []):
+            results = body.get("results", [])
+            for item in results:
                 merged = str((item.get("properties") or {}).get("hs_merged_object_ids") or "")
                 for loser in filter(None, merged.split(";")):
                     winners[loser.strip()] = str(item["id"])
-            after = body.get("paging", {}).get("next", {}).get("after")
-            if not after:
+            if not results or not _has_next(body):
                 return winners
+            last_id = str(results[-1]["id"])
 
 
 async def read_by_ids(

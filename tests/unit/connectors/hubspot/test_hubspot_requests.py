@@ -86,6 +86,35 @@ async def test_incremental_read_finishes_the_cursor_instant_then_searches_after_
 
 
 @respx.mock(base_url=API, assert_all_called=True)
+async def test_merge_winners_page_by_id_never_by_offset(
+    respx_mock: respx.MockRouter, connector: HubSpotConnector
+) -> None:
+    loser = {**contact("5", "2026-03-01T00:00:00.000Z"), "archived": True, "archivedAt": "2026-03-01T00:00:00.000Z"}
+    respx_mock.get("/crm/v3/objects/contacts", params={"archived": "true"}).respond(json={"results": [loser]})
+    merge_searches: list[Any] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        filters = [f for g in body["filterGroups"] for f in g["filters"]]
+        if not any(f["propertyName"] == "hs_merged_object_ids" for f in filters):
+            return httpx.Response(200, json={"total": 0, "results": []})
+        merge_searches.append(body)
+        if len(merge_searches) == 1:  # a full page: more may follow
+            winners = [{"id": "7", "properties": {"hs_merged_object_ids": "3"}},
+                       {"id": "9", "properties": {"hs_merged_object_ids": "5;6"}}]  # fmt: skip
+            return httpx.Response(200, json={"total": 3, "results": winners, "paging": {"next": {"after": "2"}}})
+        return httpx.Response(200, json={"total": 3, "results": []})
+
+    respx_mock.post("/crm/v3/objects/contacts/search").mock(side_effect=answer)
+    records = [r async for page in connector.read_changes("contacts", None) for r in page.records]
+
+    assert [(r.id, r.deleted, r.merged_into) for r in records] == [("5", True, "9")]
+    (next_page,) = merge_searches[1]["filterGroups"]
+    assert "after" not in merge_searches[1], "the first sweep may pass search's 10,000 cap: pages go by id"
+    assert {"propertyName": "hs_object_id", "operator": "GT", "value": "9"} in next_page["filters"]
+
+
+@respx.mock(base_url=API, assert_all_called=True)
 async def test_upsert_by_email_sends_id_property_and_trace_ids(
     respx_mock: respx.MockRouter, connector: HubSpotConnector
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from closeloop.connector import ConnectorContext
 from closeloop.model import (
@@ -16,6 +16,7 @@ from closeloop.model import (
     Touchpoint,
     WriteRequest,
     WriteResult,
+    now_utc,
 )
 
 from . import reads, schema, writes
@@ -40,6 +41,9 @@ class HubSpotConnector:
         self.settings = context.settings
         self.api = HubSpotApi(context, self.settings)
         self._schemas: dict[str, ObjectSchema] = {}
+        self._sweeps = reads.ArchiveSchedule(
+            timedelta(seconds=self.settings.archived_check_seconds), context.clock or now_utc
+        )
         self._touches = schema.TouchCache(TOUCH_CACHE_PAGES * self._page_size())
 
     def _object(self, obj: str) -> str:
@@ -64,20 +68,25 @@ class HubSpotConnector:
         return self.api.limits.page_size
 
     async def read_changes(self, obj: str, since: Cursor | None) -> AsyncIterator[Page]:
-        """Pages strictly after ``since`` in (modified_at, id) order, archived records and merges included.
+        """Pages after ``since`` in (modified_at, id) order, with archived records and merges when a sweep is due.
 
-        Contacts carry their touch properties, kept for :meth:`touchpoints`.
+        The archived list is read at most every ``archived_check_seconds``; a sweep also hands out deletions
+        older than ``since`` that earlier streams skipped (see :class:`reads.ArchiveSchedule`). Contacts carry
+        their touch properties, kept for :meth:`touchpoints`.
         """
         obj = self._object(obj)
         properties = await self._properties(obj)
         if obj == "contacts":
             properties = list(dict.fromkeys([*properties, *schema.TOUCH_PROPERTIES]))
             self._touches.clear()
+        sweep = self._sweeps.due(obj, since)
         reader = reads.ChangeReader(self.api, obj, properties, self._page_size())
-        async for page in reader.pages(since):
+        async for page in reader.pages(since, sweep):
             if obj == "contacts":
                 self._touches.remember(page.records)
             yield page
+        if sweep is not None:
+            self._sweeps.finished(obj, sweep)
 
     async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
         """Live records by id, 100 per batch read."""

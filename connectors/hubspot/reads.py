@@ -4,12 +4,15 @@ Search serves at most 10,000 results of one query and sorts by one property only
 pages with offsets: each query asks for records modified at or after an anchor time, oldest first, and the anchor
 moves to the last time seen. A page filled by one instant (a mass update) is paged by ``hs_object_id`` instead,
 so even more than 10,000 records sharing one timestamp come out in full and in (modified_at, id) order.
+
+Archived records (deletions and merges) cannot be searched: the archived list is read in full, at most every
+``archived_check_seconds`` per object (:class:`ArchiveSchedule`).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +33,45 @@ class Bound:
         return {"propertyName": MODIFIED[obj], "operator": "GTE" if self.inclusive else "GT", "value": millis(self.at)}
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """One read of an object's archived list, within the change stream that asked from ``since``."""
+
+    started: datetime
+    since: Cursor | None
+    floor: Cursor | None
+    """Archived records at or before this were handed out by an earlier sweep; None keeps them all."""
+
+
+class ArchiveSchedule:
+    """When each object's archived list is read again, and which of its records are still news then.
+
+    Between two sweeps the engine's cursor moves on, so a deletion made in between may lie before the ``since``
+    of the stream that finds it: a sweep keeps everything archived after the ``since`` of the previous sweep
+    (or its own, if earlier). The first sweep in a process keeps everything; the engine skips what it applied.
+    """
+
+    def __init__(self, every: timedelta, clock: Callable[[], datetime]) -> None:
+        self.every = every
+        self.clock = clock
+        self._last: dict[str, Sweep] = {}
+
+    def due(self, obj: str, since: Cursor | None) -> Sweep | None:
+        """The sweep to run in a stream from ``since``, or None when the last one is too recent."""
+        now = self.clock()
+        last = self._last.get(obj)
+        if last is None:
+            return Sweep(now, since, None)
+        if now - last.started < self.every:
+            return None
+        floor = None if last.since is None or since is None else min(last.since, since, key=_cursor_order)
+        return Sweep(now, since, floor)
+
+    def finished(self, obj: str, sweep: Sweep) -> None:
+        """Record a sweep whose records were all handed out (a stream given up midway sweeps again)."""
+        self._last[obj] = sweep
+
+
 class ChangeReader:
     """The change stream of one object: live records by search, archived ones and merges interleaved."""
 
@@ -39,9 +81,13 @@ class ChangeReader:
         self.properties = list(properties)
         self.page_size = page_size
 
-    async def pages(self, since: Cursor | None) -> AsyncIterator[Page]:
-        """Pages strictly after ``since`` in (modified_at, id) order, deletions and merges included."""
-        pending = deque(await self.archived_after(since))
+    async def pages(self, since: Cursor | None, sweep: Sweep | None) -> AsyncIterator[Page]:
+        """Pages after ``since`` in (modified_at, id) order, with the archived records of ``sweep`` (if any).
+
+        A sweep's records after its floor come too, even those before ``since``: they are deletions and
+        merges the stream has not handed out yet.
+        """
+        pending = deque(await self.archived_after(sweep.floor) if sweep is not None else [])
         async for records in self.live(since):
             last = order(records[-1])
             merged = list(records)
@@ -105,10 +151,10 @@ class ChangeReader:
                 return
             after_id = records[-1].id
 
-    async def archived_after(self, since: Cursor | None) -> list[NativeRecord]:
-        """Archived records whose ``archivedAt`` lies after ``since``, with ``merged_into`` for merge losers.
+    async def archived_after(self, floor: Cursor | None) -> list[NativeRecord]:
+        """Archived records whose ``archivedAt`` lies after ``floor``, with ``merged_into`` for merge losers.
 
-        HubSpot cannot search archived records, so the archived list is read in full (it is usually short).
+        HubSpot cannot search archived records, so the archived list is read in full.
         """
         found: list[NativeRecord] = []
         params: dict[str, str | int] = {"archived": "true", "limit": MAX_BATCH, "properties": MODIFIED[self.obj]}
@@ -116,7 +162,7 @@ class ChangeReader:
             body = await self.api.get(f"/crm/v3/objects/{self.obj}", params)
             for item in body.get("results", []):
                 record = to_record(self.obj, item, deleted=True)
-                if since is None or order(record) > (since.modified_at, len(since.id), since.id):
+                if floor is None or order(record) > _cursor_order(floor):
                     found.append(record)
             after = body.get("paging", {}).get("next", {}).get("after")
             if not after:
@@ -124,22 +170,22 @@ class ChangeReader:
             params["after"] = after
         if not found:
             return []
-        winners = await self.merge_winners(since)
+        winners = await self.merge_winners(floor)
         return sorted(
             (NativeRecord(r.id, r.modified_at, r.fields, deleted=True, merged_into=winners.get(r.id)) for r in found),
             key=order,
         )
 
-    async def merge_winners(self, since: Cursor | None) -> dict[str, str]:
-        """Loser id -> winner id, from ``hs_merged_object_ids`` of records modified since ``since``.
+    async def merge_winners(self, floor: Cursor | None) -> dict[str, str]:
+        """Loser id -> winner id, from ``hs_merged_object_ids`` of records modified since ``floor``.
 
-        A merge stamps the winner, so every winner of a merge after ``since`` is modified after it too. Pages
-        go by id, never by offset: with no ``since`` (a full read) the winners may pass search's 10,000 cap.
+        A merge stamps the winner, so every winner of a merge after ``floor`` is modified after it too. Pages
+        go by id, never by offset: with no floor (the first sweep) the winners may pass search's 10,000 cap.
         """
         filters: list[JSON] = [{"propertyName": "hs_merged_object_ids", "operator": "HAS_PROPERTY"}]
-        if since is not None:
-            floor = since.modified_at - timedelta(microseconds=since.modified_at.microsecond % 1000)
-            filters.append(Bound(floor, inclusive=True).filter(self.obj))
+        if floor is not None:
+            start = floor.modified_at - timedelta(microseconds=floor.modified_at.microsecond % 1000)
+            filters.append(Bound(start, inclusive=True).filter(self.obj))
         winners: dict[str, str] = {}
         last_id = ""
         while True:
@@ -196,6 +242,11 @@ async def search_in(
             if not after:
                 break
     return list(found.values())
+
+
+def _cursor_order(cursor: Cursor) -> tuple[datetime, int, str]:
+    """A cursor ordered like :func:`order` orders records (ids as numbers)."""
+    return (cursor.modified_at, len(cursor.id), cursor.id)
 
 
 def _has_next(body: JSON) -> bool:

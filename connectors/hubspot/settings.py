@@ -24,6 +24,17 @@ class HubSpotSettings(SystemSettings):
         default=None, ge=1, description="Override the search endpoints' own rate (default 4 per second)."
     )
     search_window_seconds: float | None = Field(default=None, gt=0, description="Window of that rate.")
+    archived_check_seconds: float = Field(
+        default=900,
+        ge=0,
+        description=(
+            "Read each object's archived records (deletions, merges) at most this often (default 900 = 15 minutes; "
+            "0 = every cycle). HubSpot cannot search them, so each check reads the whole archived list (100 per "
+            "call, 90 days of deletions). A deletion or merge is never missed, only seen up to this much later; "
+            "the first check after a start reads the whole list. Use 0 when several connections share this system "
+            "(a check's findings go to the connection whose cycle ran it)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_credential(self) -> HubSpotSettings:

@@ -16,6 +16,8 @@ def settings(sandbox: SandboxBase) -> dict[str, Any]:
         "client_id": sandbox.client_id,
         "client_secret": sandbox.client_secret,
         "refresh_token": sandbox.refresh_token,
+        # The kit expects a deletion in the very next read; the throttled archived sweep has its own tests.
+        "archived_check_seconds": 0,
     }
 
 

@@ -128,7 +128,7 @@ async def test_deal_upsert_by_closeloop_id_creates_once(hubspot: SimpleNamespace
 
 async def test_merge_through_the_api_surfaces_the_loser_merged_into_the_winner(hubspot: SimpleNamespace) -> None:
     sandbox = create_sandbox(seed=24, people=6)
-    connector = hubspot.connect(sandbox)
+    connector = hubspot.connect(sandbox, archived_check_seconds=0)  # the merge is read in the very next stream
     try:
         start = await read_all(connector, "contacts")
         loser, winner = start[0].id, start[4].id
@@ -150,7 +150,7 @@ async def test_merge_through_the_api_surfaces_the_loser_merged_into_the_winner(h
 
 async def test_archive_surfaces_as_a_deletion_stamped_archived_at(hubspot: SimpleNamespace) -> None:
     sandbox = create_sandbox(seed=25, people=5)
-    connector = hubspot.connect(sandbox)
+    connector = hubspot.connect(sandbox, archived_check_seconds=0)  # the deletion is read in the very next stream
     try:
         start = await read_all(connector, "contacts")
         victim = start[2].id

@@ -1,19 +1,23 @@
-"""API frugality of the HubSpot connector against its sandbox: the fewest calls per cycle, and nothing missed for it."""
+"""API frugality of the HubSpot connector against its sandbox: the fewest calls per cycle, and nothing missed for it.
+
+A quiet cycle is one search per object; search pages hold 200; touchpoints come with the change stream; the
+archived list (deletions, merges) is read at most every ``archived_check_seconds`` without losing a deletion.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 
-from closeloop.model import Cursor, NativeRecord
+from closeloop.model import Cursor, NativeRecord, Page
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.hubspot.adapter import TOUCH_CACHE_PAGES
 from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
@@ -175,3 +179,110 @@ async def test_touchpoints_of_contacts_not_in_the_stream_are_read(portal: Build)
     assert p.calls.take() == {BATCH_READ: 1}
     assert [i["id"] for i in read["inputs"]] == [*oldest, "999999999"], "what it no longer holds, or never read"
     assert {t.native_id for t in touches if t.kind == "original_source"} == {*oldest, *newest}
+
+
+async def test_archived_list_read_at_most_every_archived_check_seconds(portal: Build) -> None:
+    p = portal(people=10, deals=2, archived_check_seconds=600)
+    since: dict[str, Cursor] = {}
+
+    async def cycle() -> Counter[str]:
+        for obj in ("contacts", "deals"):
+            records = await read_all(p.connector, obj, since.get(obj))
+            since[obj] = lookback(records) if records else since[obj]
+        return p.calls.take()
+
+    first = await cycle()
+    p.clock.step(599)
+    early = await cycle()
+    p.clock.step(1)
+    due = await cycle()
+
+    assert (first[ARCHIVED["contacts"]], first[ARCHIVED["deals"]]) == (1, 1)
+    assert early[ARCHIVED["contacts"]] + early[ARCHIVED["deals"]] == 0
+    assert (due[ARCHIVED["contacts"]], due[ARCHIVED["deals"]]) == (1, 1)
+
+
+async def test_archived_check_zero_reads_the_archived_list_every_stream(portal: Build) -> None:
+    p = portal(people=5, archived_check_seconds=0)
+    await read_all(p.connector, "contacts")
+    await read_all(p.connector, "contacts", Cursor(START, ""))
+
+    assert p.calls.take()[ARCHIVED["contacts"]] == 2
+    assert HubSpotSettings(access_token="pat").archived_check_seconds == 900
+    with pytest.raises(ValueError, match="archived_check_seconds"):
+        HubSpotSettings(access_token="pat", archived_check_seconds=-1)
+
+
+async def test_deletion_between_sweeps_is_not_missed(portal: Build) -> None:
+    p = portal(people=10)
+    table = p.sandbox.table("contacts")
+    rows = list(table.live())
+    table.delete(rows[0].id)  # before the second sweep's since: not handed out again by the third
+    p.clock.step(600)
+    table.update(rows[4].id, {"firstname": "Seen"})
+    p.clock.step(10)
+    cursor = lookback(await read_all(p.connector, "contacts"))  # sweep 1
+    p.clock.step(1000)
+    await read_all(p.connector, "contacts", cursor)  # sweep 2, in a stream from ``cursor``
+    p.clock.step(10)
+    table.delete(rows[1].id)
+    p.clock.step(10)
+    table.update(rows[2].id, {"firstname": "Later"})
+    between = await read_all(p.connector, "contacts", cursor)  # no sweep due: the edits only
+    cursor = between[-1].position  # the engine's cursor moves past the deletion
+    p.clock.step(900)
+    swept = await read_all(p.connector, "contacts", cursor)  # sweep 3
+
+    assert [(r.id, r.deleted) for r in between] == [(rows[4].id, False), (rows[2].id, False)]
+    deleted = table.get(rows[1].id, include_deleted=True)
+    assert deleted is not None
+    assert deleted.modified_at < cursor.modified_at
+    assert [(r.id, r.deleted) for r in swept] == [(rows[1].id, True)], "the deletion behind the cursor arrives"
+
+
+async def test_first_sweep_after_start_reads_whole_archive(portal: Build) -> None:
+    p = portal(people=10)
+    table = p.sandbox.table("contacts")
+    rows = list(table.live())
+    table.delete(rows[0].id)
+    table.merge(rows[1].id, rows[2].id)
+    p.clock.step(3600)
+    table.update(rows[3].id, {"firstname": "Later"})
+    cursor = Cursor(p.clock.now - LOOKBACK, "")  # a restarted process: its stored cursor is past both
+    swept = await read_all(p.connector, "contacts", cursor)
+    p.clock.step(900)
+    next_sweep = await read_all(p.connector, "contacts", cursor)
+
+    gone = {r.id: r.merged_into for r in swept if r.deleted}
+    assert gone == {rows[0].id: None, rows[1].id: rows[2].id}
+    assert [r.id for r in swept if not r.deleted] == [rows[3].id]
+    assert [r.id for r in next_sweep] == [rows[3].id], "the next sweep starts from the first one's since"
+
+
+async def test_sweep_given_up_midway_runs_again(portal: Build) -> None:
+    p = portal(people=30, page_size=10)
+    table = p.sandbox.table("contacts")
+    victim = next(iter(table.live()))
+    table.delete(victim.id)
+    stream = cast(AsyncGenerator[Page, None], p.connector.read_changes("contacts", None))
+    async for _page in stream:
+        break  # the engine gave up after one page (a crash, an outage)
+    await stream.aclose()
+    p.clock.step(60)
+    again = await read_all(p.connector, "contacts", Cursor(START, ""))
+
+    assert [(r.id, r.deleted) for r in again] == [(victim.id, True)]
+
+
+async def test_quiet_cycle_one_search_per_object(portal: Build) -> None:
+    p = portal(people=30, deals=6)
+    contacts, deals = await read_all(p.connector, "contacts"), await read_all(p.connector, "deals")
+    p.calls.take()
+    p.clock.step(300)  # the next scheduled cycle
+    again = {obj: await read_all(p.connector, obj, lookback(found)) for obj, found in
+             (("contacts", contacts), ("deals", deals))}  # fmt: skip
+    touches = await p.connector.touchpoints("contacts", [r.id for r in again["contacts"]], None)
+
+    assert p.calls.take() == {SEARCH["contacts"]: 1, SEARCH["deals"]: 1}
+    assert again["contacts"], "the lookback window re-reads the newest contact"
+    assert touches, "and its touchpoints need no call"

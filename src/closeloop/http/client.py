@@ -14,7 +14,7 @@ from closeloop.connector import ConnectorContext
 from closeloop.http.auth import Auth
 from closeloop.http.classify import Action, Classifier, classify
 from closeloop.http.errors import AuthError, BudgetExhausted, HttpError, TransientError, Unreachable
-from closeloop.http.limiter import DEFAULT_BUCKET, RateLimiter, Usage
+from closeloop.http.limiter import DEFAULT_BUCKET, RateLimiter, Slot, Usage
 from closeloop.http.retry import (
     RetryableResponse,
     RetryPolicy,
@@ -155,13 +155,13 @@ class HttpClient:
     ) -> httpx.Response:
         refreshed = False
         while True:
-            async with self.limiter.slot(bucket):
+            async with self.limiter.slot(bucket) as slot:
                 request = self._client.build_request(method, url, **httpx_kwargs)
                 credential = await self._authorize(request)
                 self.stats.calls[label] += 1
                 response = await self._send(request)
             log.debug("%s %s -> %d", self.system, label, response.status_code, extra={"system": self.system})
-            action = self._classify(response, bucket)
+            action = self._classify(response, bucket, slot)
             if action is Action.REAUTH and not refreshed and self._auth is not None and credential is not None:
                 refreshed = await self._auth.refresh(credential)
                 if refreshed:
@@ -184,13 +184,13 @@ class HttpClient:
         except TimeoutError:
             raise httpx.ReadTimeout(f"no response within {self._timeout:g}s", request=request) from None
 
-    def _classify(self, response: httpx.Response, bucket: str) -> Action:
+    def _classify(self, response: httpx.Response, bucket: str, slot: Slot) -> Action:
         if self._on_response is not None:
             self._on_response(self.system, response)
         if self._observe_headers is not None:
             usage = self._observe_headers(response)
             if usage is not None:
-                self.limiter.observe(bucket, usage)
+                self.limiter.observe(bucket, usage, slot)
         try:
             action = classify(response, self._classifier)
         except BudgetExhausted:

@@ -14,10 +14,9 @@ from closeloop.http.timing import Timing
 from closeloop.model import Limits
 
 DEFAULT_BUCKET = "default"
-_EPSILON = 1e-9  # float slack, so a stamp exactly one window old counts as gone
+_EPSILON = 1e-9  # float slack, so a place freeing exactly now counts as free
 _GUARD_SHARE, _GUARD_SECONDS = 0.02, 0.01
-"""A start leaves the window only this much after the window's length: the vendor counts a call when it arrives,
-later than our start, so a start exactly one window old may still sit in the vendor's window."""
+"""How long after we send a call the vendor is assumed to have it, at the latest, while its answer is not back."""
 _DAY = 86_400.0
 _SLOT = 3_600.0  # the daily count is kept per hour: a rolling 24 h without a stamp per call
 
@@ -30,38 +29,128 @@ class Usage:
     daily_limit: int | None = None
     window_remaining: int | None = None
     window_resets_in: float | None = None
+    window_limit: int | None = None
+    """The vendor's requests per window, when its headers say (else the limiter assumes its own)."""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One place granted in a window: the how-many-th grant it was, and the places in use with it."""
+
+    serial: int
+    in_use: int
 
 
 class Window:
-    """At most ``requests`` starts in any ``seconds``-long window; callers wait their turn, in order."""
+    """At most ``requests`` calls in any ``seconds``, counted as the vendor counts them: when they arrive.
+
+    A call holds its place from the moment it is sent until one window after the vendor counted it. That moment
+    is not visible, only bounded: the vendor had the call before its answer came back, and (assumed) no later
+    than the guard (2% of the window + 10 ms) after it was sent. So the place frees one window after the answer,
+    or one window plus the guard after the send if the answer is slower than that, whichever comes first. A
+    window left unused lets a full window's burst go at once, as the vendor's own sliding window does.
+    """
 
     def __init__(self, requests: int, seconds: float, timing: Timing) -> None:
         self.requests = requests
         self.seconds = seconds
+        self.guard = seconds * _GUARD_SHARE + _GUARD_SECONDS
+        self.lock = asyncio.Lock()
+        """Held by the one caller waiting for a place, so callers are served in order."""
         self._timing = timing
-        self._starts: deque[float] = deque()
+        self._frees: dict[int, float] = {}  # grant serial -> when its place frees (a bound while in flight)
+        self._in_flight: set[int] = set()
+        self._serial = 0
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
-        self._span = seconds * (1 + _GUARD_SHARE) + _GUARD_SECONDS
+        self._answered = asyncio.Event()
 
-    async def acquire(self) -> None:
-        """Wait until a start is allowed, then record it."""
-        async with self._lock:  # one waiter at a time keeps the order fair and the log exact
-            while True:
-                now = self._timing.monotonic()
-                while self._starts and self._starts[0] + self._span <= now + _EPSILON:
-                    self._starts.popleft()
-                wait = self._paused_until - now
-                if wait <= 0 and len(self._starts) < self.requests:
-                    self._starts.append(now)
+    async def acquire(self) -> Ticket:
+        """Wait until a place is free, then take it (a caller of several windows uses :meth:`take`)."""
+        async with self.lock:  # one waiter at a time keeps the order fair
+            await self.until_free()
+            return self.take()
+
+    async def until_free(self) -> None:
+        """Return once a place is free; hold :attr:`lock` so that it stays free until :meth:`take`."""
+        while True:
+            now = self._timing.monotonic()
+            wait = self._paused_until - now
+            if wait <= 0:
+                self._expire(now)
+                if len(self._frees) < self.requests:
                     return
-                if wait <= 0:
-                    wait = self._starts[0] + self._span - now
-                await self._timing.sleep(wait)
+                first = min(self._frees, key=self._frees.__getitem__)
+                wait = self._frees[first] - now
+                if first in self._in_flight:  # its answer may free it earlier than the guard's bound
+                    await self._sleep_or_answer(wait)
+                    continue
+            await self._timing.sleep(wait)
+
+    def free_now(self) -> bool:
+        """Whether a place is free at this moment."""
+        now = self._timing.monotonic()
+        self._expire(now)
+        return self._paused_until <= now and len(self._frees) < self.requests
+
+    def take(self) -> Ticket:
+        """Take a place for a call sent now (after :meth:`until_free`, under :attr:`lock`)."""
+        self._serial += 1
+        self._frees[self._serial] = self._timing.monotonic() + self.seconds + self.guard
+        self._in_flight.add(self._serial)
+        return Ticket(self._serial, len(self._frees))
+
+    def answered(self, ticket: Ticket, *, reached: bool = True) -> None:
+        """The call of ``ticket`` ended: with an answer (the vendor had it by now), or without one (it may
+        still reach the vendor: its place is held at least one window from now)."""
+        self._in_flight.discard(ticket.serial)
+        frees = self._frees.get(ticket.serial)
+        if frees is None:
+            return
+        later = self._timing.monotonic() + self.seconds
+        if not reached:
+            self._frees[ticket.serial] = max(frees, later)
+        elif later < frees:
+            self._frees[ticket.serial] = later
+            self._answered.set()
+
+    def withdraw(self, ticket: Ticket) -> None:
+        """Give back the place of a call that was never sent."""
+        self._in_flight.discard(ticket.serial)
+        if self._frees.pop(ticket.serial, None) is not None:
+            self._answered.set()
+
+    def accounts_for(self, ticket: Ticket, remaining: int, limit: int | None = None) -> bool:
+        """Whether our own calls explain the vendor's count of ``limit - remaining`` when it answered
+        ``ticket``'s call: those in use when it was sent, and any sent after it (they may have arrived first)."""
+        vendor_count = (limit if limit is not None else self.requests) - remaining
+        return vendor_count <= ticket.in_use + (self._serial - ticket.serial)
 
     def pause(self, seconds: float) -> None:
         """Hold every caller of this window for ``seconds`` (a 429's Retry-After, a spent window)."""
         self._paused_until = max(self._paused_until, self._timing.monotonic() + seconds)
+
+    def _expire(self, now: float) -> None:
+        for serial in [s for s, frees in self._frees.items() if frees <= now + _EPSILON]:
+            del self._frees[serial]
+
+    async def _sleep_or_answer(self, seconds: float) -> None:
+        """Sleep ``seconds`` or until a call in flight is answered, whichever is first."""
+        self._answered.clear()
+        sleeping = asyncio.ensure_future(self._timing.sleep(seconds))
+        answered = asyncio.ensure_future(self._answered.wait())
+        try:
+            await asyncio.wait((sleeping, answered), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeping, answered):
+                task.cancel()
+            await asyncio.gather(sleeping, answered, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """The places one call holds: one per window it spends."""
+
+    tickets: Mapping[Window, Ticket]
 
 
 class DailyBudget:
@@ -185,24 +274,67 @@ class RateLimiter:
         return self._windows.get(bucket, self._windows[DEFAULT_BUCKET])
 
     @asynccontextmanager
-    async def slot(self, bucket: str = DEFAULT_BUCKET) -> AsyncIterator[None]:
-        """Hold a place to send one call: budget checked, concurrency held, window paced, call counted."""
+    async def slot(self, bucket: str = DEFAULT_BUCKET) -> AsyncIterator[Slot]:
+        """Hold a place to send one call: budget checked, concurrency held, windows paced, call counted.
+
+        Leave the block when the answer is in (or the call failed): the windows count the call until one window
+        after that (see :class:`Window`).
+        """
         self.budget.check()  # fail fast rather than wait for a window only to be refused
         async with self._concurrency:
-            # Windows are taken after the semaphore so a recorded start is close to the real send time.
-            if bucket != DEFAULT_BUCKET and bucket in self._windows:
-                await self._windows[bucket].acquire()
-            await self._windows[DEFAULT_BUCKET].acquire()
-            self.budget.spend()
-            yield
+            windows = self._spent_by(bucket)
+            tickets = await self._take(windows)
+            try:
+                self.budget.spend()
+            except BaseException:
+                for window, ticket in zip(windows, tickets, strict=True):
+                    window.withdraw(ticket)
+                raise
+            reached = False
+            try:
+                yield Slot(dict(zip(windows, tickets, strict=True)))
+                reached = True
+            finally:
+                for window, ticket in zip(windows, tickets, strict=True):
+                    window.answered(ticket, reached=reached)
+
+    def _spent_by(self, bucket: str) -> list[Window]:
+        """The windows a call of ``bucket`` spends: its own (if it has one), then the default."""
+        default = self._windows[DEFAULT_BUCKET]
+        own = self._windows.get(bucket) if bucket != DEFAULT_BUCKET else None
+        return [default] if own is None else [own, default]
+
+    @staticmethod
+    async def _take(windows: list[Window]) -> list[Ticket]:
+        """Places in every window at one instant, the moment the call goes out, so none is counted early."""
+        if len(windows) == 1:
+            return [await windows[0].acquire()]
+        own, default = windows
+        async with own.lock:  # queue for the named bucket first, then with everyone for the default
+            while True:
+                await own.until_free()
+                async with default.lock:
+                    await default.until_free()
+                    if own.free_now():  # nobody else takes places in ``own`` meanwhile; only a pause can intervene
+                        return [own.take(), default.take()]
 
     def pause(self, bucket: str, seconds: float) -> None:
         """Hold every caller of ``bucket`` for ``seconds``."""
         self.window(bucket).pause(seconds)
 
-    def observe(self, bucket: str, usage: Usage) -> None:
-        """Feed vendor quota headers: daily counts into the budget, a spent window into a pause."""
+    def observe(self, bucket: str, usage: Usage, slot: Slot | None = None) -> None:
+        """Feed vendor quota headers: daily counts into the budget, a spent window into a pause.
+
+        A window the vendor reports spent pauses the bucket only if our own calls do not explain it (other
+        clients of the same account, or a vendor limit below ours): when they do, our window already holds the
+        next call back exactly as long as needed. Without the ``slot`` of the answered call, it always pauses.
+        """
         self.budget.observe(usage.daily_used, usage.daily_limit)
-        if usage.window_remaining is not None and usage.window_remaining <= 0:
-            resets_in = usage.window_resets_in
-            self.pause(bucket, resets_in if resets_in is not None else self.window(bucket).seconds)
+        if usage.window_remaining is None or usage.window_remaining > 0:
+            return
+        window = self.window(bucket)
+        ticket = slot.tickets.get(window) if slot is not None else None
+        if ticket is not None and window.accounts_for(ticket, usage.window_remaining, usage.window_limit):
+            return
+        resets_in = usage.window_resets_in
+        self.pause(bucket, resets_in if resets_in is not None else window.seconds)

@@ -18,6 +18,7 @@ from closeloop.http import (
     HttpClient,
     RateLimiter,
     RetryPolicy,
+    Timing,
     TransientError,
     Usage,
     Window,
@@ -184,3 +185,152 @@ async def test_usage_header_hook_feeds_the_budget(clock: FakeClock) -> None:
                 await client.request("GET", "/x")
     finally:
         await client.aclose()
+
+
+# -- how closely the window runs to the vendor's count -------------------------------------------------------
+
+
+async def test_a_full_window_goes_at_once_and_the_next_call_one_window_after_the_first_answer(
+    clock: FakeClock,
+) -> None:
+    limiter = RateLimiter.from_limits("crm", limits(), clock.timing())
+    starts: list[float] = []
+
+    async def call() -> None:
+        async with limiter.slot():
+            starts.append(clock.monotonic())
+
+    await asyncio.gather(*(call() for _ in range(101)))
+    assert starts[:100] == [0.0] * 100
+    assert starts[100] == pytest.approx(10.0)  # no margin: the answer proves the vendor counted the call by then
+
+
+async def test_a_place_frees_one_window_after_a_quick_answer(clock: FakeClock) -> None:
+    limiter = RateLimiter.from_limits("crm", limits(requests_per_window=2), clock.timing())
+    for _ in range(2):
+        async with limiter.slot():
+            clock.advance(0.05)  # answered 50 ms after it was sent
+    async with limiter.slot():
+        assert clock.monotonic() == pytest.approx(10.05)
+
+
+async def test_a_slow_answer_frees_its_place_one_window_and_the_guard_after_the_send(clock: FakeClock) -> None:
+    limiter = RateLimiter.from_limits("crm", limits(requests_per_window=1), clock.timing())
+    async with limiter.slot():
+        clock.advance(5.0)
+    async with limiter.slot():
+        assert clock.monotonic() == pytest.approx(10.0 + 10.0 * 0.02 + 0.01)
+
+
+async def test_a_call_without_an_answer_holds_its_place_one_window_from_its_end(clock: FakeClock) -> None:
+    limiter = RateLimiter.from_limits("crm", limits(requests_per_window=1), clock.timing())
+
+    async def timed_out() -> None:
+        async with limiter.slot():
+            clock.advance(15.0)
+            raise httpx.ReadTimeout("no answer")  # it may still reach the vendor
+
+    with pytest.raises(httpx.ReadTimeout):
+        await timed_out()
+    async with limiter.slot():
+        assert clock.monotonic() == pytest.approx(25.0)
+
+
+async def test_a_place_given_back_unsent_is_free_at_once(clock: FakeClock) -> None:
+    window = Window(1, 10.0, clock.timing())
+    window.withdraw(await window.acquire())
+    await window.acquire()
+    assert clock.monotonic() == 0
+
+
+async def test_a_waiter_wakes_when_the_call_holding_the_place_is_answered(clock: FakeClock) -> None:
+    sleeps: list[float] = []
+
+    async def never(seconds: float) -> None:  # only an answer can wake the waiter
+        sleeps.append(seconds)
+        await asyncio.Event().wait()
+
+    window = Window(1, 10.0, Timing(now=clock.now, monotonic=clock.monotonic, sleep=never))
+    first = await window.acquire()
+    waiting = asyncio.ensure_future(window.acquire())
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert sleeps == [pytest.approx(10.21)]  # until the guard's bound, while the call is in flight
+    clock.advance(0.1)
+    window.answered(first)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert sleeps[-1] == pytest.approx(10.0)  # now until one window after the answer, at 10.1
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+async def test_a_search_waiting_for_the_default_window_is_not_counted_before_it_is_sent(clock: FakeClock) -> None:
+    system = limits(requests_per_window=10, window_seconds=100.0, buckets={"search": (2, 1.0)})
+    limiter = RateLimiter.from_limits("crm", system, clock.timing())
+    for _ in range(10):
+        async with limiter.slot():
+            pass
+    searches: list[float] = []
+
+    async def search() -> None:
+        async with limiter.slot("search"):
+            searches.append(clock.monotonic())
+
+    await asyncio.gather(*(search() for _ in range(4)))
+    assert searches == pytest.approx([100.0, 100.0, 101.0, 101.0])
+    assert most_in_any_window(searches, 1.0) == 2
+
+
+async def test_a_window_reported_spent_by_our_own_calls_is_not_paused(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    def read_usage(response: httpx.Response) -> Usage | None:
+        return Usage(window_remaining=int(response.headers["X-Remaining"]), window_resets_in=10.0)
+
+    client = build_http(
+        ConnectorContext(system="crm", settings=SystemSettings()),
+        base_url="https://api.example.test",
+        auth=None,
+        limits=limits(),
+        observe_headers=read_usage,
+        timing=clock.timing(),
+    )
+    starts: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        starts.append(clock.monotonic())
+        clock.advance(0.05)
+        remaining = max(0, 100 - sum(1 for s in starts if s > starts[-1] - 10))
+        return httpx.Response(200, headers={"X-Remaining": str(remaining)})
+
+    try:
+        with respx.mock(base_url=client.base_url) as mock:
+            mock.get("/x").mock(side_effect=answer)
+            for _ in range(101):
+                await client.request("GET", "/x")
+    finally:
+        await client.aclose()
+    assert starts[99] == pytest.approx(4.95)  # its answer said "0 left": our window knows, nothing to pause
+    assert starts[100] == pytest.approx(10.05)  # one window after the first answer, not 10 s after the 100th
+
+
+@pytest.mark.parametrize(
+    ("ours", "usage"),
+    [
+        pytest.param(1, Usage(window_remaining=0, window_resets_in=3.0), id="another-client-spent-it"),
+        pytest.param(
+            100, Usage(window_remaining=0, window_resets_in=3.0, window_limit=190), id="vendor-counts-more-than-ours"
+        ),
+    ],
+)
+async def test_a_window_spent_beyond_our_own_calls_pauses_the_bucket(clock: FakeClock, ours: int, usage: Usage) -> None:
+    limiter = RateLimiter.from_limits("crm", limits(requests_per_window=200), clock.timing())
+    for _ in range(ours):
+        async with limiter.slot() as slot:
+            pass
+    limiter.observe("default", usage, slot)
+    async with limiter.slot():
+        pass
+    assert clock.monotonic() == pytest.approx(3.0)

@@ -46,7 +46,11 @@ class Connector(Protocol):
         ...
 
     def read_changes(self, obj: str, since: Cursor | None) -> AsyncIterator[Page]:
-        """Pages of records strictly after ``since`` in (modified_at, id) order, deletions and merges included."""
+        """Pages of records changed after ``since`` in (modified_at, id) order, deletions and merges included.
+
+        A connector may also hand back older versions (HubSpot's periodic sweep of archived records does): the
+        engine skips every version it has already applied.
+        """
         ...
 
     async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:

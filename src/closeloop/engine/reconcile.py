@@ -205,6 +205,9 @@ class PageApplier:
         if link is None:
             return
         self.ctx.count("deleted", self.system)
+        # Writes it refused while it was being deleted or merged away (not found) are moot now: release them.
+        self.page.resolve_quarantine(self.ctx.name, self.system, self.obj, native_id=record.id)
+        self.page.resolve_quarantine(self.ctx.name, self.system, self.obj, golden_id=link.golden_id)
         if record.merged_into:
             self._apply_merge(record, link)
             return

@@ -30,8 +30,9 @@ SETTINGS = {
     "client_secret: closeloop-sandbox-secret, base_url: 'http://crm.test', auth_url: 'http://crm.test'}",
     "zoho": "{client_id: 1000.SANDBOXCLIENTID, client_secret: sandbox-client-secret, "
     "refresh_token: 1000.sandbox.refresh-token, base_url: 'http://crm.test', auth_url: 'http://crm.test'}",
+    # archived_check_seconds 0: these scenarios expect a deletion or merge to be seen in the very next cycle
     "hubspot": "{access_token: pat-na1-sandbox-3, base_url: 'http://marketing.test'"
-    ", search_requests_per_window: 200, requests_per_window: 2000}",
+    ", search_requests_per_window: 200, requests_per_window: 2000, archived_check_seconds: 0}",
 }
 
 SF_HS_CONTACTS = """

@@ -141,3 +141,19 @@ async def test_plan_lists_writes_without_writing_or_moving_cursors(world: World)
     assert world.store.outbox_depth() == 0
     await world.sync()
     assert len(world.b.live("contacts")) == 1
+
+
+async def test_a_refused_write_to_a_record_since_deleted_there_leaves_quarantine(world: World) -> None:
+    """HubSpot sweeps its archive every few minutes: until then a write to a record deleted there is refused."""
+    row = world.a.put("contacts", {"email": "ann@x.com", "name": "Ann"})
+    await world.sync()
+    copy = world.b.find("contacts", "email", "ann@x.com")
+    assert copy is not None
+    world.b.reject_values = {"Ann Edited"}  # stands in for the vendor's "not found" on the deleted record
+    world.a.put("contacts", {"name": "Ann Edited"}, row.id)
+    await world.sync()
+    assert [q.native_id for q in world.store.list_quarantine(QuarantineStatus.OPEN)] == [copy.id]
+    world.b.table("contacts")[copy.id].deleted = True
+    world.b.put("contacts", {}, copy.id)  # the deletion reaches closeloop's read of b
+    await world.sync()
+    assert world.store.list_quarantine(QuarantineStatus.OPEN) == []

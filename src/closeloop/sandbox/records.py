@@ -1,9 +1,14 @@
-"""In-memory record tables for the vendor emulators, indexed by (modified_at, id) like a change stream."""
+"""In-memory record tables for the vendor emulators, indexed by (modified_at, id) like a change stream.
+
+A million seeded rows must fit in a benchmark process, so a row is a slotted object, and its field values are held
+in a dict that shares its keys with the table's other rows (see :meth:`RecordTable.new_fields`).
+"""
 
 from __future__ import annotations
 
+import heapq
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,7 +18,7 @@ from sortedcontainers import SortedList  # type: ignore[import-untyped]  # ships
 from closeloop.model import Cursor, utc
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One stored record of an emulated vendor object."""
 
@@ -42,6 +47,30 @@ class SandboxClock:
         return utc(self.frozen) if self.frozen is not None else utc(self.source())
 
 
+class _AfterAllIds:
+    """Sorts after every id: ``(moment, AFTER_ALL_IDS)`` lies after each key of ``moment`` in the change index."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    def __le__(self, other: object) -> bool:
+        return other is self
+
+    def __gt__(self, other: object) -> bool:
+        return other is not self
+
+    def __ge__(self, other: object) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "AFTER_ALL_IDS"
+
+
+AFTER_ALL_IDS: Any = _AfterAllIds()
+
+
 def sequential_ids(prefix: str = "", start: int = 1, width: int = 0) -> Callable[[], str]:
     """An id factory producing prefix + zero-padded counter, the way vendors hand out ids."""
     counter = itertools.count(start)
@@ -50,7 +79,11 @@ def sequential_ids(prefix: str = "", start: int = 1, width: int = 0) -> Callable
 
 @dataclass
 class RecordTable:
-    """The rows of one emulated object, with unique-field indexes and a (modified_at, id) index."""
+    """The rows of one emulated object, with unique-field indexes and (modified_at, id) indexes.
+
+    Live and deleted rows are indexed apart: a search counts and slices the live ones by position, and a read of
+    the whole change stream merges both.
+    """
 
     name: str
     clock: SandboxClock
@@ -58,11 +91,27 @@ class RecordTable:
     unique: tuple[str, ...] = ()
     normalize: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda fields: fields)
     rows: dict[str, Row] = field(default_factory=dict)
-    _index: SortedList = field(default_factory=SortedList)
+    _live: SortedList = field(default_factory=SortedList)
+    _gone: SortedList = field(default_factory=SortedList)
     _unique: dict[str, dict[Any, str]] = field(default_factory=dict)
+    _shape: type = field(init=False)
 
     def __post_init__(self) -> None:
         self._unique = {name: {} for name in self.unique}
+        self._shape = type(f"{self.name}Fields", (), {})
+
+    def new_fields(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A fields dict holding ``values``, sharing its keys with the table's other rows.
+
+        CPython keeps the attribute dicts of one class's instances as key-sharing ("split") dicts: one keys table
+        for the class, a values array per instance, about a third of a plain dict of 20-odd fields. Rows written
+        with the same fields in the same order (every seeded row) share keys; any other use falls back to a plain
+        dict on its own, so this saves memory and never changes what a dict does.
+        """
+        fields: dict[str, Any] = self._shape().__dict__
+        for name, value in (values or {}).items():
+            fields[name] = value
+        return fields
 
     # -- reads -------------------------------------------------------------------------------------------
     def get(self, row_id: str, *, include_deleted: bool = False) -> Row | None:
@@ -81,25 +130,55 @@ class RecordTable:
         """Every row not deleted, in id insertion order."""
         return (row for row in self.rows.values() if not row.deleted)
 
+    def deleted(self) -> Iterator[Row]:
+        """Every deleted row, in (modified_at, id) order."""
+        rows = self.rows
+        return (rows[key[1]] for key in self._gone)
+
     def changed_after(self, after: Cursor | None, *, include_deleted: bool = False) -> Iterator[Row]:
         """Rows strictly after ``after`` in (modified_at, id) order."""
         start = None if after is None else (after.modified_at, after.id)
-        keys = self._index.irange(minimum=start, inclusive=(False, True)) if start else iter(self._index)
+        keys: Iterable[tuple[datetime, str]] = self._keys_after(self._live, start)
+        if include_deleted and self._gone:
+            keys = heapq.merge(keys, self._keys_after(self._gone, start))
+        rows = self.rows
         for key in keys:
-            row = self.rows[key[1]]
-            if include_deleted or not row.deleted:
-                yield row
+            yield rows[key[1]]
+
+    @staticmethod
+    def _keys_after(index: SortedList, start: tuple[datetime, str] | None) -> Iterator[tuple[datetime, str]]:
+        return index.irange(minimum=start, inclusive=(False, True)) if start else iter(index)
+
+    # -- the live change index by position (for searches that count and slice) -------------------------------
+    def live_count(self) -> int:
+        """How many rows are live."""
+        return len(self._live)
+
+    def live_position(self, moment: datetime, *, after: bool) -> int:
+        """The position in live (modified_at, id) order of the first row modified at or after ``moment``, or
+        with ``after``, of the first modified after it."""
+        return int(self._live.bisect_left((moment, AFTER_ALL_IDS) if after else (moment,)))
+
+    def live_key(self, position: int) -> tuple[datetime, str]:
+        """The (modified_at, id) of the live row at ``position``."""
+        key: tuple[datetime, str] = self._live[position]
+        return key
+
+    def live_rows(self, start: int, stop: int) -> Iterator[Row]:
+        """The live rows at positions ``start`` to ``stop`` (excluded), in (modified_at, id) order."""
+        rows = self.rows
+        return (rows[key[1]] for key in self._live.islice(start, stop))
 
     def __len__(self) -> int:
-        return sum(1 for _ in self.live())
+        return len(self._live)
 
     # -- writes ------------------------------------------------------------------------------------------
     def insert(self, fields: Mapping[str, Any], *, row_id: str | None = None, at: datetime | None = None) -> Row:
         """Create a row; unique fields must not collide (check with :meth:`conflicts` first)."""
         moment = at or self.clock.now()
-        row = Row(row_id or self.new_id(), self.normalize(dict(fields)), moment, moment)
+        row = Row(row_id or self.new_id(), self.new_fields(self.normalize(dict(fields))), moment, moment)
         self.rows[row.id] = row
-        self._index.add(row.key)
+        self._live.add(row.key)
         self._index_unique(row)
         return row
 
@@ -116,8 +195,10 @@ class RecordTable:
         """Mark a row deleted (it stays visible to reads that include deleted rows)."""
         row = self.rows[row_id]
         self._unindex_unique(row)
+        self._unkey(row)
         row.deleted = True
-        self._move(row, at or self.clock.now())
+        row.modified_at = utc(at or self.clock.now())
+        self._gone.add(row.key)
         return row
 
     def merge(self, loser_id: str, winner_id: str, *, at: datetime | None = None) -> Row:
@@ -129,6 +210,7 @@ class RecordTable:
         for name, value in loser.fields.items():
             if winner.fields.get(name) in (None, "") and value not in (None, ""):
                 winner.fields[name] = value
+        self._index_unique(winner)  # a unique value the winner took over from the loser
         self._move(winner, moment)
         return winner
 
@@ -147,9 +229,12 @@ class RecordTable:
         return None
 
     def _move(self, row: Row, at: datetime) -> None:
-        self._index.discard(row.key)
+        self._unkey(row)
         row.modified_at = utc(at)
-        self._index.add(row.key)
+        (self._gone if row.deleted else self._live).add(row.key)
+
+    def _unkey(self, row: Row) -> None:
+        (self._gone if row.deleted else self._live).discard(row.key)
 
     def _index_unique(self, row: Row) -> None:
         for name in self.unique:
@@ -167,4 +252,7 @@ class RecordTable:
 def _unique_value(value: Any) -> Any:
     if value in (None, ""):
         return None
-    return value.lower() if isinstance(value, str) else value
+    if isinstance(value, str):
+        lower = value.lower()
+        return value if lower == value else lower  # an index key shares the stored text when it can
+    return value

@@ -10,6 +10,8 @@ import json
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -67,6 +69,25 @@ def _lower_email(fields: dict[str, Any]) -> dict[str, Any]:
     if isinstance(fields.get("email"), str):
         fields["email"] = fields["email"].strip().lower()
     return fields
+
+
+def _first_position(table: HubSpotTable, low: int, high: int, past: Callable[[tuple[datetime, str]], bool]) -> int:
+    """The first live index position in [low, high) whose key is ``past`` (False up to a point, True from it)."""
+    while low < high:
+        middle = (low + high) // 2
+        if past(table.live_key(middle)):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _id_admitted(f: query.Filter, key: tuple[datetime, str]) -> bool:
+    return f.matches(int(key[1]))
+
+
+def _id_refused(f: query.Filter, key: tuple[datetime, str]) -> bool:
+    return not f.matches(int(key[1]))
 
 
 def _endpoint(handler: Handler) -> Handler:
@@ -383,7 +404,8 @@ class HubSpotSandbox(SandboxBase):
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise refuse(400, f"limit must be between 1 and {MAX_LIST_LIMIT}")
         archived = params.get("archived", "false").lower() == "true"
-        rows = [r for r in self.table(obj).rows.values() if r.deleted == archived and int(r.id) >= after]
+        table = self.table(obj)
+        rows = [r for r in (table.deleted() if archived else table.live()) if int(r.id) >= after]
         rows.sort(key=lambda r: int(r.id))
         names = self._names(request)
         body: dict[str, Any] = {"results": [self.render(obj, r, names) for r in rows[:limit]]}
@@ -489,7 +511,34 @@ class HubSpotSandbox(SandboxBase):
                 f"(after={offset}, limit={limit}); narrow the query with filters.",
                 "VALIDATION_ERROR",
             )
-        rows = self._matching(obj, groups, str(body.get("query") or ""))
+        total, page = self._search(obj, groups, sorts, str(body.get("query") or ""), offset, limit)
+        names = body.get("properties") or None
+        result: dict[str, Any] = {"total": total, "results": [self.render(obj, r, names) for r in page]}
+        if offset + limit < total:
+            result["paging"] = {"next": {"after": str(offset + limit)}}
+        return JSONResponse(result)
+
+    def _search(
+        self,
+        obj: str,
+        groups: list[list[query.Filter]],
+        sorts: list[tuple[Prop, bool]],
+        text: str,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[Row]]:
+        """(total, the page's rows) of a search: every match, sorted, sliced at ``offset`` (capped at 10,000)."""
+        stop = min(offset + limit, SEARCH_RESULT_CAP)
+        span = self._index_span(obj, groups, sorts, text)
+        if span is not None:
+            table, low, high, rest = span
+            if not rest:
+                # Every filter is the span itself: count and slice the index, read only the page's rows.
+                return high - low, list(table.live_rows(low + offset, min(low + stop, high)))
+            # Other filters too: scan the span, already in the order asked for.
+            rows = [row for row in table.live_rows(low, high) if query.matches([rest], self._typed_values(obj, row))]
+            return len(rows), rows[offset:stop]
+        rows = self._matching(obj, groups, text)
         if sorts and sorts[0][0].name in ("hs_object_id", MODIFIED_PROPERTY[obj]):
             # Rows come in id order; these two sort keys are never blank, so a plain key sort will do.
             name, descending = sorts[0][0].name, sorts[0][1]
@@ -498,12 +547,58 @@ class HubSpotSandbox(SandboxBase):
             )
         else:
             query.sort_rows(rows, sorts, lambda row, prop: self.value_typed(obj, row, prop))
-        page = rows[offset : min(offset + limit, SEARCH_RESULT_CAP)]
-        names = body.get("properties") or None
-        result: dict[str, Any] = {"total": len(rows), "results": [self.render(obj, r, names) for r in page]}
-        if offset + limit < len(rows):
-            result["paging"] = {"next": {"after": str(offset + limit)}}
-        return JSONResponse(result)
+        return len(rows), rows[offset:stop]
+
+    def _index_span(
+        self, obj: str, groups: list[list[query.Filter]], sorts: list[tuple[Prop, bool]], text: str
+    ) -> tuple[HubSpotTable, int, int, list[query.Filter]] | None:
+        """The live (modified, id) index positions [low, high) holding a change-stream query's matches in its
+        order, and the filters the span does not settle; None when the index does not serve the query.
+
+        It serves one filter group sorted ascending by the modified time (index order, as ids have one width), or
+        by id when the group pins the modified time to one instant (index order within an instant). Bounds on the
+        modified time narrow the span by bisection; within one instant, bounds on ``hs_object_id`` do too.
+        """
+        table = self.table(obj)
+        modified = MODIFIED_PROPERTY[obj]
+        if text or len(groups) > 1 or not sorts or sorts[0][1] or not isinstance(table, HubSpotTable):
+            return None
+        if sorts[0][0].name not in (modified, "hs_object_id") or not table.ids_in_number_order():
+            return None
+        low, high = 0, table.live_count()
+        rest: list[query.Filter] = []
+        by_id: list[query.Filter] = []
+        for f in groups[0] if groups else []:
+            if f.prop.name == modified and query.is_range(f, datetime):
+                first, last = f.bounds()
+                if first is not None:
+                    low = max(low, table.live_position(first, after=f.operator == "GT"))
+                if last is not None:
+                    high = min(high, table.live_position(last, after=f.operator != "LT"))
+            elif f.prop.name == "hs_object_id" and query.is_range(f, Decimal):
+                by_id.append(f)
+            else:
+                rest.append(f)
+        if low >= high:
+            return table, low, low, []
+        one_instant = table.live_key(low)[0] == table.live_key(high - 1)[0]
+        if sorts[0][0].name == "hs_object_id" and not one_instant:
+            return None
+        if not one_instant:
+            return table, low, high, rest + by_id
+        for f in by_id:
+            # Within one instant the index runs by id, so each bound on the id is a cut found by bisection.
+            first, last = f.bounds()
+            if first is not None:
+                above = f if f.operator in ("GT", "GTE") else query.Filter(f.prop, "GTE", first)
+                low = _first_position(table, low, high, partial(_id_admitted, above))
+            if last is not None:
+                below = f if f.operator in ("LT", "LTE") else query.Filter(f.prop, "LTE", last)
+                high = _first_position(table, low, high, partial(_id_refused, below))
+        return table, low, max(low, high), rest
+
+    def _typed_values(self, obj: str, row: Row) -> Callable[[Prop], Any]:
+        return lambda prop: self.value_typed(obj, row, prop)
 
     def _matching(self, obj: str, groups: list[list[query.Filter]], text: str) -> list[Row]:
         table = self.table(obj)
@@ -521,11 +616,7 @@ class HubSpotSandbox(SandboxBase):
         for row in table.changed_after(start):
             if isinstance(high, datetime) and row.modified_at > high:
                 break
-
-            def value_of(prop: Prop, row: Row = row) -> Any:
-                return self.value_typed(obj, row, prop)
-
-            if query.matches(groups, value_of) and (not text or self._mentions(obj, row, text)):
+            if query.matches(groups, self._typed_values(obj, row)) and (not text or self._mentions(obj, row, text)):
                 found.append(row)
         found.sort(key=lambda r: int(r.id))
         return found

@@ -31,6 +31,7 @@ OPERATORS = frozenset(
         "NOT_CONTAINS_TOKEN",
     }
 )
+RANGE_OPERATORS = frozenset({"EQ", "GT", "GTE", "LT", "LTE", "BETWEEN"})
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 6, 18
 _TOKEN_SPLIT = re.compile(r"[\s;,]+")
 
@@ -144,6 +145,14 @@ class Filter:
         if op == "BETWEEN":
             return self.value, self.high
         return None, None
+
+
+def is_range(f: Filter, kind: type) -> bool:
+    """Whether ``f`` admits one range of ``kind`` values (finite, for numbers), the kind an ordered index cuts."""
+    if f.operator not in RANGE_OPERATORS:
+        return False
+    operands = (f.value, f.high) if f.operator == "BETWEEN" else (f.value,)
+    return all(isinstance(v, kind) and (not isinstance(v, Decimal) or v.is_finite()) for v in operands)
 
 
 def compile_groups(groups: Any, props: dict[str, Prop]) -> list[list[Filter]]:

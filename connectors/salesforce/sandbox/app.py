@@ -45,11 +45,15 @@ def errors(status: int, *items: SfError) -> JSONResponse:
 
 @dataclass
 class _Locator:
-    """A query cursor: the rows' (id, SystemModstamp) at query time, served in batches."""
+    """A query cursor: the rows' ids and modified times at query time, served in batches.
+
+    Two flat lists rather than a list of (id, time) pairs: a million-row read keeps 16 bytes a row, not 80.
+    """
 
     sobject: SObjectType
     fields: tuple[str, ...]
-    rows: list[tuple[str, datetime]]
+    ids: list[str]
+    stamps: list[datetime]
     batch: int
     resource: str
 
@@ -478,7 +482,8 @@ class SalesforceSandbox(SandboxBase):
         locator = _Locator(
             sobject,
             bound.fields,
-            [(row.id, row.modified_at) for row in rows],
+            [row.id for row in rows],
+            [row.modified_at for row in rows],
             self._batch_size(request),
             resource,
         )
@@ -495,16 +500,17 @@ class SalesforceSandbox(SandboxBase):
         return self._serve_batch(locator, name, int(start), request.path_params["version"])
 
     def _serve_batch(self, locator: _Locator, name: str, start: int, version: str) -> Response:
-        table = self.tables[locator.sobject.name]
-        chunk = locator.rows[start : start + locator.batch]
+        rows = self.tables[locator.sobject.name].rows
+        end = min(start + locator.batch, len(locator.ids))
+        names, render = list(locator.fields), locator.sobject.render
         records = []
-        for row_id, stamp in chunk:
-            row = table.rows.get(row_id)
+        for row_id, stamp in zip(locator.ids[start:end], locator.stamps[start:end], strict=True):
+            row = rows.get(row_id)
             # A record changed since the query began now sorts later; the next read finds it there.
             if row is not None and row.modified_at == stamp:
-                records.append(locator.sobject.render(row, list(locator.fields), version))
-        end = start + len(chunk)
-        body: dict[str, Any] = {"totalSize": len(locator.rows), "done": end >= len(locator.rows)}
+                records.append(render(row, names, version))
+        end = max(start, end)
+        body: dict[str, Any] = {"totalSize": len(locator.ids), "done": end >= len(locator.ids)}
         if not body["done"]:
             body["nextRecordsUrl"] = f"/services/data/{version}/{locator.resource}/{name}-{end}"
         else:

@@ -65,7 +65,7 @@ class SalesforceTable(RecordTable):
     """A record table that also indexes idLookup fields (Email), which are not unique."""
 
     lookups: tuple[str, ...] = ()
-    _lookup: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    _lookup: dict[str, dict[str, str | set[str]]] = field(default_factory=dict)
 
     def insert(self, fields: Mapping[str, Any], *, row_id: str | None = None, at: datetime | None = None) -> Row:
         """Insert and index."""
@@ -90,20 +90,36 @@ class SalesforceTable(RecordTable):
         wanted = _key(value)
         rows: Iterable[Row] = self.rows.values()
         if name in self.lookups:
-            rows = [self.rows[i] for i in sorted(self._lookup.setdefault(name, {}).get(wanted, set()))]
+            held = self._lookup.setdefault(name, {}).get(wanted, ())
+            rows = [self.rows[i] for i in sorted((held,) if isinstance(held, str) else held)]
+        elif name in self.unique:
+            # A unique value belongs to one live row at most, and the unique index knows which.
+            found = self.find(name, value)
+            rows = [found] if found is not None else []
         return [r for r in rows if not r.deleted and _key(r.fields.get(name)) == wanted and wanted is not None]
 
     def _index_lookups(self, row: Row) -> None:
         for name in self.lookups:
             value = _key(row.fields.get(name))
             if value is not None:
-                self._lookup.setdefault(name, {}).setdefault(value, set()).add(row.id)
+                index = self._lookup.setdefault(name, {})
+                # One id as itself, several as a set: most values name one record, and a set costs 200 bytes.
+                held = index.get(value)
+                if held is None or held == row.id:
+                    index[value] = row.id
+                elif isinstance(held, str):
+                    index[value] = {held, row.id}
+                else:
+                    held.add(row.id)
 
 
 def _key(value: Any) -> Any:
     if value in (None, ""):
         return None
-    return value.lower() if isinstance(value, str) else value
+    if isinstance(value, str):
+        lower = value.lower()
+        return value if lower == value else lower  # an index key shares the stored text when it can
+    return value
 
 
 class Org:
@@ -147,6 +163,9 @@ class Org:
 
     def sobject(self, name: str) -> SObjectType | None:
         """The sObject called ``name`` (case-insensitive, as in URLs and SOQL)."""
+        found = self.objects.get(name)
+        if found is not None:
+            return found
         return next((o for n, o in self.objects.items() if n.lower() == name.lower()), None)
 
     def table(self, name: str) -> SalesforceTable:
@@ -245,11 +264,12 @@ class Org:
             errors.append(
                 SfError("FIELD_CUSTOM_VALIDATION_EXCEPTION", f"{forced}: value refused by a validation rule", (forced,))
             )
-        merged = {**(existing.fields if existing else {}), **clean}
+        before: Mapping[str, Any] = existing.fields if existing else {}
         missing = [
-            f.name
-            for f in sobject.fields.values()
-            if f.required and merged.get(f.name) in (None, "") and (existing is None or f.name in clean)
+            name
+            for name in sobject.required_fields
+            if (existing is None or name in clean)
+            and (clean[name] if name in clean else before.get(name)) in (None, "")
         ]
         if missing:
             errors.append(
@@ -381,12 +401,14 @@ class Org:
                 "object, be sure to append the '__c' after the entity name.",
             )
         bound = soql.bind(parsed, sobject)
-        rows = [
-            row
-            for row in self._candidates(sobject, bound.where, include_deleted=include_deleted)
-            if (include_deleted or not row.deleted)
-            and (bound.where is None or soql.matches(bound.where, row, sobject.value))
-        ]
+        candidates = self._candidates(sobject, bound.where, include_deleted=include_deleted)
+        if not include_deleted:
+            candidates = (row for row in candidates if not row.deleted)
+        if bound.where is None:
+            rows = list(candidates)
+        else:
+            passes = soql.compile_condition(bound.where, sobject.value)
+            rows = [row for row in candidates if passes(row)]
         soql.sort_rows(rows, bound.order, sobject.value)
         end = None if bound.limit is None else bound.offset + bound.limit
         return sobject, bound, rows[bound.offset : end]

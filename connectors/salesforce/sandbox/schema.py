@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 from closeloop.sandbox import Row
@@ -39,11 +40,15 @@ def normalize_id(value: str) -> str | None:
 
 def sf_datetime(moment: datetime) -> str:
     """Salesforce's JSON datetime: milliseconds and an offset without a colon."""
+    if moment.year >= 1000:  # isoformat's first 23 characters, twice as fast as strftime
+        return moment.isoformat(timespec="milliseconds")[:23] + "+0000"
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
 def to_millis(moment: datetime) -> datetime:
     """Salesforce keeps datetimes to the millisecond."""
+    if not moment.microsecond % 1000:
+        return moment
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
@@ -210,6 +215,11 @@ class SObjectType:
     def lookup(self, name: str) -> SfField | None:
         """The field called ``name`` (field names are case-insensitive)."""
         return self._by_lower.get(name.lower())
+
+    @cached_property
+    def required_fields(self) -> tuple[str, ...]:
+        """The fields a create must give a value (see :attr:`SfField.required`)."""
+        return tuple(f.name for f in self.fields.values() if f.required)
 
     @property
     def id_lookups(self) -> tuple[str, ...]:

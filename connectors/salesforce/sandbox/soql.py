@@ -8,7 +8,6 @@ numbers, TRUE/FALSE/NULL, dates and datetimes. Text comparisons are case-insensi
 
 from __future__ import annotations
 
-import functools
 import operator
 import re
 from collections.abc import Callable, Iterable
@@ -502,45 +501,75 @@ def like_regex(raw: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
 
 
-@functools.lru_cache(maxsize=64)
-def _in_set(cond: InList) -> tuple[frozenset[Any], bool]:
-    """An IN list's folded values as a set (and whether it holds NULL), built once per query, not once per row."""
-    return frozenset(_fold(v.value) for v in cond.values if v.value is not None), any(
-        v.value is None for v in cond.values
-    )
+def compile_condition(cond: Condition, get: Getter) -> Callable[[Any], bool]:
+    """A predicate for a bound condition, built once per query: IN lists become sets and LIKE patterns regexes
+    here, not once per row (nor looked up in a cache keyed by the condition, whose hash walks every literal)."""
+    if isinstance(cond, Logic):
+        parts = [compile_condition(part, get) for part in cond.parts]
+        if cond.op == "AND":
+            return lambda row: all(part(row) for part in parts)
+        if cond.op == "OR":
+            return lambda row: any(part(row) for part in parts)
+        inner = parts[0]
+        return lambda row: not inner(row)
+    name = cond.field
+    if isinstance(cond, Compare):
+        op, right = cond.op, cond.value.value
+        return lambda row: _compare(get(row, name), op, right)
+    if isinstance(cond, InList):
+        folded = frozenset(_fold(v.value) for v in cond.values if v.value is not None)
+        has_null, negate = any(v.value is None for v in cond.values), cond.negate
+
+        def within(row: Any) -> bool:
+            value = get(row, name)
+            found = (value is None and has_null) or (value is not None and _fold(value) in folded)
+            return found != negate
+
+        return within
+    pattern = like_regex(cond.pattern.raw)
+
+    def like(row: Any) -> bool:
+        value = get(row, name)
+        return value is not None and pattern.match(str(value)) is not None
+
+    return like
 
 
 def matches(cond: Condition, row: Any, get: Getter) -> bool:
-    """True when ``row`` satisfies a bound condition."""
-    if isinstance(cond, Logic):
-        if cond.op == "AND":
-            return all(matches(part, row, get) for part in cond.parts)
-        if cond.op == "OR":
-            return any(matches(part, row, get) for part in cond.parts)
-        return not matches(cond.parts[0], row, get)
-    value = get(row, cond.field)
-    if isinstance(cond, Compare):
-        return _compare(value, cond.op, cond.value.value)
-    if isinstance(cond, InList):
-        folded, has_null = _in_set(cond)
-        found = (value is None and has_null) or (value is not None and _fold(value) in folded)
-        return found != cond.negate
-    return value is not None and like_regex(cond.pattern.raw).match(str(value)) is not None
+    """True when ``row`` satisfies a bound condition (compile once with :func:`compile_condition` for many rows)."""
+    return compile_condition(cond, get)(row)
 
 
 def sort_rows(rows: list[Any], order: Iterable[OrderKey], get: Getter) -> list[Any]:
-    """Rows in ORDER BY order (stable sorts from the last key to the first)."""
-    for key in reversed(list(order)):
-
-        def sort_key(row: Any, name: str = key.field, desc: bool = key.descending, last: bool = key.nulls_last) -> Any:
-            value = _fold(get(row, name))
-            if value is not None:
-                return (1, value)
-            # reverse=True flips everything for DESC, so a null's rank flips with it to keep its place.
-            return (2 if last != desc else 0, 0)
-
-        rows.sort(key=sort_key, reverse=key.descending)
+    """Rows in ORDER BY order (stable sorts from the last key to the first; keys of one direction in one sort)."""
+    keys = list(order)
+    while keys:
+        # The trailing keys that share the last key's direction sort at once, on a tuple of their sort keys.
+        run = 1
+        while run < len(keys) and keys[-run - 1].descending == keys[-1].descending:
+            run += 1
+        terms = [_sort_term(key, get) for key in keys[-run:]]
+        if len(terms) == 1:
+            rows.sort(key=terms[0], reverse=keys[-1].descending)
+        elif len(terms) == 2:
+            first, second = terms
+            rows.sort(key=lambda row: (first(row), second(row)), reverse=keys[-1].descending)
+        else:
+            rows.sort(key=lambda row: tuple([term(row) for term in terms]), reverse=keys[-1].descending)
+        del keys[-run:]
     return rows
+
+
+def _sort_term(key: OrderKey, get: Getter) -> Callable[[Any], tuple[int, Any]]:
+    name, desc, last = key.field, key.descending, key.nulls_last
+    # reverse=True flips everything for DESC, so a null's rank flips with it to keep its place.
+    null = (2 if last != desc else 0, 0)
+
+    def term(row: Any) -> tuple[int, Any]:
+        value = _fold(get(row, name))
+        return (1, value) if value is not None else null
+
+    return term
 
 
 def lower_bound(cond: Condition | None, name: str) -> Any:

@@ -132,6 +132,7 @@ class HubSpotSandbox(SandboxBase):
         self.client_secret = "closeloop-sandbox-secret"
         self.refresh_token = f"na1-sandbox-refresh-{seed}"
         self._shuffle = random.Random(seed ^ 0x5EED)
+        self._render_plans: dict[tuple[str, tuple[str, ...]], list[tuple[str, bool]]] = {}
 
     # -- kit hooks -------------------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -265,23 +266,46 @@ class HubSpotSandbox(SandboxBase):
         new: bool | None = None,
     ) -> dict[str, Any]:
         """A SimplePublicObject: the asked properties (or the defaults) plus id and timestamps."""
-        wanted = list(names) if names else list(DEFAULT_PROPERTIES[obj])
-        wanted += [n for n in ("hs_object_id", "createdate", MODIFIED_PROPERTY[obj]) if n not in wanted]
-        catalog = CATALOG[obj]
+        created, updated = iso_utc(row.created_at), iso_utc(row.modified_at)
+        modified, fields = MODIFIED_PROPERTY[obj], row.fields
+        properties: dict[str, Any] = {}
+        for name, computed in self._rendered(obj, names):
+            if not computed:
+                value = fields.get(name)
+                properties[name] = None if value is None else str(value)
+            elif name == "createdate" or name == modified:
+                properties[name] = created if name == "createdate" else updated
+            else:
+                properties[name] = self.value_text(obj, row, name)
         body: dict[str, Any] = {
             "id": row.id,
-            "properties": {n: self.value_text(obj, row, n) for n in wanted if n in catalog},
-            "createdAt": iso_utc(row.created_at),
-            "updatedAt": iso_utc(row.modified_at),
+            "properties": properties,
+            "createdAt": created,
+            "updatedAt": updated,
             "archived": row.deleted,
         }
         if row.deleted:
-            body["archivedAt"] = iso_utc(row.modified_at)
+            body["archivedAt"] = updated
         if trace is not None:
             body["objectWriteTraceId"] = trace
         if new is not None:
             body["new"] = new
         return body
+
+    def _rendered(self, obj: str, names: Iterable[str] | None) -> list[tuple[str, bool]]:
+        """The properties a render lists, in order, each with whether its value is computed (worked out once
+        per list of names: a page renders hundreds of records with the same list)."""
+        asked = tuple(names) if names else ()
+        plan = self._render_plans.get((obj, asked))
+        if plan is None:
+            wanted = list(asked) if asked else list(DEFAULT_PROPERTIES[obj])
+            wanted += [n for n in ("hs_object_id", "createdate", MODIFIED_PROPERTY[obj]) if n not in wanted]
+            catalog = CATALOG[obj]
+            plan = [(n, n in COMPUTED) for n in dict.fromkeys(wanted) if n in catalog]
+            if len(self._render_plans) >= 256:
+                self._render_plans.clear()
+            self._render_plans[(obj, asked)] = plan
+        return plan
 
     # -- request helpers -------------------------------------------------------------------------------
     def _object(self, request: Request, key: str = "object_type") -> str:

@@ -100,9 +100,18 @@ class HubSpotTable(RecordTable):
         self._id_widths: set[int] = set()
         self._odd_ids = False
 
-    def insert(self, fields: Mapping[str, Any], *, row_id: str | None = None, at: datetime | None = None) -> Row:
-        """Insert, noting the id's shape."""
+    def insert(
+        self,
+        fields: Mapping[str, Any],
+        *,
+        row_id: str | None = None,
+        at: datetime | None = None,
+        modified: datetime | None = None,
+    ) -> Row:
+        """Insert, noting the id's shape; ``modified`` seeds a record changed since its creation ``at``."""
         row = super().insert(fields, row_id=row_id, at=at)
+        if modified is not None:
+            self._move(row, modified)
         if len(row.id) not in self._id_widths:
             self._id_widths.add(len(row.id))
         if not (row.id.isdigit() and row.id.isascii() and row.id[0] != "0"):

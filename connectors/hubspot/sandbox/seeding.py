@@ -9,6 +9,7 @@ from typing import Any
 from closeloop.model import iso_utc
 from closeloop.sandbox import Deal, Person, Seeder
 
+from .answers import HubSpotTable
 from .app import HubSpotSandbox
 
 SOURCE_VALUES = {
@@ -31,8 +32,21 @@ STAGE_VALUES = {
 }
 
 
+_SHARED: dict[str, str] = {}
+
+
+def _shared(text: str) -> str:
+    """One stored copy of a text many records hold (drill-downs, form names): a million rows, not a million copies."""
+    return _SHARED.setdefault(text, text)
+
+
 def drill_down(person: Person) -> tuple[str, str]:
     """``hs_analytics_source_data_1`` and ``_data_2`` the way HubSpot fills them for each source."""
+    first, second = _drill_down(person)
+    return _shared(first), _shared(second)
+
+
+def _drill_down(person: Person) -> tuple[str, str]:
     source = SOURCE_VALUES[person.source]
     if source in ("ORGANIC_SEARCH", "PAID_SEARCH"):
         return person.utm_source, person.utm_campaign or "(no keyword)"
@@ -52,7 +66,9 @@ def contact_properties(person: Person) -> dict[str, str]:
     source = SOURCE_VALUES[person.source]
     data_1, data_2 = drill_down(person)
     first_seen = person.created_at - timedelta(minutes=3 + person.index % 50)
-    form = f"{person.utm_campaign.replace('-', ' ').title()} form" if person.utm_campaign else "Contact us form"
+    campaign = person.utm_campaign
+    form = _shared(f"{campaign.replace('-', ' ').title()} form" if campaign else "Contact us form")
+    created = iso_utc(person.created_at)
     props = {
         "email": person.email,
         "firstname": person.first_name,
@@ -68,11 +84,11 @@ def contact_properties(person: Person) -> dict[str, str]:
         "hs_latest_source": source,
         "hs_latest_source_data_1": data_1,
         "hs_latest_source_data_2": data_2,
-        "hs_latest_source_timestamp": iso_utc(person.created_at),
+        "hs_latest_source_timestamp": created,
         "first_conversion_event_name": form,
-        "first_conversion_date": iso_utc(person.created_at),
+        "first_conversion_date": created,
         "recent_conversion_event_name": form,
-        "recent_conversion_date": iso_utc(person.created_at),
+        "recent_conversion_date": created,
         "num_conversion_events": "1",
         "utm_source": person.utm_source,
         "utm_medium": person.utm_medium,
@@ -107,17 +123,17 @@ def create_sandbox(
     sandbox.knobs.update(knobs)
     seeder = Seeder(seed)
     contacts, deal_table = sandbox.table("contacts"), sandbox.table("deals")
+    assert isinstance(contacts, HubSpotTable)
+    assert isinstance(deal_table, HubSpotTable)
     contact_ids: dict[int, str] = {}
     for person in seeder.people(people, offset=offset):
         # Records change after they are created, so modified order differs from creation order.
         modified = person.created_at + timedelta(minutes=(person.index * 37) % 600)
-        row = contacts.insert(contact_properties(person), at=person.created_at)
-        contacts.restamp([row.id], modified)
+        row = contacts.insert(contact_properties(person), at=person.created_at, modified=modified)
         contact_ids[person.index - offset] = row.id
     for deal in seeder.deals(deals, people):
         created = seeder.start + timedelta(minutes=11 * deal.index)
-        row = deal_table.insert(deal_properties(deal), at=created)
-        deal_table.restamp([row.id], created + timedelta(hours=deal.index % 72))
+        row = deal_table.insert(deal_properties(deal), at=created, modified=created + timedelta(hours=deal.index % 72))
         for credited in deal.people:
             sandbox.link(row.id, contact_ids[credited])
     return sandbox

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import accumulate
 
 from faker import Faker
 
@@ -27,6 +28,10 @@ DEAL_STAGES = ("discovery", "qualified", "proposal", "negotiation", "won", "lost
 DEAL_STAGE_WEIGHTS = (0.2, 0.2, 0.15, 0.1, 0.2, 0.15)
 DEAL_KINDS = ("Pilot", "Annual", "Expansion", "Renewal")
 CURRENCIES = ("USD", "USD", "USD", "EUR", "GBP")
+# Cumulative weights, worked out once: random.choices(weights=...) would sum them again for every person.
+_SOURCE_CUM_WEIGHTS = list(accumulate(source[3] for source in SOURCES))
+_LIFECYCLE_CUM_WEIGHTS = list(accumulate(LIFECYCLE_WEIGHTS))
+_DEAL_STAGE_CUM_WEIGHTS = list(accumulate(DEAL_STAGE_WEIGHTS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +74,12 @@ class Seeder:
     start: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     _rng: random.Random = field(init=False)
     _pools: dict[str, list[str]] = field(init=False)
+    _each: random.Random = field(init=False)
+    """Reseeded for each person or deal: the same draws as a new Random(seed), without making one."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self._each = random.Random()
         fake = Faker("en_US")
         fake.seed_instance(self.seed)
         self._pools = {
@@ -89,9 +97,10 @@ class Seeder:
 
     def person(self, index: int) -> Person:
         """The person at ``index`` (same seed, same index: same person)."""
-        rng = random.Random(self.seed * 1_000_003 + index)
+        rng = self._each
+        rng.seed(self.seed * 1_000_003 + index)
         first, last = rng.choice(self._pools["first"]), rng.choice(self._pools["last"])
-        source, utm_source, utm_medium, _ = rng.choices(SOURCES, weights=[s[3] for s in SOURCES])[0]
+        source, utm_source, utm_medium, _ = rng.choices(SOURCES, cum_weights=_SOURCE_CUM_WEIGHTS)[0]
         campaign = "" if source in ("direct", "organic_search") else rng.choice(CAMPAIGNS)
         domain = rng.choice(self._pools["domain"])
         return Person(
@@ -106,21 +115,22 @@ class Seeder:
             utm_source=utm_source,
             utm_medium=utm_medium,
             utm_campaign=campaign,
-            lifecycle=rng.choices(LIFECYCLE, weights=LIFECYCLE_WEIGHTS)[0],
+            lifecycle=rng.choices(LIFECYCLE, cum_weights=_LIFECYCLE_CUM_WEIGHTS)[0],
             created_at=self.start + timedelta(minutes=7 * index + rng.randint(0, 6)),
         )
 
     def deals(self, count: int, people: int) -> Iterator[Deal]:
         """``count`` deals, each credited to 1-3 of the first ``people`` people."""
         for index in range(count):
-            rng = random.Random(self.seed * 7_000_003 + index)
+            rng = self._each
+            rng.seed(self.seed * 7_000_003 + index)
             credited = tuple(sorted(rng.sample(range(people), k=min(people, rng.choice((1, 1, 2, 3))))))
             yield Deal(
                 index=index,
                 name=f"{rng.choice(self._pools['company'])} - {rng.choice(DEAL_KINDS)}",
                 amount=Decimal(rng.randrange(1_000, 120_000, 250)),
                 currency=rng.choice(CURRENCIES),
-                stage=rng.choices(DEAL_STAGES, weights=DEAL_STAGE_WEIGHTS)[0],
+                stage=rng.choices(DEAL_STAGES, cum_weights=_DEAL_STAGE_CUM_WEIGHTS)[0],
                 close_date=self.start + timedelta(days=30 + rng.randint(0, 300)),
                 people=credited,
             )

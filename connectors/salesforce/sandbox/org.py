@@ -13,6 +13,7 @@ from closeloop.model import Cursor
 from closeloop.sandbox import RecordTable, Row, SandboxClock
 from connectors.salesforce.sandbox import soql
 from connectors.salesforce.sandbox.schema import (
+    COMPUTED,
     NUMBER_TYPES,
     STAGES,
     TEXT_TYPES,
@@ -65,6 +66,8 @@ class SalesforceTable(RecordTable):
     """A record table that also indexes idLookup fields (Email), which are not unique."""
 
     lookups: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    """Stored reference fields (foreign keys, which Salesforce indexes): a query on one reads its index."""
     _lookup: dict[str, dict[str, str | set[str]]] = field(default_factory=dict)
 
     def insert(self, fields: Mapping[str, Any], *, row_id: str | None = None, at: datetime | None = None) -> Row:
@@ -98,8 +101,23 @@ class SalesforceTable(RecordTable):
             rows = [found] if found is not None else []
         return [r for r in rows if not r.deleted and _key(r.fields.get(name)) == wanted and wanted is not None]
 
+    def referring(self, name: str, values: Iterable[Any]) -> list[Row]:
+        """Rows, deleted ones included, whose reference field ``name`` equals one of ``values`` (case-insensitive),
+        in id order (the order of a scan: ids are handed out in sequence)."""
+        index = self._lookup.get(name, {})
+        wanted = {_key(v) for v in values} - {None}
+        ids: set[str] = set()
+        for value in wanted:
+            held = index.get(value)
+            if isinstance(held, str):
+                ids.add(held)
+            elif held:
+                ids.update(held)
+        rows = (self.rows[i] for i in sorted(ids))
+        return [r for r in rows if _key(r.fields.get(name)) in wanted]
+
     def _index_lookups(self, row: Row) -> None:
-        for name in self.lookups:
+        for name in (*self.lookups, *self.references):
             value = _key(row.fields.get(name))
             if value is not None:
                 index = self._lookup.setdefault(name, {})
@@ -144,6 +162,9 @@ class Org:
                 unique=tuple(f.name for f in sobject.fields.values() if f.unique),
                 normalize=_drop_blanks,
                 lookups=tuple(f.name for f in sobject.fields.values() if f.id_lookup),
+                references=tuple(
+                    f.name for f in sobject.fields.values() if f.type == "reference" and f.name not in COMPUTED
+                ),
             )
         stages = self.tables["OpportunityStage"]
         for order, (name, probability, closed, won, forecast) in enumerate(STAGES, start=1):
@@ -416,12 +437,14 @@ class Org:
     def _candidates(self, sobject: SObjectType, where: Any, *, include_deleted: bool) -> Iterator[Row]:
         """A cheap superset of the matching rows: by id or idLookup value, or from a SystemModstamp bound."""
         table = self.table(sobject.name)
-        keyed = soql.equal_values(where, ("Id", *table.lookups))
+        keyed = soql.equal_values(where, ("Id", *table.lookups, *table.references))
         if keyed is not None:
             name, values = keyed
             if name == "Id":
                 found = (table.get(str(v), include_deleted=True) for v in dict.fromkeys(values))
                 yield from (row for row in found if row is not None)
+            elif name in table.references:
+                yield from table.referring(name, values)
             else:
                 for value in dict.fromkeys(_key(v) for v in values):
                     yield from table.find_all(name, value)

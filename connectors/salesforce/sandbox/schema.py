@@ -199,6 +199,10 @@ def _person_fields() -> list[SfField]:
     ]
 
 
+COMPUTED = frozenset({"Id", "IsDeleted", "MasterRecordId", "SystemModstamp", "CreatedDate", "LastModifiedDate"})
+"""Fields whose value comes from the row itself, not from its stored fields (see :meth:`SObjectType.value`)."""
+
+
 @dataclass
 class SObjectType:
     """One sObject: its fields, key prefix and what the REST API allows on it."""

@@ -541,23 +541,44 @@ def matches(cond: Condition, row: Any, get: Getter) -> bool:
 
 
 def sort_rows(rows: list[Any], order: Iterable[OrderKey], get: Getter) -> list[Any]:
-    """Rows in ORDER BY order (stable sorts from the last key to the first; keys of one direction in one sort)."""
+    """Rows in ORDER BY order (stable sorts from the last key to the first; keys of one direction in one sort).
+
+    Rows that already stand in that order (a change read off the (modified, id) index) are left as they are after
+    one pass that holds two keys at a time: a stable sort would not move them, and sorting a million rows would
+    first hold a million keys.
+    """
     keys = list(order)
     while keys:
         # The trailing keys that share the last key's direction sort at once, on a tuple of their sort keys.
         run = 1
         while run < len(keys) and keys[-run - 1].descending == keys[-1].descending:
             run += 1
-        terms = [_sort_term(key, get) for key in keys[-run:]]
-        if len(terms) == 1:
-            rows.sort(key=terms[0], reverse=keys[-1].descending)
-        elif len(terms) == 2:
-            first, second = terms
-            rows.sort(key=lambda row: (first(row), second(row)), reverse=keys[-1].descending)
-        else:
-            rows.sort(key=lambda row: tuple([term(row) for term in terms]), reverse=keys[-1].descending)
+        sort_key = _run_key([_sort_term(key, get) for key in keys[-run:]])
+        descending = keys[-1].descending
+        if not _in_order(rows, sort_key, descending=descending):
+            rows.sort(key=sort_key, reverse=descending)
         del keys[-run:]
     return rows
+
+
+def _run_key(terms: list[Callable[[Any], tuple[int, Any]]]) -> Callable[[Any], Any]:
+    if len(terms) == 1:
+        return terms[0]
+    if len(terms) == 2:
+        first, second = terms
+        return lambda row: (first(row), second(row))
+    return lambda row: tuple([term(row) for term in terms])
+
+
+def _in_order(rows: list[Any], key: Callable[[Any], Any], *, descending: bool) -> bool:
+    """Whether a stable sort on ``key`` would leave ``rows`` as they are."""
+    previous = None
+    for index, row in enumerate(rows):
+        current = key(row)
+        if index and (current > previous if descending else current < previous):
+            return False
+        previous = current
+    return True
 
 
 def _sort_term(key: OrderKey, get: Getter) -> Callable[[Any], tuple[int, Any]]:

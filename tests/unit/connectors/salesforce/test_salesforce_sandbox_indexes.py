@@ -47,7 +47,10 @@ def test_sort_rows_orders_like_one_sort_per_key(seed: int) -> None:
         OrderKey(name, rng.random() < 0.5, rng.random() < 0.5)
         for name in rng.sample(["A", "B", "C"], rng.randint(1, 3))
     ]
-    assert soql.sort_rows(list(rows), order, lambda row, name: row.get(name)) == reference_sort(rows, order)
+    expected = reference_sort(rows, order)
+    assert soql.sort_rows(list(rows), order, lambda row, name: row.get(name)) == expected
+    # Rows already in order (a change read off the index) stay as they are, ties included.
+    assert soql.sort_rows(list(expected), order, lambda row, name: row.get(name)) == expected
 
 
 @pytest.fixture
@@ -101,3 +104,23 @@ def test_an_email_shared_by_several_records_finds_them_all(org: SalesforceSandbo
     org.org.update(contact, first, {"Email": "other@example.com"})
     assert [r.id for r in table.find_all("Email", "same@example.com")] == [second.id]
     assert [r.id for r in table.find_all("Email", "other@example.com")] == [first.id]
+
+
+def test_a_query_on_a_reference_field_reads_its_index_and_answers_like_a_scan() -> None:
+    sandbox = create_sandbox(seed=4, people=30, deals=25)
+    org = sandbox.org
+    roles, table = org.objects["OpportunityContactRole"], org.table("OpportunityContactRole")
+    opportunities = [row.id for row in org.table("Opportunity").live()]
+    every = list(table.rows.values())
+    org.delete(roles, every[0].id)
+    moved = every[1]
+    table.update(moved.id, {"OpportunityId": opportunities[-1]})  # not updateable through the API
+    asked = [every[0].fields["OpportunityId"], every[1].fields["OpportunityId"], *opportunities[:5]]
+    quoted = ", ".join(f"'{i.lower()}'" for i in [*asked, moved.fields["OpportunityId"]])
+    text = f"SELECT Id, OpportunityId FROM OpportunityContactRole WHERE OpportunityId IN ({quoted})"  # noqa: S608
+    wanted = {i.lower() for i in [*asked, moved.fields["OpportunityId"]]}
+    for deleted in (False, True):
+        _, _, rows = org.query(text, include_deleted=deleted)
+        scan = [r.id for r in every if r.fields["OpportunityId"].lower() in wanted and (deleted or not r.deleted)]
+        assert [r.id for r in rows] == scan
+    assert moved.id in [r.id for r in table.referring("OpportunityId", [opportunities[-1]])]

@@ -125,12 +125,12 @@ def create_sandbox(
     contacts, deal_table = sandbox.table("contacts"), sandbox.table("deals")
     assert isinstance(contacts, HubSpotTable)
     assert isinstance(deal_table, HubSpotTable)
-    contact_ids: dict[int, str] = {}
+    contact_ids: list[str] = []  # by person index - offset
     for person in seeder.people(people, offset=offset):
         # Records change after they are created, so modified order differs from creation order.
         modified = person.created_at + timedelta(minutes=(person.index * 37) % 600)
         row = contacts.insert(contact_properties(person), at=person.created_at, modified=modified)
-        contact_ids[person.index - offset] = row.id
+        contact_ids.append(row.id)
     for deal in seeder.deals(deals, people):
         created = seeder.start + timedelta(minutes=11 * deal.index)
         row = deal_table.insert(deal_properties(deal), at=created, modified=created + timedelta(hours=deal.index % 72))

@@ -9,7 +9,7 @@ from functools import lru_cache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from closeloop.sandbox import Deal, Person, Seeder
+from closeloop.sandbox import Deal, Person, Row, Seeder
 from connectors.salesforce.sandbox.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SalesforceSandbox
 
 SOURCE_LABELS = {
@@ -86,9 +86,9 @@ def person_fields(person: Person, *, lead: bool) -> dict[str, object]:
     return fields
 
 
-def _seed_deal(sandbox: SalesforceSandbox, deal: Deal, contacts: list[tuple[str, Person]]) -> None:
+def _seed_deal(sandbox: SalesforceSandbox, deal: Deal, contacts: list[Row]) -> None:
     credited = [contacts[i] for i in deal.people if i < len(contacts)]
-    created = max((p.created_at for _, p in credited), default=deal.close_date) + timedelta(hours=1)
+    created = max((c.created_at for c in credited), default=deal.close_date) + timedelta(hours=1)
     created = min(created, deal.close_date)
     stage = STAGE_NAMES[deal.stage]
     fields: dict[str, object] = {
@@ -97,17 +97,17 @@ def _seed_deal(sandbox: SalesforceSandbox, deal: Deal, contacts: list[tuple[str,
         "StageName": stage,
         "CloseDate": deal.close_date.date().isoformat(),
         "CurrencyIsoCode": deal.currency,
-        "LeadSource": SOURCE_LABELS[credited[0][1].source] if credited else None,
+        "LeadSource": credited[0].fields["LeadSource"] if credited else None,
         "LastModifiedDate": created,
     }
     opportunities = sandbox.org.objects["Opportunity"]
     sandbox.org._derive(opportunities, fields, fields)  # IsWon/IsClosed/Probability from the stage
     opportunity = sandbox.table("Opportunity").insert(fields, at=created + timedelta(seconds=deal.index % 60))
-    for rank, (contact_id, _) in enumerate(credited):
+    for rank, contact in enumerate(credited):
         sandbox.table("OpportunityContactRole").insert(
             {
                 "OpportunityId": opportunity.id,
-                "ContactId": contact_id,
+                "ContactId": contact.id,
                 "Role": "Decision Maker" if rank == 0 else "Influencer",
                 "IsPrimary": rank == 0,
                 "LastModifiedDate": created,
@@ -131,10 +131,11 @@ def create_sandbox(
     _, public = sandbox_jwt_key()
     sandbox.register_jwt_client(JWT_CONSUMER_KEY, public, JWT_USERNAME)
     seeder = Seeder(seed)
-    contacts = []
-    for person in seeder.people(people, offset=offset):
-        row = sandbox.table("Contact").insert(person_fields(person, lead=False), at=person.created_at)
-        contacts.append((row.id, person))
+    # The contact rows, for the deals to credit (their creation time and source are the person's).
+    contacts = [
+        sandbox.table("Contact").insert(person_fields(person, lead=False), at=person.created_at)
+        for person in seeder.people(people, offset=offset)
+    ]
     for person in seeder.people(leads, offset=offset + people):
         sandbox.table("Lead").insert(person_fields(person, lead=True), at=person.created_at)
     for deal in seeder.deals(deals, people):

@@ -69,6 +69,11 @@ class SalesforceTable(RecordTable):
     references: tuple[str, ...] = ()
     """Stored reference fields (foreign keys, which Salesforce indexes): a query on one reads its index."""
     _lookup: dict[str, dict[str, str | set[str]]] = field(default_factory=dict)
+    _indexed: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._indexed = (*self.lookups, *self.references)
 
     def insert(self, fields: Mapping[str, Any], *, row_id: str | None = None, at: datetime | None = None) -> Row:
         """Insert and index."""
@@ -117,7 +122,7 @@ class SalesforceTable(RecordTable):
         return [r for r in rows if _key(r.fields.get(name)) in wanted]
 
     def _index_lookups(self, row: Row) -> None:
-        for name in (*self.lookups, *self.references):
+        for name in self._indexed:
             value = _key(row.fields.get(name))
             if value is not None:
                 index = self._lookup.setdefault(name, {})

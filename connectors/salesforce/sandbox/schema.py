@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from closeloop.sandbox import Row
@@ -28,7 +28,14 @@ def id_suffix(id15: str) -> str:
 def make_id(prefix: str, number: int) -> str:
     """An 18-character id with the object's key prefix."""
     id15 = f"{prefix}{number:012d}"
+    if len(prefix) == 3 and 0 <= number < 10**12:
+        return id15 + _prefix_suffix(prefix)  # digits add no capitals: the checksum is the prefix's
     return id15 + id_suffix(id15)
+
+
+@cache
+def _prefix_suffix(prefix: str) -> str:
+    return id_suffix(f"{prefix}{0:012d}")
 
 
 def normalize_id(value: str) -> str | None:

@@ -262,9 +262,23 @@ class SObjectType:
         record: dict[str, Any] = {
             "attributes": {"type": self.name, "url": f"/services/data/{version}/sobjects/{self.name}/{row.id}"}
         }
+        fields, booleans = row.fields, self.booleans
         for name in names:
-            record[name] = json_value(self.value(row, name))
+            if name in COMPUTED:
+                record[name] = json_value(self.value(row, name))
+                continue
+            # value() for a stored field, inlined: most are text and None, which JSON takes as they are.
+            value = fields.get(name)
+            if value is None:
+                record[name] = False if name in booleans else None
+            else:
+                record[name] = value if type(value) is str else json_value(value)
         return record
+
+    @cached_property
+    def booleans(self) -> frozenset[str]:
+        """The boolean fields (read as false when unset)."""
+        return frozenset(f.name for f in self.fields.values() if f.type == "boolean")
 
     def describe(self, version: str) -> dict[str, Any]:
         """The sObject Describe JSON."""

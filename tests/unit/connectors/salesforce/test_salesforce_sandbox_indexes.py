@@ -10,6 +10,7 @@ import pytest
 
 from connectors.salesforce.sandbox import create_sandbox, soql
 from connectors.salesforce.sandbox.app import SalesforceSandbox
+from connectors.salesforce.sandbox.schema import json_value
 from connectors.salesforce.sandbox.soql import OrderKey
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -124,3 +125,14 @@ def test_a_query_on_a_reference_field_reads_its_index_and_answers_like_a_scan() 
         scan = [r.id for r in every if r.fields["OpportunityId"].lower() in wanted and (deleted or not r.deleted)]
         assert [r.id for r in rows] == scan
     assert moved.id in [r.id for r in table.referring("OpportunityId", [opportunities[-1]])]
+
+
+def test_render_writes_each_field_as_its_typed_value_in_json() -> None:
+    sandbox = create_sandbox(seed=6, people=10, deals=6, leads=4)
+    org = sandbox.org
+    org.convert_lead(next(org.table("Lead").live()).id)
+    for name, sobject in org.objects.items():
+        names = list(sobject.fields)
+        for row in org.table(name).rows.values():
+            rendered = sobject.render(row, names, "v60.0")
+            assert {n: rendered[n] for n in names} == {n: json_value(sobject.value(row, n)) for n in names}

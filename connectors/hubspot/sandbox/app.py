@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -63,6 +63,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 def _ms(moment: datetime) -> datetime:
     """HubSpot keeps milliseconds; finer stamps would order records in ways no client can see."""
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _iso(moment: datetime) -> str:
+    """``iso_utc`` for the stamps rows hold (UTC already): a page formats two per record."""
+    if moment.tzinfo is UTC and moment.year >= 1000:
+        return moment.isoformat(timespec="milliseconds")[:23] + "Z"
+    return iso_utc(moment)
 
 
 def _lower_email(fields: dict[str, Any]) -> dict[str, Any]:
@@ -237,9 +244,9 @@ class HubSpotSandbox(SandboxBase):
         if name == "hs_object_id":
             return row.id
         if name == "createdate":
-            return iso_utc(row.created_at)
+            return _iso(row.created_at)
         if name == MODIFIED_PROPERTY[obj]:
-            return iso_utc(row.modified_at)
+            return _iso(row.modified_at)
         if name in ("hs_is_closed", "hs_is_closed_won") and obj == "deals":
             closed, won = stage_flags(row.fields.get("dealstage"))
             return str(won if name == "hs_is_closed_won" else closed).lower()
@@ -266,7 +273,7 @@ class HubSpotSandbox(SandboxBase):
         new: bool | None = None,
     ) -> dict[str, Any]:
         """A SimplePublicObject: the asked properties (or the defaults) plus id and timestamps."""
-        created, updated = iso_utc(row.created_at), iso_utc(row.modified_at)
+        created, updated = _iso(row.created_at), _iso(row.modified_at)
         modified, fields = MODIFIED_PROPERTY[obj], row.fields
         properties: dict[str, Any] = {}
         for name, computed in self._rendered(obj, names):

@@ -76,6 +76,7 @@ async def read_ahead(pages: AsyncIterator[Page]) -> AsyncGenerator[Page, None]:
             except StopAsyncIteration:
                 return
             ahead = asyncio.ensure_future(anext(iterator))
+            await asyncio.sleep(0)  # let the fetch start: up to its first wait (the network, a rate-limit pause)
             yield page
     finally:
         if not ahead.done():

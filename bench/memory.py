@@ -59,7 +59,7 @@ async def child(contacts: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     """Run the memory benchmark (the sync in a child process)."""
     cli = parser(__doc__ or "")
-    cli.add_argument("-n", "--contacts", type=int, default=20_000, help="distinct contacts (default 20,000)")
+    cli.add_argument("-n", "--contacts", type=int, default=100_000, help="distinct contacts (default 100,000)")
     cli.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = cli.parse_args(argv)
     if args.child:

@@ -41,7 +41,9 @@ async def measure(contacts: int, repeats: int) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> None:
     """Run the quiet-cycle benchmark."""
     cli = parser(__doc__ or "")
-    cli.add_argument("-n", "--contacts", type=int, default=10_000, help="linked contacts in the store (default 10,000)")
+    cli.add_argument(
+        "-n", "--contacts", type=int, default=100_000, help="contacts converged in the store (default 100,000)"
+    )
     cli.add_argument("--repeats", type=int, default=5)
     args = cli.parse_args(argv)
     figures = asyncio.run(measure(args.contacts, args.repeats))

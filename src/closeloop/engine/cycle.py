@@ -7,7 +7,9 @@ have been pulled, so a record changed on both sides is merged before anything is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
@@ -18,7 +20,7 @@ from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
 from closeloop.engine.source import capture_original_sources
 from closeloop.engine.touch import fetch_touchpoints, store_touchpoints
-from closeloop.model import Cursor, NativeRecord
+from closeloop.model import Cursor, NativeRecord, Page
 
 
 def ordered(mappings: Sequence[EntityMapping]) -> list[EntityMapping]:
@@ -52,9 +54,37 @@ async def pull(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str)
     stored = ctx.store.get_cursor(ctx.name, system, obj)
     since = Cursor(stored.modified_at - ctx.connection.lookback, "") if stored else None
     applier = PageApplier(ctx, mapping, system, obj)
-    async for page in ctx.connectors[system].read_changes(obj, since):
-        if page.records:
-            await _apply_page(ctx, applier, page.records)
+    async with aclosing(read_ahead(ctx.connectors[system].read_changes(obj, since))) as pages:
+        async for page in pages:
+            if page.records:
+                await _apply_page(ctx, applier, page.records)
+
+
+async def read_ahead(pages: AsyncIterator[Page]) -> AsyncGenerator[Page, None]:
+    """The pages of a change stream, the next one already being fetched while the caller applies this one.
+
+    A page's round trip (network, the vendor, rate-limit pauses) then overlaps the work of applying the page before
+    it. The stream is still read in order and one page at a time; nothing is applied early. Use it under
+    ``contextlib.aclosing`` so that a cycle stopping mid-stream cancels the page ahead and closes the stream at once.
+    """
+    iterator = aiter(pages)
+    ahead: asyncio.Future[Page] = asyncio.ensure_future(anext(iterator))
+    try:
+        while True:
+            try:
+                page = await ahead
+            except StopAsyncIteration:
+                return
+            ahead = asyncio.ensure_future(anext(iterator))
+            await asyncio.sleep(0)  # let the fetch start: up to its first wait (the network, a rate-limit pause)
+            yield page
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+        await asyncio.gather(ahead, return_exceptions=True)
+        closing = getattr(iterator, "aclose", None)
+        if closing is not None:
+            await closing()
 
 
 async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence[NativeRecord]) -> None:

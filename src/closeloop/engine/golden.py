@@ -51,9 +51,7 @@ class GoldenState:
         """The fields to store."""
         stored: dict[str, FieldValue] = {name: state.value for name, state in self.fields.items()}
         provenance = {
-            name: [state.by, _stamp(state.at) if state.at else None]
-            for name, state in self.fields.items()
-            if state.by
+            name: [state.by, _stamp(state.at) if state.at else None] for name, state in self.fields.items() if state.by
         }
         stored[PROVENANCE] = json.dumps(provenance, separators=(",", ":"), sort_keys=True)
         return stored

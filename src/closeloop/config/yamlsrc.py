@@ -69,7 +69,7 @@ def load_source(path: Path, problems: Problems) -> Source | None:
         problems.add(path, 1, 1, f"cannot read file: {exc.strerror or exc}")
         return None
     try:
-        root = YAML(typ="rt").compose(text)
+        root = _compose(text)
     except MarkedYAMLError as exc:
         _syntax_problem(path, exc, problems)
         return None
@@ -81,6 +81,18 @@ def load_source(path: Path, problems: Problems) -> Source | None:
         source.values[()] = Mark.of(root)
         source.data = _build(root, (), source, problems)
     return source
+
+
+def _compose(text: str) -> Node | None:
+    """The node tree of ``text``, with positions.
+
+    The round-trip parser keeps comments, and on some inputs (a plain scalar after a key that carries a comment)
+    it stops on its own bookkeeping with NotImplementedError; the safe parser has no comments to trip on.
+    """
+    try:
+        return YAML(typ="rt").compose(text)  # type: ignore[no-any-return]
+    except NotImplementedError:
+        return YAML(typ="safe", pure=True).compose(text)  # type: ignore[no-any-return]
 
 
 def _syntax_problem(path: Path, exc: MarkedYAMLError, problems: Problems) -> None:

@@ -203,3 +203,11 @@ def test_a_broken_entry_does_not_cascade(problems_of: Check) -> None:
         "contacts.yaml:3:35: missing required key 'value' (keys: 'key' or 'value')",
         "contacts.yaml:3:56: unknown key 'val'; valid: 'key' or 'value'; did you mean 'value'?",
     ]
+
+
+def test_a_plain_value_after_a_commented_key_is_a_problem_not_an_internal_error(problems_of: Check) -> None:
+    """ruamel.yaml's round-trip parser raises NotImplementedError on this shape (found by the config fuzzer)."""
+    plain = "create:   # who creates where\n  crm -> marketing all\n\n"
+    contacts = CONTACTS.replace("create: {crm -> marketing: all}\n", plain)
+    found = problems_of(contacts=contacts)
+    assert found == ["contacts.yaml:10:3: create: Input should be a mapping"], found

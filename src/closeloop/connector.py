@@ -48,7 +48,7 @@ class Connector(Protocol):
     def read_changes(self, obj: str, since: Cursor | None) -> AsyncIterator[Page]:
         """Pages of records changed after ``since`` in (modified_at, id) order, deletions and merges included.
 
-        A connector may also hand back older versions (HubSpot's periodic sweep of archived records does): the
+        A connector may also hand back older versions (e.g. a periodic sweep of deleted records): the
         engine skips every version it has already applied.
         """
         ...

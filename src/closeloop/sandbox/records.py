@@ -104,7 +104,7 @@ class RecordTable:
         """A fields dict holding ``values``, sharing its keys with the table's other rows.
 
         CPython keeps the attribute dicts of one class's instances as key-sharing ("split") dicts: one keys table
-        for the class, a values array per instance (256 bytes for a seeded HubSpot contact's 23 fields, where a
+        for the class, a values array per instance (256 bytes for a seeded contact's 23 fields, where a
         plain dict took 464 to 832). Rows written with the same fields in the same order (every seeded row) share
         keys; past that CPython turns a dict into a plain one on its own, so this saves memory and never changes
         what a dict does.

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from closeloop.engine.golden import GoldenState
+from closeloop.store import record_key
 from closeloop.store.api import StateStore
 from closeloop.store.rows import Fields, Link, OutboxItem
 
@@ -201,7 +202,7 @@ class PageState:
         """Release a parked record (by native id, or by golden id) that synced; a no-op unless it is parked."""
         where = (connection, system, obj)
         self.load_quarantine(connection, system, obj)
-        key = f"n:{native_id}" if native_id is not None else f"g:{golden_id}"
+        key = record_key(native_id=native_id, golden_id=golden_id)
         if key in self._live_quarantine[where]:
             self._resolved.setdefault(where, set()).add(key)
 
@@ -221,11 +222,6 @@ class PageState:
         for entity, keys_of in by_entity.items():
             store.set_golden_keys_many(entity, keys_of)
         for (connection, system, obj), parked in self._resolved.items():
-            for key in sorted(parked):
-                kind, _, value = key.partition(":")
-                if kind == "n":
-                    store.resolve_quarantine(connection, system, obj, native_id=value)
-                else:
-                    store.resolve_quarantine(connection, system, obj, golden_id=value)
+            store.resolve_quarantine_keys(connection, system, obj, sorted(parked))
         if self._outbox:
             store.enqueue(self._outbox)

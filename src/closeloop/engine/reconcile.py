@@ -62,7 +62,11 @@ class PageApplier:
         return PageResult(touched)
 
     def fresh(self, records: Sequence[NativeRecord]) -> list[NativeRecord]:
-        """The records of a page that are versions not applied yet (one query; nothing is written)."""
+        """The records of a page that are versions not applied yet (one query; nothing is written).
+
+        Only a guide for what to ask the vendor before the page's transaction: ``apply`` reads the links again
+        inside the transaction, where they cannot change under it.
+        """
         links = self.ctx.store.find_links(self.system, self.obj, [r.id for r in records])
         found = []
         for record in records:

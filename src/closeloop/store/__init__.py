@@ -6,6 +6,7 @@ Open one with ``Store.open(path)``; type against ``StateStore`` so another backe
 from closeloop.store.api import StateStore
 from closeloop.store.db import MEMORY, StoreError
 from closeloop.store.migrations import MIGRATIONS, Migrations, SchemaTooNewError, migration
+from closeloop.store.queue_tables import record_key
 from closeloop.store.rows import (
     DealContact,
     Fields,
@@ -51,4 +52,5 @@ __all__ = [
     "StoreError",
     "TouchpointRow",
     "migration",
+    "record_key",
 ]

@@ -214,6 +214,10 @@ class StateStore(Protocol):
         """Close the live entry of a record that has since synced."""
         ...
 
+    def resolve_quarantine_keys(self, connection: str, system: str, object: str, keys: Sequence[str]) -> int:
+        """Close the live entries of many records by record key."""
+        ...
+
     def quarantined_keys(self, connection: str, system: str, object: str) -> set[str]:
         """Record keys (``n:<native id>``, ``g:<golden id>``) of one object's live quarantine entries."""
         ...

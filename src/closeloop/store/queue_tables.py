@@ -28,6 +28,11 @@ from closeloop.store.rows import (
 )
 
 
+def record_key(*, native_id: str | None = None, golden_id: str | None = None) -> str:
+    """How a quarantine entry names its record: ``n:<native id>``, or ``g:<golden id>`` when it has none."""
+    return f"n:{native_id}" if native_id is not None else f"g:{golden_id}"
+
+
 def _outbox(row: sqlite3.Row) -> OutboxEntry:
     item = OutboxItem(
         connection=row["connection"],
@@ -184,7 +189,7 @@ class QueueTables:
         """Park a record; parking it again bumps the live entry's attempts and last_seen instead."""
         if native_id is None and golden_id is None:
             raise ValueError("a quarantined record needs a native id or a golden id")
-        key = f"n:{native_id}" if native_id is not None else f"g:{golden_id}"
+        key = record_key(native_id=native_id, golden_id=golden_id)
         now = self._a.now()
         with self._a.transaction():
             self._a.conn.execute(
@@ -263,12 +268,19 @@ class QueueTables:
         golden_id: str | None = None,
     ) -> int:
         """Close the live entry of a record that has since synced; return how many entries closed (0 or 1)."""
-        key = f"n:{native_id}" if native_id is not None else f"g:{golden_id}"
+        return self.resolve_quarantine_keys(
+            connection, system, object, [record_key(native_id=native_id, golden_id=golden_id)]
+        )
+
+    def resolve_quarantine_keys(self, connection: str, system: str, object: str, keys: Sequence[str]) -> int:
+        """Close the live entries of many records by ``record_key``; return how many closed."""
+        if not keys:
+            return 0
         with self._a.transaction():
             cursor = self._a.conn.execute(
                 "UPDATE quarantine SET status = 'resolved', last_seen = ? WHERE connection = ? AND system = ?"
-                " AND object = ? AND record_key = ? AND status != 'resolved'",
-                (self._a.now(), connection, system, object, key),
+                " AND object = ? AND record_key IN (SELECT value FROM json_each(?)) AND status != 'resolved'",
+                (self._a.now(), connection, system, object, id_list(list(keys))),
             )
         return cursor.rowcount
 

@@ -218,6 +218,15 @@ def report(name: str, measured: str, figures: dict[str, Any], rows: list[tuple[s
     print(f"  -> {path.relative_to(REPO)}")
 
 
+def rss_mb() -> float:
+    """This process's resident size now, in MB (Linux /proc)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
 def _cpus() -> int:
     import os
 

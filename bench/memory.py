@@ -16,27 +16,19 @@ import resource
 import subprocess
 import sys
 
-from bench.harness import REPO, Population, Timer, bench_engine, parser, report, seed_sandboxes
+from bench.harness import REPO, Population, Timer, bench_engine, parser, report, rss_mb, seed_sandboxes
 
 TARGET_MB = 300.0
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 async def child(contacts: int) -> dict[str, float]:
     """In the child: baseline after seeding, one initial sync, the peak, and the sandboxes' growth by the sync."""
     population = Population(contacts, contacts // 10)
     gc.collect()
-    empty = _rss_mb()
+    empty = rss_mb()
     crm, mkt = seed_sandboxes(population)
     gc.collect()
-    baseline = _rss_mb()
+    baseline = rss_mb()
     seeded = sum(len(t) for box in (crm, mkt) for t in box.tables.values())
     per_record_kb = (baseline - empty) * 1024 / max(1, seeded)
     timer = Timer()

@@ -20,20 +20,12 @@ from typing import Any
 
 import httpx
 
-from bench.harness import REPO, RESULTS, SEED, parser
+from bench.harness import REPO, RESULTS, SEED, parser, rss_mb
 from closeloop.connector import registry
 
 WRITES = 10_000
 """Records written (and read by id) per write endpoint: enough for a rate, few enough to leave N unchanged."""
 IN_VALUES = 100
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def _ms(moment: datetime) -> int:
@@ -282,12 +274,12 @@ def child(vendor: str, n: int) -> dict[str, Any]:
     meter = Meter()
     factory = registry().get(vendor).sandbox
     gc.collect()
-    before = _rss_mb()
+    before = rss_mb()
     started = time.perf_counter()
     seeded = factory(seed=SEED, people=n)  # type: ignore[misc]
     seconds = time.perf_counter() - started
     gc.collect()
-    grown = _rss_mb() - before
+    grown = rss_mb() - before
     del seeded
     gc.collect()
     seeding = {"seconds": round(seconds, 2), "per_s": round(n / seconds), "bytes_per_record": round(grown * 2**20 / n)}

@@ -23,6 +23,7 @@ from closeloop.http import (
     Token,
     Usage,
     build_http,
+    decode_json,
 )
 from closeloop.model import (
     Association,
@@ -146,7 +147,7 @@ class SalesforceConnector:
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self.http.request(method, await self._url(path), **kwargs)
-        return response.json() if response.content else None
+        return decode_json(response)
 
     # -- metadata --------------------------------------------------------------------------------------
     async def _describe(self, obj: str) -> Mapping[str, Any]:
@@ -196,7 +197,7 @@ class SalesforceConnector:
 
     async def _json_at(self, path: str, headers: Mapping[str, str]) -> Any:
         response = await self.http.request("GET", f"{self._instance}{path}", headers=dict(headers))
-        return response.json()
+        return decode_json(response)
 
     async def read_changes(self, obj: str, since: Cursor | None) -> AsyncIterator[Page]:
         """queryAll on (SystemModstamp, Id) after the cursor: deletions, merges and conversions included."""

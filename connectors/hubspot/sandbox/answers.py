@@ -8,11 +8,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from starlette.responses import JSONResponse
-
 from closeloop.model import iso_utc
 from closeloop.sandbox import RecordTable, Row
-from closeloop.sandbox.kit import Refusal
+from closeloop.sandbox.kit import JSONAnswer, Refusal
 
 Problem = tuple[str, str, str]
 """(property name, HubSpot error code, message) of one invalid property value."""
@@ -23,9 +21,9 @@ def error_body(message: str, category: str, **extra: Any) -> dict[str, Any]:
     return {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category, **extra}
 
 
-def error(status: int, message: str, category: str, **extra: Any) -> JSONResponse:
+def error(status: int, message: str, category: str, **extra: Any) -> JSONAnswer:
     """A whole-request error response."""
-    return JSONResponse(error_body(message, category, **extra), status_code=status)
+    return JSONAnswer(error_body(message, category, **extra), status_code=status)
 
 
 def refuse(status: int, message: str, category: str = "VALIDATION_ERROR", **extra: Any) -> Refusal:
@@ -73,7 +71,7 @@ def invalid_record(problems: Sequence[Problem], trace: str | None, record_id: st
 
 def batch(
     results: list[dict[str, Any]], errors: list[dict[str, Any]], started: datetime, *, ok_status: int = 200
-) -> JSONResponse:
+) -> JSONAnswer:
     """A batch answer: ``ok_status`` when every input succeeded, 207 with ``errors``/``numErrors`` otherwise."""
     body: dict[str, Any] = {
         "status": "COMPLETE",
@@ -85,7 +83,7 @@ def batch(
     if errors:
         body["errors"] = errors
         body["numErrors"] = len(errors)
-    return JSONResponse(body, status_code=207 if errors else ok_status)
+    return JSONAnswer(body, status_code=207 if errors else ok_status)
 
 
 class HubSpotTable(RecordTable):

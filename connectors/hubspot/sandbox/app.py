@@ -15,13 +15,14 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from closeloop.model import Cursor, iso_utc, utc
 from closeloop.sandbox import Row, SandboxBase, sequential_ids
-from closeloop.sandbox.kit import Refusal
+from closeloop.sandbox.kit import JSONAnswer, Refusal
 
 from . import query
 from .answers import (
@@ -212,7 +213,7 @@ class HubSpotSandbox(SandboxBase):
             "policyName": policy,
             "groupName": f"publicapi:private-app:{self.seed}",
         }
-        return JSONResponse(body, status_code=429, headers=self.limit_headers(bucket))
+        return JSONAnswer(body, status_code=429, headers=self.limit_headers(bucket))
 
     def server_error(self, status: int) -> Response:
         """A JSON 500 from the API; 502/504 come from the edge as HTML, like HubSpot's."""
@@ -324,7 +325,7 @@ class HubSpotSandbox(SandboxBase):
     async def _json(self, request: Request) -> dict[str, Any]:
         raw = await request.body()
         try:
-            body = json.loads(raw or b"{}")
+            body = orjson.loads(raw or b"{}")
         except json.JSONDecodeError as exc:
             raise refuse(400, f"Invalid input JSON on line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
         if not isinstance(body, dict):
@@ -405,13 +406,13 @@ class HubSpotSandbox(SandboxBase):
         """``POST /oauth/v1/token``: a refresh-token grant, form encoded."""
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
         if form.get("grant_type") != "refresh_token":
-            return JSONResponse({"status": "BAD_GRANT_TYPE", "message": "grant_type must be refresh_token"}, 400)
+            return JSONAnswer({"status": "BAD_GRANT_TYPE", "message": "grant_type must be refresh_token"}, 400)
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
-            return JSONResponse({"status": "BAD_CLIENT_ID", "message": "missing or unknown client id"}, 400)
+            return JSONAnswer({"status": "BAD_CLIENT_ID", "message": "missing or unknown client id"}, 400)
         if form.get("refresh_token") != self.refresh_token:
-            return JSONResponse({"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"}, 400)
+            return JSONAnswer({"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"}, 400)
         ttl = self.knobs.token_ttl_s
-        return JSONResponse(
+        return JSONAnswer(
             {
                 "token_type": "bearer",
                 "refresh_token": self.refresh_token,
@@ -444,7 +445,7 @@ class HubSpotSandbox(SandboxBase):
             nxt = rows[limit].id
             link = f"{self.base_url}/crm/v3/objects/{obj}?after={nxt}&limit={limit}"
             body["paging"] = {"next": {"after": nxt, "link": link}}
-        return JSONResponse(body)
+        return JSONAnswer(body)
 
     async def _create_one(self, obj: str, request: Request) -> Response:
         body = await self._json(request)
@@ -459,7 +460,7 @@ class HubSpotSandbox(SandboxBase):
             other = "deals" if obj == "contacts" else "contacts"
             if self.table(other).get(to_id):
                 self._link(obj, row.id, other, to_id)
-        return JSONResponse(self.render(obj, row, [*DEFAULT_PROPERTIES[obj], *clean]), status_code=201)
+        return JSONAnswer(self.render(obj, row, [*DEFAULT_PROPERTIES[obj], *clean]), status_code=201)
 
     async def one(self, request: Request) -> Response:
         """``GET``/``PATCH``/``DELETE`` one record by id or by a unique property (``idProperty``)."""
@@ -490,7 +491,7 @@ class HubSpotSandbox(SandboxBase):
                     kind = f"{obj[:-1]}_to_{other_type[:-1]}"
                     results = [{"id": i, "type": kind} for i in ids]
                     rendered.setdefault("associations", {})[other_type] = {"results": results}
-            return JSONResponse(rendered)
+            return JSONAnswer(rendered)
         body = await self._json(request)
         clean, problems = self._check(obj, body.get("properties", {}))
         if problems:
@@ -498,7 +499,7 @@ class HubSpotSandbox(SandboxBase):
         stored, clash = self._store(obj, clean, row)
         if stored is None:
             return error(409, str(clash), "CONFLICT")
-        return JSONResponse(self.render(obj, stored, [*DEFAULT_PROPERTIES[obj], *clean]))
+        return JSONAnswer(self.render(obj, stored, [*DEFAULT_PROPERTIES[obj], *clean]))
 
     async def merge(self, request: Request) -> Response:
         """``POST .../merge``: the loser is archived; the winner lists it in ``hs_merged_object_ids``."""
@@ -515,7 +516,7 @@ class HubSpotSandbox(SandboxBase):
             if (obj, other) in self.links:
                 for to_id in self._linked(obj, loser_id, other):
                     self._link(obj, winner_id, other, to_id)
-        return JSONResponse(self.render(obj, winner))
+        return JSONAnswer(self.render(obj, winner))
 
     # -- search ----------------------------------------------------------------------------------------
     async def search(self, request: Request) -> Response:
@@ -547,7 +548,7 @@ class HubSpotSandbox(SandboxBase):
         result: dict[str, Any] = {"total": total, "results": [self.render(obj, r, names) for r in page]}
         if offset + limit < total:
             result["paging"] = {"next": {"after": str(offset + limit)}}
-        return JSONResponse(result)
+        return JSONAnswer(result)
 
     def _search(
         self,
@@ -788,20 +789,20 @@ class HubSpotSandbox(SandboxBase):
     async def pipelines(self, request: Request) -> Response:
         """``GET /crm/v3/pipelines/{objectType}``: the default deal pipeline."""
         obj = self._object(request)
-        return JSONResponse({"results": [pipeline()] if obj == "deals" else []})
+        return JSONAnswer({"results": [pipeline()] if obj == "deals" else []})
 
     async def pipeline(self, request: Request) -> Response:
         """``GET /crm/v3/pipelines/deals/{pipelineId}``."""
         if self._object(request) != "deals" or request.path_params["pipeline_id"] != "default":
             return error(404, "Unable to find pipeline", "OBJECT_NOT_FOUND")
-        return JSONResponse(pipeline())
+        return JSONAnswer(pipeline())
 
     async def properties(self, request: Request) -> Response:
         """``GET /crm/v3/properties/{objectType}``: every property with its modification metadata."""
         obj = self._object(request)
         if request.query_params.get("archived", "false").lower() == "true":
-            return JSONResponse({"results": []})
-        return JSONResponse({"results": [p.render(i) for i, p in enumerate(CATALOG[obj].values())]})
+            return JSONAnswer({"results": []})
+        return JSONAnswer({"results": [p.render(i) for i, p in enumerate(CATALOG[obj].values())]})
 
     async def property(self, request: Request) -> Response:
         """``GET /crm/v3/properties/{objectType}/{propertyName}``."""
@@ -809,7 +810,7 @@ class HubSpotSandbox(SandboxBase):
         name = request.path_params["name"]
         if name not in CATALOG[obj]:
             return error(404, f"Unable to find property {name}", "OBJECT_NOT_FOUND")
-        return JSONResponse(CATALOG[obj][name].render(list(CATALOG[obj]).index(name)))
+        return JSONAnswer(CATALOG[obj][name].render(list(CATALOG[obj]).index(name)))
 
     # -- v4 associations -------------------------------------------------------------------------------
     def _pair(self, request: Request) -> tuple[str, str]:
@@ -880,7 +881,7 @@ class HubSpotSandbox(SandboxBase):
         from_type, to_type = self._pair(request)
         from_id = request.path_params["from_id"]
         results = [self._to_entry(from_type, to_type, i) for i in self._linked(from_type, from_id, to_type)]
-        return JSONResponse({"results": results})
+        return JSONAnswer({"results": results})
 
     async def associate_one(self, request: Request) -> Response:
         """``PUT /crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}``."""

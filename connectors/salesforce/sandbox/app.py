@@ -16,10 +16,11 @@ from urllib.parse import parse_qs
 
 import jwt
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from closeloop.sandbox import Refusal, SandboxBase
+from closeloop.sandbox.kit import JSONAnswer, read_json
 from connectors.salesforce.sandbox import soql
 from connectors.salesforce.sandbox.org import MultipleMatches, Org, RecordRefused, SfError
 from connectors.salesforce.sandbox.schema import SObjectType, to_millis
@@ -38,9 +39,9 @@ USER_ID = "005000000000001AAA"
 _VERSION = re.compile(r"v(\d+)\.(\d)")
 
 
-def errors(status: int, *items: SfError) -> JSONResponse:
+def errors(status: int, *items: SfError) -> JSONAnswer:
     """Salesforce's error body: a JSON list of ``{message, errorCode, fields}``."""
-    return JSONResponse([item.single() for item in items], status_code=status)
+    return JSONAnswer([item.single() for item in items], status_code=status)
 
 
 @dataclass
@@ -159,11 +160,11 @@ class SalesforceSandbox(SandboxBase):
         else:
             refusal = ("unsupported_grant_type", "grant type not supported")
         if refusal:
-            return JSONResponse({"error": refusal[0], "error_description": refusal[1]}, status_code=400)
+            return JSONAnswer({"error": refusal[0], "error_description": refusal[1]}, status_code=400)
         token = self.tokens.issue(self.knobs.token_ttl_s)
         issued = str(int(self.clock.now().timestamp() * 1000))
         signature = hmac.new(b"sandbox", f"{self.base_url}{issued}".encode(), hashlib.sha256).digest()
-        return JSONResponse(
+        return JSONAnswer(
             {
                 "access_token": token,
                 "scope": "api",
@@ -214,14 +215,14 @@ class SalesforceSandbox(SandboxBase):
     # -- resources -----------------------------------------------------------------------------------
     async def versions(self, request: Request) -> Response:
         """The API versions this org serves."""
-        return JSONResponse([{"label": "Spring '24", "url": "/services/data/v60.0", "version": "60.0"}])
+        return JSONAnswer([{"label": "Spring '24", "url": "/services/data/v60.0", "version": "60.0"}])
 
     async def limits(self, request: Request) -> Response:
         """``/limits``: the daily API request allocation and what is left of it."""
         if (bad := self._version(request)) is not None:
             return bad
         maximum = self.knobs.daily_limit
-        return JSONResponse(
+        return JSONAnswer(
             {
                 "DailyApiRequests": {"Max": maximum, "Remaining": max(0, maximum - self.daily_used)},
                 "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
@@ -237,14 +238,14 @@ class SalesforceSandbox(SandboxBase):
             {"name": o.name, "keyPrefix": o.key_prefix, "createable": o.createable, "queryable": True}
             for o in self.org.objects.values()
         ]
-        return JSONResponse({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objects})
+        return JSONAnswer({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objects})
 
     async def describe(self, request: Request) -> Response:
         """sObject Describe."""
         found = self._sobject(request)
         if isinstance(found, Response):
             return found
-        return JSONResponse(found.describe(request.path_params["version"]))
+        return JSONAnswer(found.describe(request.path_params["version"]))
 
     async def create(self, request: Request) -> Response:
         """POST /sobjects/{Obj}: 201 with ``{id, success, errors}``."""
@@ -252,11 +253,11 @@ class SalesforceSandbox(SandboxBase):
         if isinstance(found, Response):
             return found
         try:
-            row = self.org.create(found, await request.json())
+            row = self.org.create(found, await read_json(request))
         except RecordRefused as refused:
             return errors(refused.status, *refused.errors)
         self.stats.records_written += 1
-        return JSONResponse({"id": row.id, "success": True, "errors": []}, status_code=201)
+        return JSONAnswer({"id": row.id, "success": True, "errors": []}, status_code=201)
 
     async def record(self, request: Request) -> Response:
         """GET, PATCH (204) or DELETE (204) one record by id."""
@@ -277,8 +278,8 @@ class SalesforceSandbox(SandboxBase):
                 names = self._field_list(found, request.query_params.get("fields"))
                 if isinstance(names, Response):
                     return names
-                return JSONResponse(found.render(row, names, version))
-            self.org.update(found, row, await request.json())
+                return JSONAnswer(found.render(row, names, version))
+            self.org.update(found, row, await read_json(request))
         except RecordRefused as refused:
             return errors(refused.status, *refused.errors)
         self.stats.records_written += 1
@@ -300,9 +301,9 @@ class SalesforceSandbox(SandboxBase):
                 return self._several(found, [r.id for r in rows], version)
             if not rows:
                 return errors(404, SfError("NOT_FOUND", "The requested resource does not exist"))
-            return JSONResponse(found.render(rows[0], list(found.fields), version))
+            return JSONAnswer(found.render(rows[0], list(found.fields), version))
         try:
-            row, created = self.org.upsert(found, key, value, await request.json())
+            row, created = self.org.upsert(found, key, value, await read_json(request))
         except MultipleMatches as several:
             return self._several(found, several.ids, version)
         except RecordRefused as refused:
@@ -310,12 +311,12 @@ class SalesforceSandbox(SandboxBase):
         self.stats.records_written += 1
         body = {"id": row.id, "success": True, "errors": [], "created": created}
         if created:
-            return JSONResponse(body, status_code=201)
+            return JSONAnswer(body, status_code=201)
         # Before API version 46.0 an update by external id answered 204 without a body.
-        return JSONResponse(body) if self._version_number(version) >= 46.0 else Response(status_code=204)
+        return JSONAnswer(body) if self._version_number(version) >= 46.0 else Response(status_code=204)
 
     def _several(self, sobject: SObjectType, ids: list[str], version: str) -> Response:
-        return JSONResponse([f"/services/data/{version}/sobjects/{sobject.name}/{i}" for i in ids], status_code=300)
+        return JSONAnswer([f"/services/data/{version}/sobjects/{sobject.name}/{i}" for i in ids], status_code=300)
 
     # -- collections ---------------------------------------------------------------------------------
     async def collection(self, request: Request) -> Response:
@@ -327,14 +328,14 @@ class SalesforceSandbox(SandboxBase):
             all_or_none = request.query_params.get("allOrNone", "false").lower() == "true"
             if len(ids) > COLLECTION_MAX:
                 return self._too_many()
-            return JSONResponse(self._delete_each(ids, all_or_none=all_or_none))
-        body = await request.json()
+            return JSONAnswer(self._delete_each(ids, all_or_none=all_or_none))
+        body = await read_json(request)
         records = body.get("records") or []
         if len(records) > COLLECTION_MAX:
             return self._too_many()
         creating = request.method == "POST"
         results = self._save_each(records, bool(body.get("allOrNone")), lambda rec: self._save_one(rec, creating))
-        return JSONResponse(results)
+        return JSONAnswer(results)
 
     async def collection_upsert(self, request: Request) -> Response:
         """PATCH /composite/sobjects/{Obj}/{ExtIdField}: upsert up to 200 records; results carry ``created``."""
@@ -344,7 +345,7 @@ class SalesforceSandbox(SandboxBase):
         key = self._upsert_key(found, request.path_params["key"])
         if isinstance(key, Response):
             return key
-        body = await request.json()
+        body = await read_json(request)
         records = body.get("records") or []
         if len(records) > COLLECTION_MAX:
             return self._too_many()
@@ -367,7 +368,7 @@ class SalesforceSandbox(SandboxBase):
                 ) from None
             return {"id": row.id, "success": True, "errors": [], "created": created}
 
-        return JSONResponse(self._save_each(records, bool(body.get("allOrNone")), upsert))
+        return JSONAnswer(self._save_each(records, bool(body.get("allOrNone")), upsert))
 
     async def collection_retrieve(self, request: Request) -> Response:
         """GET ``?ids=&fields=`` or POST ``{ids, fields}``: records by id, null where none."""
@@ -375,7 +376,7 @@ class SalesforceSandbox(SandboxBase):
         if isinstance(found, Response):
             return found
         if request.method == "POST":
-            body = await request.json()
+            body = await read_json(request)
             ids, fields = body.get("ids") or [], ",".join(body.get("fields") or [])
         else:
             ids = [i for i in request.query_params.get("ids", "").split(",") if i]
@@ -385,7 +386,7 @@ class SalesforceSandbox(SandboxBase):
             return names
         version = request.path_params["version"]
         rows = [self.org.row(found, i) for i in ids]
-        return JSONResponse([found.render(r, names, version) if r else None for r in rows])
+        return JSONAnswer([found.render(r, names, version) if r else None for r in rows])
 
     def _save_one(self, record: dict[str, Any], creating: bool) -> dict[str, Any]:
         sobject = self.org.sobject(str((record.get("attributes") or {}).get("type", "")))
@@ -478,7 +479,7 @@ class SalesforceSandbox(SandboxBase):
         except soql.SoqlError as exc:
             return errors(400, SfError(exc.code, exc.message))
         if bound.count_only:
-            return JSONResponse({"totalSize": len(rows), "done": True, "records": []})
+            return JSONAnswer({"totalSize": len(rows), "done": True, "records": []})
         locator = _Locator(
             sobject,
             bound.fields,
@@ -516,7 +517,7 @@ class SalesforceSandbox(SandboxBase):
         else:
             self._locators.pop(name, None)
         body["records"] = records
-        return JSONResponse(body)
+        return JSONAnswer(body)
 
     def _remember(self, locator: _Locator) -> str:
         name = f"01g{next(self._locator_ids):012d}AAA"
@@ -535,12 +536,12 @@ class SalesforceSandbox(SandboxBase):
     # -- control -----------------------------------------------------------------------------------------
     async def convert_lead(self, request: Request) -> Response:
         """Sandbox control: convert a lead (``{leadId, contactId?}``) as Salesforce's Lead Convert does."""
-        body = await request.json()
+        body = await read_json(request)
         try:
             contact_id = self.org.convert_lead(str(body.get("leadId", "")), body.get("contactId"))
         except RecordRefused as refused:
             return errors(refused.status, *refused.errors)
-        return JSONResponse({"leadId": body.get("leadId"), "contactId": contact_id})
+        return JSONAnswer({"leadId": body.get("leadId"), "contactId": contact_id})
 
     # -- helpers ---------------------------------------------------------------------------------------
     def _version(self, request: Request) -> Response | None:

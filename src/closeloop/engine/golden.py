@@ -6,7 +6,6 @@ time) travels in one reserved key so that the store stays ignorant of merge rule
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +13,7 @@ from functools import lru_cache
 
 from closeloop.engine.fieldmerge import FieldState
 from closeloop.model import parse_utc, utc
+from closeloop.store.db import dump_json, load_json
 from closeloop.store.rows import Fields, FieldValue
 
 PROVENANCE = "~provenance"
@@ -38,7 +38,7 @@ class GoldenState:
     @classmethod
     def decode(cls, golden_id: str, entity: str, stored: Fields, *, deleted: bool = False) -> GoldenState:
         """Read a stored golden record."""
-        provenance = json.loads(str(stored.get(PROVENANCE) or "{}"))
+        provenance = load_json(str(stored.get(PROVENANCE) or "{}"))
         states = {}
         for name, value in stored.items():
             if name.startswith("~"):
@@ -53,7 +53,7 @@ class GoldenState:
         provenance = {
             name: [state.by, _stamp(state.at) if state.at else None] for name, state in self.fields.items() if state.by
         }
-        stored[PROVENANCE] = json.dumps(provenance, separators=(",", ":"), sort_keys=True)
+        stored[PROVENANCE] = dump_json(provenance)
         return stored
 
     def values(self) -> dict[str, FieldValue]:
@@ -63,7 +63,7 @@ class GoldenState:
 
 def set_by(stored: Fields, name: str) -> str | None:
     """The system that set field ``name`` of a stored golden record (its provenance only, nothing else decoded)."""
-    by, _ = json.loads(str(stored.get(PROVENANCE) or "{}")).get(name, (None, None))
+    by, _ = load_json(str(stored.get(PROVENANCE) or "{}")).get(name, (None, None))
     return str(by) if by else None
 
 
@@ -92,4 +92,4 @@ def is_tombstone(snapshot: Mapping[str, FieldValue] | None) -> bool:
 def associated(snapshot: Mapping[str, FieldValue] | None) -> list[str]:
     """Contact native ids already associated with a deal in its system."""
     raw = (snapshot or {}).get(ASSOCIATED)
-    return list(json.loads(raw)) if isinstance(raw, str) else []
+    return list(load_json(raw)) if isinstance(raw, str) else []

@@ -2,7 +2,7 @@
 
 from closeloop.http.auth import Auth, BearerAuth, RefreshingAuth, Token
 from closeloop.http.classify import DEFAULT_TABLE, Action, Classifier, by_status, chain, classify
-from closeloop.http.client import HttpClient, UsageReader, build_http
+from closeloop.http.client import HttpClient, UsageReader, build_http, decode_json
 from closeloop.http.errors import (
     AuthError,
     BudgetExhausted,
@@ -48,6 +48,7 @@ __all__ = [
     "by_status",
     "chain",
     "classify",
+    "decode_json",
     "parse_retry_after",
     "redact",
     "register_secret",

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+import orjson
 from tenacity import RetryCallState
 
 from closeloop.connector import ConnectorContext
@@ -31,6 +32,22 @@ log = logging.getLogger(__name__)
 
 UsageReader = Callable[[httpx.Response], Usage | None]
 """A connector's hook reading vendor quota headers from a response."""
+
+
+def decode_json(response: httpx.Response) -> Any:
+    """A response's JSON body, None when it is empty (orjson: a page of records decodes several times faster)."""
+    return orjson.loads(response.content) if response.content else None
+
+
+def _encode_json(httpx_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments with a ``json=`` body encoded once, compactly, by orjson (httpx would use ``json``)."""
+    body = httpx_kwargs.get("json")
+    if body is None:
+        return httpx_kwargs
+    encoded = {key: value for key, value in httpx_kwargs.items() if key != "json"}
+    encoded["content"] = orjson.dumps(body)
+    encoded["headers"] = {**dict(httpx_kwargs.get("headers") or {}), "Content-Type": "application/json"}
+    return encoded
 
 
 class HttpClient:
@@ -74,6 +91,7 @@ class HttpClient:
     ) -> httpx.Response:
         """Send one call under the budget and retry policy; a SUCCESS or IGNORE response is returned."""
         method = method.upper()
+        httpx_kwargs = _encode_json(httpx_kwargs)
         idem = is_idempotent(method, idempotent)
         label = f"{method} {endpoint}" if endpoint else endpoint_label(method, httpx.URL(url))
         attempts = 0
@@ -131,7 +149,7 @@ class HttpClient:
     async def get_json(self, url: str, *, bucket: str = DEFAULT_BUCKET, **httpx_kwargs: Any) -> Any:
         """GET ``url`` and decode its JSON body (None when the body is empty)."""
         response = await self.request("GET", url, bucket=bucket, **httpx_kwargs)
-        return response.json() if response.content else None
+        return decode_json(response)
 
     async def post_json(
         self,
@@ -144,7 +162,7 @@ class HttpClient:
     ) -> Any:
         """POST ``json`` and decode the JSON answer; pass ``idempotent=True`` for upserts and reads."""
         response = await self.request("POST", url, bucket=bucket, idempotent=idempotent, json=json, **httpx_kwargs)
-        return response.json() if response.content else None
+        return decode_json(response)
 
     async def aclose(self) -> None:
         """Close the underlying connection pool."""

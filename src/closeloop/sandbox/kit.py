@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,6 +25,18 @@ from starlette.types import Receive, Scope, Send
 
 from closeloop.model import iso_utc, parse_utc
 from closeloop.sandbox.records import RecordTable, SandboxClock
+
+
+class JSONAnswer(JSONResponse):
+    """A JSON response encoded by orjson, as compact as Starlette's and several times faster on big pages."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+async def read_json(request: Request) -> Any:
+    """A request's JSON body (orjson's decode error is a ``json.JSONDecodeError``)."""
+    return orjson.loads(await request.body())
 
 
 @dataclass
@@ -193,7 +206,7 @@ class SandboxBase:
 
     def rate_limited(self, bucket: str, daily: bool) -> Response:
         """The vendor's answer to a request over its limit."""
-        return JSONResponse({"message": "rate limit exceeded"}, status_code=429)
+        return JSONAnswer({"message": "rate limit exceeded"}, status_code=429)
 
     def concurrency_limited(self, bucket: str) -> Response:
         """The vendor's answer to a request beyond its concurrency cap (a rate refusal unless it differs)."""
@@ -201,7 +214,7 @@ class SandboxBase:
 
     def server_error(self, status: int) -> Response:
         """The vendor's answer to an internal failure."""
-        return JSONResponse({"message": "internal error"}, status_code=status)
+        return JSONAnswer({"message": "internal error"}, status_code=status)
 
     def limit_headers(self, bucket: str) -> dict[str, str]:
         """Usage headers the vendor adds to every answer."""
@@ -360,7 +373,7 @@ class SandboxBase:
         if request.method == "DELETE":
             self.stats.reset()
         counts = {name: len(table) for name, table in self.tables.items()}
-        return JSONResponse(
+        return JSONAnswer(
             {
                 **self.stats.snapshot(),
                 "vendor": self.vendor,
@@ -373,11 +386,11 @@ class SandboxBase:
     async def _knobs_endpoint(self, request: Request) -> Response:
         if request.method == "PATCH":
             try:
-                self.knobs.update(await request.json())
+                self.knobs.update(await read_json(request))
             except (KeyError, ValueError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(asdict(self.knobs))
+                return JSONAnswer({"error": str(exc)}, status_code=400)
+        return JSONAnswer(asdict(self.knobs))
 
     async def _expire_endpoint(self, request: Request) -> Response:
         self.expire_tokens()
-        return JSONResponse({"expired": len(self.tokens.issued)})
+        return JSONAnswer({"expired": len(self.tokens.issued)})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import sqlite3
 import threading
@@ -13,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlite_utils
 
 from closeloop.model import JSONValue, parse_utc, utc
@@ -183,15 +183,15 @@ def dump_fields(fields: Fields) -> str:
 
 
 def dump_json(value: JSONValue) -> str:
-    """Encode a JSON value compactly and deterministically."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Encode a JSON value compactly and deterministically (keys sorted, UTF-8 as is)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
 
 
 def load_json(text: str | None) -> Any:
     """Decode a JSON column (NULL reads as an empty object)."""
-    return {} if text is None else json.loads(text)
+    return {} if text is None else orjson.loads(text)
 
 
 def id_list(ids: Sequence[str] | Sequence[int]) -> str:
     """Encode ids as one JSON array parameter, so a batch lookup is one query whatever its size."""
-    return json.dumps(list(ids))
+    return orjson.dumps(list(ids)).decode()

@@ -19,6 +19,8 @@ JSONValue = Any
 
 def utc(moment: datetime) -> datetime:
     """Return ``moment`` as an aware UTC datetime; a naive datetime is refused, never guessed."""
+    if moment.tzinfo is UTC:
+        return moment
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment.isoformat()} has no time zone")
     return moment.astimezone(UTC)
@@ -26,13 +28,12 @@ def utc(moment: datetime) -> datetime:
 
 def parse_utc(text: str) -> datetime:
     """Parse an RFC 3339 / ISO 8601 timestamp with an offset (``Z`` included) into aware UTC."""
-    if text.endswith("Z"):  # the common case (the store's own stamps, most vendors'): no clean-up needed
-        try:
-            naive = datetime.fromisoformat(text[:-1])
-        except ValueError:
-            naive = None
-        if naive is not None and naive.tzinfo is None:
-            return naive.replace(tzinfo=UTC)
+    try:  # the common case (the store's own stamps, most vendors'): Python reads it as is, ``Z`` included
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is not None and moment.tzinfo is UTC:
+        return moment
     cleaned = text.strip()
     if cleaned.endswith("Z"):
         cleaned = cleaned[:-1] + "+00:00"

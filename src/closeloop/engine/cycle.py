@@ -103,7 +103,8 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
             credited = store_associations(ctx, system, result.touched, associations)
             refresh_rollups(ctx, book_deals(ctx, system, credited))
         else:
-            capture_original_sources(ctx, system, result.touched, touchpoints)
+            goldens = applier.page.goldens(result.touched.values())
+            capture_original_sources(ctx, system, result.touched, touchpoints, goldens)
             store_touchpoints(ctx, system, result.touched, touchpoints)
         last = records[-1].position
         stored = ctx.store.get_cursor(ctx.name, system, obj)

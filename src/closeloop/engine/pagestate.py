@@ -113,6 +113,11 @@ class PageState:
             self.load_goldens([golden_id])
         return self._goldens[golden_id]
 
+    def goldens(self, golden_ids: Iterable[str]) -> dict[str, GoldenState]:
+        """Many golden records as this page left them (the ones that exist)."""
+        found = {golden_id: self.golden(golden_id) for golden_id in golden_ids}
+        return {golden_id: golden for golden_id, golden in found.items() if golden is not None}
+
     def matches(self, entity: str, key: str, value: str) -> list[str]:
         """Live golden records of ``entity`` whose match key ``key`` has ``value``, as this page left them."""
         where = (entity, key, value)

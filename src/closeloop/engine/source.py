@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from closeloop.engine.context import CycleContext
-from closeloop.engine.golden import set_by
+from closeloop.engine.golden import GoldenState
 from closeloop.loop.facts import (
     ORIGINAL_SOURCE,
+    SOURCE_FIELDS,
     kept_row,
     kept_source,
     source_from_fields,
@@ -24,20 +25,22 @@ from closeloop.loop.facts import (
 )
 from closeloop.loop.source import OriginalSource, merge_original_source
 from closeloop.model import Touchpoint
-from closeloop.store.rows import Golden, TouchpointRow
+from closeloop.store.rows import TouchpointRow
 
 SOURCE_TYPE_FIELD = "original_source"
 
 
-def field_candidate(golden: Golden, system: str) -> OriginalSource:
+def field_candidate(golden: GoldenState, system: str) -> OriginalSource:
     """The source a golden contact's fields tell, credited to the system that set its source type."""
-    return source_from_fields(golden.fields, set_by(golden.fields, SOURCE_TYPE_FIELD) or system)
+    told = {name: golden.fields[name].value for name in SOURCE_FIELDS if name in golden.fields}
+    source_type = golden.fields.get(SOURCE_TYPE_FIELD)
+    return source_from_fields(told, (source_type.by if source_type else None) or system)
 
 
 def candidates(
     system: str,
     touched: Mapping[str, str],
-    goldens: Mapping[str, Golden],
+    goldens: Mapping[str, GoldenState],
     touchpoints: Sequence[Touchpoint],
 ) -> dict[str, list[OriginalSource]]:
     """What the page tells about each live contact's original source, fields first, then touches in time order."""
@@ -64,15 +67,21 @@ def capture_original_sources(
     system: str,
     touched: Mapping[str, str],
     touchpoints: Sequence[Touchpoint] = (),
+    goldens: Mapping[str, GoldenState] | None = None,
 ) -> int:
     """Merge what a page of ``system``'s contacts (native id -> golden id) tells into the kept original sources.
 
-    Returns how many kept sources changed.
+    ``goldens`` are the page's golden records as it left them, when the caller has them in memory; otherwise
+    they are read from the store. Returns how many kept sources changed.
     """
     golden_ids = sorted(set(touched.values()))
     if not golden_ids:
         return 0
-    goldens = ctx.store.get_goldens(golden_ids)
+    if goldens is None:
+        rows = ctx.store.get_goldens(golden_ids)
+        goldens = {g: GoldenState.decode(r.id, r.entity, r.fields, deleted=r.deleted) for g, r in rows.items()}
+    else:
+        goldens = {g: goldens[g] for g in golden_ids if g in goldens}
     stored = ctx.store.touchpoints_of(golden_ids)
     captured_at = ctx.clock()
     versions: list[TouchpointRow] = []

@@ -18,7 +18,6 @@ existed) gets the merge of its golden fields and its systems' original-source to
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
@@ -32,6 +31,7 @@ from closeloop.loop.touchpoints import Touch, TouchKind, channel_of_source, touc
 from closeloop.model import Touchpoint, parse_utc
 from closeloop.store import rows
 from closeloop.store.api import StateStore
+from closeloop.store.db import dump_json, load_json
 
 CONTACT = "contact"
 KEPT_SYSTEM = "closeloop"
@@ -50,6 +50,9 @@ SOURCE_FIELDS = (
 """Canonical contact fields that tell an original source: type, detail, UTM values and first-touch time."""
 
 LIFECYCLE_STAGE, CREATED_AT = "lifecycle_stage", "created_at"
+
+_TOLD = tuple(f.name for f in dataclass_fields(OriginalSource) if f.name != "system")
+"""What an original source tells, beyond which system reported it."""
 
 
 def moment(value: rows.FieldValue) -> datetime | None:
@@ -92,7 +95,7 @@ def source_from_touch(touch: Touchpoint | rows.TouchpointRow, system: str) -> Or
 
 def tells_nothing(source: OriginalSource) -> bool:
     """True when a source knows no more than which system reported it."""
-    return all(getattr(source, f.name) is None for f in dataclass_fields(source) if f.name != "system")
+    return all(getattr(source, name) is None for name in _TOLD)
 
 
 def kept_row(contact_id: str, source: OriginalSource, captured_at: datetime) -> rows.TouchpointRow:
@@ -106,7 +109,7 @@ def kept_row(contact_id: str, source: OriginalSource, captured_at: datetime) -> 
         )
         if value
     }
-    values = {f.name: getattr(source, f.name) for f in dataclass_fields(source)}
+    values = {name: getattr(source, name) for name in (*_TOLD, "system")}
     encoded = {name: (v.isoformat() if isinstance(v, datetime) else v) for name, v in values.items()}
     return rows.TouchpointRow(
         contact_golden_id=contact_id,
@@ -117,7 +120,7 @@ def kept_row(contact_id: str, source: OriginalSource, captured_at: datetime) -> 
         channel=channel_of_source(source).value,
         campaign=source.utm_campaign,
         utm=utm,
-        detail=json.dumps(encoded, sort_keys=True),
+        detail=dump_json(encoded),
     )
 
 
@@ -127,7 +130,7 @@ def kept_source(touchpoints: Iterable[rows.TouchpointRow]) -> OriginalSource | N
     if not versions:
         return None
     newest = max(versions, key=lambda t: (t.occurred_at, t.id or 0))
-    decoded = json.loads(newest.detail or "{}")
+    decoded = load_json(newest.detail or "{}")
     first = decoded.get("first_touch_at")
     return OriginalSource(**(decoded | {"first_touch_at": parse_utc(first) if first else None}))
 

@@ -1,14 +1,16 @@
 """One sync cycle of one connection: describe, pull both sides page by page, drain the outbox, close the loop.
 
-Per connection and per entity mapping, contacts before deals. Each page commits its golden updates, links,
-outbox items, ledger entries and cursor advance in ONE transaction; the outbox drains only after both sides
-have been pulled, so a record changed on both sides is merged before anything is written.
+Per connection and per entity mapping, contacts before deals. Both sides of a mapping are read at once (one
+side's round trips and rate-limit pauses overlap the work on the other side's pages), but pages are applied one
+at a time. Each page commits its golden updates, links, outbox items, ledger entries and cursor advance in ONE
+transaction; the outbox drains only after both sides have been pulled, so a record changed on both sides is
+merged before anything is written.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import aclosing
 
 from closeloop.config.models import Entity, EntityMapping
@@ -49,15 +51,48 @@ def _won_stages(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str
     return {str(stage.to_canonical(system, native)) for native in natives}
 
 
-async def pull(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str) -> None:
-    """Read one object's changes since its cursor (less the lookback) and apply them page by page."""
+async def pull_mapping(ctx: CycleContext, mapping: EntityMapping) -> None:
+    """Pull every object of one mapping, each system's objects in turn and the systems side by side.
+
+    A page is applied whole under ``applying`` (what it asks the vendor first included), so pages of the two
+    systems never interleave; only the reading of the change streams overlaps.
+    """
+    applying = asyncio.Lock()
+
+    async def one_system(system: str) -> None:
+        for obj in mapping.objects(system):
+            await pull(ctx, mapping, system, obj, applying)
+
+    await together(one_system(system) for system in ctx.connection.systems)
+
+
+async def together(work: Iterable[Awaitable[None]]) -> None:
+    """Run awaitables concurrently; the first failure cancels the rest (awaited) and is raised as is."""
+    tasks = [asyncio.ensure_future(one) for one in work]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def pull(
+    ctx: CycleContext, mapping: EntityMapping, system: str, obj: str, applying: asyncio.Lock | None = None
+) -> None:
+    """Read one object's changes since its cursor (less the lookback) and apply them page by page.
+
+    ``applying`` is held while a page is applied, when another pull runs at the same time.
+    """
     stored = ctx.store.get_cursor(ctx.name, system, obj)
     since = Cursor(stored.modified_at - ctx.connection.lookback, "") if stored else None
     applier = PageApplier(ctx, mapping, system, obj)
+    lock = applying or asyncio.Lock()
     async with aclosing(read_ahead(ctx.connectors[system].read_changes(obj, since))) as pages:
         async for page in pages:
             if page.records:
-                await _apply_page(ctx, applier, page.records)
+                async with lock:
+                    await _apply_page(ctx, applier, page.records)
 
 
 async def read_ahead(pages: AsyncIterator[Page]) -> AsyncGenerator[Page, None]:
@@ -119,9 +154,7 @@ async def run_cycle(ctx: CycleContext) -> None:
     if not ctx.dry_run:
         await retry_quarantined(ctx)
     for mapping in mappings:
-        for system in ctx.connection.systems:
-            for obj in mapping.objects(system):
-                await pull(ctx, mapping, system, obj)
+        await pull_mapping(ctx, mapping)
     if ctx.dry_run:
         return
     for mapping in mappings:

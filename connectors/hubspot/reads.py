@@ -3,7 +3,9 @@
 Search serves at most 10,000 results of one query and sorts by one property only. The stream therefore never
 pages with offsets: each query asks for records modified at or after an anchor time, oldest first, and the anchor
 moves to the last time seen. A page filled by one instant (a mass update) is paged by ``hs_object_id`` instead,
-so even more than 10,000 records sharing one timestamp come out in full and in (modified_at, id) order.
+so even more than 10,000 records sharing one timestamp come out in full and in (modified_at, id) order. The
+records of a page's last instant are held back, and the next search leaves them out by id (``NOT_IN``, up to 100
+of them), so a page boundary inside an instant costs no records read twice.
 
 Archived records (deletions and merges) cannot be searched: the archived list is read in full, at most every
 ``archived_check_seconds`` per object (:class:`ArchiveSchedule`).
@@ -110,30 +112,34 @@ class ChangeReader:
                 async for records in self.instant(start, since.id):
                     yield records
             bound = Bound(start, inclusive=at_start and not since.id)
+        held: list[NativeRecord] = []
         while True:
+            filters = [bound.filter(self.obj)] if bound else []
+            if held:
+                filters.append({"propertyName": "hs_object_id", "operator": "NOT_IN", "values": [r.id for r in held]})
             body = await self.api.search(
-                self.obj,
-                [bound.filter(self.obj)] if bound else [],
-                sort=MODIFIED[self.obj],
-                properties=self.properties,
-                limit=self.page_size,
+                self.obj, filters, sort=MODIFIED[self.obj], properties=self.properties, limit=self.page_size
             )
-            records = [to_record(self.obj, item) for item in body.get("results", [])]
+            records = [*held, *(to_record(self.obj, item) for item in body.get("results", []))]
             if not _has_next(body):
                 if records:
                     yield sorted(records, key=order)
                 return
             newest = max(r.modified_at for r in records)
             older = [r for r in records if r.modified_at < newest]
+            held = [r for r in records if r.modified_at == newest]
             if older:
-                # The newest instant may go on past this page; it is read again from the next anchor.
+                # The newest instant may go on past this page. Its records are held back, and the next search
+                # starts at that instant without them; a crowded instant is read again instead.
                 yield sorted(older, key=order)
                 bound = Bound(newest, inclusive=True)
+                if len(held) > MAX_BATCH:
+                    held = []
             else:
                 # One instant fills the page (a mass update): walk it by id, then go past it.
                 async for chunk in self.instant(newest, ""):
                     yield chunk
-                bound = Bound(newest, inclusive=False)
+                bound, held = Bound(newest, inclusive=False), []
 
     async def instant(self, at: datetime, after_id: str) -> AsyncIterator[list[NativeRecord]]:
         """Records modified exactly at ``at`` with an id above ``after_id``, paged by ``hs_object_id``."""

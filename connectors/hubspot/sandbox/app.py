@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from itertools import islice
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -567,6 +568,13 @@ class HubSpotSandbox(SandboxBase):
             if not rest:
                 # Every filter is the span itself: count and slice the index, read only the page's rows.
                 return high - low, list(table.live_rows(low + offset, min(low + stop, high)))
+            excluded = _excluded_ids(rest)
+            if excluded is not None:
+                # The span less some ids (a change stream skipping the records it holds): count what the span
+                # loses, and read only up to the page's end.
+                lost = sum(1 for i in excluded if (row := table.get(i)) is not None and _within(table, low, high, row))
+                kept = (row for row in table.live_rows(low, high) if row.id not in excluded)
+                return high - low - lost, list(islice(kept, offset, stop))
             # Other filters too: scan the span, already in the order asked for.
             rows = [row for row in table.live_rows(low, high) if query.matches([rest], self._typed_values(obj, row))]
             return len(rows), rows[offset:stop]
@@ -896,3 +904,15 @@ class HubSpotSandbox(SandboxBase):
     def link(self, deal_id: str, contact_id: str) -> None:
         """Associate a deal with a contact (seeding and tests)."""
         self._link("deals", deal_id, "contacts", contact_id)
+
+
+def _excluded_ids(rest: Sequence[query.Filter]) -> set[str] | None:
+    """The ids a query's leftover filters exclude, when they are nothing but ``hs_object_id NOT_IN``; else None."""
+    if not all(f.operator == "NOT_IN" and f.prop.name == "hs_object_id" for f in rest):
+        return None
+    return {str(int(v)) if isinstance(v, Decimal) else str(v) for f in rest for v in f.values}
+
+
+def _within(table: HubSpotTable, low: int, high: int, row: Row) -> bool:
+    """Whether a live row sits at an index position in [low, high)."""
+    return high > low and table.live_key(low) <= row.key <= table.live_key(high - 1)

@@ -286,3 +286,47 @@ async def test_quiet_cycle_one_search_per_object(portal: Build) -> None:
     assert p.calls.take() == {SEARCH["contacts"]: 1, SEARCH["deals"]: 1}
     assert again["contacts"], "the lookback window re-reads the newest contact"
     assert touches, "and its touchpoints need no call"
+
+
+def crowd(p: Portal, instants: int, each: int) -> list[str]:
+    """``instants`` timestamps a millisecond apart after every seeded record, ``each`` new contacts at each."""
+    table = p.sandbox.table("contacts")
+    ids = []
+    for n in range(instants):
+        at = START + timedelta(minutes=5, milliseconds=n)
+        ids += [table.insert({"email": f"crowd{n}-{i}@x.com"}, at=at).id for i in range(each)]
+    return ids
+
+
+async def test_page_boundary_inside_an_instant_reads_no_record_twice(portal: Build) -> None:
+    p = portal(people=0)
+    made = crowd(p, instants=10, each=40)  # 400 records: every page of 200 ends inside an instant
+    p.calls.take()
+    records = await read_all(p.connector, "contacts", Cursor(START, ""))
+    searches = p.calls.searches
+
+    assert [r.id for r in records] == sorted(made, key=lambda i: (records_at(records, i), int(i)))
+    assert len(records) == len(set(r.id for r in records)) == 400
+    assert len(searches) == 2, "400 records in pages of 200, none read twice"
+    (held,) = [f for f in searches[1]["filterGroups"][0]["filters"] if f["operator"] == "NOT_IN"]
+    assert len(held["values"]) == 40, "the last instant of page one is left out of page two"
+
+
+async def test_crowded_instant_at_a_page_boundary_is_read_again_in_full(portal: Build) -> None:
+    p = portal(people=0)
+    made = crowd(p, instants=3, each=150)  # page one ends 150 records into... the second instant, past 100 held
+    records = await read_all(p.connector, "contacts", Cursor(START, ""))
+
+    assert sorted(r.id for r in records) == sorted(made)
+    assert len(records) == 450, "each record once"
+    assert [r.position for r in records] == sorted(r.position for r in records)
+    assert all(
+        f["operator"] != "NOT_IN" or len(f["values"]) <= 100
+        for s in p.calls.searches
+        for g in s["filterGroups"]
+        for f in g["filters"]
+    )
+
+
+def records_at(records: list[NativeRecord], native_id: str) -> datetime:
+    return next(r.modified_at for r in records if r.id == native_id)

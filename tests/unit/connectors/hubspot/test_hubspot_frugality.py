@@ -306,7 +306,7 @@ async def test_page_boundary_inside_an_instant_reads_no_record_twice(portal: Bui
     searches = p.calls.searches
 
     assert [r.id for r in records] == sorted(made, key=lambda i: (records_at(records, i), int(i)))
-    assert len(records) == len(set(r.id for r in records)) == 400
+    assert len(records) == len({r.id for r in records}) == 400
     assert len(searches) == 2, "400 records in pages of 200, none read twice"
     (held,) = [f for f in searches[1]["filterGroups"][0]["filters"] if f["operator"] == "NOT_IN"]
     assert len(held["values"]) == 40, "the last instant of page one is left out of page two"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,6 +12,80 @@ from closeloop.config.models import Connection, EntityMapping, LoopConfig
 from closeloop.connector import Connector
 from closeloop.model import ObjectSchema
 from closeloop.store.api import StateStore
+
+
+class IdSet:
+    """A set of ids kept in a private temporary SQLite database rather than in Python objects.
+
+    A cycle may touch any number of records (an initial sync of millions): remembering them costs a temporary
+    file and SQLite's small page cache, not memory that grows with them. Ids added go through a buffer of at most
+    ``BUFFER`` ids. Iteration is in sorted order, ``BUFFER`` rows at a time.
+    """
+
+    BUFFER = 1000
+
+    def __init__(self) -> None:
+        self._db: sqlite3.Connection | None = None
+        self._buffer: set[str] = set()
+        self._stored = 0
+
+    def add(self, item: str) -> None:
+        """Remember one id."""
+        self._buffer.add(item)
+        if len(self._buffer) >= self.BUFFER:
+            self._flush()
+
+    def update(self, items: Iterable[str]) -> None:
+        """Remember many ids."""
+        for item in items:
+            self.add(item)
+
+    def __contains__(self, item: object) -> bool:
+        if item in self._buffer:
+            return True
+        if self._db is None or not isinstance(item, str):
+            return False
+        return self._db.execute("SELECT 1 FROM ids WHERE id = ?", (item,)).fetchone() is not None
+
+    def __len__(self) -> int:
+        self._flush()
+        return self._stored
+
+    def __iter__(self) -> Iterator[str]:
+        """The ids in sorted order, read a batch at a time; ids added meanwhile come too when they sort after the
+        batch being handed out."""
+        self._flush()
+        after, last = ">=", ""  # every text is >= "": the first batch starts at the smallest id
+        while self._db is not None:
+            query = f"SELECT id FROM ids WHERE id {after} ? ORDER BY id LIMIT ?"  # noqa: S608 - a fixed operator
+            rows = self._db.execute(query, (last, self.BUFFER)).fetchall()
+            if not rows:
+                return
+            for (item,) in rows:
+                yield item
+            after, last = ">", rows[-1][0]
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        if self._db is None:
+            self._db = sqlite3.connect("")  # "": a temporary file, deleted when the connection closes
+            self._db.execute("PRAGMA journal_mode = OFF")
+            self._db.execute("PRAGMA synchronous = OFF")
+            self._db.execute("CREATE TABLE ids (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        with self._db:
+            added = self._db.executemany("INSERT OR IGNORE INTO ids VALUES (?)", [(i,) for i in self._buffer])
+        self._stored += added.rowcount
+        self._buffer.clear()
+
+    def close(self) -> None:
+        """Forget everything and delete the temporary file."""
+        self._buffer.clear()
+        self._stored = 0
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
 
 @dataclass
@@ -29,8 +104,9 @@ class CycleContext:
     dry_run: bool = False
     on_count: Callable[[str, int], None] | None = None
     """Observer of every counter change (progress bars, metrics)."""
-    deals: set[str] = field(default_factory=set)
-    """Golden deals touched or written this cycle: their associations are checked after the drain."""
+    deals: IdSet = field(default_factory=IdSet)
+    """Golden deals touched or written this cycle: their associations are checked after the drain. Kept on disk:
+    an initial sync touches every deal."""
 
     @property
     def name(self) -> str:
@@ -48,6 +124,10 @@ class CycleContext:
             self.on_count(what, n)
         if system:
             self.counts[f"{what}:{system}"] += n
+
+    def close(self) -> None:
+        """Release what the cycle kept aside (the temporary file of touched deals)."""
+        self.deals.close()
 
     def mapping_of(self, system: str, obj: str) -> EntityMapping | None:
         """The entity mapping that includes ``obj`` of ``system``."""

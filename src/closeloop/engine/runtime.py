@@ -89,9 +89,15 @@ class Engine:
 
     async def sync(self, name: str, *, on_count: Callable[[str, int], None] | None = None) -> RunOutcome:
         """Run one cycle of connection ``name`` and record it in the run history."""
-        connection = self.config.connection(name)
-        ctx = self.context(connection)
+        ctx = self.context(self.config.connection(name))
         ctx.on_count = on_count
+        try:
+            return await self._run(name, ctx)
+        finally:
+            ctx.close()
+
+    async def _run(self, name: str, ctx: CycleContext) -> RunOutcome:
+        """One cycle in ``ctx``, recorded in the run history."""
         before = Counter(self.api_calls)
         run_id = self.store.start_run(name)
         error: str | None = None
@@ -126,8 +132,11 @@ class Engine:
 
     async def plan(self, name: str) -> list[PlannedWrite]:
         """The writes a cycle of ``name`` would make, without writing and without advancing cursors."""
-        connection = self.config.connection(name)
-        return await planned_writes(self.context(connection, dry_run=True))
+        ctx = self.context(self.config.connection(name), dry_run=True)
+        try:
+            return await planned_writes(ctx)
+        finally:
+            ctx.close()
 
     async def aclose(self) -> None:
         """Close every connector's HTTP client."""

@@ -161,7 +161,7 @@ async def run_cycle(ctx: CycleContext) -> None:
         for system in ctx.connection.systems:
             await drain(ctx, mapping, system)
             if mapping.entity == Entity.DEAL:
-                await sync_associations(ctx, mapping, system, sorted(ctx.deals))
+                await sync_associations(ctx, mapping, system, ctx.deals)
     contacts = ctx.connection.mapping(Entity.CONTACT)
     if contacts is not None:  # rollups written back after the deals closed this cycle
         for system in ctx.connection.systems:

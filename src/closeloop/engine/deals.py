@@ -7,8 +7,9 @@ remembered as a pending association and resolved in a later cycle: the deal wait
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
@@ -98,11 +99,29 @@ class _Owed:
     waiting: list[str]
 
 
-async def sync_associations(ctx: CycleContext, mapping: EntityMapping, system: str, deal_ids: Sequence[str]) -> None:
-    """Write the contact associations the deals owe ``system``, all deals' in the vendor's largest batches;
-    contacts not linked there yet wait."""
-    pending_deals = {p.deal_golden_id for p in ctx.store.pending_of_system(ctx.name, system)}
-    owed = [o for deal_id in dict.fromkeys([*deal_ids, *pending_deals]) if (o := _owed(ctx, mapping, system, deal_id))]
+ASSOCIATION_DEALS = 2000
+"""Deals whose owed associations are worked out, written and settled at a time: memory stays flat however many
+deals a cycle touched, and each step still writes in the vendor's largest batches (at most one short batch more)."""
+
+
+async def sync_associations(ctx: CycleContext, mapping: EntityMapping, system: str, deal_ids: Collection[str]) -> None:
+    """Write the contact associations the deals (and those waiting from earlier cycles) owe ``system``, in the
+    vendor's largest batches, ``ASSOCIATION_DEALS`` deals at a time; contacts not linked there yet wait."""
+    waiting = sorted({p.deal_golden_id for p in ctx.store.pending_of_system(ctx.name, system)})
+    deals = chain(deal_ids, (deal_id for deal_id in waiting if deal_id not in deal_ids))
+    for chunk in _chunks(deals, ASSOCIATION_DEALS):
+        await _associate(ctx, system, [o for deal_id in chunk if (o := _owed(ctx, mapping, system, deal_id))])
+
+
+def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    """Consecutive lists of ``size`` items (the last one shorter), drawn lazily."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+async def _associate(ctx: CycleContext, system: str, owed: Sequence[_Owed]) -> None:
+    """Write what these deals owe, one call per native deal object, and settle each deal."""
     by_object: dict[str, list[_Owed]] = {}
     for item in owed:
         by_object.setdefault(item.obj, []).append(item)

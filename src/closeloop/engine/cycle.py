@@ -139,7 +139,7 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
             refresh_rollups(ctx, book_deals(ctx, system, credited))
         else:
             goldens = applier.page.goldens(result.touched.values())
-            capture_original_sources(ctx, system, result.touched, touchpoints, goldens)
+            capture_original_sources(ctx, system, result.touched, touchpoints, goldens, result.changed)
             store_touchpoints(ctx, system, result.touched, touchpoints)
         last = records[-1].position
         stored = ctx.store.get_cursor(ctx.name, system, obj)

@@ -93,8 +93,8 @@ def owed_values(
     field: FieldMapping, target: str, golden: FieldState | None, snapshot: Canonical | _Missing
 ) -> tuple[bool, Canonical]:
     """Whether ``target`` is owed this field's golden value, and the value."""
-    if golden is None:
-        return False, None
+    if golden is None or (snapshot is not MISSING and snapshot == golden.value):
+        return False, None  # the common case, settled before any policy is looked at: the target has the value
     source = golden.by or ""
     policy = field.policy
     if isinstance(policy, FromLoop):
@@ -105,7 +105,7 @@ def owed_values(
         allowed = True  # kept forever: it fills a blank anywhere, the setter's own included
     else:
         allowed = source != target or snapshot is MISSING
-    if not allowed or (snapshot is not MISSING and snapshot == golden.value):
+    if not allowed:
         return False, None
     if isinstance(policy, WriteOnce) and not blank(snapshot if snapshot is not MISSING else None):
         return False, None  # write-once only fills blanks elsewhere

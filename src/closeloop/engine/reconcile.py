@@ -33,6 +33,8 @@ class PageResult:
 
     touched: dict[str, str]
     """native id -> golden id, for the records applied."""
+    changed: dict[str, set[str]]
+    """golden id -> the canonical fields this page changed, for the golden records it touched."""
 
 
 class PageApplier:
@@ -41,10 +43,12 @@ class PageApplier:
     def __init__(self, ctx: CycleContext, mapping: EntityMapping, system: str, obj: str) -> None:
         self.ctx, self.mapping, self.system, self.obj = ctx, mapping, system, obj
         self.page = PageState(ctx.store, ctx.clock())
+        self._changed: dict[str, set[str]] = {}
 
     def apply(self, records: Sequence[NativeRecord]) -> PageResult:
         """Apply a page; the caller holds the transaction."""
         self.page = page = PageState(self.ctx.store, self.ctx.clock())
+        self._changed = {}
         mapped = self._prefetch(records)
         touched: dict[str, str] = {}
         for record in records:
@@ -59,7 +63,7 @@ class PageApplier:
             if golden_id:
                 touched[record.id] = golden_id
         page.flush()
-        return PageResult(touched)
+        return PageResult(touched, {g: self._changed.get(g, set()) for g in touched.values()})
 
     def fresh(self, records: Sequence[NativeRecord]) -> list[NativeRecord]:
         """The records of a page that are versions not applied yet (one query; nothing is written).
@@ -139,6 +143,7 @@ class PageApplier:
         }
         changes = changed_fields(self.mapping.fields, golden.fields, incoming)
         golden.fields.update(changes)
+        self._changed.setdefault(golden.id, set()).update(changes)
         page = self.page
         if changes or link is None:
             page.put_golden(golden)

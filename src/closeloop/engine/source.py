@@ -10,11 +10,12 @@ replaced by a later sync; only an earlier first touch wins. A changed kept sourc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from closeloop.engine.context import CycleContext
 from closeloop.engine.golden import GoldenState
 from closeloop.loop.facts import (
+    KEPT_SYSTEM,
     ORIGINAL_SOURCE,
     SOURCE_FIELDS,
     kept_row,
@@ -68,13 +69,20 @@ def capture_original_sources(
     touched: Mapping[str, str],
     touchpoints: Sequence[Touchpoint] = (),
     goldens: Mapping[str, GoldenState] | None = None,
+    changed: Mapping[str, Collection[str]] | None = None,
 ) -> int:
     """Merge what a page of ``system``'s contacts (native id -> golden id) tells into the kept original sources.
 
     ``goldens`` are the page's golden records as it left them, when the caller has them in memory; otherwise
-    they are read from the store. Returns how many kept sources changed.
+    they are read from the store. ``changed`` (golden id -> the fields the page changed), when given, limits the
+    work to what can be news: contacts whose source fields the page changed, or that the page's touchpoints tell
+    an original source of (fields that did not change were merged when they did). Returns how many kept sources
+    changed.
     """
     golden_ids = sorted(set(touched.values()))
+    if changed is not None:
+        told = {touched.get(t.native_id) for t in touchpoints if t.kind == ORIGINAL_SOURCE}
+        golden_ids = [g for g in golden_ids if g in told or not _SOURCE.isdisjoint(changed.get(g, ()))]
     if not golden_ids:
         return 0
     if goldens is None:
@@ -82,7 +90,7 @@ def capture_original_sources(
         goldens = {g: GoldenState.decode(r.id, r.entity, r.fields, deleted=r.deleted) for g, r in rows.items()}
     else:
         goldens = {g: goldens[g] for g in golden_ids if g in goldens}
-    stored = ctx.store.touchpoints_of(golden_ids)
+    stored = ctx.store.touchpoints_of(golden_ids, system=KEPT_SYSTEM)
     captured_at = ctx.clock()
     versions: list[TouchpointRow] = []
     for gid, news in candidates(system, touched, goldens, touchpoints).items():
@@ -96,3 +104,6 @@ def capture_original_sources(
         added = ctx.store.add_touchpoints(versions)
     ctx.count("original_sources", system, added)
     return added
+
+
+_SOURCE = frozenset(SOURCE_FIELDS)

@@ -276,8 +276,10 @@ class StateStore(Protocol):
         """Record new touchpoints, skipping duplicates."""
         ...
 
-    def touchpoints_of(self, contact_golden_ids: Sequence[str]) -> dict[str, list[TouchpointRow]]:
-        """The touchpoints of many contacts."""
+    def touchpoints_of(
+        self, contact_golden_ids: Sequence[str], *, system: str | None = None
+    ) -> dict[str, list[TouchpointRow]]:
+        """The touchpoints of many contacts (only ``system``'s, if given)."""
         ...
 
     def put_rollup(self, contact_golden_id: str, values: Fields) -> None:

@@ -264,6 +264,27 @@ async def test_engine_captures_original_sources_in_its_cycle(world: World) -> No
     )
 
 
+async def test_capture_reads_only_contacts_whose_source_the_page_changed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(world)
+    await cycle_and_capture(world)
+    ctx = world.engine.context(world.config.connection("ab"))
+    ids = [r.id for r in world.a.live("contacts")]
+    touched = {n: link.golden_id for n, link in world.store.find_links("a", "contacts", ids).items()}
+    asked: list[list[str]] = []
+    read = world.store.touchpoints_of
+    monkeypatch.setattr(
+        world.store, "touchpoints_of", lambda golden_ids, **kw: asked.append(list(golden_ids)) or read(golden_ids, **kw)
+    )
+    cy = world.golden_of("cy@x.com")
+
+    untouched = capture_original_sources(ctx, "a", touched, (), changed={g: {"name"} for g in touched.values()})
+    assert (untouched, asked) == (0, []), "names changed, sources did not: nothing to read, nothing kept"
+    capture_original_sources(ctx, "a", touched, (), changed={cy: {"original_source"}})
+    assert asked == [[cy]]
+
+
 async def test_report_funnel_totals_and_deal_figures(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     await scenario(world)
     data = json_report(world, capsys)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
@@ -88,38 +89,66 @@ async def pull(
     since = Cursor(stored.modified_at - ctx.connection.lookback, "") if stored else None
     applier = PageApplier(ctx, mapping, system, obj)
     lock = applying or asyncio.Lock()
-    async with aclosing(read_ahead(ctx.connectors[system].read_changes(obj, since))) as pages:
+    async with aclosing(read_ahead(ctx.connectors[system].read_changes(obj, since), READ_AHEAD_PAGES)) as pages:
         async for page in pages:
             if page.records:
                 async with lock:
                     await _apply_page(ctx, applier, page.records)
 
 
-async def read_ahead(pages: AsyncIterator[Page]) -> AsyncGenerator[Page, None]:
-    """The pages of a change stream, the next one already being fetched while the caller applies this one.
+READ_AHEAD_PAGES = 3
+"""How many pages of a change stream may be read (or in flight) ahead of the page being applied."""
 
-    A page's round trip (network, the vendor, rate-limit pauses) then overlaps the work of applying the page before
-    it. The stream is still read in order and one page at a time; nothing is applied early. Use it under
-    ``contextlib.aclosing`` so that a cycle stopping mid-stream cancels the page ahead and closes the stream at once.
+
+async def read_ahead(pages: AsyncIterator[Page], depth: int = 1) -> AsyncGenerator[Page, None]:
+    """The pages of a change stream, up to ``depth`` of them read ahead while the caller applies one.
+
+    A page's round trip (network, the vendor, rate-limit pauses) then overlaps the work of applying the pages
+    before it, and a stream whose pages wait for the other side's to be applied keeps reading meanwhile. The
+    stream is still read in order and one request at a time; nothing is applied early. Use it under
+    ``contextlib.aclosing`` so that a cycle stopping mid-stream cancels the reading ahead and closes the stream.
     """
     iterator = aiter(pages)
-    ahead: asyncio.Future[Page] = asyncio.ensure_future(anext(iterator))
+    room = asyncio.Semaphore(depth)
+    ready: asyncio.Queue[Page | _End] = asyncio.Queue()
+
+    async def fetch() -> None:
+        while True:
+            await room.acquire()
+            try:
+                page = await anext(iterator)
+            except StopAsyncIteration:
+                ready.put_nowait(_End())
+                return
+            except Exception as exc:  # handed to the reader, raised where the page would have been
+                ready.put_nowait(_End(exc))
+                return
+            ready.put_nowait(page)
+
+    fetching = asyncio.ensure_future(fetch())
     try:
         while True:
-            try:
-                page = await ahead
-            except StopAsyncIteration:
+            page = await ready.get()
+            if isinstance(page, _End):
+                if page.error is not None:
+                    raise page.error
                 return
-            ahead = asyncio.ensure_future(anext(iterator))
-            await asyncio.sleep(0)  # let the fetch start: up to its first wait (the network, a rate-limit pause)
+            room.release()
+            await asyncio.sleep(0)  # let the next fetch start: up to its first wait (the network, a rate-limit pause)
             yield page
     finally:
-        if not ahead.done():
-            ahead.cancel()
-        await asyncio.gather(ahead, return_exceptions=True)
+        fetching.cancel()
+        await asyncio.gather(fetching, return_exceptions=True)
         closing = getattr(iterator, "aclose", None)
         if closing is not None:
             await closing()
+
+
+@dataclass(frozen=True)
+class _End:
+    """The end of a change stream read ahead: its error, if it failed."""
+
+    error: Exception | None = None
 
 
 async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence[NativeRecord]) -> None:

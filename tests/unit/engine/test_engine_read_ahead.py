@@ -62,3 +62,33 @@ async def test_a_cycle_that_stops_mid_stream_cancels_the_page_ahead_and_closes_t
         await cycle()
     assert stream.closed
     assert "fetch 3" not in stream.events  # never more than one page ahead
+
+
+async def test_deeper_read_ahead_keeps_reading_while_the_applier_waits_but_never_past_its_depth() -> None:
+    stream = Stream(6)
+    pages = read_ahead(stream(), depth=3)
+    first = await anext(pages)
+    for _ in range(20):  # the applier waits (for the other side's page, say): the stream reads on meanwhile
+        await asyncio.sleep(0)
+    assert first.records[0].id == "0"
+    assert [e for e in stream.events if e.startswith("fetch")] == ["fetch 0", "fetch 1", "fetch 2", "fetch 3"]
+    rest = [page.records[0].id async for page in pages]
+    assert rest == ["1", "2", "3", "4", "5"]
+    assert stream.closed
+
+
+async def test_a_failing_stream_raises_where_its_next_page_would_have_been() -> None:
+    async def failing() -> AsyncIterator[Page]:
+        yield _page(0)
+        yield _page(1)
+        raise ConnectionError("vendor went away")
+
+    seen: list[str] = []
+
+    async def apply_all() -> None:
+        async for page in read_ahead(failing(), depth=3):
+            seen.append(page.records[0].id)
+
+    with pytest.raises(ConnectionError, match="vendor went away"):
+        await apply_all()
+    assert seen == ["0", "1"]

@@ -164,6 +164,7 @@ async def _send_batch(ctx: CycleContext, mapping: EntityMapping, system: str, ob
         return
     with ctx.store.transaction():
         settled = Settled(ctx, mapping)
+        settled.load(system, obj, batch, results)
         for item, result in zip(batch, results, strict=True):
             _settle(ctx, mapping, settled, item, result)
         settled.flush()
@@ -185,6 +186,11 @@ class Settled:
         self.ctx, self.mapping = ctx, mapping
         self.page = PageState(ctx.store, ctx.clock())
         self.done: list[int] = []
+
+    def load(self, system: str, obj: str, batch: Sequence[Pending], results: Sequence[WriteResult]) -> None:
+        """Read the links of every record the batch wrote, in one query."""
+        written = (result.native_id or item.write.native_id for item, result in zip(batch, results, strict=True))
+        self.page.load_links(system, obj, [native_id for native_id in written if native_id])
 
     def succeeded(self, item: Pending, result: WriteResult) -> None:
         """Settle one write the vendor accepted: its snapshot now holds the values written (the echo guard)."""

@@ -67,9 +67,19 @@ async def pull_mapping(ctx: CycleContext, mapping: EntityMapping) -> None:
     await together(one_system(system) for system in ctx.connection.systems)
 
 
-async def together(work: Iterable[Awaitable[None]]) -> None:
-    """Run awaitables concurrently; the first failure cancels the rest (awaited) and is raised as is."""
+async def together(work: Iterable[Awaitable[None]], *, cancel_rest: bool = True) -> None:
+    """Run awaitables concurrently; the first failure cancels the rest (awaited) and is raised as is.
+
+    With ``cancel_rest=False`` the others run to their end first (writes in flight get their answers settled),
+    then the first failure is raised.
+    """
     tasks = [asyncio.ensure_future(one) for one in work]
+    if not cancel_rest:
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failed:
+            raise failed[0]
+        return
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -177,7 +187,10 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
 
 
 async def run_cycle(ctx: CycleContext) -> None:
-    """Pull every mapped object of both systems, then (unless a dry run) drain and write associations."""
+    """Pull every mapped object of both systems, then (unless a dry run) drain and write associations.
+
+    Contacts before deals, in each step; the two systems of a mapping are read, and then written, side by side.
+    """
     await describe(ctx)
     mappings = ordered(ctx.connection.mappings)
     if not ctx.dry_run:
@@ -187,11 +200,19 @@ async def run_cycle(ctx: CycleContext) -> None:
     if ctx.dry_run:
         return
     for mapping in mappings:
-        for system in ctx.connection.systems:
-            await drain(ctx, mapping, system)
-            if mapping.entity == Entity.DEAL:
-                await sync_associations(ctx, mapping, system, ctx.deals)
+        await together((_write_side(ctx, mapping, system) for system in ctx.connection.systems), cancel_rest=False)
     contacts = ctx.connection.mapping(Entity.CONTACT)
     if contacts is not None:  # rollups written back after the deals closed this cycle
-        for system in ctx.connection.systems:
-            await drain(ctx, contacts, system)
+        await together((drain(ctx, contacts, system) for system in ctx.connection.systems), cancel_rest=False)
+
+
+async def _write_side(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
+    """Drain what one mapping owes one system, then (deals) write their associations there.
+
+    The two systems are written side by side: their outbox items, links and quarantine entries are disjoint, and
+    each batch settles in its own transaction. One side failing (its budget spent, say) lets the other finish, so
+    no write in flight loses its answer.
+    """
+    await drain(ctx, mapping, system)
+    if mapping.entity == Entity.DEAL:
+        await sync_associations(ctx, mapping, system, ctx.deals)

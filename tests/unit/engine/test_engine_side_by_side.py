@@ -78,3 +78,38 @@ async def test_the_first_failure_cancels_the_other_side_and_is_raised_as_is() ->
     with pytest.raises(LookupError, match="vendor said no"):
         await together(one() for one in work)
     assert cancelled.is_set()
+
+
+async def test_both_systems_are_written_side_by_side(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.a.put("contacts", {"email": "ann@x.com", "name": "Ann"})
+    world.b.put("contacts", {"email": "bob@x.com", "name": "Bob", "stage": "mql"})
+    writing = {"a": asyncio.Event(), "b": asyncio.Event()}
+    original = FakeConnector.write
+
+    async def write(self: FakeConnector, obj: str, batch: Any) -> Any:
+        writing[self.system].set()
+        other = "b" if self.system == "a" else "a"
+        # each side's write answers only once the other side is writing too: one after the other would time out
+        await asyncio.wait_for(writing[other].wait(), timeout=2)
+        return await original(self, obj, batch)
+
+    monkeypatch.setattr(FakeConnector, "write", write)
+    await world.sync()
+    assert world.a.find("contacts", "email", "bob@x.com") is not None
+    assert world.b.find("contacts", "email", "ann@x.com") is not None
+
+
+async def test_a_failing_writer_lets_the_other_finish_then_its_failure_is_raised() -> None:
+    finished = asyncio.Event()
+
+    async def slow_writes() -> None:
+        await asyncio.sleep(0.05)
+        finished.set()
+
+    async def budget_spent() -> None:
+        raise LookupError("daily budget spent")
+
+    work: list[Callable[[], Awaitable[None]]] = [slow_writes, budget_spent]
+    with pytest.raises(LookupError, match="daily budget spent"):
+        await together((one() for one in work), cancel_rest=False)
+    assert finished.is_set(), "the other side's writes ran to their end"

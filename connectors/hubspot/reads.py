@@ -5,7 +5,7 @@ pages with offsets: each query asks for records modified at or after an anchor t
 moves to the last time seen. A page filled by one instant (a mass update) is paged by ``hs_object_id`` instead,
 so even more than 10,000 records sharing one timestamp come out in full and in (modified_at, id) order. The
 records of a page's last instant are held back, and the next search leaves them out by id (``NOT_IN``, up to 100
-of them), so a page boundary inside an instant costs no records read twice.
+of them), so a page boundary inside an instant costs no records read twice (past 100, only the rest are).
 
 Archived records (deletions and merges) cannot be searched: the archived list is read in full, at most every
 ``archived_check_seconds`` per object (:class:`ArchiveSchedule`).
@@ -116,11 +116,14 @@ class ChangeReader:
         while True:
             filters = [bound.filter(self.obj)] if bound else []
             if held:
-                filters.append({"propertyName": "hs_object_id", "operator": "NOT_IN", "values": [r.id for r in held]})
+                left_out = [r.id for r in held[:MAX_BATCH]]
+                filters.append({"propertyName": "hs_object_id", "operator": "NOT_IN", "values": left_out})
             body = await self.api.search(
                 self.obj, filters, sort=MODIFIED[self.obj], properties=self.properties, limit=self.page_size
             )
-            records = [*held, *(to_record(self.obj, item) for item in body.get("results", []))]
+            have = {(r.id, r.modified_at) for r in held}  # past 100 held, the rest may come again
+            found = (to_record(self.obj, item) for item in body.get("results", []))
+            records = [*held, *(r for r in found if (r.id, r.modified_at) not in have)]
             if not _has_next(body):
                 if records:
                     yield sorted(records, key=order)
@@ -130,11 +133,9 @@ class ChangeReader:
             held = [r for r in records if r.modified_at == newest]
             if older:
                 # The newest instant may go on past this page. Its records are held back, and the next search
-                # starts at that instant without them; a crowded instant is read again instead.
+                # starts at that instant without them (without the first 100, in a crowded instant).
                 yield sorted(older, key=order)
                 bound = Bound(newest, inclusive=True)
-                if len(held) > MAX_BATCH:
-                    held = []
             else:
                 # One instant fills the page (a mass update): walk it by id, then go past it.
                 async for chunk in self.instant(newest, ""):

@@ -45,7 +45,7 @@ def _encode_json(httpx_kwargs: dict[str, Any]) -> dict[str, Any]:
     if body is None:
         return httpx_kwargs
     encoded = {key: value for key, value in httpx_kwargs.items() if key != "json"}
-    encoded["content"] = orjson.dumps(body)
+    encoded["content"] = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
     encoded["headers"] = {**dict(httpx_kwargs.get("headers") or {}), "Content-Type": "application/json"}
     return encoded
 

@@ -70,7 +70,7 @@ class PageState:
                 None if row is None else GoldenState.decode(row.id, row.entity, row.fields, deleted=row.deleted)
             )
         missing = [g for g in wanted if g not in self._stored_links_of]
-        for golden_id, links in self.store.links_of_many(missing).items():
+        for golden_id, links in self.store.links_of_many(missing, self._stored_links).items():
             self._stored_links_of[golden_id] = links
             for link in links:
                 self._stored_links.setdefault(_key(link), link)

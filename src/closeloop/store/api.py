@@ -99,8 +99,11 @@ class StateStore(Protocol):
         """Every link of a golden record."""
         ...
 
-    def links_of_many(self, golden_ids: Sequence[str]) -> dict[str, list[Link]]:
-        """Every link of many golden records, by golden id, in one query."""
+    def links_of_many(
+        self, golden_ids: Sequence[str], known: Mapping[tuple[str, str, str], Link | None] | None = None
+    ) -> dict[str, list[Link]]:
+        """Every link of many golden records, by golden id, in one query; ``known`` links (by system, object,
+        native id) are handed back as they are instead of being decoded again."""
         ...
 
     def put_links(self, links: Sequence[Link]) -> None:

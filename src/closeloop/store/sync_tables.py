@@ -142,8 +142,14 @@ class SyncTables:
         rows = self._a.rows("SELECT * FROM links WHERE golden_id = ? ORDER BY system, object, native_id", (golden_id,))
         return [_link(row) for row in rows]
 
-    def links_of_many(self, golden_ids: Sequence[str]) -> dict[str, list[Link]]:
-        """Every link of many golden records in one query, by golden id (an id without links maps to [])."""
+    def links_of_many(
+        self, golden_ids: Sequence[str], known: Mapping[tuple[str, str, str], Link | None] | None = None
+    ) -> dict[str, list[Link]]:
+        """Every link of many golden records in one query, by golden id (an id without links maps to []).
+
+        ``known`` links (by system, object, native id, as the caller read them in the same transaction) are
+        handed back as they are instead of being decoded again.
+        """
         unique = _unique(golden_ids)
         found: dict[str, list[Link]] = {golden_id: [] for golden_id in unique}
         rows = self._a.rows(
@@ -151,8 +157,12 @@ class SyncTables:
             " ORDER BY golden_id, system, object, native_id",
             (id_list(unique),),
         )
+        known = known or {}
         for row in rows:
-            found[row["golden_id"]].append(_link(row))
+            link = known.get((row["system"], row["object"], row["native_id"]))
+            found[row["golden_id"]].append(
+                link if link is not None and link.golden_id == row["golden_id"] else _link(row)
+            )
         return found
 
     def put_links(self, links: Sequence[Link]) -> None:

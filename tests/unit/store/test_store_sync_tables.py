@@ -122,6 +122,21 @@ def test_links_of_a_golden_record_span_systems(store: Store) -> None:
     assert [(lk.system, lk.native_id) for lk in store.links_of("g1")] == [("crm", "C1"), ("mkt", "L1")]
 
 
+def test_links_of_many_hands_back_known_links_and_decodes_the_rest(store: Store) -> None:
+    store.put_golden("g1", "contact", {})
+    store.put_golden("g2", "contact", {})
+    crm = store.put_link("crm", "contact", "C1", "g1", "contact", snapshot={"email": "a@x"})
+    store.put_link("mkt", "lead", "L1", "g1", "contact", snapshot={"email": "a@x"})
+    store.put_link("crm", "contact", "C2", "g2", "contact")
+    stale = store.put_link("mkt", "lead", "L2", "g2", "contact")
+    store.put_link("mkt", "lead", "L2", "g1", "contact")  # moved since it was read: decoded again
+
+    found = store.links_of_many(["g1", "g2"], {("crm", "contact", "C1"): crm, ("mkt", "lead", "L2"): stale})
+    assert found["g1"][0] is crm
+    assert [(lk.native_id, lk.golden_id) for lk in found["g1"]] == [("C1", "g1"), ("L1", "g1"), ("L2", "g1")]
+    assert [lk.native_id for lk in found["g2"]] == ["C2"]
+
+
 def test_repoint_links_moves_every_link_after_a_merge(store: Store) -> None:
     for gid in ("loser", "winner"):
         store.put_golden(gid, "contact", {})

@@ -9,8 +9,8 @@ same value: the snapshot equals it, nothing happens. That is the echo guard.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from closeloop.config.models import FieldMapping
 from closeloop.config.policies import LOOP, FromLoop, OneWay, WriteOnce
@@ -27,17 +27,19 @@ class _Missing:
 MISSING = _Missing()
 
 
-@dataclass(frozen=True, slots=True)
-class FieldState:
-    """A golden field: its value, the system that set it, and that system's modified time then."""
+class FieldState(NamedTuple):
+    """A golden field: its value, the system that set it, and that system's modified time then.
+
+    A named tuple, not a dataclass: a page builds one per field of every record it reads, and tuples are made in
+    half the time.
+    """
 
     value: Canonical
     by: str | None = None
     at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
+class Incoming(NamedTuple):
     """A system's current value of a field, with what closeloop last saw from that system."""
 
     system: str

@@ -39,11 +39,12 @@ class GoldenState:
     def decode(cls, golden_id: str, entity: str, stored: Fields, *, deleted: bool = False) -> GoldenState:
         """Read a stored golden record."""
         provenance = load_json(str(stored.get(PROVENANCE) or "{}"))
+        unknown = (None, None)
         states = {}
         for name, value in stored.items():
-            if name.startswith("~"):
+            if name[:1] == "~":  # reserved keys (canonical names never start with "~")
                 continue
-            by, at = provenance.get(name, (None, None))
+            by, at = provenance.get(name, unknown)
             states[name] = FieldState(value, by, _moment(at) if at else None)
         return cls(golden_id, entity, states, deleted)
 

@@ -177,9 +177,13 @@ def from_ts_or_none(text: str | None) -> datetime | None:
 def dump_fields(fields: Fields) -> str:
     """Encode canonical fields as JSON, refusing anything but str, bool and None."""
     for name, value in fields.items():
-        if value is not None and not isinstance(value, str | bool):
+        if value.__class__ not in _CANONICAL and not isinstance(value, str | bool):
             raise TypeError(f"field {name!r}: {type(value).__name__} is not a canonical value (str, bool or None)")
     return dump_json(fields)
+
+
+_CANONICAL = frozenset({str, bool, type(None)})
+"""The exact types of canonical values (subclasses of str and bool pass the slower check)."""
 
 
 def dump_json(value: JSONValue) -> str:

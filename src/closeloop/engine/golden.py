@@ -62,12 +62,6 @@ class GoldenState:
         return {name: state.value for name, state in self.fields.items()}
 
 
-def set_by(stored: Fields, name: str) -> str | None:
-    """The system that set field ``name`` of a stored golden record (its provenance only, nothing else decoded)."""
-    by, _ = load_json(str(stored.get(PROVENANCE) or "{}")).get(name, (None, None))
-    return str(by) if by else None
-
-
 @lru_cache(maxsize=4096)
 def _stamp(moment: datetime) -> str:
     """A provenance time as stored (the fields of one record mostly share one, so it is formatted once)."""

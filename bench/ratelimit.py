@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 
 from bench.frugality import MAX_PAGE, MAX_WRITE
-from bench.harness import HUBSPOT_TOKEN, Bench, config_text, parser, report
+from bench.harness import HUBSPOT_TOKEN, Bench, config_text, parser, report, settle_heap
 from bench.ratebound import Limits, PhaseBound, PhaseCalls, bound
 from bench.steady import steady
 from closeloop.config.loader import load_config
@@ -305,6 +305,7 @@ async def measure(contacts: int, crm_changed: int, mkt_changed: int, *, replay_l
             # The client's windows empty, as after any quiet spell: the cycle starts with a full window to spend.
             await asyncio.sleep(max(0.0, warmed + LIMITS.hubspot_window[1] + 0.5 - time.monotonic()))
             bench.reset_stats()
+            settle_heap()
             load_before = os.getloadavg()[0]
             timeline.calls.clear()
             begun = Moment.now()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bench.harness import Population, Timer, bench_engine, parser, report, seed_sandboxes
+from bench.harness import Population, Timer, bench_engine, parser, report, seed_sandboxes, settle_heap
 
 TARGET = 10_000.0
 
@@ -15,6 +15,7 @@ async def measure(contacts: int) -> dict[str, object]:
     seeding = Timer()
     crm, mkt = seed_sandboxes(population)
     seeded_s = seeding.stop()
+    settle_heap()
     async with bench_engine(crm, mkt) as bench:
         first = Timer()
         outcome = await bench.engine.sync("bench")

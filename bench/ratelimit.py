@@ -19,7 +19,8 @@ calls made; the cycle's wall time, per phase, split into this process's CPU time
 sandboxes), time it was ready to run while other processes held the CPUs (a shared machine), and idle time
 (waiting for the limits and the latency); and a replay of the workload's fewest HubSpot calls through
 closeloop's HTTP client alone, no engine, which shows how close the client-side limiter itself runs to the limit.
-The edited records are all linked on both sides, and none is edited on both.
+The edited records are all linked on both sides, and none is edited on both. Before the measured cycle the
+sandboxes' records are moved out of reach of Python's cycle collector (``bench.harness.settle_heap``).
 """
 
 from __future__ import annotations

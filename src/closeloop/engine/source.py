@@ -29,6 +29,7 @@ from closeloop.model import Touchpoint
 from closeloop.store.rows import TouchpointRow
 
 SOURCE_TYPE_FIELD = "original_source"
+_SOURCE = frozenset(SOURCE_FIELDS)
 
 
 def field_candidate(golden: GoldenState, system: str) -> OriginalSource:
@@ -105,5 +106,3 @@ def capture_original_sources(
     ctx.count("original_sources", system, added)
     return added
 
-
-_SOURCE = frozenset(SOURCE_FIELDS)

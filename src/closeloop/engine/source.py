@@ -105,4 +105,3 @@ def capture_original_sources(
         added = ctx.store.add_touchpoints(versions)
     ctx.count("original_sources", system, added)
     return added
-

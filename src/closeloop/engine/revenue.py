@@ -114,8 +114,9 @@ def refresh_rollups(ctx: CycleContext, contacts: Iterable[str]) -> None:
     if not ids:
         return
     stored = ctx.store.get_goldens(ids)
+    credited = ctx.store.ledger_for_contacts(ids)
     for contact_id in ids:
-        rollup = rollups_for([contact_id], (_to_loop(e) for e in ctx.store.ledger_for_contact(contact_id)))
+        rollup = rollups_for([contact_id], (_to_loop(e) for e in credited.get(contact_id, [])))
         values = rollup[contact_id].as_canonical()
         ctx.store.put_rollup(contact_id, values)
         found = stored.get(contact_id)

@@ -266,8 +266,8 @@ class StateStore(Protocol):
         """The ledger entries of one deal."""
         ...
 
-    def ledger_for_contact(self, contact_golden_id: str) -> list[LedgerEntry]:
-        """The ledger entries crediting one contact."""
+    def ledger_for_contacts(self, contact_golden_ids: Sequence[str]) -> dict[str, list[LedgerEntry]]:
+        """The ledger entries crediting each of many contacts, by contact."""
         ...
 
     def ledger_entries(self, since: datetime | None = None) -> list[LedgerEntry]:

@@ -61,11 +61,13 @@ def test_reversal_follows_the_win_for_the_deal(store: Store) -> None:
     assert [e.kind for e in store.ledger_for_deal("d1")] == [LedgerKind.WON, LedgerKind.REVERSAL]
 
 
-def test_ledger_for_contact_finds_every_entry_crediting_it(store: Store) -> None:
+def test_ledger_for_contacts_finds_every_entry_crediting_each(store: Store) -> None:
     store.append_ledger(_won("d1", "10", ("c1", "c2")))
     store.append_ledger(_won("d2", "20", ("c2",)))
     store.append_ledger(_won("d3", "30", ("c3",)))
-    assert [e.deal_golden_id for e in store.ledger_for_contact("c2")] == ["d1", "d2"]
+    found = store.ledger_for_contacts(["c2", "c3", "c4"])
+    by_contact = {c: [e.deal_golden_id for e in entries] for c, entries in found.items()}
+    assert by_contact == {"c2": ["d1", "d2"], "c3": ["d3"]}
 
 
 def test_ledger_entries_since_filters_on_close_date(store: Store) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 
 from closeloop.store import MIGRATIONS, Migrations, Store
+from closeloop.store.rows import LedgerEntry, LedgerKind
 
 EXPECTED_TABLES = {
     "schema_version",
@@ -20,6 +23,7 @@ EXPECTED_TABLES = {
     "quarantine",
     "runs",
     "ledger",
+    "ledger_contacts",
     "touchpoints",
     "rollups",
     "associations",
@@ -86,6 +90,23 @@ def test_data_written_at_an_earlier_version_survives_migration(tmp_path: Path, s
         golden = store.get_golden("g1")
         assert golden is not None
         assert golden.fields == {"email": "a@example.com"}
+
+
+def test_ledger_entries_written_before_v5_are_found_by_their_contacts(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    closed = datetime(2026, 1, 1, tzinfo=UTC)
+    with Store.open(path, migrations=MIGRATIONS.upto(4)) as store:
+        store.append_ledger(LedgerEntry("d1", LedgerKind.WON, Decimal(10), "USD", closed, ("c1", "c2")))
+        store.append_ledger(LedgerEntry("d2", LedgerKind.WON, Decimal(20), "USD", closed, ("c2",)))
+    with Store.open(path) as store:
+        found = store.ledger_for_contacts(["c1", "c2"])
+        store.append_ledger(LedgerEntry("d3", LedgerKind.WON, Decimal(30), "USD", closed, ("c1",)))
+        after = store.ledger_for_contacts(["c1"])
+    assert {c: [e.deal_golden_id for e in entries] for c, entries in found.items()} == {
+        "c1": ["d1"],
+        "c2": ["d1", "d2"],
+    }
+    assert [e.deal_golden_id for e in after["c1"]] == ["d1", "d3"]
 
 
 def test_reopening_an_up_to_date_store_applies_nothing(db_path: Path) -> None:

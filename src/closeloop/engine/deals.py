@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain, islice
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.golden import ASSOCIATED, associated, is_tombstone
 from closeloop.model import Association, WriteResult
-from closeloop.store.rows import PendingAssociation
+from closeloop.store.rows import Link, PendingAssociation
 
 CONTACT_PENDING = "contact"
 """Object marker of pending associations that wait for a contact's link in the target system."""
@@ -41,50 +41,59 @@ def store_associations(
     Associations merge like fields: what a system reports counts only where it differs from what closeloop last saw
     there or wrote there (the deal link's snapshot). A deal read back from the system closeloop created it in,
     before its associations were written there, reports none: that is not a change, and it credits nobody less.
+    The whole page is read and written in a handful of statements, whatever its size.
     """
     reported: dict[str, set[str]] = {native: set() for native in touched}
     for link in links:
         if link.from_id in reported:
             reported[link.from_id].add(link.to_id)
+    deal_links = _deal_links(ctx, system, touched)
+    seen = {native: set(associated(link.snapshot)) for native, link in deal_links.items()}
+    contacts = _contact_links(ctx, system, chain.from_iterable(chain(reported.values(), seen.values())))
+    stored = ctx.store.contacts_of_deals(list(touched.values()))
     credited: dict[str, tuple[str, ...]] = {}
+    replaced: dict[str, list[str]] = {}
+    remembered: list[Link] = []
     for native_deal, now in reported.items():
         deal_golden = touched[native_deal]
-        before = _seen(ctx, system, native_deal, deal_golden)
-        resolved = {native: golden for native in now if (golden := _contact_link(ctx, system, native)) is not None}
+        before = seen.get(native_deal, set())
+        resolved = {native: contacts[native] for native in now if native in contacts}
         added = {resolved[native] for native in now - before if native in resolved}
-        removed = {golden for native in before - now if (golden := _contact_link(ctx, system, native)) is not None}
-        current = {credit.contact_golden_id for credit in ctx.store.deal_contacts(deal_golden)}
+        removed = {contacts[native] for native in before - now if native in contacts}
+        current = {credit.contact_golden_id for credit in stored[deal_golden]}
         if added or removed:
             current = (current | added) - removed
-            ctx.store.set_deal_contacts(deal_golden, sorted(current), {})
-        # Unresolved contacts stay out of the snapshot, so they count as added once they are linked.
-        _remember_read(ctx, system, native_deal, deal_golden, sorted((before & now) | set(resolved)))
+            replaced[deal_golden] = sorted(current)
         credited[deal_golden] = tuple(sorted(current))
+        # Unresolved contacts stay out of the snapshot, so they count as added once they are linked: what the
+        # system reports exists there already, and is never written back to it.
+        if (deal_link := deal_links.get(native_deal)) is not None:
+            kept = sorted((before & now) | set(resolved))
+            remembered.append(replace(deal_link, snapshot={**deal_link.snapshot, ASSOCIATED: json.dumps(kept)}))
+    ctx.store.replace_deal_contacts(replaced)
+    ctx.store.put_links(remembered)
     return credited
 
 
-def _seen(ctx: CycleContext, system: str, deal_native: str, deal_golden: str) -> set[str]:
-    """The contacts (native ids) closeloop last saw on, or wrote to, this deal in ``system``."""
-    for link in ctx.store.links_of(deal_golden):
-        if link.system == system and link.native_id == deal_native:
-            return set(associated(link.snapshot))
-    return set()
+def _deal_links(ctx: CycleContext, system: str, touched: Mapping[str, str]) -> dict[str, Link]:
+    """The links in ``system`` of a page's deals, by native id."""
+    found: dict[str, Link] = {}
+    for golden_id, links in ctx.store.links_of_many(list(touched.values())).items():
+        for link in links:
+            if link.system == system and touched.get(link.native_id) == golden_id:
+                found.setdefault(link.native_id, link)
+    return found
 
 
-def _remember_read(ctx: CycleContext, system: str, deal_native: str, deal_golden: str, contacts: list[str]) -> None:
-    """The associations a system reports exist there already: never write them back to it."""
-    for link in ctx.store.links_of(deal_golden):
-        if link.system == system and link.native_id == deal_native:
-            snapshot = {**link.snapshot, ASSOCIATED: json.dumps(sorted(set(contacts)))}
-            ctx.store.put_link(system, link.object, deal_native, deal_golden, Entity.DEAL, snapshot=snapshot)
-
-
-def _contact_link(ctx: CycleContext, system: str, native_id: str) -> str | None:
+def _contact_links(ctx: CycleContext, system: str, natives: Iterable[str]) -> dict[str, str]:
+    """Native contact id → golden id, for the contacts linked in ``system`` and not deleted there."""
+    wanted = list(dict.fromkeys(natives))
+    found: dict[str, str] = {}
     for obj in _contact_objects(ctx, system):
-        link = ctx.store.get_link(system, obj, native_id)
-        if link is not None and not is_tombstone(link.snapshot):
-            return link.golden_id
-    return None
+        for native, link in ctx.store.find_links(system, obj, wanted).items():
+            if native not in found and not is_tombstone(link.snapshot):
+                found[native] = link.golden_id
+    return found
 
 
 @dataclass
@@ -110,7 +119,7 @@ async def sync_associations(ctx: CycleContext, mapping: EntityMapping, system: s
     waiting = sorted({p.deal_golden_id for p in ctx.store.pending_of_system(ctx.name, system)})
     deals = chain(deal_ids, (deal_id for deal_id in waiting if deal_id not in deal_ids))
     for chunk in _chunks(deals, ASSOCIATION_DEALS):
-        await _associate(ctx, system, [o for deal_id in chunk if (o := _owed(ctx, mapping, system, deal_id))])
+        await _associate(ctx, system, _owed(ctx, mapping, system, chunk))
 
 
 def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -136,68 +145,80 @@ async def _associate(ctx: CycleContext, system: str, owed: Sequence[_Owed]) -> N
         for (item, contact), result in zip(asked, results, strict=True):
             outcome.setdefault(item.deal_id, []).append((contact, result))
         with ctx.store.transaction():
-            for item in items:
-                _settle(ctx, system, item, outcome.get(item.deal_id, []))
-                _remember_waiting(ctx, system, item.deal_id, item.waiting)
+            _settle(ctx, system, obj, items, outcome)
+            ctx.store.replace_pending_associations(
+                system,
+                [item.deal_id for item in items],
+                (
+                    PendingAssociation(ctx.name, item.deal_id, system, CONTACT_PENDING, contact)
+                    for item in items
+                    for contact in item.waiting
+                ),
+            )
 
 
-def _owed(ctx: CycleContext, mapping: EntityMapping, system: str, deal_id: str) -> _Owed | None:
-    """What one deal owes ``system``: its credited contacts linked there and not associated yet."""
+def _owed(ctx: CycleContext, mapping: EntityMapping, system: str, deal_ids: Sequence[str]) -> list[_Owed]:
+    """What each deal owes ``system``: its credited contacts linked there and not associated yet."""
     contact_objects = _contact_objects(ctx, system)
-    deal_link = next(
-        (
-            link
-            for link in ctx.store.links_of(deal_id)
-            if link.system == system and link.object in mapping.objects(system)
-        ),
-        None,
+    deal_objects = mapping.objects(system)
+    credits = ctx.store.contacts_of_deals(deal_ids)
+    deal_links = ctx.store.links_of_many(deal_ids)
+    contact_links = ctx.store.links_of_many(
+        list(dict.fromkeys(c.contact_golden_id for deal in credits.values() for c in deal))
     )
-    if deal_link is None or is_tombstone(deal_link.snapshot):
-        return None
-    owed = _Owed(deal_id, deal_link.object, deal_link.native_id, set(associated(deal_link.snapshot)), [], [])
-    for credit in ctx.store.deal_contacts(deal_id):
-        native = next(
-            (
-                link.native_id
-                for link in ctx.store.links_of(credit.contact_golden_id)
-                if link.system == system and link.object in contact_objects
-            ),
-            None,
-        )
-        if native is None:
-            owed.waiting.append(credit.contact_golden_id)
-        elif native not in owed.done:
-            owed.wanted.append(native)
+    owed: list[_Owed] = []
+    for deal_id in deal_ids:
+        deal_link = next((k for k in deal_links[deal_id] if k.system == system and k.object in deal_objects), None)
+        if deal_link is None or is_tombstone(deal_link.snapshot):
+            continue
+        item = _Owed(deal_id, deal_link.object, deal_link.native_id, set(associated(deal_link.snapshot)), [], [])
+        for credit in credits[deal_id]:
+            native = next(
+                (
+                    link.native_id
+                    for link in contact_links[credit.contact_golden_id]
+                    if link.system == system and link.object in contact_objects
+                ),
+                None,
+            )
+            if native is None:
+                item.waiting.append(credit.contact_golden_id)
+            elif native not in item.done:
+                item.wanted.append(native)
+        owed.append(item)
     return owed
 
 
-def _settle(ctx: CycleContext, system: str, item: _Owed, results: Sequence[tuple[str, WriteResult]]) -> None:
-    """Remember the associations made on the deal's link; park the deal for each one refused."""
-    made = [contact for contact, result in results if result.ok]
-    link = ctx.store.get_link(system, item.obj, item.deal_native)
-    if link is not None and made:
-        snapshot = {**link.snapshot, ASSOCIATED: json.dumps(sorted(item.done | set(made)))}
-        ctx.store.put_link(system, item.obj, item.deal_native, item.deal_id, Entity.DEAL, snapshot=snapshot)
-    ctx.count("associated", system, len(made))
-    for _, result in results:
-        if result.ok:
-            continue
-        ctx.count("quarantined", system)
-        ctx.store.quarantine(
-            ctx.name,
-            system,
-            item.obj,
-            Entity.DEAL,
-            code=result.error.code if result.error else "",
-            reason=result.error.message if result.error else "association failed",
-            native_id=item.deal_native,
-            golden_id=item.deal_id,
-        )
-
-
-def _remember_waiting(ctx: CycleContext, system: str, deal_id: str, waiting: list[str]) -> None:
-    with ctx.store.transaction():
-        ctx.store.drop_pending_associations(p for p in ctx.store.pending_of_deal(deal_id) if p.system == system)
-        ctx.store.add_pending_associations(
-            PendingAssociation(ctx.name, deal_id, system, CONTACT_PENDING, contact) for contact in waiting
-        )
+def _settle(
+    ctx: CycleContext,
+    system: str,
+    obj: str,
+    items: Sequence[_Owed],
+    outcome: Mapping[str, list[tuple[str, WriteResult]]],
+) -> None:
+    """Remember the associations made on each deal's link; park a deal for each one refused."""
+    links = ctx.store.find_links(system, obj, [item.deal_native for item in items])
+    remembered: list[Link] = []
+    for item in items:
+        results = outcome.get(item.deal_id, [])
+        made = [contact for contact, result in results if result.ok]
+        link = links.get(item.deal_native)
+        if link is not None and made:
+            snapshot = {**link.snapshot, ASSOCIATED: json.dumps(sorted(item.done | set(made)))}
+            remembered.append(replace(link, snapshot=snapshot))
+        ctx.count("associated", system, len(made))
+        for _, result in results:
+            if result.ok:
+                continue
+            ctx.count("quarantined", system)
+            ctx.store.quarantine(
+                ctx.name,
+                system,
+                item.obj,
+                Entity.DEAL,
+                code=result.error.code if result.error else "",
+                reason=result.error.message if result.error else "association failed",
+                native_id=item.deal_native,
+                golden_id=item.deal_id,
+            )
+    ctx.store.put_links(remembered)

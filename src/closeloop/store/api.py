@@ -294,13 +294,12 @@ class StateStore(Protocol):
         ...
 
     # associations
-    def set_deal_contacts(
-        self,
-        deal_golden_id: str,
-        contact_golden_ids: Iterable[str],
-        roles: Mapping[str, str] | None = None,
-    ) -> None:
-        """Replace the contacts of a deal."""
+    def replace_deal_contacts(self, contacts_by_deal: Mapping[str, Iterable[str]]) -> None:
+        """Make each deal's contacts exactly the ones given."""
+        ...
+
+    def contacts_of_deals(self, deal_golden_ids: Sequence[str]) -> dict[str, list[DealContact]]:
+        """The contacts credited on each of many deals, by deal."""
         ...
 
     def deal_contacts(self, deal_golden_id: str) -> list[DealContact]:
@@ -321,14 +320,12 @@ class StateStore(Protocol):
         """Pending links waiting for these native contacts."""
         ...
 
-    def pending_of_deal(self, deal_golden_id: str) -> list[PendingAssociation]:
-        """Pending links of one deal."""
-        ...
-
     def pending_of_system(self, connection: str, system: str) -> list[PendingAssociation]:
         """Pending links of one connection waiting for contacts in ``system``."""
         ...
 
-    def drop_pending_associations(self, pending: Iterable[PendingAssociation]) -> int:
-        """Forget resolved pending links."""
+    def replace_pending_associations(
+        self, system: str, deal_golden_ids: Sequence[str], pending: Iterable[PendingAssociation]
+    ) -> None:
+        """Forget the deals' pending links in ``system``, then remember ``pending``."""
         ...

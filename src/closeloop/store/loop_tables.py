@@ -191,20 +191,31 @@ class LoopTables:
 
     # -- associations -----------------------------------------------------------------------------------
 
-    def set_deal_contacts(
-        self,
-        deal_golden_id: str,
-        contact_golden_ids: Iterable[str],
-        roles: Mapping[str, str] | None = None,
-    ) -> None:
-        """Make ``contact_golden_ids`` exactly the contacts of a deal (``roles`` by contact, optional)."""
-        roles = roles or {}
+    def replace_deal_contacts(self, contacts_by_deal: Mapping[str, Iterable[str]]) -> None:
+        """Make each deal's contacts exactly the ones given (no roles), many deals in two statements."""
+        if not contacts_by_deal:
+            return
         with self._a.transaction():
-            self._a.conn.execute("DELETE FROM associations WHERE deal_golden_id = ?", (deal_golden_id,))
-            self._a.conn.executemany(
-                "INSERT OR REPLACE INTO associations (deal_golden_id, contact_golden_id, role) VALUES (?, ?, ?)",
-                [(deal_golden_id, c, roles.get(c)) for c in dict.fromkeys(contact_golden_ids)],
+            self._a.conn.execute(
+                "DELETE FROM associations WHERE deal_golden_id IN (SELECT value FROM json_each(?))",
+                (id_list(list(contacts_by_deal)),),
             )
+            self._a.conn.executemany(
+                "INSERT OR REPLACE INTO associations (deal_golden_id, contact_golden_id, role) VALUES (?, ?, NULL)",
+                [(deal, c) for deal, contacts in contacts_by_deal.items() for c in dict.fromkeys(contacts)],
+            )
+
+    def contacts_of_deals(self, deal_golden_ids: Sequence[str]) -> dict[str, list[DealContact]]:
+        """The contacts credited on each of many deals, by deal (every deal asked for, perhaps with none)."""
+        found: dict[str, list[DealContact]] = {deal: [] for deal in deal_golden_ids}
+        rows = self._a.rows(
+            "SELECT * FROM associations WHERE deal_golden_id IN (SELECT value FROM json_each(?))"
+            " ORDER BY deal_golden_id, contact_golden_id",
+            (id_list(list(found)),),
+        )
+        for r in rows:
+            found[r["deal_golden_id"]].append(DealContact(r["deal_golden_id"], r["contact_golden_id"], r["role"]))
+        return found
 
     def deal_contacts(self, deal_golden_id: str) -> list[DealContact]:
         """The contacts credited on a deal."""
@@ -249,14 +260,6 @@ class LoopTables:
         )
         return [_pending(row) for row in rows]
 
-    def pending_of_deal(self, deal_golden_id: str) -> list[PendingAssociation]:
-        """Pending links of one deal."""
-        rows = self._a.rows(
-            "SELECT * FROM pending_associations WHERE deal_golden_id = ? ORDER BY system, object, contact_native_id",
-            (deal_golden_id,),
-        )
-        return [_pending(row) for row in rows]
-
     def pending_of_system(self, connection: str, system: str) -> list[PendingAssociation]:
         """Pending links of one connection waiting for contacts in ``system``."""
         rows = self._a.rows(
@@ -266,15 +269,14 @@ class LoopTables:
         )
         return [_pending(row) for row in rows]
 
-    def drop_pending_associations(self, pending: Iterable[PendingAssociation]) -> int:
-        """Forget pending links (once resolved into associations); return how many were dropped."""
-        dropped = 0
+    def replace_pending_associations(
+        self, system: str, deal_golden_ids: Sequence[str], pending: Iterable[PendingAssociation]
+    ) -> None:
+        """Forget every pending link in ``system`` of these deals, then remember ``pending`` (theirs, as now)."""
         with self._a.transaction():
-            for p in pending:
-                cursor = self._a.conn.execute(
-                    "DELETE FROM pending_associations WHERE connection = ? AND deal_golden_id = ?"
-                    " AND system = ? AND object = ? AND contact_native_id = ?",
-                    (p.connection, p.deal_golden_id, p.system, p.object, p.contact_native_id),
-                )
-                dropped += cursor.rowcount
-        return dropped
+            self._a.conn.execute(
+                "DELETE FROM pending_associations WHERE system = ?"
+                " AND deal_golden_id IN (SELECT value FROM json_each(?))",
+                (system, id_list(deal_golden_ids)),
+            )
+            self.add_pending_associations(pending)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from .conftest import World
@@ -97,3 +98,44 @@ async def test_deal_read_back_before_its_associations_are_written_credits_nobody
     await world.sync()
     assert Decimal(str(world.b.find("contacts", "email", "ann@x.com").fields["revenue"])) == Decimal("500")
     assert [e.kind.value for e in world.store.ledger_entries()] == ["won"]
+
+
+async def test_contact_taken_off_a_deal_is_no_longer_credited(world: World) -> None:
+    ann, bob = await _contacts(world)
+    deal = world.a.put("deals", {"title": "Acme", "amount": "900", "currency": "USD", "stage": "Open"})
+    world.a.links[deal.id] = {ann, bob}
+    await world.sync()
+    link = world.store.get_link("a", "deals", deal.id)
+    assert link is not None
+    credited = {c.contact_golden_id for c in world.store.deal_contacts(link.golden_id)}
+    assert len(credited) == 2
+    world.a.links[deal.id] = {ann}
+    world.a.put("deals", {"amount": "950"}, deal.id)
+    await world.sync()
+    ann_link = world.store.get_link("a", "contacts", ann)
+    assert ann_link is not None
+    assert [c.contact_golden_id for c in world.store.deal_contacts(link.golden_id)] == [ann_link.golden_id]
+
+
+async def test_deal_waiting_for_a_contact_is_associated_once_the_contact_arrives_without_changing_itself(
+    world: World,
+) -> None:
+    cy = world.a.put("contacts", {"email": "cy@x.com", "name": "Refused"})
+    world.b.reject_values.add("Refused")
+    deal = world.a.put("deals", {"title": "Early", "amount": "10", "stage": "Open", "currency": "USD"})
+    world.a.links[deal.id] = {cy.id}
+    await world.sync()
+    b_deal = world.b.find("deals", "title", "Early")
+    assert b_deal is not None
+    assert world.b.find("contacts", "email", "cy@x.com") is None  # refused: the association waits for it
+    assert not world.b.links.get(b_deal.id)
+    await world.sync()  # reads back what the first cycle wrote (the deal's upsert key in a) and still waits
+    assert not world.b.links.get(b_deal.id)
+
+    world.b.reject_values.clear()
+    world.clock.now += timedelta(minutes=5)  # the deal falls out of the lookback: only the waiting list names it
+    world.a.put("contacts", {"name": "Cy"}, cy.id)
+    await world.sync()
+    b_cy = world.b.find("contacts", "email", "cy@x.com")
+    assert b_cy is not None
+    assert world.b.links.get(b_deal.id) == {b_cy.id}

@@ -122,19 +122,25 @@ def test_rollup_is_replaced_and_read_in_batch(store: Store, clock: FakeClock) ->
 # -- associations -------------------------------------------------------------------------------------------
 
 
-def test_set_deal_contacts_replaces_the_previous_set(store: Store) -> None:
-    _goldens(store, "d1", "c1", "c2", "c3")
-    store.set_deal_contacts("d1", ["c1", "c2"], roles={"c1": "decision maker"})
-    store.set_deal_contacts("d1", ["c2", "c3", "c3"])
+def test_replace_deal_contacts_replaces_each_deals_previous_set(store: Store) -> None:
+    _goldens(store, "d1", "d2", "c1", "c2", "c3")
+    store.replace_deal_contacts({"d1": ["c1", "c2"], "d2": ["c1"]})
+    store.replace_deal_contacts({"d1": ["c2", "c3", "c3"]})
     assert [a.contact_golden_id for a in store.deal_contacts("d1")] == ["c2", "c3"]
     assert store.deals_of_contact("c2") == [DealContact("d1", "c2")]
-    assert store.deals_of_contact("c1") == []
+    assert store.deals_of_contact("c1") == [DealContact("d2", "c1")]
+    found = store.contacts_of_deals(["d1", "d2", "d3"])
+    assert {d: [a.contact_golden_id for a in credits] for d, credits in found.items()} == {
+        "d1": ["c2", "c3"],
+        "d2": ["c1"],
+        "d3": [],
+    }
 
 
 def test_association_to_an_unknown_golden_record_is_refused(store: Store) -> None:
     _goldens(store, "d1")
     with pytest.raises(sqlite3.IntegrityError):
-        store.set_deal_contacts("d1", ["nobody"])
+        store.replace_deal_contacts({"d1": ["nobody"]})
     assert store.deal_contacts("d1") == []
 
 
@@ -148,6 +154,7 @@ def test_pending_associations_wait_for_their_contact(store: Store) -> None:
     store.add_pending_associations(waiting[:1])  # seen again on the next cycle
     found = store.pending_for_contacts("crm", "contact", ["C1"])
     assert sorted(p.deal_golden_id for p in found) == ["d1", "d2"]
-    assert [p.contact_native_id for p in store.pending_of_deal("d1")] == ["C1", "C2"]
-    assert store.drop_pending_associations(found) == 2
-    assert store.pending_for_contacts("crm", "contact", ["C1", "C2"]) == [waiting[1]]
+    store.replace_pending_associations("crm", ["d2"], [])
+    assert store.pending_for_contacts("crm", "contact", ["C1", "C2"]) == waiting[:2]
+    store.replace_pending_associations("crm", ["d1"], [PendingAssociation("conn", "d1", "crm", "contact", "C3")])
+    assert [p.contact_native_id for p in store.pending_of_system("conn", "crm")] == ["C3"]

@@ -16,7 +16,7 @@ from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import FieldState
 from closeloop.engine.golden import GoldenState
 from closeloop.engine.normalize import to_canonical
-from closeloop.engine.owed import queue_owed
+from closeloop.engine.owed import owed_items
 from closeloop.loop import ledger as loop_ledger
 from closeloop.loop.money import Rates, UnknownCurrency
 from closeloop.loop.rollups import rollups_for
@@ -79,14 +79,16 @@ def book_deals(ctx: CycleContext, system: str, deals: Mapping[str, tuple[str, ..
     """Append the ledger entries the touched deals call for; return the contacts whose rollups move."""
     rates = Rates(ctx.loop.base_currency, dict(ctx.loop.rates))
     stored = ctx.store.get_goldens(list(deals))
+    histories = ctx.store.ledger_for_deals(list(deals))
+    uncredited = ctx.store.contacts_of_deals([deal_id for deal_id, contacts in deals.items() if not contacts])
     affected: set[str] = set()
     for deal_id, contacts in deals.items():
         found = stored.get(deal_id)
         if found is None:
             continue
         golden = GoldenState.decode(found.id, found.entity, found.fields, deleted=found.deleted)
-        credited = contacts or tuple(c.contact_golden_id for c in ctx.store.deal_contacts(deal_id))
-        history = [_to_loop(e) for e in ctx.store.ledger_for_deal(deal_id)]
+        credited = contacts or tuple(c.contact_golden_id for c in uncredited[deal_id])
+        history = [_to_loop(e) for e in histories.get(deal_id, [])]
         delta = loop_ledger.ledger_delta(history, deal_state(ctx, golden, credited), rates)
         if isinstance(delta, UnknownCurrency):
             ctx.count("quarantined", system)
@@ -115,22 +117,30 @@ def refresh_rollups(ctx: CycleContext, contacts: Iterable[str]) -> None:
         return
     stored = ctx.store.get_goldens(ids)
     credited = ctx.store.ledger_for_contacts(ids)
+    computed: dict[str, dict[str, str | None]] = {}
+    changed: list[GoldenState] = []
     for contact_id in ids:
         rollup = rollups_for([contact_id], (_to_loop(e) for e in credited.get(contact_id, [])))
-        values = rollup[contact_id].as_canonical()
-        ctx.store.put_rollup(contact_id, values)
+        values = computed[contact_id] = rollup[contact_id].as_canonical()
         found = stored.get(contact_id)
         if mapping is None or found is None:
             continue
         golden = GoldenState.decode(found.id, found.entity, found.fields, deleted=found.deleted)
-        changed = False
+        moved = False
         for name, spec in mapping.fields.items():
             if not isinstance(spec.policy, FromLoop):
                 continue
             value = to_canonical(spec.type, values.get(spec.policy.rollup.value))
             if golden.fields.get(name, FieldState(None)).value != value:
                 golden.fields[name] = FieldState(value, LOOP, ctx.clock())
-                changed = True
-        if changed:
-            ctx.store.put_golden(golden.id, golden.entity, golden.encode())
-            queue_owed(ctx, mapping, golden, source=LOOP)
+                moved = True
+        if moved:
+            changed.append(golden)
+    ctx.store.put_rollups(computed)
+    if mapping is None or not changed:
+        return
+    ctx.store.put_goldens([(golden.id, golden.entity, golden.encode()) for golden in changed])
+    links = ctx.store.links_of_many([golden.id for golden in changed])
+    ctx.store.enqueue(
+        item for golden in changed for item in owed_items(ctx, mapping, golden, source=LOOP, links=links[golden.id])
+    )

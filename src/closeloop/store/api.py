@@ -262,8 +262,8 @@ class StateStore(Protocol):
         """Append a revenue-ledger entry."""
         ...
 
-    def ledger_for_deal(self, deal_golden_id: str) -> list[LedgerEntry]:
-        """The ledger entries of one deal."""
+    def ledger_for_deals(self, deal_golden_ids: Sequence[str]) -> dict[str, list[LedgerEntry]]:
+        """The ledger entries of each of many deals, by deal."""
         ...
 
     def ledger_for_contacts(self, contact_golden_ids: Sequence[str]) -> dict[str, list[LedgerEntry]]:
@@ -285,8 +285,8 @@ class StateStore(Protocol):
         """The touchpoints of many contacts (only ``system``'s, if given)."""
         ...
 
-    def put_rollup(self, contact_golden_id: str, values: Fields) -> None:
-        """Store one contact's rollup values."""
+    def put_rollups(self, values_by_contact: Mapping[str, Fields]) -> None:
+        """Store many contacts' rollup values."""
         ...
 
     def get_rollups(self, contact_golden_ids: Sequence[str]) -> dict[str, Rollup]:

@@ -91,10 +91,16 @@ class LoopTables:
         assert row is not None  # just written inside this transaction
         return _ledger(row)
 
-    def ledger_for_deal(self, deal_golden_id: str) -> list[LedgerEntry]:
-        """Every ledger entry of one deal, in the order they were recorded."""
-        rows = self._a.rows("SELECT * FROM ledger WHERE deal_golden_id = ? ORDER BY id", (deal_golden_id,))
-        return [_ledger(row) for row in rows]
+    def ledger_for_deals(self, deal_golden_ids: Sequence[str]) -> dict[str, list[LedgerEntry]]:
+        """The ledger entries of each of many deals, in recorded order, by deal (a deal without any is left out)."""
+        rows = self._a.rows(
+            "SELECT * FROM ledger WHERE deal_golden_id IN (SELECT value FROM json_each(?)) ORDER BY deal_golden_id, id",
+            (id_list(deal_golden_ids),),
+        )
+        found: dict[str, list[LedgerEntry]] = {}
+        for row in rows:
+            found.setdefault(row["deal_golden_id"], []).append(_ledger(row))
+        return found
 
     def ledger_for_contacts(self, contact_golden_ids: Sequence[str]) -> dict[str, list[LedgerEntry]]:
         """The ledger entries crediting each of many contacts, in recorded order, by contact; one indexed query.
@@ -166,14 +172,15 @@ class LoopTables:
 
     # -- rollups ----------------------------------------------------------------------------------------
 
-    def put_rollup(self, contact_golden_id: str, values: Fields) -> None:
-        """Store the closed-loop values computed for one contact, replacing the previous ones."""
+    def put_rollups(self, values_by_contact: Mapping[str, Fields]) -> None:
+        """Store the closed-loop values computed for many contacts, replacing their previous ones, in one statement."""
+        now = self._a.now()
         with self._a.transaction():
-            self._a.conn.execute(
+            self._a.conn.executemany(
                 'INSERT INTO rollups (contact_golden_id, "values", updated_at) VALUES (?, ?, ?)'
                 ' ON CONFLICT (contact_golden_id) DO UPDATE SET "values" = excluded."values",'
                 " updated_at = excluded.updated_at",
-                (contact_golden_id, dump_fields(values), self._a.now()),
+                [(contact, dump_fields(values), now) for contact, values in values_by_contact.items()],
             )
 
     def get_rollups(self, contact_golden_ids: Sequence[str]) -> dict[str, Rollup]:

@@ -43,7 +43,7 @@ def test_ledger_entry_keeps_exact_decimal_amounts(store: Store, clock: FakeClock
         Decimal("1999.990"),
         ("c1", "c2"),
     )
-    assert str(store.ledger_for_deal("d1")[0].amount) == "1999.990"
+    assert str(store.ledger_for_deals(["d1"])["d1"][0].amount) == "1999.990"
 
 
 def test_ledger_is_append_only(store: Store) -> None:
@@ -51,14 +51,17 @@ def test_ledger_is_append_only(store: Store) -> None:
     for sql in ("UPDATE ledger SET amount = '0'", "DELETE FROM ledger"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             store._a.conn.execute(sql)
-    assert len(store.ledger_for_deal("d1")) == 1
+    assert len(store.ledger_for_deals(["d1"])["d1"]) == 1
 
 
 def test_reversal_follows_the_win_for_the_deal(store: Store) -> None:
     store.append_ledger(_won("d1", "10"))
     store.append_ledger(_won("d2", "20"))
     store.append_ledger(LedgerEntry("d1", LedgerKind.REVERSAL, Decimal("-10"), "EUR", CLOSED))
-    assert [e.kind for e in store.ledger_for_deal("d1")] == [LedgerKind.WON, LedgerKind.REVERSAL]
+    by_deal = store.ledger_for_deals(["d1", "d2", "d3"])
+    assert [e.kind for e in by_deal["d1"]] == [LedgerKind.WON, LedgerKind.REVERSAL]
+    assert [e.amount for e in by_deal["d2"]] == [Decimal("20")]
+    assert "d3" not in by_deal
 
 
 def test_ledger_for_contacts_finds_every_entry_crediting_each(store: Store) -> None:
@@ -109,10 +112,9 @@ def test_touchpoints_of_many_contacts_in_time_order(store: Store) -> None:
 
 
 def test_rollup_is_replaced_and_read_in_batch(store: Store, clock: FakeClock) -> None:
-    store.put_rollup("c1", {"closed_won_revenue": "10"})
+    store.put_rollups({"c1": {"closed_won_revenue": "10"}})
     later = clock.advance(minutes=1)
-    store.put_rollup("c1", {"closed_won_revenue": "30", "closed_won_deals": "2"})
-    store.put_rollup("c2", {"closed_won_revenue": "5"})
+    store.put_rollups({"c1": {"closed_won_revenue": "30", "closed_won_deals": "2"}, "c2": {"closed_won_revenue": "5"}})
     rollups = store.get_rollups(["c1", "c3"])
     assert list(rollups) == ["c1"]
     assert rollups["c1"].values == {"closed_won_revenue": "30", "closed_won_deals": "2"}

@@ -35,6 +35,14 @@ def _ledger(row: sqlite3.Row) -> LedgerEntry:
     )
 
 
+def _ledger_by(rows: Sequence[sqlite3.Row], column: str) -> dict[str, list[LedgerEntry]]:
+    """Ledger rows decoded and grouped by one column's value, each group in the rows' order."""
+    found: dict[str, list[LedgerEntry]] = {}
+    for row in rows:
+        found.setdefault(row[column], []).append(_ledger(row))
+    return found
+
+
 def _touchpoint(row: sqlite3.Row) -> TouchpointRow:
     return TouchpointRow(
         id=row["id"],
@@ -97,10 +105,7 @@ class LoopTables:
             "SELECT * FROM ledger WHERE deal_golden_id IN (SELECT value FROM json_each(?)) ORDER BY deal_golden_id, id",
             (id_list(deal_golden_ids),),
         )
-        found: dict[str, list[LedgerEntry]] = {}
-        for row in rows:
-            found.setdefault(row["deal_golden_id"], []).append(_ledger(row))
-        return found
+        return _ledger_by(rows, "deal_golden_id")
 
     def ledger_for_contacts(self, contact_golden_ids: Sequence[str]) -> dict[str, list[LedgerEntry]]:
         """The ledger entries crediting each of many contacts, in recorded order, by contact; one indexed query.
@@ -114,10 +119,7 @@ class LoopTables:
             " ORDER BY credited.contact_golden_id, ledger.id",
             (id_list(contact_golden_ids),),
         )
-        found: dict[str, list[LedgerEntry]] = {}
-        for row in rows:
-            found.setdefault(row["credited_contact"], []).append(_ledger(row))
-        return found
+        return _ledger_by(rows, "credited_contact")
 
     def ledger_entries(self, since: datetime | None = None) -> list[LedgerEntry]:
         """Ledger entries whose deal closed at or after ``since`` (all when None), in recorded order."""

@@ -228,11 +228,7 @@ class LoopTables:
 
     def deal_contacts(self, deal_golden_id: str) -> list[DealContact]:
         """The contacts credited on a deal."""
-        rows = self._a.rows(
-            "SELECT * FROM associations WHERE deal_golden_id = ? ORDER BY contact_golden_id",
-            (deal_golden_id,),
-        )
-        return [DealContact(r["deal_golden_id"], r["contact_golden_id"], r["role"]) for r in rows]
+        return self.contacts_of_deals([deal_golden_id])[deal_golden_id]
 
     def deals_of_contact(self, contact_golden_id: str) -> list[DealContact]:
         """The deals a contact is credited on."""

@@ -35,7 +35,9 @@ class Doc(BaseModel):
 class StateDoc(Doc):
     """Where the state store lives."""
 
-    path: str = Field(default="./state/closeloop.db", description="SQLite file of the state store.")
+    path: str = Field(
+        default="./state/closeloop.db", description="SQLite file of the state store, relative to this file."
+    )
 
 
 class SystemDoc(Doc):
@@ -64,6 +66,12 @@ class ConnectionDoc(Doc):
     schedule: ScheduleDoc = Field(default_factory=lambda: ScheduleDoc(every="60s"))
     lookback: Duration = "10m"
     marketing_system: str | None = Field(default=None, description="Where loop rollups are written back.")
+    write_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="Attempts at one queued write, the first included, before its record goes to quarantine.",
+    )
 
 
 class LoopDoc(Doc):

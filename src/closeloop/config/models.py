@@ -167,6 +167,8 @@ class Connection(Frozen):
     schedule: Schedule = Field(default_factory=lambda: Schedule(every=timedelta(seconds=60)))
     lookback: timedelta = timedelta(minutes=10)
     marketing_system: str | None = None
+    write_attempts: int = 8
+    """Attempts at one queued write before its record goes to quarantine with the last error."""
 
     def other(self, system: str) -> str:
         """The system on the other side of ``system``."""

@@ -26,7 +26,7 @@ from closeloop.daemon_parts.settings import DaemonSettings
 from closeloop.engine.runtime import Engine
 from closeloop.http import HttpClient, register_secret
 from closeloop.model import now_utc
-from closeloop.store import Store
+from closeloop.store import RunStatus, Store
 
 log = logging.getLogger("closeloop.daemon")
 
@@ -154,7 +154,7 @@ class Daemon:
         return 128 + self._signals[-1] if self._hard_stop.is_set() else 0
 
     async def _sync(self, name: str) -> None:
-        """One run of ``name`` with the engine in force, counted in the metrics; errors are logged, not raised."""
+        """One run of ``name`` with the engine in force, counted in the metrics; nothing is raised but a stop."""
         engine = self.engine
         if name not in {c.name for c in engine.config.connections}:
             return
@@ -162,10 +162,13 @@ class Daemon:
         log.info("run of %s started", name, extra={"connection": name})
         try:
             outcome = await engine.sync(name)
-        except Exception:
-            log.exception(
-                "run of %s crashed; the next one resumes from its last commit", name, extra={"connection": name}
-            )
+        except asyncio.CancelledError:
+            self.metrics.runs.labels(name, RunStatus.INTERRUPTED.value).inc()
+            log.warning("run of %s interrupted; the next one resumes from its last commit", name)
+            raise
+        except Exception as exc:  # the run could not even be recorded: the state store itself failed
+            self.metrics.runs.labels(name, RunStatus.FAILED.value).inc()
+            log.error("run of %s could not be recorded: %s: %s", name, type(exc).__name__, exc)
             return
         self.metrics.observe_run(name, outcome, time.monotonic() - started, self.clock())
 

@@ -47,6 +47,12 @@ class DaemonMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.runs = Counter("closeloop_runs", "Sync runs by outcome.", ["connection", "status"], registry=r)
+        self.failures = Counter(
+            "closeloop_run_failures",
+            "Failed sync runs by kind (auth, config, tls, unreachable, transient, budget, vendor, bug).",
+            ["connection", "kind"],
+            registry=r,
+        )
         self.records = Counter(
             "closeloop_records",
             "Records by action (read, created, updated, quarantined...) per system.",
@@ -78,6 +84,8 @@ class DaemonMetrics:
     def observe_run(self, connection: str, outcome: RunOutcome, seconds: float, finished_at: datetime) -> None:
         """Count one finished run."""
         self.runs.labels(connection, outcome.status.value).inc()
+        if outcome.failure is not None:
+            self.failures.labels(connection, outcome.failure.value).inc()
         self.duration.labels(connection).observe(seconds)
         for key, value in outcome.counts.items():
             # Keys are "<action>" (whole run) or "<action>:<system>"; only the per-system ones are exported,

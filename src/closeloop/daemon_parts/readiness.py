@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from closeloop.engine.failures import FailureKind
 from closeloop.store import RunStatus
 from closeloop.store.api import StateStore
 
@@ -19,6 +20,9 @@ class ConnectionHealth:
     name: str
     last_status: RunStatus | None
     last_success_at: datetime | None
+    failure: FailureKind | None = None
+    """The kind of the last run's failure, when it failed."""
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,16 @@ def check_readiness(
     started_at: datetime,
     threshold: timedelta,
 ) -> Readiness:
-    """Ready unless the store is unusable or a connection has failed for longer than ``threshold``."""
+    """Ready unless the store is unusable or a connection's last run failed: at once for a failure that stays
+    until someone acts (credentials, configuration, TLS, a vendor's refusal, a bug), after ``threshold`` for one
+    that may pass by itself (unreachable, 5xx/429, budget spent)."""
     problems = [f"state store: {store_problem}"] if store_problem else []
     for health in connections:
         if health.last_status is not RunStatus.FAILED:
+            continue
+        if health.failure is not None and health.failure.lasting:
+            reason = health.error or "no reason"
+            problems.append(f"connection {health.name}: last run failed ({health.failure.value}): {reason}")
             continue
         # After a restart the daemon gets the full threshold before an old success counts against it.
         since = max(health.last_success_at or started_at, started_at)
@@ -61,7 +71,16 @@ def connection_health(store: StateStore, names: Sequence[str]) -> list[Connectio
         quarantined = store.last_run(name, RunStatus.QUARANTINED)
         # A run that quarantined some records still completed: it counts as a success here.
         finished = [run.finished_at for run in (ok, quarantined) if run is not None and run.finished_at]
-        found.append(ConnectionHealth(name, last.status if last else None, max(finished) if finished else None))
+        failure = FailureKind(last.failure) if last is not None and last.failure else None
+        found.append(
+            ConnectionHealth(
+                name,
+                last.status if last else None,
+                max(finished) if finished else None,
+                failure,
+                last.error if last else None,
+            )
+        )
     return found
 
 

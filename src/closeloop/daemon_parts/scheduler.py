@@ -158,6 +158,8 @@ class SyncScheduler:
                 self._idle.clear()
                 try:
                     await self._run(name)
+                except asyncio.CancelledError:
+                    return  # a stop interrupted the run, which recorded it; nothing for APScheduler to report
                 finally:
                     self._running.discard(name)
                     if not self._running:

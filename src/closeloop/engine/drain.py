@@ -20,7 +20,7 @@ from closeloop.engine.golden import GoldenState
 from closeloop.engine.mapper import to_native_fields
 from closeloop.engine.owed import OwedWrite, owed_writes
 from closeloop.engine.pagestate import PageState
-from closeloop.http.errors import BudgetExhausted, Unreachable
+from closeloop.http.errors import AuthError, BudgetExhausted, Unreachable
 from closeloop.model import VendorError, WriteOp, WriteRequest, WriteResult
 from closeloop.store.rows import OutboxEntry
 
@@ -154,13 +154,14 @@ async def _send_batch(ctx: CycleContext, mapping: EntityMapping, system: str, ob
     connector = ctx.connectors[system]
     try:
         results = await connector.write(obj, [p.request for p in batch])
-    except (Unreachable, BudgetExhausted):
-        raise
+    except (Unreachable, BudgetExhausted, AuthError):
+        raise  # nothing can be written to this system now: the run fails with the reason
     except Exception as exc:  # the whole call failed after the HTTP layer's retries: hold every item back
         log.warning("write batch to %s %s failed: %s", system, obj, exc)
+        failed = VendorError("WRITE_FAILED", f"{type(exc).__name__}: {exc}", retryable=True)
         with ctx.store.transaction():
             for item in batch:
-                _retry_later(ctx, item, f"{type(exc).__name__}: {exc}")
+                _retry_later(ctx, mapping, item, failed)
         return
     with ctx.store.transaction():
         settled = Settled(ctx, mapping)
@@ -174,7 +175,7 @@ def _settle(ctx: CycleContext, mapping: EntityMapping, settled: Settled, item: P
     if result.ok:
         settled.succeeded(item, result)
     elif result.error is not None and result.error.retryable:
-        _retry_later(ctx, item, str(result.error))
+        _retry_later(ctx, mapping, item, result.error)
     else:
         _park(ctx, mapping, item, result.error)
 
@@ -220,11 +221,16 @@ class Settled:
         self.ctx.store.outbox_done(self.done)
 
 
-def _retry_later(ctx: CycleContext, item: Pending, error: str) -> None:
+def _retry_later(ctx: CycleContext, mapping: EntityMapping, item: Pending, error: VendorError) -> None:
+    """Hold the write back with exponential backoff; after the connection's last attempt, park its record."""
+    tried = item.attempts + 1
+    if tried >= ctx.connection.write_attempts:
+        _park(ctx, mapping, item, replace(error, message=f"gave up after {tried} attempts: {error.message}"))
+        return
     delay = min(BACKOFF_MAX, BACKOFF_BASE * (2 ** min(item.attempts, 10)))
     ctx.count("retry_later", item.write.system)
     for outbox_id in item.outbox_ids:
-        ctx.store.outbox_retry_later(outbox_id, ctx.clock() + delay, error)
+        ctx.store.outbox_retry_later(outbox_id, ctx.clock() + delay, str(error))
 
 
 def _park(ctx: CycleContext, mapping: EntityMapping, item: Pending, error: VendorError | None) -> None:

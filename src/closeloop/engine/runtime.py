@@ -15,8 +15,9 @@ from closeloop.config.models import Connection, LoadedConfig
 from closeloop.connector import Connector, ConnectorContext
 from closeloop.engine.context import CycleContext
 from closeloop.engine.cycle import run_cycle
+from closeloop.engine.failures import FailureKind, classify
 from closeloop.engine.plan import PlannedWrite, planned_writes
-from closeloop.http.errors import BudgetExhausted, Unreachable
+from closeloop.exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_QUARANTINED
 from closeloop.model import ObjectSchema, now_utc
 from closeloop.store.api import StateStore
 from closeloop.store.rows import QuarantineStatus, RunStatus
@@ -33,13 +34,16 @@ class RunOutcome:
     counts: Mapping[str, int]
     api_calls: Mapping[str, int]
     error: str | None = None
+    failure: FailureKind | None = None
 
     @property
     def exit_code(self) -> int:
-        """0 ok, 1 ran with quarantined records, 3 could not reach a system."""
+        """0 ok, 1 ran with quarantined records; a failed run's code is its failure kind's (see exitcodes)."""
         if self.status is RunStatus.FAILED:
-            return 3
-        return 1 if self.status is RunStatus.QUARANTINED else 0
+            return (self.failure or FailureKind.BUG).exit_code
+        if self.status is RunStatus.INTERRUPTED:
+            return EXIT_INTERRUPTED
+        return EXIT_QUARANTINED if self.status is RunStatus.QUARANTINED else EXIT_OK
 
 
 @dataclass
@@ -97,35 +101,40 @@ class Engine:
             ctx.close()
 
     async def _run(self, name: str, ctx: CycleContext) -> RunOutcome:
-        """One cycle in ``ctx``, recorded in the run history."""
+        """One cycle in ``ctx``, recorded in the run history; every failure is recorded, never raised."""
         before = Counter(self.api_calls)
         run_id = self.store.start_run(name)
+        extra = {"connection": name, "run_id": run_id}
         error: str | None = None
+        failure: FailureKind | None = None
         try:
             await run_cycle(ctx)
             quarantined = self.store.list_quarantine(QuarantineStatus.OPEN, connection=name)
             status = RunStatus.QUARANTINED if quarantined else RunStatus.OK
-        except (Unreachable, BudgetExhausted) as exc:
-            status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
-            log.error("run of %s failed: %s", name, error, extra={"connection": name, "run_id": run_id})
-        except BaseException as exc:
+        except Exception as exc:
+            found = classify(exc)
+            status, failure, error = RunStatus.FAILED, found.kind, found.message
+            log.error("run of %s failed (%s): %s", name, failure.value, error, extra={**extra, "failure": failure})
+            # The details of a bug are for its report, not for the operator's console.
+            log.debug("run of %s: the failure in full", name, exc_info=exc, extra=extra)
+        except BaseException as exc:  # cancelled (a stop signal) or interrupted: recorded, then passed on
             self.store.finish_run(
                 run_id,
                 RunStatus.INTERRUPTED,
                 dict(ctx.counts),
                 self._calls_since(before),
-                f"{type(exc).__name__}: {exc}",
+                f"{type(exc).__name__}: {exc}".rstrip(": "),
             )
             raise
         calls = self._calls_since(before)
-        self.store.finish_run(run_id, status, dict(ctx.counts), calls, error)
+        self.store.finish_run(run_id, status, dict(ctx.counts), calls, error, failure.value if failure else None)
         log.info(
             "run of %s: %s",
             name,
             status.value,
-            extra={"connection": name, "run_id": run_id, "counts": dict(ctx.counts), "api_calls": calls},
+            extra={**extra, "counts": dict(ctx.counts), "api_calls": calls},
         )
-        return RunOutcome(run_id, status, dict(ctx.counts), calls, error)
+        return RunOutcome(run_id, status, dict(ctx.counts), calls, error, failure)
 
     def _calls_since(self, before: Counter[str]) -> dict[str, int]:
         return {k: v - before.get(k, 0) for k, v in self.api_calls.items() if v - before.get(k, 0)}

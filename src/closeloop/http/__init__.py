@@ -8,6 +8,7 @@ from closeloop.http.errors import (
     BudgetExhausted,
     HttpError,
     HttpLayerError,
+    TlsVerificationFailed,
     TransientError,
     Unreachable,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "RetryPolicy",
     "StatsSnapshot",
     "Timing",
+    "TlsVerificationFailed",
     "Token",
     "TransientError",
     "Unreachable",

@@ -14,7 +14,14 @@ from tenacity import RetryCallState
 from closeloop.connector import ConnectorContext
 from closeloop.http.auth import Auth
 from closeloop.http.classify import Action, Classifier, classify
-from closeloop.http.errors import AuthError, BudgetExhausted, HttpError, TransientError, Unreachable
+from closeloop.http.errors import (
+    AuthError,
+    BudgetExhausted,
+    HttpError,
+    TlsVerificationFailed,
+    TransientError,
+    Unreachable,
+)
 from closeloop.http.limiter import DEFAULT_BUCKET, RateLimiter, Slot, Usage
 from closeloop.http.retry import (
     RetryableResponse,
@@ -23,6 +30,7 @@ from closeloop.http.retry import (
     is_idempotent,
     never_sent,
     parse_retry_after,
+    tls_verification_failed,
 )
 from closeloop.http.stats import HttpStats, endpoint_label
 from closeloop.http.timing import Timing
@@ -135,6 +143,10 @@ class HttpClient:
                 status=status,
                 attempts=attempts,
                 may_have_applied=not idempotent and exc.action is Action.RETRY,
+            )
+        if tls_verification_failed(exc):
+            return TlsVerificationFailed(
+                f"{self.system} {label}: TLS certificate verification failed: {_describe(exc)}"
             )
         message = f"{self.system} {label}: {_describe(exc)} after {attempts} attempt(s)"
         if never_sent(exc):

@@ -48,5 +48,9 @@ class Unreachable(TransientError):
     """The host could not be reached at all after every allowed attempt (the CLI exits with 3)."""
 
 
+class TlsVerificationFailed(Unreachable):
+    """The server's TLS certificate did not verify: retrying cannot help, so it is never retried."""
+
+
 class BudgetExhausted(HttpLayerError):
     """The daily API budget (minus its reserve) is spent; no call is sent until it recovers."""

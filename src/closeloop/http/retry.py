@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,8 +49,22 @@ def never_sent(exc: BaseException) -> bool:
     return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
+def tls_verification_failed(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) is a failed TLS certificate verification."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # httpx wraps httpcore wraps ssl: a short chain, bounded against cycles
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def should_retry(exc: BaseException, *, idempotent: bool) -> bool:
     """Whether another attempt is allowed after ``exc``."""
+    if tls_verification_failed(exc):
+        return False
     if isinstance(exc, RetryableResponse):
         # A rate-limit refusal means the vendor did nothing with the request: sending it again cannot
         # duplicate a create, so even a plain POST may wait and retry. A 5xx might have applied it.

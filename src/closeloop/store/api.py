@@ -241,6 +241,7 @@ class StateStore(Protocol):
         counts: Mapping[str, int],
         api_calls: Mapping[str, int],
         error: str | None = None,
+        failure: str | None = None,
     ) -> None:
         """Record how a run ended."""
         ...

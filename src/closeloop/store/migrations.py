@@ -340,3 +340,10 @@ def _ledger_contacts(db: sqlite_utils.Database) -> None:
         END;
         """,
     )
+
+
+@migration(6, "runs say what kind of failure ended them")
+def _run_failure(db: sqlite_utils.Database) -> None:
+    # The kind (auth, unreachable, bug...) decides readiness, metrics and exit codes; kept in its own column
+    # rather than parsed back out of the error text.
+    _script(db, "ALTER TABLE runs ADD COLUMN failure TEXT")

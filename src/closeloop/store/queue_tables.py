@@ -84,6 +84,7 @@ def _run(row: sqlite3.Row) -> Run:
         counts=load_json(row["counts"]),
         api_calls=load_json(row["api_calls"]),
         error=row["error"],
+        failure=row["failure"],
     )
 
 
@@ -319,19 +320,22 @@ class QueueTables:
         counts: Mapping[str, int],
         api_calls: Mapping[str, int],
         error: str | None = None,
+        failure: str | None = None,
     ) -> None:
         """Record how a sync run ended."""
         if status is RunStatus.RUNNING:
             raise ValueError("a finished run cannot be 'running'")
         with self._a.transaction():
             cursor = self._a.conn.execute(
-                "UPDATE runs SET finished_at = ?, status = ?, counts = ?, api_calls = ?, error = ? WHERE id = ?",
+                "UPDATE runs SET finished_at = ?, status = ?, counts = ?, api_calls = ?, error = ?, failure = ?"
+                " WHERE id = ?",
                 (
                     self._a.now(),
                     str(status),
                     dump_json(dict(counts)),
                     dump_json(dict(api_calls)),
                     error,
+                    failure,
                     run_id,
                 ),
             )

@@ -134,6 +134,8 @@ class Run:
     counts: Mapping[str, int]
     api_calls: Mapping[str, int]
     error: str | None
+    failure: str | None = None
+    """The kind of failure of a failed run (auth, unreachable, bug...), else None."""
 
 
 @dataclass(frozen=True, slots=True)

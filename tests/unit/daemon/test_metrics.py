@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from prometheus_client import REGISTRY, generate_latest
 
 from closeloop.daemon_parts.metrics import DaemonMetrics
+from closeloop.engine.failures import FailureKind
 from closeloop.engine.runtime import RunOutcome
 from closeloop.store import RunStatus
 
@@ -53,6 +54,13 @@ def test_a_failed_run_leaves_last_success_alone() -> None:
     text = scrape(metrics)
     assert 'closeloop_runs_total{connection="c",status="failed"} 1.0' in text
     assert "closeloop_last_success_timestamp_seconds{" not in text
+
+
+def test_a_failed_run_is_counted_by_its_kind() -> None:
+    metrics = DaemonMetrics()
+    failed = RunOutcome(1, RunStatus.FAILED, {}, {}, "HTTP 401: invalid token", FailureKind.AUTH)
+    metrics.observe_run("c", failed, 0.2, FINISHED)
+    assert 'closeloop_run_failures_total{connection="c",kind="auth"} 1.0' in scrape(metrics)
 
 
 def test_metrics_stay_off_the_global_registry() -> None:

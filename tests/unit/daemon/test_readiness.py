@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from closeloop.daemon_parts.readiness import ConnectionHealth, check_readiness, connection_health, store_problem
+from closeloop.engine.failures import FailureKind
 from closeloop.store import RunStatus, Store
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -46,6 +47,28 @@ def test_readiness_threshold(health: list[ConnectionHealth], minutes_later: floa
     assert ready(health, minutes_later=minutes_later) is expected
 
 
+@pytest.mark.parametrize(
+    ("kind", "ready_at_once"),
+    [
+        pytest.param(FailureKind.AUTH, False, id="credentials-refused"),
+        pytest.param(FailureKind.CONFIG, False, id="mapped-field-missing"),
+        pytest.param(FailureKind.TLS, False, id="tls"),
+        pytest.param(FailureKind.VENDOR, False, id="vendor-4xx"),
+        pytest.param(FailureKind.BUG, False, id="bug"),
+        pytest.param(FailureKind.UNREACHABLE, True, id="unreachable-may-pass"),
+        pytest.param(FailureKind.TRANSIENT, True, id="5xx-may-pass"),
+        pytest.param(FailureKind.BUDGET, True, id="budget-recovers"),
+    ],
+)
+def test_a_failure_that_stays_until_someone_acts_is_unready_at_once(kind: FailureKind, ready_at_once: bool) -> None:
+    health = [ConnectionHealth("c", RunStatus.FAILED, START, kind, "HTTP 401: invalid token")]
+    result = check_readiness(health, store_problem=None, now=START, started_at=START, threshold=THRESHOLD)
+    assert result.ready is ready_at_once
+    if not ready_at_once:
+        assert result.problems == [f"connection c: last run failed ({kind.value}): HTTP 401: invalid token"]
+    assert not ready(health, minutes_later=16)  # every failure counts once it outlasts the threshold
+
+
 def test_unwritable_store_is_not_ready_and_says_why() -> None:
     result = check_readiness(
         [], store_problem="/var/lib/closeloop is not writable", now=START, started_at=START, threshold=THRESHOLD
@@ -61,10 +84,11 @@ def test_connection_health_reads_the_run_history(tmp_path: Path) -> None:
         store.finish_run(ok, RunStatus.OK, {}, {})
         clock[0] = START + timedelta(minutes=5)
         failed = store.start_run("c")
-        store.finish_run(failed, RunStatus.FAILED, {}, {}, "Unreachable: down")
+        store.finish_run(failed, RunStatus.FAILED, {}, {}, "Unreachable: down", "unreachable")
         (health,) = connection_health(store, ["c"])
     assert health.last_status is RunStatus.FAILED
     assert health.last_success_at == START
+    assert (health.failure, health.error) == (FailureKind.UNREACHABLE, "Unreachable: down")
 
 
 def test_store_problem_of_a_writable_folder_is_none(tmp_path: Path) -> None:

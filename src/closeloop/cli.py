@@ -1,18 +1,29 @@
 """The command line: the contract that docs, tests and ops scripts rely on.
 
-Exit codes: 0 ok, 1 a sync ran with quarantined records, 2 bad usage or configuration, 3 cannot reach a system.
+Exit codes (closeloop.exitcodes): 0 ok, 1 a sync ran with quarantined records, 2 bad usage or configuration
+(credentials refused included), 3 cannot reach or use a system, 4 internal error, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from closeloop import __version__
+from closeloop.exitcodes import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+)
 
-EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_CODES_TEXT = (
+    "Exit codes: 0 ok, 1 ran with quarantined records, 2 bad usage or configuration (credentials refused "
+    "included), 3 cannot reach or use a system, 4 internal error, 130 interrupted."
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -30,13 +41,21 @@ def _connection_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connection", default=None, help="only this connection (default: all)")
 
 
+def _retry_target(text: str) -> int | Literal["all"]:
+    """An entry id or ``all``: anything else is a usage error (exit 2) before any store is opened."""
+    if text == "all":
+        return "all"
+    if text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r} is neither an entry id (see `closeloop errors`) nor 'all'")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
         prog="closeloop",
         description="Two-way CRM <-> marketing-automation sync that closes the loop from source to revenue.",
-        epilog="Exit codes: 0 ok, 1 ran with quarantined records, 2 bad usage or configuration, "
-        "3 cannot reach a system.",
+        epilog=EXIT_CODES_TEXT,
     )
     parser.add_argument("--version", action="version", version=f"closeloop {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -61,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     errors = commands.add_parser("errors", help="quarantined records, with retry and ignore")
     _config_arg(errors)
-    errors.add_argument("--retry", metavar="ID|all", help="retry one quarantined record, or all of them")
+    errors.add_argument(
+        "--retry", metavar="ID|all", type=_retry_target, help="retry one quarantined record, or all of them"
+    )
     errors.add_argument("--ignore", metavar="ID", type=int, help="stop reporting one quarantined record")
     errors.add_argument("--all", action="store_true", help="include ignored and resolved entries")
 
@@ -129,7 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _handlers()[args.command](args)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last net: a bug gets one line here, its traceback only at DEBUG
+        logging.getLogger("closeloop").debug("internal error", exc_info=exc)
+        print(f"closeloop {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("(set CLOSELOOP_LOG_LEVEL=DEBUG for the details)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -6,19 +6,21 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from closeloop.cli import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from closeloop.config.commands import schema_command, validate_command
 from closeloop.config.loader import load_config
 from closeloop.config.models import LoadedConfig
 from closeloop.config.problems import ConfigError
-from closeloop.http.errors import Unreachable
+from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 from closeloop.http.redact import register_secret
 from closeloop.logs import setup_logging
 from closeloop.settings import Settings
 from closeloop.store import Store
+from closeloop.store.db import StoreError
+from closeloop.store.lock import StateLock, StoreLocked
 
 log = logging.getLogger("closeloop")
 
@@ -48,52 +50,85 @@ def load(args: argparse.Namespace) -> LoadedConfig | None:
     return config
 
 
+class NoStore(Exception):
+    """A command that only reads found no state store where the configuration points."""
+
+
+def state_path(config: LoadedConfig) -> Path:
+    """The state store's file: the config's ``state.path``, inside $CLOSELOOP_STATE_DIR when set."""
+    return config.state.resolve(_settings().state_dir)
+
+
 def open_store(config: LoadedConfig, *, read_only: bool = False) -> Store:
-    """The state store the configuration names (inside $CLOSELOOP_STATE_DIR when set)."""
-    path = config.state.resolve(_settings().state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """The state store the configuration names; one that only reads never creates it (see :class:`NoStore`)."""
+    path = state_path(config)
+    if read_only and not path.exists():
+        raise NoStore(
+            f"no state store at {path}: no sync has run with this configuration yet, "
+            "or state.path / CLOSELOOP_STATE_DIR points elsewhere"
+        )
+    # The store holds customer data: its folder is the owner's alone (the file itself is created 0600).
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     return Store.open(path, interrupt_running=not read_only)
 
 
-def _with_engine(args: argparse.Namespace, work: Callable[..., Awaitable[int]]) -> int:
+@contextmanager
+def _writer(config: LoadedConfig) -> Iterator[Store]:
+    """The store with its writer's lock: the daemon and every syncing command take the same one."""
+    path = state_path(config)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # The lock comes before opening: opening marks 'running' runs interrupted.
+    with StateLock(path), open_store(config) as store:
+        yield store
+
+
+def _with_engine(args: argparse.Namespace, work: Callable[..., Awaitable[int]], *, writes: bool = True) -> int:
     config = load(args)
     if config is None:
         return EXIT_USAGE
     from closeloop.engine.runtime import Engine
 
-    store = open_store(config)
+    names = _connections(config, args.connection)
+    if names is None:
+        return EXIT_USAGE
 
-    async def go() -> int:
+    async def go(store: Store) -> int:
         async with Engine(config, store) as engine:
-            return await work(engine, config)
+            return await work(engine, names)
 
     try:
-        return asyncio.run(go())
-    except Unreachable as exc:
-        print(f"cannot reach a system: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    finally:
-        store.close()
+        if writes:
+            with _writer(config) as store:
+                return asyncio.run(go(store))
+        with open_store(config, read_only=True) as store:
+            return asyncio.run(go(store))
+    except StoreLocked as exc:
+        print(f"closeloop {args.command}: {exc}, or ask it for a run: POST /connections/NAME/sync", file=sys.stderr)
+        return EXIT_USAGE
+    except (NoStore, StoreError, OSError) as exc:
+        print(f"closeloop {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
-def _connections(config: LoadedConfig, name: str | None) -> list[str]:
+def _connections(config: LoadedConfig, name: str | None) -> list[str] | None:
+    """The connections a command works on; None (after saying why) for an unknown name."""
     names = [c.name for c in config.connections]
     if name is not None and name not in names:
-        raise SystemExit(f"unknown connection {name!r}; configured: {', '.join(names)}")
+        print(f"unknown connection {name!r}; configured: {', '.join(names)}", file=sys.stderr)
+        return None
     return [name] if name else names
 
 
 def sync(args: argparse.Namespace) -> int:
-    """One cycle of each (or one) connection; exit 1 when records were quarantined, 3 when unreachable."""
-    from closeloop.report_cli import print_run
+    """One cycle of each (or one) connection; the worst run's exit code (see closeloop.exitcodes)."""
+    from closeloop.engine.runtime import Engine
+    from closeloop.report_cli import print_run, sync_progress
 
-    async def work(engine: object, config: LoadedConfig) -> int:
-        from closeloop.engine.runtime import Engine
-
-        assert isinstance(engine, Engine)
+    async def work(engine: Engine, names: list[str]) -> int:
         worst = EXIT_OK
-        for name in _connections(config, args.connection):
-            outcome = await engine.sync(name)
+        for name in names:
+            with sync_progress(name) as on_count:
+                outcome = await engine.sync(name, on_count=on_count)
             print_run(name, outcome)
             worst = max(worst, outcome.exit_code)
         return worst
@@ -103,17 +138,16 @@ def sync(args: argparse.Namespace) -> int:
 
 def plan(args: argparse.Namespace) -> int:
     """Print the writes a sync would make, per system, with field diffs and counts."""
+    from closeloop.engine.runtime import Engine
     from closeloop.report_cli import print_plan
 
-    async def work(engine: object, config: LoadedConfig) -> int:
-        from closeloop.engine.runtime import Engine
-
-        assert isinstance(engine, Engine)
-        for name in _connections(config, args.connection):
+    async def work(engine: Engine, names: list[str]) -> int:
+        for name in names:
             print_plan(name, await engine.plan(name))
         return EXIT_OK
 
-    return _with_engine(args, work)
+    # A plan writes nothing: it needs no lock and leaves a running daemon's runs alone.
+    return _with_engine(args, work, writes=False)
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -126,29 +160,37 @@ def schema(args: argparse.Namespace) -> int:
     return schema_command()
 
 
+def _reading(args: argparse.Namespace, work: Callable[[LoadedConfig, Store], int]) -> int:
+    """Run ``work`` on the existing state store, opened without disturbing a running daemon."""
+    config = load(args)
+    if config is None:
+        return EXIT_USAGE
+    try:
+        with open_store(config, read_only=True) as store:
+            return work(config, store)
+    except (NoStore, StoreError) as exc:
+        print(f"closeloop {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
 def status(args: argparse.Namespace) -> int:
     """Connections with their cursors and outbox depth, and the latest runs."""
     from closeloop.report_cli import print_status
 
-    config = load(args)
-    if config is None:
-        return EXIT_USAGE
-    with open_store(config, read_only=True) as store:
+    def work(config: LoadedConfig, store: Store) -> int:
         print_status(config, store)
-    return EXIT_OK
+        return EXIT_OK
+
+    return _reading(args, work)
 
 
 def errors(args: argparse.Namespace) -> int:
     """List quarantined records; --retry ID|all queues a retry, --ignore ID silences one."""
     from closeloop.report_cli import print_errors
 
-    config = load(args)
-    if config is None:
-        return EXIT_USAGE
-    with open_store(config, read_only=True) as store:
-        if args.retry:
-            target: int | str = "all" if args.retry == "all" else int(args.retry)
-            count = store.mark_retry(target)  # type: ignore[arg-type]
+    def work(config: LoadedConfig, store: Store) -> int:
+        if args.retry is not None:
+            count = store.mark_retry(args.retry)
             print(f"{count} record(s) will be retried by the next sync")
             return EXIT_OK if count else EXIT_USAGE
         if args.ignore is not None:
@@ -156,18 +198,16 @@ def errors(args: argparse.Namespace) -> int:
             print(f"record {args.ignore} ignored" if ok else f"no open record {args.ignore}")
             return EXIT_OK if ok else EXIT_USAGE
         print_errors(store, include_closed=args.all)
-    return EXIT_OK
+        return EXIT_OK
+
+    return _reading(args, work)
 
 
 def report(args: argparse.Namespace) -> int:
     """The closed-loop report."""
     from closeloop.loop.command import report_command
 
-    config = load(args)
-    if config is None:
-        return EXIT_USAGE
-    with open_store(config, read_only=True) as store:
-        return report_command(config, store, args)
+    return _reading(args, lambda config, store: report_command(config, store, args))
 
 
 def sandbox(args: argparse.Namespace) -> int:

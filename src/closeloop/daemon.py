@@ -7,16 +7,16 @@ import asyncio
 import logging
 import sys
 
-from closeloop.cli import EXIT_OK, EXIT_USAGE
 from closeloop.config.loader import load_config
 from closeloop.config.problems import ConfigError
 from closeloop.daemon_parts.endpoints import webhook_secrets
 from closeloop.daemon_parts.lifecycle import Daemon, bind
-from closeloop.daemon_parts.lock import StateLock, StoreLocked
 from closeloop.daemon_parts.settings import DaemonSettings
+from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 from closeloop.http import register_secret
 from closeloop.logs import setup_logging
 from closeloop.store import Store
+from closeloop.store.lock import StateLock, StoreLocked
 
 log = logging.getLogger("closeloop.daemon")
 
@@ -44,7 +44,7 @@ def run_command(args: argparse.Namespace) -> int:
         register_secret(secret)
     db_path = config.state.resolve(settings.state_dir)
     try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         sock = bind(settings.http_host, settings.http_port)
     except OSError as exc:
         print(f"closeloop did not start: {exc}", file=sys.stderr)

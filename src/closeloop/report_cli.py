@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
-from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from closeloop.config.models import LoadedConfig
+from closeloop.console import output_console
 from closeloop.engine.plan import PlannedWrite
 from closeloop.engine.runtime import RunOutcome
 from closeloop.model import iso_utc
 from closeloop.store.api import StateStore
 from closeloop.store.rows import QuarantineStatus
 
-console = Console(soft_wrap=True)
+console = output_console()
 
 
 def _counts(counts: dict[str, int] | object) -> str:
@@ -32,7 +34,27 @@ def print_run(name: str, outcome: RunOutcome) -> None:
         f"{_counts(dict(outcome.counts))}; API calls: {calls}"
     )
     if outcome.error:
-        console.print(f"  [red]{outcome.error}[/red]")
+        kind = f" ({outcome.failure.value})" if outcome.failure else ""
+        console.print(f"  [red]failed{kind}: {outcome.error}[/red]", markup=True, highlight=False)
+
+
+@contextmanager
+def sync_progress(name: str) -> Iterator[Callable[[str, int], None] | None]:
+    """A live line of what a run has done so far, on a terminal only; yields the engine's count callback."""
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.fields[done]}"))
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(name, total=None, done="starting")
+        done: Counter[str] = Counter()
+
+        def tick(what: str, n: int) -> None:
+            if ":" not in what:  # whole-run counts only; "<action>:<system>" repeat them per system
+                done[what] += n
+                progress.update(task, done=", ".join(f"{k} {v}" for k, v in sorted(done.items())))
+
+        yield tick
 
 
 def print_plan(name: str, plan: Sequence[PlannedWrite]) -> None:
@@ -66,11 +88,18 @@ def print_status(config: LoadedConfig, store: StateStore) -> None:
                     cursor = store.get_cursor(connection.name, system, obj)
                     at = f"{iso_utc(cursor.modified_at)} / {cursor.id}" if cursor else "not started"
                     console.print(f"  cursor {system}.{obj}: {at}")
-    table = Table("run", "connection", "started", "status", "counts", "API calls")
+    table = Table("run", "connection", "started", "status", "counts", "API calls", "error")
     for run in store.recent_runs(10):
         calls = ", ".join(f"{k} {v}" for k, v in sorted(run.api_calls.items()))
+        status = f"{run.status.value} ({run.failure})" if run.failure else run.status.value
         table.add_row(
-            str(run.id), run.connection, iso_utc(run.started_at), run.status.value, _counts(dict(run.counts)), calls
+            str(run.id),
+            run.connection,
+            iso_utc(run.started_at),
+            status,
+            _counts(dict(run.counts)),
+            calls,
+            run.error or "",
         )
     console.print(table)
 

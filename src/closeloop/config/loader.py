@@ -78,7 +78,8 @@ class _Loader:
             return None
         return LoadedConfig(
             path=self.source.path,
-            state=StateConfig(path=Path(doc.state.path)),
+            # Relative to the config file, as mapping paths are: a command run from another folder finds the same store.
+            state=StateConfig(path=self.source.path.parent / Path(doc.state.path).expanduser()),
             systems=systems,
             connections=tuple(connections),
             loop=loop,
@@ -148,6 +149,7 @@ class _Loader:
             schedule=schedule,
             lookback=lookback,
             marketing_system=doc.marketing_system,
+            write_attempts=doc.write_attempts,
         )
 
     def schedule(self, loc: Loc, doc: ScheduleDoc) -> Schedule | None:

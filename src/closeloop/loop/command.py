@@ -12,8 +12,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from closeloop.cli import EXIT_OK, EXIT_USAGE
 from closeloop.config.models import LoadedConfig
+from closeloop.console import output_console
+from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 from closeloop.loop.attribution import Model
 from closeloop.loop.facts import read_facts
 from closeloop.loop.render import Format, render
@@ -114,7 +115,11 @@ def report_command(
     facts = read_facts(store, request.start, request.end, config.loop.base_currency, request.spend)
     half_life = timedelta(days=config.loop.time_decay_half_life_days)
     report = build_report(facts, request.models, half_life=half_life)
-    render(report, request.fmt, request.out, console=console)
+    try:
+        render(report, request.fmt, request.out, console=console or output_console())
+    except OSError as exc:  # --out in a missing or read-only folder
+        print(f"closeloop report: cannot write {request.out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     if request.out is not None:
         print(f"report written to {request.out}")
     return EXIT_OK

@@ -88,8 +88,8 @@ def test_loop_rates_are_decimals(config: LoadedConfig) -> None:
         config.loop.to_base(Decimal("1"), "JPY")
 
 
-def test_state_path_moves_into_state_dir(config: LoadedConfig) -> None:
-    assert config.state.resolve(None) == Path("./state/sandbox.db")
+def test_state_path_is_relative_to_the_config_file_and_moves_into_state_dir(config: LoadedConfig) -> None:
+    assert config.state.resolve(None) == config.path.parent / "state" / "sandbox.db"
     assert config.state.resolve(Path("/var/lib/closeloop")) == Path("/var/lib/closeloop/sandbox.db")
 
 

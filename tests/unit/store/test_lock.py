@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from closeloop.daemon_parts.lock import StateLock, StoreLocked
+from closeloop.store.lock import StateLock, StoreLocked
 
 
 def test_a_second_lock_on_the_same_store_is_refused(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""One daemon per state store: an exclusive ``flock`` on a lock file next to the database."""
+"""One writer per state store: an exclusive ``flock`` on a lock file next to the database (daemon and sync alike)."""
 
 from __future__ import annotations
 

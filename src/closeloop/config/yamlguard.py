@@ -6,6 +6,7 @@ file:line:col, never as minutes of CPU, gigabytes of memory or an internal Recur
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,9 @@ def read_yaml_text(path: Path) -> str:
         data = file.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise Refused(1, 1, f"file is larger than {MAX_FILE_BYTES // 1024} KiB, the limit for configuration files")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Editors on Windows save UTF-16 when asked for "Unicode"; its NUL bytes would read as a binary file.
+        raise Refused(1, 1, "not UTF-8 text (UTF-16, by its byte-order mark); save the file as UTF-8")
     nul = data.find(b"\0")
     if nul >= 0:
         raise Refused(*_line_col(data, nul), f"binary file, not YAML text (NUL byte at offset {nul})")

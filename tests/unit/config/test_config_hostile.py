@@ -52,6 +52,11 @@ HOSTILE: list[object] = [
     ),
     pytest.param("path: café\n".encode("latin-1"), "1:10: not UTF-8 text (byte 0xe9 at offset 9)", id="latin-1"),
     pytest.param(b"a: 1\nb: \xff\xfe\n", "2:4: not UTF-8 text (byte 0xff at offset 8)", id="stray-bytes"),
+    pytest.param(
+        "a: 1\n".encode("utf-16"),
+        "1:1: not UTF-8 text (UTF-16, by its byte-order mark); save the file as UTF-8",
+        id="utf-16",
+    ),
     pytest.param(bytes(range(256)) * 4, "1:1: binary file, not YAML text (NUL byte at offset 0)", id="binary"),
     pytest.param(b"a: 1\nb: x\x00y\n", "2:5: binary file, not YAML text (NUL byte at offset 9)", id="nul-in-text"),
     pytest.param(b"a: 1\nb: \x01\n", "2:4: not YAML text: control character #x0001 is not allowed", id="control-char"),

@@ -175,3 +175,31 @@ async def test_an_unexpected_loading_error_is_counted_and_the_watch_goes_on(
         "config reload (files changed) failed: internal error RuntimeError; the configuration in force stays"
     ]
     assert "secret-value-123" not in caplog.text
+
+
+async def test_a_failing_file_check_is_said_once_and_the_watch_goes_on(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    class FlakyFiles:
+        """Three checks fail (a folder that cannot be listed), the fourth sees a change."""
+
+        def __init__(self, config_path: Path) -> None:
+            self.checks = 0
+
+        def changed(self) -> bool:
+            self.checks += 1
+            if self.checks <= 3:
+                raise PermissionError("cannot list the folder")
+            return self.checks == 4
+
+    monkeypatch.setattr(lifecycle, "ConfigFiles", FlakyFiles)
+    watcher = asyncio.create_task(daemon._watch_files())
+    try:
+        await until(lambda: reloads(daemon, "ok") == 1, "the change after the failures to be reloaded")
+        assert not watcher.done()
+    finally:
+        watcher.cancel()
+        await daemon.engine.aclose()
+    assert reloads(daemon, "error") == 1
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("config watcher")]
+    assert said == ["config watcher: PermissionError; still watching"]

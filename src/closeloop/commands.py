@@ -72,6 +72,10 @@ def _with_engine(args: argparse.Namespace, work: Callable[..., Awaitable[int]]) 
     except Unreachable as exc:
         print(f"cannot reach a system: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
+    except ConfigError as exc:  # mapped fields that do not fit the vendors' describe: the run refused to start
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
     finally:
         store.close()
 
@@ -118,6 +122,10 @@ def plan(args: argparse.Namespace) -> int:
 
 def validate(args: argparse.Namespace) -> int:
     """Exit 0 on a valid configuration, or 2 with one file:line:col message per problem."""
+    if args.online:
+        from closeloop.engine.online import validate_online
+
+        return validate_online(config_path(args))
     return validate_command(config_path(args))
 
 

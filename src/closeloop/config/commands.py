@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from closeloop.config.loader import check_config
 from closeloop.config.models import LoadedConfig
+from closeloop.config.problems import ConfigProblem
 from closeloop.config.schema import build_schemas, render
 from closeloop.connector import Registry
 
@@ -31,13 +32,18 @@ def validate_command(
         print(f"{config_path}: internal error while checking the configuration: {type(exc).__name__}", file=err)
         return EXIT_CONFIG
     if config is None:
-        for problem in problems:
-            print(problem, file=err)
-        count = len(problems)
-        print(f"{config_path}: {count} problem{'s' if count != 1 else ''}; nothing was synced", file=err)
-        return EXIT_CONFIG
+        return print_problems(config_path, problems, err)
     print(summary(config), file=out)
     return EXIT_OK
+
+
+def print_problems(config_path: Path, problems: Sequence[ConfigProblem], err: TextIO) -> int:
+    """Print one ``file:line:col: message`` line per problem and a count; return the exit code 2."""
+    for problem in problems:
+        print(problem, file=err)
+    count = len(problems)
+    print(f"{config_path}: {count} problem{'s' if count != 1 else ''}; nothing was synced", file=err)
+    return EXIT_CONFIG
 
 
 def summary(config: LoadedConfig) -> str:

@@ -153,8 +153,11 @@ class _ObjectCheck:
         source = self.mapping.source
         if source is None:  # a mapping built in code has no file positions
             self.problems.add(self.mapping.path, 1, 1, message)
-        else:
-            source.problem(self.problems, loc, message, key=key)
+            return
+        mark = source.key_at(loc) if key else source.at(loc)
+        # one problem per place: a field both objects of a system map (Contact and Lead) is named once
+        if not any((p.path, p.line, p.col) == (source.path, mark.line, mark.col) for p in self.problems.items):
+            self.problems.add(source.path, mark.line, mark.col, message)
 
 
 def writes(spec: FieldMapping, system: str) -> str | None:

@@ -1,0 +1,153 @@
+"""Mapped fields checked against the vendors' own describe: the Salesforce and HubSpot sandboxes, in-process.
+
+The repository's mappings fit both sandboxes. A renamed HubSpot property, a read-only property the mapping writes
+and a Salesforce picklist value the org does not have each refuse the run before a record is read or written,
+with the mapping file's line and column; ``closeloop validate --online`` prints the same lines and exits 2.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from closeloop.config.loader import load_config
+from closeloop.connector import registry
+from closeloop.engine.fieldcheck import FieldCheckError
+from closeloop.engine.online import validate_online
+from closeloop.engine.runtime import Engine
+from closeloop.sandbox.kit import SandboxBase
+from closeloop.store import Store
+from closeloop.store.rows import RunStatus
+
+REPO = Path(__file__).resolve().parents[3]
+CONFIG = """
+state: {path: state.db}
+systems:
+  crm:
+    connector: salesforce
+    settings: {auth_flow: client_credentials, client_id: closeloop-sandbox, client_secret: closeloop-sandbox-secret,
+               base_url: 'http://crm.test', auth_url: 'http://crm.test'}
+  marketing:
+    connector: hubspot
+    settings: {access_token: pat-na1-sandbox-3, base_url: 'http://marketing.test'}
+connections:
+  - name: crm-marketing
+    systems: [crm, marketing]
+    mappings: [mappings/contacts.yaml, mappings/deals.yaml]
+    marketing_system: marketing
+"""
+
+
+@dataclass
+class Setup:
+    """The repository's mappings in a folder of their own, and the two sandboxes they run against."""
+
+    folder: Path
+    crm: SandboxBase
+    marketing: SandboxBase
+
+    @property
+    def contacts(self) -> Path:
+        return self.folder / "mappings" / "contacts.yaml"
+
+    def edit(self, old: str, new: str) -> None:
+        text = self.contacts.read_text()
+        assert old in text
+        self.contacts.write_text(text.replace(old, new))
+
+    def transports(self) -> dict[str, httpx.AsyncBaseTransport]:
+        return {"crm": httpx.ASGITransport(app=self.crm), "marketing": httpx.ASGITransport(app=self.marketing)}
+
+    def validate(self) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = validate_online(
+            self.folder / "closeloop.yaml", environ={}, transports=self.transports(), out=out, err=err
+        )
+        return code, out.getvalue(), err.getvalue()
+
+    async def sync(self) -> tuple[list[str], RunStatus | None]:
+        """Run one cycle; the problems it refused with (as printed) and the run history's status of it."""
+        config = load_config(self.folder / "closeloop.yaml", environ={})
+        with Store.open(self.folder / "state.db") as store:
+            async with Engine(config, store, transports=self.transports()) as engine:
+                with pytest.raises(FieldCheckError) as refused:
+                    await engine.sync("crm-marketing")
+            last = store.last_run("crm-marketing")
+        return [str(p) for p in refused.value.problems], last.status if last else None
+
+    def assert_no_record_read_or_written(self) -> None:
+        """Only describing happened: the objects' fields, the Opportunity stages (one SOQL query) and the deal
+        pipelines; a pull would have queried Contact, Lead and Opportunity and searched HubSpot."""
+        calls = {f"crm {k}": v for k, v in self.crm.stats.calls.items()}
+        calls |= {f"marketing {k}": v for k, v in self.marketing.stats.calls.items()}
+        described = {k: v for k, v in calls.items() if not any(w in k for w in ("describe", "properties", "token"))}
+        assert described == {
+            "crm GET /services/data/{version}/query": 1,
+            "marketing GET /crm/v3/pipelines/{object_type}": 1,
+        }
+        assert self.crm.stats.records_written == self.marketing.stats.records_written == 0
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
+    shutil.copytree(REPO / "config" / "mappings", tmp_path / "mappings")
+    (tmp_path / "closeloop.yaml").write_text(CONFIG)
+    installed = registry()
+    crm = installed.get("salesforce").sandbox(seed=3, people=6, deals=2)  # type: ignore[misc]
+    marketing = installed.get("hubspot").sandbox(seed=3, people=6, deals=0, offset=3)  # type: ignore[misc]
+    crm.base_url, marketing.base_url = "http://crm.test", "http://marketing.test"
+    yield Setup(tmp_path, crm, marketing)
+
+
+def test_the_repository_mappings_fit_both_sandboxes(setup: Setup) -> None:
+    code, out, err = setup.validate()
+    assert (code, err) == (0, "")
+    assert out.endswith("every mapped field fits the vendors' describe\n")
+
+
+async def test_a_renamed_hubspot_property_refuses_the_run_before_any_record_is_read(setup: Setup) -> None:
+    setup.edit("marketing: jobtitle,", "marketing: jobtitel,")
+    expected = (
+        f"{setup.contacts}:21:53: field 'title': marketing contacts has no field 'jobtitel'; close names: 'jobtitle'"
+    )
+    problems, status = await setup.sync()
+    assert problems == [expected]
+    assert status is not RunStatus.OK
+    setup.assert_no_record_read_or_written()
+
+
+def test_validate_online_prints_the_renamed_property_and_exits_2(setup: Setup) -> None:
+    setup.edit("marketing: jobtitle,", "marketing: jobtitel,")
+    code, out, err = setup.validate()
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"{setup.contacts}:21:53: field 'title': marketing contacts has no field 'jobtitel'; close names: 'jobtitle'",
+        f"{setup.folder / 'closeloop.yaml'}: 1 problem; nothing was synced",
+    ]
+
+
+async def test_a_read_only_hubspot_property_the_mapping_writes_is_refused(setup: Setup) -> None:
+    setup.edit("    policy: write-once\n", "    policy: two-way\n")
+    (problem,) = (await setup.sync())[0]
+    assert problem == (
+        f"{setup.contacts}:44:16: field 'original_source': 'hs_analytics_source' of marketing contacts is read-only, "
+        "but policy 'two-way' writes it from 'crm'; read it only (policy: 'marketing -> crm') or map a writable field"
+    )
+    setup.assert_no_record_read_or_written()
+
+
+async def test_a_value_map_naming_a_stage_the_salesforce_org_does_not_have_is_refused(setup: Setup) -> None:
+    setup.edit("crm: {Subscriber: subscriber,", "crm: {Subscriber: subscriber, Evangelist: evangelist,")
+    (problem,) = (await setup.sync())[0]
+    assert problem == (
+        f"{setup.contacts}:40:37: field 'lifecycle_stage': the value map of 'crm' names 'Evangelist', which "
+        "'Status__c' of crm Contact does not allow; allowed: 'Subscriber', 'Lead', 'MQL', 'SQL', 'Opportunity' or "
+        "'Customer'"
+    )
+    setup.assert_no_record_read_or_written()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,14 +94,14 @@ class Setup:
 
 
 @pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
+def setup(tmp_path: Path) -> Setup:
     shutil.copytree(REPO / "config" / "mappings", tmp_path / "mappings")
     (tmp_path / "closeloop.yaml").write_text(CONFIG)
     installed = registry()
     crm = installed.get("salesforce").sandbox(seed=3, people=6, deals=2)  # type: ignore[misc]
     marketing = installed.get("hubspot").sandbox(seed=3, people=6, deals=0, offset=3)  # type: ignore[misc]
     crm.base_url, marketing.base_url = "http://crm.test", "http://marketing.test"
-    yield Setup(tmp_path, crm, marketing)
+    return Setup(tmp_path, crm, marketing)
 
 
 def test_the_repository_mappings_fit_both_sandboxes(setup: Setup) -> None:

@@ -150,3 +150,28 @@ async def test_a_value_map_naming_a_stage_the_salesforce_org_does_not_have_is_re
         "'Customer'"
     )
     setup.assert_no_record_read_or_written()
+
+
+def test_validate_online_with_a_refused_token_exits_2_naming_the_system(setup: Setup) -> None:
+    config = setup.folder / "closeloop.yaml"
+    config.write_text(config.read_text().replace("pat-na1-sandbox-3", "pat-na1-wrong-token"))
+    code, out, err = setup.validate()
+    assert (code, out) == (2, "")
+    assert err.startswith(f"{config}: system 'marketing' could not describe 'contacts': AuthError: HTTP 401")
+    assert "pat-na1-wrong-token" not in err
+
+
+def test_validate_online_with_an_unreachable_system_exits_3(setup: Setup) -> None:
+    config = setup.folder / "closeloop.yaml"
+    config.write_text(
+        config.read_text().replace("auth_url: 'http://crm.test'}", "auth_url: 'http://crm.test', max_attempts: 1}")
+    )
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    out, err = io.StringIO(), io.StringIO()
+    transports = {**setup.transports(), "crm": httpx.MockTransport(refuse)}
+    code = validate_online(config, environ={}, transports=transports, out=out, err=err)
+    assert (code, out.getvalue()) == (3, "")
+    assert err.getvalue().startswith(f"{config}: system 'crm' cannot reach 'Contact': Unreachable: ")

@@ -25,16 +25,25 @@ def validate_command(
     err: TextIO | None = None,
 ) -> int:
     """Check a configuration and its mappings: 0 with a one-line summary, or 2 with file:line:col messages."""
-    out, err = out or sys.stdout, err or sys.stderr
+    config = checked(config_path, registry, environ, err or sys.stderr)
+    if config is None:
+        return EXIT_CONFIG
+    print(summary(config), file=out or sys.stdout)
+    return EXIT_OK
+
+
+def checked(
+    config_path: Path, registry: Registry | None, environ: Mapping[str, str] | None, err: TextIO
+) -> LoadedConfig | None:
+    """The valid configuration, or None once its problems are printed to ``err``."""
     try:
         config, problems = check_config(config_path, registry, environ)
     except Exception as exc:  # an admin gets a message and exit 2, never a traceback; the cause is named
         print(f"{config_path}: internal error while checking the configuration: {type(exc).__name__}", file=err)
-        return EXIT_CONFIG
+        return None
     if config is None:
-        return print_problems(config_path, problems, err)
-    print(summary(config), file=out)
-    return EXIT_OK
+        print_problems(config_path, problems, err)
+    return config
 
 
 def print_problems(config_path: Path, problems: Sequence[ConfigProblem], err: TextIO) -> int:

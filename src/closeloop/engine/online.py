@@ -14,8 +14,7 @@ from typing import TextIO
 
 import httpx
 
-from closeloop.config.commands import EXIT_CONFIG, EXIT_OK, print_problems, summary
-from closeloop.config.loader import check_config
+from closeloop.config.commands import EXIT_CONFIG, EXIT_OK, checked, print_problems, summary
 from closeloop.config.models import LoadedConfig
 from closeloop.config.problems import ConfigProblem
 from closeloop.connector import Connector, ConnectorContext, Registry
@@ -47,13 +46,9 @@ def validate_online(
 ) -> int:
     """0 when the configuration is valid and every mapped field fits the vendors' describe; else 2 (3: unreachable)."""
     out, err = out or sys.stdout, err or sys.stderr
-    try:
-        config, problems = check_config(config_path, registry, environ)
-    except Exception as exc:  # an admin gets a message and exit 2, never a traceback; the cause is named
-        print(f"{config_path}: internal error while checking the configuration: {type(exc).__name__}", file=err)
-        return EXIT_CONFIG
+    config = checked(config_path, registry, environ, err)
     if config is None:
-        return print_problems(config_path, problems, err)
+        return EXIT_CONFIG
     for secret in config.secrets():
         register_secret(secret)
     try:

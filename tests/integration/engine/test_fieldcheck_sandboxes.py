@@ -93,15 +93,22 @@ class Setup:
         assert self.crm.stats.records_written == self.marketing.stats.records_written == 0
 
 
+def make_setup(folder: Path, *, people: int, deals: int) -> Setup:
+    """The repository's mappings copied into ``folder``; sandboxes seeded with half their people in common."""
+    shutil.copytree(REPO / "config" / "mappings", folder / "mappings")
+    (folder / "closeloop.yaml").write_text(CONFIG)
+    installed = registry()
+    crm = installed.get("salesforce").sandbox(seed=3, people=people, deals=deals)  # type: ignore[misc]
+    marketing = installed.get("hubspot").sandbox(seed=3, people=people, deals=0, offset=people // 2)  # type: ignore[misc]
+    crm.base_url, marketing.base_url = "http://crm.test", "http://marketing.test"
+    for box in (crm, marketing):
+        box.knobs.enforce_limits = False
+    return Setup(folder, crm, marketing)
+
+
 @pytest.fixture
 def setup(tmp_path: Path) -> Setup:
-    shutil.copytree(REPO / "config" / "mappings", tmp_path / "mappings")
-    (tmp_path / "closeloop.yaml").write_text(CONFIG)
-    installed = registry()
-    crm = installed.get("salesforce").sandbox(seed=3, people=6, deals=2)  # type: ignore[misc]
-    marketing = installed.get("hubspot").sandbox(seed=3, people=6, deals=0, offset=3)  # type: ignore[misc]
-    crm.base_url, marketing.base_url = "http://crm.test", "http://marketing.test"
-    return Setup(tmp_path, crm, marketing)
+    return make_setup(tmp_path, people=6, deals=2)
 
 
 def test_the_repository_mappings_fit_both_sandboxes(setup: Setup) -> None:

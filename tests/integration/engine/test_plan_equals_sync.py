@@ -7,23 +7,19 @@ the requests handed to each connector's ``write``.
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-import httpx
-
 from closeloop.config.loader import load_config
 from closeloop.config.models import Connection
-from closeloop.connector import registry
 from closeloop.engine.mapper import to_canonical_fields
 from closeloop.engine.plan import PlannedWrite
 from closeloop.engine.runtime import Engine
 from closeloop.model import WriteOp, WriteRequest, WriteResult
 from closeloop.store import Store
 
-from .test_fieldcheck_sandboxes import CONFIG, REPO
+from .test_fieldcheck_sandboxes import make_setup
 
 Write = tuple[str, str, str, str | None, frozenset[str], frozenset[tuple[str, object]]]
 """(system, object, op, native id, native fields, canonical values) of one write."""
@@ -43,15 +39,8 @@ def made(connection: Connection, system: str, obj: str, request: WriteRequest) -
 
 
 async def test_plan_lists_exactly_the_writes_sync_makes(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "config" / "mappings", tmp_path / "mappings")
-    (tmp_path / "closeloop.yaml").write_text(CONFIG)
-    installed = registry()
-    crm = installed.get("salesforce").sandbox(seed=3, people=40, deals=8)  # type: ignore[misc]
-    marketing = installed.get("hubspot").sandbox(seed=3, people=40, deals=0, offset=20)  # type: ignore[misc]
-    crm.base_url, marketing.base_url = "http://crm.test", "http://marketing.test"
-    for box in (crm, marketing):
-        box.knobs.enforce_limits = False
-    transports = {"crm": httpx.ASGITransport(app=crm), "marketing": httpx.ASGITransport(app=marketing)}
+    setup = make_setup(tmp_path, people=40, deals=8)
+    crm, marketing, transports = setup.crm, setup.marketing, setup.transports()
     config = load_config(tmp_path / "closeloop.yaml", environ={})
     connection = config.connections[0]
     writes: list[Write] = []

@@ -170,3 +170,12 @@ async def test_a_run_with_a_missing_field_refuses_before_reading_and_describes_a
             assert vendors["a"].calls["read"] == vendors["b"].calls["read"] == 0
             assert sum(vendors["b"].writes.values()) == 0
             assert store.get_cursor("ab", "a", "contacts") is None
+
+
+def test_a_property_closeloop_owns_is_checked_too(tmp_path: Path) -> None:
+    described = schemas()
+    fields = dict(described[("b", "contacts")].fields)
+    del fields["revenue"]  # the rollup's property, not created at the vendor yet
+    described[("b", "contacts")] = ObjectSchema("contacts", fields)
+    (problem,) = check_connection(connection(tmp_path, CONTACTS), described)
+    assert problem.message == "field 'revenue': b contacts has no field 'revenue'; no close name among its 12 fields"

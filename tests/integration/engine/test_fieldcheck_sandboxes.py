@@ -55,10 +55,15 @@ class Setup:
     def contacts(self) -> Path:
         return self.folder / "mappings" / "contacts.yaml"
 
-    def edit(self, old: str, new: str) -> None:
-        text = self.contacts.read_text()
+    @property
+    def deals(self) -> Path:
+        return self.folder / "mappings" / "deals.yaml"
+
+    def edit(self, old: str, new: str, mapping: Path | None = None) -> None:
+        path = mapping or self.contacts
+        text = path.read_text()
         assert old in text
-        self.contacts.write_text(text.replace(old, new))
+        path.write_text(text.replace(old, new))
 
     def transports(self) -> dict[str, httpx.AsyncBaseTransport]:
         return {"crm": httpx.ASGITransport(app=self.crm), "marketing": httpx.ASGITransport(app=self.marketing)}
@@ -182,3 +187,13 @@ def test_validate_online_with_an_unreachable_system_exits_3(setup: Setup) -> Non
     code = validate_online(config, environ={}, transports=transports, out=out, err=err)
     assert (code, out.getvalue()) == (3, "")
     assert err.getvalue().startswith(f"{config}: system 'crm' cannot reach 'Contact': Unreachable: ")
+
+
+async def test_a_hubspot_property_of_another_type_is_refused(setup: Setup) -> None:
+    setup.edit("crm: Amount, marketing: amount,", "crm: Amount, marketing: dealname,", setup.deals)
+    (problem,) = (await setup.sync())[0]
+    assert problem == (
+        f"{setup.deals}:17:55: field 'amount' has type 'decimal', but 'dealname' of marketing deals is a string "
+        "field; types that fit it: 'string', 'email', 'phone', 'picklist', 'reference' or 'id'"
+    )
+    setup.assert_no_record_read_or_written()

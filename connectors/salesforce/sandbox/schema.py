@@ -157,10 +157,15 @@ ROLES = (
     "Technical Buyer",
     "Other",
 )
-# (ApiName, DefaultProbability, IsClosed, IsWon, ForecastCategoryName): the pipeline closeloop's seed maps to.
+# (ApiName, DefaultProbability, IsClosed, IsWon, ForecastCategoryName): a new org's default sales process, whose
+# stages a mapping may name; the seed uses six of them.
 STAGES = (
     ("Prospecting", 10.0, False, False, "Pipeline"),
     ("Qualification", 10.0, False, False, "Pipeline"),
+    ("Needs Analysis", 20.0, False, False, "Pipeline"),
+    ("Value Proposition", 50.0, False, False, "Pipeline"),
+    ("Id. Decision Makers", 60.0, False, False, "Pipeline"),
+    ("Perception Analysis", 70.0, False, False, "Pipeline"),
     ("Proposal/Price Quote", 75.0, False, False, "Pipeline"),
     ("Negotiation/Review", 90.0, False, False, "Pipeline"),
     ("Closed Won", 100.0, True, True, "Closed"),

@@ -93,6 +93,7 @@ class _Reader:
             fields=fields,
             create=tuple(create),
             on_delete=OnDelete(doc.on_delete),
+            source=self.source,
         )
 
     def system(self, name: str, doc: MappingSystemDoc) -> SystemObjects:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from closeloop.config.problems import ConfigError
 from closeloop.exitcodes import EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_USAGE
 from closeloop.http.errors import (
     AuthError,
@@ -50,25 +51,19 @@ class FailureKind(enum.StrEnum):
         return self not in (FailureKind.UNREACHABLE, FailureKind.TRANSIENT, FailureKind.BUDGET)
 
 
-class ConfigMismatch(Exception):
-    """The configuration does not fit what a vendor reports; the run refuses to start. One line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
-
-
 @dataclass(frozen=True)
 class Failure:
     """A classified failure: its kind and one line saying what happened."""
 
     kind: FailureKind
     message: str
+    details: tuple[str, ...] = ()
+    """One line per problem where there are several (a configuration's, each with its file:line:col)."""
 
 
 _KINDS: tuple[tuple[type[BaseException], FailureKind], ...] = (
     (AuthError, FailureKind.AUTH),
-    (ConfigMismatch, FailureKind.CONFIG),
+    (ConfigError, FailureKind.CONFIG),
     (TlsVerificationFailed, FailureKind.TLS),
     (Unreachable, FailureKind.UNREACHABLE),
     (TransientError, FailureKind.TRANSIENT),
@@ -81,7 +76,8 @@ _KINDS: tuple[tuple[type[BaseException], FailureKind], ...] = (
 def classify(exc: Exception) -> Failure:
     """The kind of ``exc`` (the first matching entry of the table above) and a one-line message."""
     kind = next((kind for cls, kind in _KINDS if isinstance(exc, cls)), FailureKind.BUG)
-    text = " ".join(str(exc).split()) or "no message"
+    details = tuple(str(problem) for problem in exc.problems) if isinstance(exc, ConfigError) else ()
+    text = "; ".join(details) or " ".join(str(exc).split()) or "no message"
     if kind is FailureKind.BUG:
         text = f"{type(exc).__name__}: {text}"
-    return Failure(kind, text[:1000])
+    return Failure(kind, text[:4000], details)

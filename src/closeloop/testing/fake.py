@@ -106,6 +106,7 @@ FIELDS = {
     "contacts": {
         "email": FieldInfo("email", FieldType.EMAIL),
         "name": FieldInfo("name", FieldType.STRING),
+        "title": FieldInfo("title", FieldType.STRING),
         "phone": FieldInfo("phone", FieldType.PHONE),
         "source": FieldInfo("source", FieldType.STRING),
         "stage": FieldInfo(

@@ -73,7 +73,9 @@ class Daemon:
         self.engine = Engine(config, store, clock=clock)
         self.metrics = DaemonMetrics()
         self.metrics.watch(self._outbox_depths, self._budgets_left)
-        self.scheduler = SyncScheduler(self._sync, clock=clock)
+        self.scheduler = SyncScheduler(
+            self._sync, clock=clock, min_gap=timedelta(seconds=settings.early_run_gap_seconds)
+        )
         self.started_at = clock()
         self._stop = asyncio.Event()
         self._hard_stop = asyncio.Event()

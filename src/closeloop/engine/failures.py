@@ -80,4 +80,7 @@ def classify(exc: Exception) -> Failure:
     text = "; ".join(details) or " ".join(str(exc).split()) or "no message"
     if kind is FailureKind.BUG:
         text = f"{type(exc).__name__}: {text}"
+    system = getattr(exc, "system", None)
+    if isinstance(system, str) and not text.startswith(system):
+        text = f"{system}: {text}"  # which of the connection's systems refused, for the run history
     return Failure(kind, text[:4000], details)

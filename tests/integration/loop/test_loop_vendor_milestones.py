@@ -81,64 +81,103 @@ CRMS = {
     ),
 }
 
-HUBSPOT = (
-    "{access_token: pat-na1-sandbox-3, base_url: 'http://marketing.test', search_requests_per_window: 200, "
-    "requests_per_window: 2000}"
-)
+
+@dataclass(frozen=True)
+class Marketing:
+    """How one marketing tool names what the scenario maps; Marketo holds no deals."""
+
+    name: str
+    settings: str
+    contacts: str
+    last_name: str
+    created: str
+    source: str
+    sources: str  # its source values -> canonical, as a YAML flow mapping
+    revenue: str
+    deals: bool
 
 
-def _contacts_yaml(crm: Crm) -> str:
+MARKETING = {
+    "hubspot": Marketing(
+        "hubspot",
+        "{access_token: pat-na1-sandbox-3, base_url: 'http://marketing.test', search_requests_per_window: 200, "
+        "requests_per_window: 2000}",
+        "contacts",
+        "lastname",
+        "createdate",
+        "hs_analytics_source",  # read-only at HubSpot: closeloop's copies carry none, so the CRM's source stands
+        "{PAID_SEARCH: paid_search, EMAIL_MARKETING: email, OFFLINE: events, DIRECT_TRAFFIC: direct}",
+        "closeloop_revenue",
+        deals=True,
+    ),
+    "marketo": Marketing(
+        "marketo",
+        "{client_id: sandbox-client-id, client_secret: sandbox-client-secret, base_url: 'http://marketing.test'}",
+        "leads",
+        "lastName",
+        "createdAt",
+        "leadSource",  # filled by closeloop: Marketo then reports an original source at its copy's creation
+        "{Paid Search: paid_search, Email: email, Trade Show: events, Direct: direct}",
+        "closeloopRevenue",
+        deals=False,
+    ),
+}
+PAIRS = [("salesforce", "hubspot"), ("zoho", "hubspot"), ("zoho", "marketo")]
+
+
+def _contacts_yaml(crm: Crm, mkt: Marketing) -> str:
     sources = ", ".join(f"{native}: {canonical}" for canonical, native in crm.sources.items())
+    lead_source = "LeadSource" if crm.name == "salesforce" else "Lead_Source"
     return f"""
 entity: contact
 systems:
   crm: {{objects: [{crm.contacts}], upsert: {{key: Email, value: email}}}}
-  marketing: {{objects: [contacts], upsert: {{key: email, value: email}}}}
+  marketing: {{objects: [{mkt.contacts}], upsert: {{key: email, value: email}}}}
 match: [email]
 fields:
   email: {{type: email, crm: Email, marketing: email}}
-  last_name: {{type: string, crm: {crm.last_name}, marketing: lastname}}
-  created_at: {{type: datetime, crm: {crm.created}, marketing: createdate, policy: earliest}}
+  last_name: {{type: string, crm: {crm.last_name}, marketing: {mkt.last_name}}}
+  created_at: {{type: datetime, crm: {crm.created}, marketing: {mkt.created}, policy: earliest}}
   original_source:
     type: picklist
-    crm: Lead_Source
-    marketing: hs_analytics_source
-    policy: earliest
+    crm: {lead_source}
+    marketing: {mkt.source}
+    policy: write-once
     values:
       crm: {{{sources}}}
-      marketing: {{PAID_SEARCH: paid_search, EMAIL_MARKETING: email, OFFLINE: events, DIRECT_TRAFFIC: direct}}
-  revenue: {{type: decimal, from: loop.closed_won_revenue, marketing: closeloop_revenue}}
+      marketing: {mkt.sources}
+  revenue: {{type: decimal, from: loop.closed_won_revenue, marketing: {mkt.revenue}}}
 create:
   crm -> marketing: all
 on_delete: unlink
-""".replace("crm: Lead_Source", f"crm: {'LeadSource' if crm.name == 'salesforce' else 'Lead_Source'}")
+"""
 
 
-def _deals_yaml(crm: Crm) -> str:
+def _deals_yaml(crm: Crm, mkt: Marketing) -> str:
     name, amount, stage, closed, currency = crm.deal_fields
     open_stage, won_stage = crm.stages
+    hubspot = lambda field: f", marketing: {field}" if mkt.deals else ""  # noqa: E731 - a tiny formatting helper
+    systems = "\n  marketing: {objects: [deals], upsert: {key: closeloop_id, value: golden_id}}" if mkt.deals else ""
+    stages = "\n      marketing: {appointmentscheduled: open, closedwon: closed_won}" if mkt.deals else ""
+    stage_field = "\n    marketing: dealstage" if mkt.deals else ""
+    create = "create:\n  crm -> marketing: all\n" if mkt.deals else ""
     return f"""
 entity: deal
 systems:
-  crm: {{objects: [{crm.deals}], upsert: {{key: {crm.deal_key}, value: golden_id}}}}
-  marketing: {{objects: [deals], upsert: {{key: closeloop_id, value: golden_id}}}}
+  crm: {{objects: [{crm.deals}], upsert: {{key: {crm.deal_key}, value: golden_id}}}}{systems}
 fields:
-  name: {{type: string, crm: {name}, marketing: dealname, prefer: crm}}
-  amount: {{type: decimal, crm: {amount}, marketing: amount, prefer: crm}}
-  close_date: {{type: date, crm: {closed}, marketing: closedate, prefer: crm}}
-  currency: {{type: string, crm: {currency}, marketing: deal_currency_code, prefer: crm}}
-  created_at: {{type: datetime, crm: {crm.created}, marketing: createdate, policy: earliest}}
+  name: {{type: string, crm: {name}{hubspot("dealname")}, prefer: crm}}
+  amount: {{type: decimal, crm: {amount}{hubspot("amount")}, prefer: crm}}
+  close_date: {{type: date, crm: {closed}{hubspot("closedate")}, prefer: crm}}
+  currency: {{type: string, crm: {currency}{hubspot("deal_currency_code")}, prefer: crm}}
+  created_at: {{type: datetime, crm: {crm.created}{hubspot("createdate")}, policy: earliest}}
   stage:
     type: picklist
-    crm: {stage}
-    marketing: dealstage
+    crm: {stage}{stage_field}
     prefer: crm
     values:
-      crm: {{{open_stage}: open, {won_stage}: closed_won}}
-      marketing: {{appointmentscheduled: open, closedwon: closed_won}}
-create:
-  crm -> marketing: all
-on_delete: unlink
+      crm: {{{open_stage}: open, {won_stage}: closed_won}}{stages}
+{create}on_delete: unlink
 """
 
 
@@ -184,21 +223,21 @@ class World:
         assert result.ok, result.error
 
 
-@pytest.fixture(params=sorted(CRMS))
+@pytest.fixture(params=PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
 async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
-    crm = CRMS[request.param]
+    crm, mkt = CRMS[request.param[0]], MARKETING[request.param[1]]
     installed = registry()
     crm_box = installed.get(crm.name).sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
-    mkt_box = installed.get("hubspot").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    mkt_box = installed.get(mkt.name).sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
     crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
     for box in (crm_box, mkt_box):
         box.knobs.enforce_limits = False
-    (tmp_path / "contacts.yaml").write_text(_contacts_yaml(crm))
-    (tmp_path / "deals.yaml").write_text(_deals_yaml(crm))
+    (tmp_path / "contacts.yaml").write_text(_contacts_yaml(crm, mkt))
+    (tmp_path / "deals.yaml").write_text(_deals_yaml(crm, mkt))
     (tmp_path / "closeloop.yaml").write_text(f"""
 systems:
   crm: {{connector: {crm.name}, settings: {crm.settings}}}
-  marketing: {{connector: hubspot, settings: {HUBSPOT}}}
+  marketing: {{connector: {mkt.name}, settings: {mkt.settings}}}
 connections:
   - name: pair
     systems: [crm, marketing]

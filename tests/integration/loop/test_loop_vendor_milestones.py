@@ -123,6 +123,9 @@ MARKETING = {
     ),
 }
 PAIRS = [("salesforce", "hubspot"), ("zoho", "hubspot"), ("zoho", "marketo")]
+SHIPPED_PAIR = ("salesforce", "hubspot")
+SHIPPED = Path(__file__).parents[3] / "config" / "mappings"
+"""Salesforce and HubSpot run on the shipped mappings; the other pairs on the same fields under their names."""
 
 
 def _contacts_yaml(crm: Crm, mkt: Marketing) -> str:
@@ -232,8 +235,12 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
     for box in (crm_box, mkt_box):
         box.knobs.enforce_limits = False
-    (tmp_path / "contacts.yaml").write_text(_contacts_yaml(crm, mkt))
-    (tmp_path / "deals.yaml").write_text(_deals_yaml(crm, mkt))
+    if request.param == SHIPPED_PAIR:  # the mappings closeloop ships, as they are
+        for name in ("contacts.yaml", "deals.yaml"):
+            (tmp_path / name).write_text((SHIPPED / name).read_text())
+    else:
+        (tmp_path / "contacts.yaml").write_text(_contacts_yaml(crm, mkt))
+        (tmp_path / "deals.yaml").write_text(_deals_yaml(crm, mkt))
     (tmp_path / "closeloop.yaml").write_text(f"""
 systems:
   crm: {{connector: {crm.name}, settings: {crm.settings}}}
@@ -338,3 +345,41 @@ async def test_a_period_before_the_first_sync_counts_contacts_by_their_crm_creat
     assert [(r.source, r.counts[0]) for r in january.funnel] == [("email", 1), ("paid_search", 1)]
     march = build_report(read_facts(world.store, day(3, 1), day(4, 1), "USD"))
     assert march.funnel_total.counts[0] == 0  # HubSpot's copies, made 03-05, do not move the creation
+
+
+async def _hubspot_deal(world: World, contact_email: str, fields: dict[str, Any]) -> str:
+    """A deal made through HubSpot's API only (no CRM copy), on the HubSpot copy of a contact."""
+    api = world.engine.connector("marketing")
+    (made,) = await api.write("deals", [WriteRequest("new", WriteOp.CREATE, fields)])
+    assert made.ok, made.error
+    assert made.native_id is not None
+    contact = next(r.id for r in world.mkt_box.table("contacts").live() if r.fields.get("email") == contact_email)
+    (linked,) = await api.associate("deals", [Association(made.native_id, contact)])
+    assert linked.ok, linked.error
+    return made.native_id
+
+
+@pytest.mark.parametrize("world", [("salesforce", "hubspot")], indirect=True, ids=["salesforce-hubspot"])
+async def test_a_deal_held_only_by_marketing_keeps_its_currency(world: World) -> None:
+    await _seed(world)
+    await world.engine.sync("pair")
+    won = {"dealname": "UK expansion", "amount": "107250", "dealstage": "closedwon", "closedate": "2026-03-03"}
+    await _hubspot_deal(world, "ann@example.com", won | {"deal_currency_code": "GBP"})
+    await world.engine.sync("pair")
+    entries = [e for e in world.store.ledger_entries() if e.currency != "USD"]
+    assert [(e.currency, str(e.amount), str(e.amount_base)) for e in entries] == [("GBP", "107250", "136207.50")]
+
+
+@pytest.mark.parametrize("world", [("salesforce", "hubspot")], indirect=True, ids=["salesforce-hubspot"])
+async def test_a_won_deal_without_a_currency_is_quarantined_not_booked_in_the_base_currency(world: World) -> None:
+    await _seed(world)
+    await world.engine.sync("pair")
+    booked = len(world.store.ledger_entries())
+    won = {"dealname": "No currency", "amount": "5000", "dealstage": "closedwon", "closedate": "2026-03-03"}
+    await _hubspot_deal(world, "bob@example.com", won)
+    outcome = await world.engine.sync("pair")
+    assert outcome.status.value == "quarantined"
+    assert len(world.store.ledger_entries()) == booked
+    (parked,) = world.store.list_quarantine()
+    assert (parked.code, parked.entity) == ("UNKNOWN_CURRENCY", "deal")
+    assert parked.reason.startswith("the deal has no currency")

@@ -274,8 +274,8 @@ async def _contact(world: World, email: str, source: str) -> str:
     return await world.create(crm.contacts, fields)
 
 
-async def _seed(world: World) -> None:
-    """The scenario of the module docstring, made through the CRM's API on the days it happened."""
+async def _seed(world: World) -> str:
+    """The scenario of the module docstring, made through the CRM's API on the days it happened; the deal's id."""
     crm = world.crm
     name, amount, stage, closed, currency = crm.deal_fields
     world.at(day(1, 5))
@@ -297,6 +297,7 @@ async def _seed(world: World) -> None:
     world.at(day(3, 1))
     await world.update(crm.deals, deal, {stage: crm.stages[1]})
     world.at(day(3, 5))  # closeloop's first sync: it creates HubSpot's copies now
+    return deal
 
 
 async def _report(world: World, start: datetime, end: datetime) -> Report:
@@ -383,3 +384,23 @@ async def test_a_won_deal_without_a_currency_is_quarantined_not_booked_in_the_ba
     (parked,) = world.store.list_quarantine()
     assert (parked.code, parked.entity) == ("UNKNOWN_CURRENCY", "deal")
     assert parked.reason.startswith("the deal has no currency")
+
+
+@pytest.mark.parametrize("world", [("salesforce", "hubspot")], indirect=True, ids=["salesforce-hubspot"])
+async def test_customer_since_follows_the_ledger_through_a_reopen(world: World) -> None:
+    deal = await _seed(world)
+    _, _, stage, closed, _ = world.crm.deal_fields
+
+    async def ann() -> tuple[object, object]:
+        await world.engine.sync("pair")
+        row = next(r for r in world.mkt_box.table("contacts").live() if r.fields.get("email") == "ann@example.com")
+        return row.fields.get("closeloop_customer_since"), row.fields.get("closeloop_first_won_at")
+
+    assert await ann() == ("2026-03-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z")
+    world.at(day(3, 10))
+    await world.update(world.crm.deals, deal, {stage: world.crm.stages[0]})  # reopened: no win is left
+    assert await ann() == (None, None)
+    world.at(day(3, 20))
+    await world.update(world.crm.deals, deal, {stage: world.crm.stages[1], closed: "2026-03-20"})
+    # won again later: the relationship began at the deal's first win, so customer_since keeps 03-01
+    assert await ann() == ("2026-03-01T00:00:00.000Z", "2026-03-20T00:00:00.000Z")

@@ -29,7 +29,7 @@ import pytest
 from closeloop.config.loader import load_config
 from closeloop.connector import Connector, registry
 from closeloop.engine.runtime import Engine
-from closeloop.loop import Model, Report, build_report
+from closeloop.loop import FunnelStage, Model, Report, build_report
 from closeloop.loop.facts import read_facts
 from closeloop.model import Association, WriteOp, WriteRequest
 from closeloop.sandbox.kit import SandboxBase
@@ -407,3 +407,19 @@ async def test_customer_since_follows_the_ledger_through_a_reopen(world: World) 
     await world.update(world.crm.deals, deal, {stage: world.crm.stages[1], closed: "2026-03-20"})
     # won again later: the relationship began at the deal's first win, so customer_since keeps 03-01
     assert await ann() == ("2026-03-01T00:00:00.000Z", "2026-03-20T00:00:00.000Z")
+
+
+@pytest.mark.parametrize("world", [("salesforce", "hubspot")], indirect=True, ids=["salesforce-hubspot"])
+async def test_stage_entry_dates_come_from_hubspot(world: World) -> None:
+    await _seed(world)
+    await world.engine.sync("pair")
+    ann = next(r.id for r in world.mkt_box.table("contacts").live() if r.fields.get("email") == "ann@example.com")
+    world.at(day(3, 12))  # marketing qualifies Ann in HubSpot, which stamps the day
+    update = WriteRequest("mql", WriteOp.UPDATE, {"lifecyclestage": "marketingqualifiedlead"}, native_id=ann)
+    (result,) = await world.engine.connector("marketing").write("contacts", [update])
+    assert result.ok, result.error
+    await world.engine.sync("pair")
+    facts = read_facts(world.store, day(1, 1), day(2, 1), "USD")
+    (ann_facts,) = [c for c in facts.contacts if c.created_at == day(1, 5)]
+    # HubSpot's own stamp, carried by the shipped mapping; the customer stage from Ann's first won deal
+    assert ann_facts.stage_dates == {FunnelStage.MQL: day(3, 12), FunnelStage.CUSTOMER: day(3, 1)}

@@ -231,11 +231,14 @@ def journeys(inp: ReportInput) -> dict[str, list[Touch]]:
     return dict(by_contact)
 
 
-def milestones_of(deal: Position, inp: ReportInput) -> Milestones:
-    """A deal's milestones: its contacts' first creation (one pooled journey), its own creation, its close."""
+def deal_milestones(inp: ReportInput, deals: Sequence[Position]) -> dict[str, Milestones]:
+    """Each deal's milestones: its contacts' first creation (one pooled journey), its own creation, its close."""
     created = {c.contact_id: c.created_at for c in inp.contacts}
-    leads = [created[c] for c in deal.contacts if c in created]
-    return Milestones(min(leads, default=None), inp.deal_created.get(deal.deal_id), deal.closed_at)
+    found: dict[str, Milestones] = {}
+    for deal in deals:
+        leads = [created[c] for c in deal.contacts if c in created]
+        found[deal.deal_id] = Milestones(min(leads, default=None), inp.deal_created.get(deal.deal_id), deal.closed_at)
+    return found
 
 
 def deal_touches(deal: Position, by_contact: Mapping[str, Sequence[Touch]]) -> list[Touch]:
@@ -261,7 +264,7 @@ def deal_credit(share: Fraction) -> Decimal:
 def attribute_deals(
     model: Model,
     deals: Sequence[Position],
-    inp: ReportInput,
+    milestones: Mapping[str, Milestones],
     by_contact: Mapping[str, Sequence[Touch]],
     half_life: timedelta,
 ) -> list[AttributedRow]:
@@ -270,7 +273,7 @@ def attribute_deals(
     counts: dict[tuple[str, str], Fraction] = defaultdict(Fraction)
     for deal in deals:
         touches = deal_touches(deal, by_contact)
-        credits = attribute(model, deal.amount_base, touches, milestones_of(deal, inp), half_life=half_life)
+        credits = attribute(model, deal.amount_base, touches, milestones[deal.deal_id], half_life=half_life)
         if not credits:
             for dimension in ("source", "campaign"):
                 revenue[dimension, UNATTRIBUTED] += deal.amount_base
@@ -296,8 +299,12 @@ def _first_touch(touches: Sequence[Touch]) -> Touch | None:
 
 
 def _average_days(spans: Sequence[tuple[datetime | None, datetime | None]]) -> Decimal | None:
-    """The average of the known (start, end) spans in days, to one decimal; None when none is known."""
-    days = [(end - start) / timedelta(days=1) for start, end in spans if start and end]
+    """The average of the known (start, end) spans in days, to one decimal; None when none is known.
+
+    A span that ends before it starts (a deal entered in the CRM after its close, as imported history is) tells
+    no cycle and is left out rather than averaged in as negative days.
+    """
+    days = [(end - start) / timedelta(days=1) for start, end in spans if start and end and end >= start]
     return Decimal(str(sum(days) / len(days))).quantize(Decimal("0.1")) if days else None
 
 
@@ -362,7 +369,8 @@ def build_report(
     """The closed-loop report for ``inp``'s period under ``models`` (all of them by default)."""
     deals = won_in_period(inp)
     by_contact = journeys(inp)
-    attributed = [row for model in models for row in attribute_deals(model, deals, inp, by_contact, half_life)]
+    milestones = deal_milestones(inp, deals)
+    attributed = [row for model in models for row in attribute_deals(model, deals, milestones, by_contact, half_life)]
     funnel, funnel_total = build_funnel(inp)
     return Report(
         period_start=inp.period_start,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from closeloop.loop import Channel, Milestones, Model, ReportInput, Touch, TouchKind, attribute, make_touch
 from closeloop.loop.attribution import milestone_touch
-from closeloop.loop.report import deal_touches, journeys, milestones_of, won_in_period
+from closeloop.loop.report import deal_milestones, deal_touches, journeys, won_in_period
 
 D1 = Milestones(
     lead_created_at=datetime(2024, 3, 6, tzinfo=UTC),
@@ -50,7 +50,7 @@ def five_touches(scenario_input: ReportInput) -> list[Touch]:
 @pytest.fixture
 def d2(scenario_input: ReportInput) -> tuple[list[Touch], Milestones]:
     deal = next(p for p in won_in_period(scenario_input) if p.deal_id == "D2")
-    return deal_touches(deal, journeys(scenario_input)), milestones_of(deal, scenario_input)
+    return deal_touches(deal, journeys(scenario_input)), deal_milestones(scenario_input, [deal])["D2"]
 
 
 @pytest.mark.parametrize("model", list(Model), ids=str)

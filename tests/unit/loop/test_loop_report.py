@@ -149,3 +149,12 @@ def test_deal_without_touches_is_unattributed(scenario_input: ReportInput) -> No
     assert [(r.key, str(r.revenue), str(r.deals)) for r in report.attributed_for(Model.LINEAR, "source")] == [
         ("(unattributed)", "2100.00", "2")
     ]
+
+
+def test_a_deal_created_after_its_close_tells_no_sales_cycle(scenario_input: ReportInput) -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    imported = replace(scenario_input, deal_created={"D1": datetime(2024, 4, 2, tzinfo=UTC)})  # after 03-20
+    stats = {r.source: (r.average_cycle_days, str(r.average_journey_days)) for r in build_report(imported).deal_stats}
+    assert stats == {"paid_search": (None, "21.0"), "organic_search": (None, "21.0")}  # D2's creation unknown here

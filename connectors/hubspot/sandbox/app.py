@@ -46,6 +46,7 @@ from .catalog import (
     SEARCHABLE,
     Prop,
     pipeline,
+    stage_date,
     stage_flags,
 )
 
@@ -375,6 +376,9 @@ class HubSpotSandbox(SandboxBase):
         """Insert or update; a unique-value collision comes back as a message instead."""
         table = self.table(obj)
         values = {k: v for k, v in clean.items() if v != ""}
+        entered = values.get("lifecyclestage") if obj == "contacts" else None
+        if entered and not (row and row.fields.get(stage_date(entered))):
+            values[stage_date(entered)] = _iso(self.now())  # HubSpot stamps the day a contact enters a stage
         clash = table.conflicts(values, except_id=row.id if row else None)
         if clash:
             owner = table.find(clash, values[clash])

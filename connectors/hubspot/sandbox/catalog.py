@@ -95,6 +95,11 @@ def _text(name: str, label: str, group: str, **kw: Any) -> Prop:
     return Prop(name, label, "string", "text", group, **kw)
 
 
+def stage_date(stage: str) -> str:
+    """The property in which HubSpot keeps when a contact entered lifecycle stage ``stage``."""
+    return f"hs_lifecyclestage_{stage}_date"
+
+
 def _datetime(name: str, label: str, group: str, **kw: Any) -> Prop:
     return Prop(name, label, "datetime", "date", group, **kw)
 
@@ -171,6 +176,11 @@ CONTACT_PROPERTIES: tuple[Prop, ...] = (
     _datetime("closeloop_first_won_at", "First closed-won at (closeloop)", _CLOSELOOP, hubspot_defined=False),
     _datetime("closeloop_last_won_at", "Last closed-won at (closeloop)", _CLOSELOOP, hubspot_defined=False),
     _datetime("closeloop_customer_since", "Customer since (closeloop)", _CLOSELOOP, hubspot_defined=False),
+    # "Became a <stage> date": set by HubSpot when the contact enters the stage, never by a client.
+    *(
+        _datetime(stage_date(value), f"Became a {label} date", "contactinformation", read_only=True, calculated=True)
+        for value, label in LIFECYCLE_STAGES
+    ),
 )
 
 DEAL_PROPERTIES: tuple[Prop, ...] = (

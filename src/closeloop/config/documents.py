@@ -124,7 +124,7 @@ class FieldDoc(BaseModel):
     __pydantic_extra__: dict[str, NativeField] = Field(init=False)
 
     type: FieldType = FieldType.STRING
-    policy: str | None = Field(default=None, description="two-way (default), '<a> -> <b>' or write-once.")
+    policy: str | None = Field(default=None, description="two-way (default), '<a> -> <b>', write-once or earliest.")
     prefer: str | None = Field(default=None, description="'<system>' or '<system> unless blank'.")
     from_: str | None = Field(default=None, alias="from", description="loop.<rollup>: computed by closeloop.")
     values: dict[str, dict[str, str]] | None = Field(

@@ -71,6 +71,20 @@ class WriteOnce(Frozen):
         return source != LOOP
 
 
+class Earliest(Frozen):
+    """A server-set time (a creation date): the earliest value any system tells is kept; nothing is written.
+
+    Each system sets its own creation time and refuses writes to it, so the copy closeloop creates in another
+    system carries the time of that create; the earliest value is when the record really began.
+    """
+
+    kind: Literal["earliest"] = "earliest"
+
+    def flows(self, source: str, target: str) -> bool:
+        """Never: each system keeps its own value."""
+        return False
+
+
 class FromLoop(Frozen):
     """Computed by closeloop from the revenue ledger and written to the systems that map the field."""
 
@@ -82,7 +96,7 @@ class FromLoop(Frozen):
         return source == LOOP
 
 
-Policy = Annotated[TwoWay | OneWay | WriteOnce | FromLoop, Field(discriminator="kind")]
+Policy = Annotated[TwoWay | OneWay | WriteOnce | Earliest | FromLoop, Field(discriminator="kind")]
 
 
 class Prefer(Frozen):
@@ -142,16 +156,18 @@ def parse_direction(text: str, systems: Sequence[str]) -> tuple[str, str]:
     return source, target
 
 
-def parse_policy(text: str, systems: Sequence[str]) -> TwoWay | OneWay | WriteOnce:
-    """``two-way``, ``write-once`` or ``<a> -> <b>`` over the mapping's systems."""
+def parse_policy(text: str, systems: Sequence[str]) -> TwoWay | OneWay | WriteOnce | Earliest:
+    """``two-way``, ``write-once``, ``earliest`` or ``<a> -> <b>`` over the mapping's systems."""
     if text.strip() == "two-way":
         return TwoWay()
     if text.strip() == "write-once":
         return WriteOnce()
+    if text.strip() == "earliest":
+        return Earliest()
     if "->" in text:
         source, target = parse_direction(text, systems)
         return OneWay(source=source, target=target)
-    return _raise(unknown("policy", text, ["two-way", "write-once", *_directions(systems)]))
+    return _raise(unknown("policy", text, ["two-way", "write-once", "earliest", *_directions(systems)]))
 
 
 def parse_prefer(text: str, systems: Sequence[str]) -> Prefer:

@@ -23,8 +23,8 @@ def email(extra: str) -> tuple[str, str]:
 CASES = [
     pytest.param(
         [email("policy: one-way")],
-        "contacts.yaml:7:62: unknown policy 'one-way'; valid: 'two-way', 'write-once', 'crm -> marketing' or "
-        "'marketing -> crm'; did you mean 'two-way'?",
+        "contacts.yaml:7:62: unknown policy 'one-way'; valid: 'two-way', 'write-once', 'earliest', "
+        "'crm -> marketing' or 'marketing -> crm'; did you mean 'two-way'?",
         id="unknown_policy_names_valid_ones",
     ),
     pytest.param(

@@ -127,6 +127,7 @@ FIELDS = {
         "amount": FieldInfo("amount", FieldType.DECIMAL),
         "currency": FieldInfo("currency", FieldType.STRING),
         "closed": FieldInfo("closed", FieldType.DATE),
+        "created": FieldInfo("created", FieldType.DATETIME),
         "stage": FieldInfo("stage", FieldType.PICKLIST),
         "cl_id": FieldInfo("cl_id", FieldType.STRING),
     },

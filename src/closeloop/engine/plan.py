@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from closeloop.config.models import EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.cycle import ordered, run_cycle
-from closeloop.engine.golden import GoldenState, plain
+from closeloop.engine.golden import PARTNER, GoldenState, plain
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import owed_writes
 from closeloop.model import WriteOp
@@ -67,10 +67,14 @@ def _planned(ctx: CycleContext, mapping: EntityMapping, system: str, golden_id: 
     golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
     out = []
     for write in owed_writes(ctx, mapping, golden, system, ctx.connection.other(system)):
-        before = {}
+        snapshot = {}
         if write.native_id:
             link = ctx.store.get_link(system, write.obj, write.native_id)
-            before = plain(link.snapshot) if link else {}
+            snapshot = dict(link.snapshot) if link else {}
+        before = plain(snapshot)
         diff = {name: (before.get(name), value) for name, value in write.values.items()}
+        partner_field = mapping.partner_field(system)
+        if partner_field and write.partner_id is not None:
+            diff[partner_field] = (snapshot.get(PARTNER), write.partner_id)
         out.append(PlannedWrite(system, write.obj, write.op, golden_id, write.native_id, diff))
     return out

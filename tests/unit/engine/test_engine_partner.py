@@ -128,3 +128,12 @@ async def test_store_lost_before_the_first_side_got_its_partner_id_relinks_throu
         assert _sizes(world) == (1, 1, 1, 1)
     b_deal = world.b.live("deals")[0]
     assert world.a.table("deals")[deal.id].fields["b_id"] == b_deal.id
+
+
+async def test_setup_creates_the_missing_partner_fields_once(world: World) -> None:
+    world.a.put("contacts", {"email": "ann@x.com"})
+    await world.sync()
+    await world.sync()
+    assert set(world.a.created_fields["contacts"]) == {"b_id"}
+    assert set(world.b.created_fields["deals"]) == {"a_id"}
+    assert (world.a.calls["create_fields"], world.b.calls["create_fields"]) == (2, 2)  # contacts and deals, once

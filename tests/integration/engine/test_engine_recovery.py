@@ -1,0 +1,170 @@
+"""A lost state store never duplicates: the first cycle on an empty store re-links through partner ids.
+
+Salesforce <-> HubSpot on the shipped mappings (config/mappings), every record created through the sandboxes'
+REST APIs. After the sync converges the store is deleted several times; each fresh store re-links every person
+and deal to the same records on the other side, creates nothing, books each won deal once and leaves the revenue
+rollups as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from closeloop.config.loader import load_config
+from closeloop.connector import registry
+from closeloop.engine.runtime import Engine
+from closeloop.model import Association, WriteOp, WriteRequest
+from closeloop.sandbox.kit import SandboxBase
+from closeloop.store import Store
+
+MAPPINGS = Path(__file__).parents[3] / "config" / "mappings"
+CONFIG = f"""
+systems:
+  crm: {{connector: salesforce, settings: {{auth_flow: client_credentials, client_id: closeloop-sandbox,
+        client_secret: closeloop-sandbox-secret, base_url: 'http://crm.test', auth_url: 'http://crm.test'}}}}
+  marketing: {{connector: hubspot, settings: {{access_token: pat-na1-sandbox-3, base_url: 'http://marketing.test',
+        requests_per_window: 2000, search_requests_per_window: 200}}}}
+connections:
+  - name: pair
+    systems: [crm, marketing]
+    mappings: ['{MAPPINGS / "contacts.yaml"}', '{MAPPINGS / "deals.yaml"}']
+    lookback: 1m
+    marketing_system: marketing
+"""
+
+
+@dataclass
+class Pair:
+    """The two sandboxes, the engine syncing them and where its store lives."""
+
+    crm: SandboxBase
+    mkt: SandboxBase
+    path: Path
+    engine: Engine
+    store: Store
+
+    async def sync(self) -> None:
+        outcome = await self.engine.sync("pair")
+        assert outcome.status.value == "ok", (outcome.counts, self.store.list_quarantine())
+
+    async def write(self, system: str, obj: str, request: WriteRequest) -> str:
+        """Create or change a record through the vendor's REST API, as a user's tool would."""
+        (result,) = await self.engine.connector(system).write(obj, [request])
+        assert result.ok, result.error
+        return str(result.native_id or request.native_id)
+
+    async def lose_store(self) -> None:
+        """A new container on an empty volume: the state file is gone, the vendors keep their data."""
+        config = self.engine.config
+        await self.engine.aclose()
+        self.store.close()
+        for leftover in self.path.parent.glob(f"{self.path.name}*"):
+            leftover.unlink()
+        self.store = Store.open(self.path)
+        self.engine = Engine(config, self.store, transports=_transports(self.crm, self.mkt))
+
+
+def _transports(crm: SandboxBase, mkt: SandboxBase) -> dict[str, httpx.AsyncBaseTransport]:
+    return {"crm": httpx.ASGITransport(app=crm), "marketing": httpx.ASGITransport(app=mkt)}
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
+    installed = registry()
+    crm = installed.get("salesforce").sandbox(seed=7)  # type: ignore[misc]
+    mkt = installed.get("hubspot").sandbox(seed=3)  # type: ignore[misc]
+    crm.base_url, mkt.base_url = "http://crm.test", "http://marketing.test"
+    (tmp_path / "closeloop.yaml").write_text(CONFIG)
+    config = load_config(tmp_path / "closeloop.yaml", environ={})
+    store = Store.open(tmp_path / "state.db")
+    pair = Pair(crm, mkt, tmp_path / "state.db", Engine(config, store, transports=_transports(crm, mkt)), store)
+    yield pair
+    await pair.engine.aclose()
+    pair.store.close()
+
+
+def _create(fields: dict[str, Any]) -> WriteRequest:
+    return WriteRequest("new", WriteOp.CREATE, fields)
+
+
+async def _seed(pair: Pair) -> dict[str, str]:
+    """People and deals on both sides, through the vendors' APIs; returns native ids by name."""
+    ids = {}
+    for name in ("Ann", "Bob", "Cy"):
+        contact = {"FirstName": name, "LastName": "Crm", "Email": f"{name.lower()}@example.org"}
+        ids[name] = await pair.write("crm", "Contact", _create(contact))
+    lead = {"FirstName": "Dee", "LastName": "Lead", "Email": "dee@example.org", "Company": "Dee Co"}
+    ids["Dee"] = await pair.write("crm", "Lead", _create(lead))
+    for name, stage in (("Ann", "lead"), ("Eve", "marketingqualifiedlead"), ("Fay", "subscriber")):
+        contact = {
+            "firstname": name,
+            "lastname": "Mkt",
+            "email": f"{name.lower()}@example.org",
+            "lifecyclestage": stage,
+        }
+        ids[f"hs-{name}"] = await pair.write("marketing", "contacts", _create(contact))
+    for name, stage, amount in (("Acme", "Closed Won", "1200"), ("Beta", "Prospecting", "800")):
+        opportunity = {"Name": name, "StageName": stage, "Amount": amount, "CloseDate": "2026-11-20"}
+        ids[name] = await pair.write("crm", "Opportunity", _create(opportunity))
+    roles = [Association(ids["Acme"], ids["Ann"]), Association(ids["Beta"], ids["Bob"])]
+    assert all(r.ok for r in await pair.engine.connector("crm").associate("Opportunity", roles))
+    return ids
+
+
+def _counts(pair: Pair) -> dict[str, int]:
+    tables = {"crm": ("Contact", "Lead", "Opportunity"), "marketing": ("contacts", "deals")}
+    boxes = {"crm": pair.crm, "marketing": pair.mkt}
+    return {f"{s}:{t}": len(list(boxes[s].table(t).live())) for s, names in tables.items() for t in names}
+
+
+def _partners(pair: Pair) -> set[tuple[str, str, str, str]]:
+    """Every linked pair of native records: (crm object, crm id, marketing object, marketing id)."""
+    found = set()
+    for entity in ("contact", "deal"):
+        for golden in pair.store.goldens(entity, limit=100):
+            links = pair.store.links_of(golden.id)
+            crm = [(k.object, k.native_id) for k in links if k.system == "crm"]
+            mkt = [(k.object, k.native_id) for k in links if k.system == "marketing"]
+            found.update((*c, *m) for c in crm for m in mkt)
+    return found
+
+
+def _revenue(pair: Pair, hubspot_id: str) -> Decimal:
+    row = pair.mkt.table("contacts").get(hubspot_id)
+    assert row is not None
+    return Decimal(str(row.fields.get("closeloop_revenue") or 0))
+
+
+async def test_lost_store_relinks_every_person_and_deal_without_duplicates(pair: Pair) -> None:
+    ids = await _seed(pair)
+    for _ in range(3):
+        await pair.sync()
+    counts, partners = _counts(pair), _partners(pair)
+    assert counts == {"crm:Contact": 4, "crm:Lead": 1, "crm:Opportunity": 2, "marketing:contacts": 6,
+                      "marketing:deals": 2}  # fmt: skip
+    assert len(partners) == 7  # five people (Fay, a subscriber, stays in HubSpot) and two deals, linked across
+    assert _revenue(pair, ids["hs-Ann"]) == Decimal("1200")
+    for lost in range(3):
+        await pair.lose_store()
+        if lost == 1:  # an email changed while the store was gone: email matching alone would split Bob in two
+            change = {"Email": "bob@new.example.org"}
+            await pair.write("crm", "Contact", WriteRequest("edit", WriteOp.UPDATE, change, native_id=ids["Bob"]))
+        await pair.sync()
+        assert _counts(pair) == counts
+        assert _partners(pair) == partners
+        assert pair.store.list_quarantine() == []
+        won = [(e.kind.value, e.amount) for e in pair.store.ledger_entries()]
+        assert won == [("won", Decimal("1200"))]  # the rebuilt ledger books the won deal once, not once per side
+        assert _revenue(pair, ids["hs-Ann"]) == Decimal("1200")
+    bob = [r for r in pair.mkt.table("contacts").live() if r.fields.get("firstname") == "Bob"]
+    assert [r.fields["email"] for r in bob] == ["bob@new.example.org"]
+    quiet = pair.crm.stats.records_written + pair.mkt.stats.records_written
+    await pair.sync()
+    assert pair.crm.stats.records_written + pair.mkt.stats.records_written == quiet

@@ -1,9 +1,9 @@
 """A lost state store never duplicates: the first cycle on an empty store re-links through partner ids.
 
-Salesforce <-> HubSpot on the shipped mappings (config/mappings), every record created through the sandboxes'
-REST APIs. After the sync converges the store is deleted several times; each fresh store re-links every person
-and deal to the same records on the other side, creates nothing, books each won deal once and leaves the revenue
-rollups as they were.
+Salesforce <-> HubSpot on the shipped mappings (config/mappings), and Salesforce <-> Marketo; every record created
+through the sandboxes' REST APIs. After the sync converges the store is deleted several times; each fresh store
+re-links every person and deal to the same records on the other side, creates nothing, books each won deal once
+and leaves the revenue rollups as they were.
 """
 
 from __future__ import annotations
@@ -25,18 +25,51 @@ from closeloop.sandbox.kit import SandboxBase
 from closeloop.store import Store
 
 MAPPINGS = Path(__file__).parents[3] / "config" / "mappings"
-CONFIG = f"""
+SALESFORCE = """{connector: salesforce, settings: {auth_flow: client_credentials, client_id: closeloop-sandbox,
+        client_secret: closeloop-sandbox-secret, base_url: 'http://crm.test', auth_url: 'http://crm.test'}}"""
+HUBSPOT = """{connector: hubspot, settings: {access_token: pat-na1-sandbox-3, base_url: 'http://marketing.test',
+        requests_per_window: 2000, search_requests_per_window: 200}}"""
+MARKETO = """{connector: marketo, settings: {client_id: sandbox-client-id, client_secret: sandbox-client-secret,
+        base_url: 'http://marketing.test'}}"""
+CONFIG = """
 systems:
-  crm: {{connector: salesforce, settings: {{auth_flow: client_credentials, client_id: closeloop-sandbox,
-        client_secret: closeloop-sandbox-secret, base_url: 'http://crm.test', auth_url: 'http://crm.test'}}}}
-  marketing: {{connector: hubspot, settings: {{access_token: pat-na1-sandbox-3, base_url: 'http://marketing.test',
-        requests_per_window: 2000, search_requests_per_window: 200}}}}
+  crm: {crm}
+  marketing: {mkt}
 connections:
   - name: pair
     systems: [crm, marketing]
-    mappings: ['{MAPPINGS / "contacts.yaml"}', '{MAPPINGS / "deals.yaml"}']
+    mappings: ['{contacts}', '{deals}']
     lookback: 1m
     marketing_system: marketing
+"""
+MARKETO_CONTACTS = """
+entity: contact
+systems:
+  crm: {objects: [Contact, Lead], create_as: Contact, upsert: {key: Email, value: email},
+        partner_id: Closeloop_Partner_Id__c}
+  marketing: {objects: [leads], upsert: {key: email, value: email}, partner_id: closeloopCrmId}
+match: [email]
+fields:
+  email: {type: email, crm: Email, marketing: email}
+  first_name: {type: string, crm: FirstName, marketing: firstName}
+  last_name: {type: string, crm: LastName, marketing: lastName}
+  closed_won_revenue: {type: decimal, from: loop.closed_won_revenue, marketing: closeloopRevenue}
+create:
+  crm -> marketing: all
+  marketing -> crm: all
+on_delete: unlink
+"""
+CRM_DEALS = """
+entity: deal
+systems:
+  crm: {objects: [Opportunity]}
+fields:
+  name: {type: string, crm: Name}
+  amount: {type: decimal, crm: Amount}
+  close_date: {type: date, crm: CloseDate}
+  currency: {type: string, crm: CurrencyIsoCode}
+  stage: {type: picklist, crm: StageName, values: {crm: {Closed Won: closed_won, Prospecting: prospecting}}}
+on_delete: unlink
 """
 
 
@@ -75,16 +108,36 @@ def _transports(crm: SandboxBase, mkt: SandboxBase) -> dict[str, httpx.AsyncBase
     return {"crm": httpx.ASGITransport(app=crm), "marketing": httpx.ASGITransport(app=mkt)}
 
 
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
+async def _pair(tmp_path: Path, marketing: str, contacts: Path, deals: Path) -> Pair:
     installed = registry()
     crm = installed.get("salesforce").sandbox(seed=7)  # type: ignore[misc]
-    mkt = installed.get("hubspot").sandbox(seed=3)  # type: ignore[misc]
+    mkt = installed.get(marketing).sandbox(seed=3)  # type: ignore[misc]
     crm.base_url, mkt.base_url = "http://crm.test", "http://marketing.test"
-    (tmp_path / "closeloop.yaml").write_text(CONFIG)
+    for box in (crm, mkt):
+        box.knobs.enforce_limits = False  # every rebuild re-reads both sides from nothing; limits have own tests
+    settings = {"hubspot": HUBSPOT, "marketo": MARKETO}[marketing]
+    text = CONFIG.format(crm=SALESFORCE, mkt=settings, contacts=contacts, deals=deals)
+    (tmp_path / "closeloop.yaml").write_text(text)
     config = load_config(tmp_path / "closeloop.yaml", environ={})
     store = Store.open(tmp_path / "state.db")
-    pair = Pair(crm, mkt, tmp_path / "state.db", Engine(config, store, transports=_transports(crm, mkt)), store)
+    return Pair(crm, mkt, tmp_path / "state.db", Engine(config, store, transports=_transports(crm, mkt)), store)
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
+    """Salesforce <-> HubSpot on the shipped mappings."""
+    pair = await _pair(tmp_path, "hubspot", MAPPINGS / "contacts.yaml", MAPPINGS / "deals.yaml")
+    yield pair
+    await pair.engine.aclose()
+    pair.store.close()
+
+
+@pytest.fixture
+async def marketo_pair(tmp_path: Path) -> AsyncIterator[Pair]:
+    """Salesforce <-> Marketo: people both ways, deals (and so revenue) from Salesforce only."""
+    (tmp_path / "contacts.yaml").write_text(MARKETO_CONTACTS)
+    (tmp_path / "deals.yaml").write_text(CRM_DEALS)
+    pair = await _pair(tmp_path, "marketo", tmp_path / "contacts.yaml", tmp_path / "deals.yaml")
     yield pair
     await pair.engine.aclose()
     pair.store.close()
@@ -168,3 +221,49 @@ async def test_lost_store_relinks_every_person_and_deal_without_duplicates(pair:
     quiet = pair.crm.stats.records_written + pair.mkt.stats.records_written
     await pair.sync()
     assert pair.crm.stats.records_written + pair.mkt.stats.records_written == quiet
+
+
+def _people(pair: Pair) -> dict[str, int]:
+    return {t: len(list(box.table(t).live())) for box, t in ((pair.crm, "Contact"), (pair.crm, "Lead"),
+                                                             (pair.mkt, "leads"))}  # fmt: skip
+
+
+async def test_lost_store_relinks_salesforce_and_marketo_people_without_duplicates(marketo_pair: Pair) -> None:
+    pair, ids = marketo_pair, {}
+    for name in ("Ann", "Bob"):
+        contact = {"FirstName": name, "LastName": "Crm", "Email": f"{name.lower()}@example.org"}
+        ids[name] = await pair.write("crm", "Contact", _create(contact))
+    lead = {"FirstName": "Dee", "LastName": "Lead", "Email": "dee@example.org", "Company": "Dee Co"}
+    ids["Dee"] = await pair.write("crm", "Lead", _create(lead))
+    for name in ("Ann", "Eve"):
+        fields = {"firstName": name, "lastName": "Mkt", "email": f"{name.lower()}@example.org"}
+        ids[f"mk-{name}"] = await pair.write(
+            "marketing", "leads", WriteRequest("new", WriteOp.UPSERT, fields, upsert_key="email")
+        )
+    won = {"Name": "Acme", "StageName": "Closed Won", "Amount": "1200", "CloseDate": "2026-11-20"}
+    ids["Acme"] = await pair.write("crm", "Opportunity", _create(won))
+    assert all(
+        r.ok
+        for r in await pair.engine.connector("crm").associate("Opportunity", [Association(ids["Acme"], ids["Ann"])])
+    )
+    for _ in range(3):
+        await pair.sync()
+    counts, partners = _people(pair), _partners(pair)
+    assert counts == {"Contact": 3, "Lead": 1, "leads": 4}
+    assert len(partners) == 4
+    ann = pair.mkt.table("leads").get(ids["mk-Ann"])
+    assert ann is not None
+    assert Decimal(str(ann.fields["closeloopRevenue"])) == Decimal("1200")
+    for lost in range(3):
+        await pair.lose_store()
+        if lost == 1:
+            change = {"Email": "bob@new.example.org"}
+            await pair.write("crm", "Contact", WriteRequest("edit", WriteOp.UPDATE, change, native_id=ids["Bob"]))
+        await pair.sync()
+        assert _people(pair) == counts
+        assert _partners(pair) == partners
+        assert pair.store.list_quarantine() == []
+        assert [(e.kind.value, e.amount) for e in pair.store.ledger_entries()] == [("won", Decimal("1200"))]
+        assert Decimal(str(ann.fields["closeloopRevenue"])) == Decimal("1200")
+    bob = {r.fields.get("email") for r in pair.mkt.table("leads").live() if r.fields.get("firstName") == "Bob"}
+    assert bob == {"bob@new.example.org"}

@@ -243,15 +243,11 @@ class ZohoSandbox(SandboxBase):
 
     async def _create_fields(self, request: Request, module: ModuleDef) -> Response:
         """Create custom fields: one ``fields[]`` entry per input, in order."""
-        try:
-            body = await request.json()
-        except ValueError:
-            return zoho_error(400, "INVALID_DATA", "invalid data", reason="body is not JSON")
-        items = body.get("fields") if isinstance(body, dict) else None
-        if not isinstance(items, list) or not items:
-            return zoho_error(400, "MANDATORY_NOT_FOUND", "required field not found", api_name="fields")
+        body = await self._body(request, "fields")
+        if isinstance(body, Response):
+            return body
         answers: list[dict[str, Any]] = []
-        for item in items:
+        for item in body["fields"]:
             made = custom_field(self.modules[module.api_name], item)
             if isinstance(made, tuple):
                 code, message, details = made
@@ -542,15 +538,16 @@ class ZohoSandbox(SandboxBase):
             return zoho_error(400, "INVALID_DATA", "invalid data", api_name=bad[0])
         return self._write(module, body["data"], mode="upsert", duplicate_check=checks)
 
-    async def _body(self, request: Request) -> dict[str, Any] | Response:
+    async def _body(self, request: Request, key: str = "data") -> dict[str, Any] | Response:
+        """The JSON body, whose ``key`` (records, or fields to create) must be a non-empty list."""
         try:
             body = await request.json()
         except ValueError:
             return zoho_error(400, "INVALID_DATA", "invalid data", reason="body is not JSON")
-        data = body.get("data") if isinstance(body, dict) else None
+        data = body.get(key) if isinstance(body, dict) else None
         if not isinstance(data, list) or not data:
             return zoho_error(
-                400, "MANDATORY_NOT_FOUND", "required field not found", api_name="data", json_path="$.data"
+                400, "MANDATORY_NOT_FOUND", "required field not found", api_name=key, json_path=f"$.{key}"
             )
         if len(data) > WRITE_LIMIT:
             return zoho_error(400, "LIMIT_EXCEEDED", "Record count exceeded", limit=WRITE_LIMIT)

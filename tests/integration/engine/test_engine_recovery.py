@@ -195,6 +195,19 @@ def _revenue(pair: Pair, hubspot_id: str) -> Decimal:
     return Decimal(str(row.fields.get("closeloop_revenue") or 0))
 
 
+async def _rebuild(pair: Pair, lost: int, bob: str, partners: set[tuple[str, str, str, str]]) -> None:
+    """Lose the store, sync once on the empty one, and find every pair linked again and the ledger rebuilt."""
+    await pair.lose_store()
+    if lost == 1:  # an email changed while the store was gone: email matching alone would split Bob in two
+        change = {"Email": "bob@new.example.org"}
+        await pair.write("crm", "Contact", WriteRequest("edit", WriteOp.UPDATE, change, native_id=bob))
+    await pair.sync()
+    assert _partners(pair) == partners
+    assert pair.store.list_quarantine() == []
+    won = [(e.kind.value, e.amount) for e in pair.store.ledger_entries()]
+    assert won == [("won", Decimal("1200"))]  # the rebuilt ledger books the won deal once, not once per side
+
+
 async def test_lost_store_relinks_every_person_and_deal_without_duplicates(pair: Pair) -> None:
     ids = await _seed(pair)
     for _ in range(3):
@@ -205,16 +218,8 @@ async def test_lost_store_relinks_every_person_and_deal_without_duplicates(pair:
     assert len(partners) == 7  # five people (Fay, a subscriber, stays in HubSpot) and two deals, linked across
     assert _revenue(pair, ids["hs-Ann"]) == Decimal("1200")
     for lost in range(3):
-        await pair.lose_store()
-        if lost == 1:  # an email changed while the store was gone: email matching alone would split Bob in two
-            change = {"Email": "bob@new.example.org"}
-            await pair.write("crm", "Contact", WriteRequest("edit", WriteOp.UPDATE, change, native_id=ids["Bob"]))
-        await pair.sync()
+        await _rebuild(pair, lost, ids["Bob"], partners)
         assert _counts(pair) == counts
-        assert _partners(pair) == partners
-        assert pair.store.list_quarantine() == []
-        won = [(e.kind.value, e.amount) for e in pair.store.ledger_entries()]
-        assert won == [("won", Decimal("1200"))]  # the rebuilt ledger books the won deal once, not once per side
         assert _revenue(pair, ids["hs-Ann"]) == Decimal("1200")
     bob = [r for r in pair.mkt.table("contacts").live() if r.fields.get("firstname") == "Bob"]
     assert [r.fields["email"] for r in bob] == ["bob@new.example.org"]
@@ -255,15 +260,8 @@ async def test_lost_store_relinks_salesforce_and_marketo_people_without_duplicat
     assert ann is not None
     assert Decimal(str(ann.fields["closeloopRevenue"])) == Decimal("1200")
     for lost in range(3):
-        await pair.lose_store()
-        if lost == 1:
-            change = {"Email": "bob@new.example.org"}
-            await pair.write("crm", "Contact", WriteRequest("edit", WriteOp.UPDATE, change, native_id=ids["Bob"]))
-        await pair.sync()
+        await _rebuild(pair, lost, ids["Bob"], partners)
         assert _people(pair) == counts
-        assert _partners(pair) == partners
-        assert pair.store.list_quarantine() == []
-        assert [(e.kind.value, e.amount) for e in pair.store.ledger_entries()] == [("won", Decimal("1200"))]
         assert Decimal(str(ann.fields["closeloopRevenue"])) == Decimal("1200")
     bob = {r.fields.get("email") for r in pair.mkt.table("leads").live() if r.fields.get("firstName") == "Bob"}
     assert bob == {"bob@new.example.org"}

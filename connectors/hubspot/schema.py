@@ -120,7 +120,8 @@ async def create_properties(api: HubSpotApi, obj: str, fields: Sequence[OwnedFie
     """Create each property; one that exists already (another replica made it) is left as it is."""
     for field in fields:
         try:
-            await api.post(f"/crm/v3/properties/{obj}", property_create(obj, field), idempotent=False)
+            # Safe to repeat: a property made by an attempt whose answer was lost comes back as 409 below.
+            await api.post(f"/crm/v3/properties/{obj}", property_create(obj, field), idempotent=True)
         except HttpError as exc:
             if exc.status != 409:  # 409: OBJECT_ALREADY_EXISTS
                 raise

@@ -29,9 +29,9 @@ def field_input(field: OwnedField) -> dict[str, Any]:
 
 async def create_lead_fields(api: MarketoApi, fields: Sequence[OwnedField]) -> None:
     """Create the fields; one that exists already (another replica made it) is left as it is."""
-    body = await api.post(
-        "/rest/v1/leads/schema/fields.json", {"input": [field_input(f) for f in fields]}, idempotent=False
-    )
+    # Safe to repeat: a field made by an attempt whose answer was lost is skipped as existing below.
+    inputs = {"input": [field_input(f) for f in fields]}
+    body = await api.post("/rest/v1/leads/schema/fields.json", inputs, idempotent=True)
     for result in body.get("result") or []:
         if result.get("status") == "created":
             continue

@@ -179,7 +179,9 @@ class SalesforceConnector:
         name = soql.object_name(obj)
         for field in fields:
             try:
-                await self._json("POST", "tooling/sobjects/CustomField", json=custom_field(name, field))
+                # Safe to repeat: a field made by an attempt whose answer was lost is a duplicate name below.
+                body = custom_field(name, field)
+                await self._json("POST", "tooling/sobjects/CustomField", json=body, idempotent=True)
             except HttpError as exc:
                 if "DUPLICATE_DEVELOPER_NAME" not in exc.body_text:  # made meanwhile (another replica)
                     raise

@@ -160,7 +160,8 @@ class ZohoConnector:
         """Create closeloop's own fields on ``obj``; the next describe lists them."""
         body = {"fields": [custom_field(f) for f in fields]}
         try:
-            await self._call("POST", "settings/fields", params={"module": obj}, json=body, idempotent=False)
+            # Safe to repeat: a field made by an attempt whose answer was lost is DUPLICATE_DATA below.
+            await self._call("POST", "settings/fields", params={"module": obj}, json=body, idempotent=True)
         except HttpError as exc:
             if "DUPLICATE_DATA" not in exc.body_text:  # made meanwhile (another replica)
                 raise

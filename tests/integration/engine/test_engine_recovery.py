@@ -1,9 +1,9 @@
 """A lost state store never duplicates: the first cycle on an empty store re-links through partner ids.
 
-Salesforce <-> HubSpot on the shipped mappings (config/mappings), and Salesforce <-> Marketo; every record created
-through the sandboxes' REST APIs. After the sync converges the store is deleted several times; each fresh store
-re-links every person and deal to the same records on the other side, creates nothing, books each won deal once
-and leaves the revenue rollups as they were.
+Salesforce <-> HubSpot on the shipped mappings (config/mappings), Salesforce <-> Marketo and Zoho <-> HubSpot;
+every record created through the sandboxes' REST APIs. After the sync converges the store is deleted several
+times; each fresh store re-links every person and deal to the same records on the other side, creates nothing,
+books each won deal once and leaves the revenue rollups as they were.
 """
 
 from __future__ import annotations
@@ -108,15 +108,16 @@ def _transports(crm: SandboxBase, mkt: SandboxBase) -> dict[str, httpx.AsyncBase
     return {"crm": httpx.ASGITransport(app=crm), "marketing": httpx.ASGITransport(app=mkt)}
 
 
-async def _pair(tmp_path: Path, marketing: str, contacts: Path, deals: Path) -> Pair:
+async def _pair(tmp_path: Path, marketing: str, contacts: Path, deals: Path, *, crm_vendor: str = "salesforce") -> Pair:
     installed = registry()
-    crm = installed.get("salesforce").sandbox(seed=7)  # type: ignore[misc]
+    crm = installed.get(crm_vendor).sandbox(seed=7)  # type: ignore[misc]
     mkt = installed.get(marketing).sandbox(seed=3)  # type: ignore[misc]
     crm.base_url, mkt.base_url = "http://crm.test", "http://marketing.test"
     for box in (crm, mkt):
         box.knobs.enforce_limits = False  # every rebuild re-reads both sides from nothing; limits have own tests
     settings = {"hubspot": HUBSPOT, "marketo": MARKETO}[marketing]
-    text = CONFIG.format(crm=SALESFORCE, mkt=settings, contacts=contacts, deals=deals)
+    crm_settings = {"salesforce": SALESFORCE, "zoho": ZOHO}[crm_vendor]
+    text = CONFIG.format(crm=crm_settings, mkt=settings, contacts=contacts, deals=deals)
     (tmp_path / "closeloop.yaml").write_text(text)
     config = load_config(tmp_path / "closeloop.yaml", environ={})
     store = Store.open(tmp_path / "state.db")
@@ -171,12 +172,6 @@ async def _seed(pair: Pair) -> dict[str, str]:
     return ids
 
 
-def _counts(pair: Pair) -> dict[str, int]:
-    tables = {"crm": ("Contact", "Lead", "Opportunity"), "marketing": ("contacts", "deals")}
-    boxes = {"crm": pair.crm, "marketing": pair.mkt}
-    return {f"{s}:{t}": len(list(boxes[s].table(t).live())) for s, names in tables.items() for t in names}
-
-
 def _partners(pair: Pair) -> set[tuple[str, str, str, str]]:
     """Every linked pair of native records: (crm object, crm id, marketing object, marketing id)."""
     found = set()
@@ -212,14 +207,13 @@ async def test_lost_store_relinks_every_person_and_deal_without_duplicates(pair:
     ids = await _seed(pair)
     for _ in range(3):
         await pair.sync()
-    counts, partners = _counts(pair), _partners(pair)
-    assert counts == {"crm:Contact": 4, "crm:Lead": 1, "crm:Opportunity": 2, "marketing:contacts": 6,
-                      "marketing:deals": 2}  # fmt: skip
+    counts, partners = _live(pair, ("Contact", "Lead", "Opportunity"), ("contacts", "deals")), _partners(pair)
+    assert counts == {"Contact": 4, "Lead": 1, "Opportunity": 2, "contacts": 6, "deals": 2}
     assert len(partners) == 7  # five people (Fay, a subscriber, stays in HubSpot) and two deals, linked across
     assert _revenue(pair, ids["hs-Ann"]) == Decimal("1200")
     for lost in range(3):
         await _rebuild(pair, lost, ids["Bob"], partners)
-        assert _counts(pair) == counts
+        assert _live(pair, ("Contact", "Lead", "Opportunity"), ("contacts", "deals")) == counts
         assert _revenue(pair, ids["hs-Ann"]) == Decimal("1200")
     bob = [r for r in pair.mkt.table("contacts").live() if r.fields.get("firstname") == "Bob"]
     assert [r.fields["email"] for r in bob] == ["bob@new.example.org"]
@@ -228,9 +222,10 @@ async def test_lost_store_relinks_every_person_and_deal_without_duplicates(pair:
     assert pair.crm.stats.records_written + pair.mkt.stats.records_written == quiet
 
 
-def _people(pair: Pair) -> dict[str, int]:
-    return {t: len(list(box.table(t).live())) for box, t in ((pair.crm, "Contact"), (pair.crm, "Lead"),
-                                                             (pair.mkt, "leads"))}  # fmt: skip
+def _live(pair: Pair, crm: tuple[str, ...], mkt: tuple[str, ...]) -> dict[str, int]:
+    """How many live records each of these objects holds on each side."""
+    sides = [(pair.crm, obj) for obj in crm] + [(pair.mkt, obj) for obj in mkt]
+    return {obj: len(list(box.table(obj).live())) for box, obj in sides}
 
 
 async def test_lost_store_relinks_salesforce_and_marketo_people_without_duplicates(marketo_pair: Pair) -> None:
@@ -253,7 +248,7 @@ async def test_lost_store_relinks_salesforce_and_marketo_people_without_duplicat
     )
     for _ in range(3):
         await pair.sync()
-    counts, partners = _people(pair), _partners(pair)
+    counts, partners = _live(pair, ("Contact", "Lead"), ("leads",)), _partners(pair)
     assert counts == {"Contact": 3, "Lead": 1, "leads": 4}
     assert len(partners) == 4
     ann = pair.mkt.table("leads").get(ids["mk-Ann"])
@@ -261,7 +256,81 @@ async def test_lost_store_relinks_salesforce_and_marketo_people_without_duplicat
     assert Decimal(str(ann.fields["closeloopRevenue"])) == Decimal("1200")
     for lost in range(3):
         await _rebuild(pair, lost, ids["Bob"], partners)
-        assert _people(pair) == counts
+        assert _live(pair, ("Contact", "Lead"), ("leads",)) == counts
         assert Decimal(str(ann.fields["closeloopRevenue"])) == Decimal("1200")
     bob = {r.fields.get("email") for r in pair.mkt.table("leads").live() if r.fields.get("firstName") == "Bob"}
     assert bob == {"bob@new.example.org"}
+
+
+ZOHO = """{connector: zoho, settings: {client_id: 1000.SANDBOXCLIENTID, client_secret: sandbox-client-secret,
+        refresh_token: 1000.sandbox.refresh-token, base_url: 'http://crm.test', auth_url: 'http://crm.test'}}"""
+ZOHO_CONTACTS = """
+entity: contact
+systems:
+  crm: {objects: [Contacts], upsert: {key: Email, value: email}, partner_id: Closeloop_Partner_Id}
+  marketing: {objects: [contacts], upsert: {key: email, value: email}, partner_id: closeloop_crm_id}
+match: [email]
+fields:
+  email: {type: email, crm: Email, marketing: email}
+  first_name: {type: string, crm: First_Name, marketing: firstname}
+  last_name: {type: string, crm: Last_Name, marketing: lastname}
+  closed_won_revenue: {type: decimal, from: loop.closed_won_revenue, marketing: closeloop_revenue}
+create:
+  crm -> marketing: all
+on_delete: unlink
+"""
+ZOHO_DEALS = """
+entity: deal
+systems:
+  crm: {objects: [Deals], upsert: {key: Closeloop_Id, value: golden_id}, partner_id: Closeloop_Partner_Id}
+  marketing: {objects: [deals], upsert: {key: closeloop_id, value: golden_id}, partner_id: closeloop_crm_id}
+fields:
+  name: {type: string, crm: Deal_Name, marketing: dealname, prefer: crm}
+  amount: {type: decimal, crm: Amount, marketing: amount, prefer: crm}
+  close_date: {type: date, crm: Closing_Date, marketing: closedate, prefer: crm}
+  stage:
+    type: picklist
+    crm: Stage
+    marketing: dealstage
+    prefer: crm
+    values:
+      crm: {Qualification: open, Closed Won: closed_won}
+      marketing: {appointmentscheduled: open, closedwon: closed_won}
+create:
+  crm -> marketing: all
+on_delete: unlink
+"""
+
+
+async def test_lost_store_relinks_zoho_and_hubspot_people_and_deals_without_duplicates(tmp_path: Path) -> None:
+    (tmp_path / "contacts.yaml").write_text(ZOHO_CONTACTS)
+    (tmp_path / "deals.yaml").write_text(ZOHO_DEALS)
+    pair = await _pair(tmp_path, "hubspot", tmp_path / "contacts.yaml", tmp_path / "deals.yaml", crm_vendor="zoho")
+    try:
+        ids = {}
+        for name in ("Ann", "Bob"):
+            contact = {"First_Name": name, "Last_Name": "Crm", "Email": f"{name.lower()}@example.org"}
+            ids[name] = await pair.write("crm", "Contacts", _create(contact))
+        won = {"Deal_Name": "Acme", "Stage": "Closed Won", "Amount": 1200, "Closing_Date": "2026-11-20"}
+        ids["Acme"] = await pair.write("crm", "Deals", _create(won))
+        assert all(
+            r.ok for r in await pair.engine.connector("crm").associate("Deals", [Association(ids["Acme"], ids["Ann"])])
+        )
+        for _ in range(3):
+            await pair.sync()
+        counts = _live(pair, ("Contacts", "Deals"), ("contacts", "deals"))
+        partners = _partners(pair)
+        assert counts == {"Contacts": 2, "Deals": 1, "contacts": 2, "deals": 1}
+        assert len(partners) == 3
+        hs_ann = next(r for r in pair.mkt.table("contacts").live() if r.fields.get("email") == "ann@example.org")
+        for _ in range(2):
+            await pair.lose_store()
+            await pair.sync()
+            assert _live(pair, ("Contacts", "Deals"), ("contacts", "deals")) == counts
+            assert _partners(pair) == partners
+            assert pair.store.list_quarantine() == []
+            assert [(e.kind.value, e.amount) for e in pair.store.ledger_entries()] == [("won", Decimal("1200"))]
+            assert Decimal(str(hs_ann.fields["closeloop_revenue"])) == Decimal("1200")
+    finally:
+        await pair.engine.aclose()
+        pair.store.close()

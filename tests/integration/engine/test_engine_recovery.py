@@ -73,6 +73,46 @@ on_delete: unlink
 """
 
 
+ZOHO = """{connector: zoho, settings: {client_id: 1000.SANDBOXCLIENTID, client_secret: sandbox-client-secret,
+        refresh_token: 1000.sandbox.refresh-token, base_url: 'http://crm.test', auth_url: 'http://crm.test'}}"""
+ZOHO_CONTACTS = """
+entity: contact
+systems:
+  crm: {objects: [Contacts], upsert: {key: Email, value: email}, partner_id: Closeloop_Partner_Id}
+  marketing: {objects: [contacts], upsert: {key: email, value: email}, partner_id: closeloop_crm_id}
+match: [email]
+fields:
+  email: {type: email, crm: Email, marketing: email}
+  first_name: {type: string, crm: First_Name, marketing: firstname}
+  last_name: {type: string, crm: Last_Name, marketing: lastname}
+  closed_won_revenue: {type: decimal, from: loop.closed_won_revenue, marketing: closeloop_revenue}
+create:
+  crm -> marketing: all
+on_delete: unlink
+"""
+ZOHO_DEALS = """
+entity: deal
+systems:
+  crm: {objects: [Deals], upsert: {key: Closeloop_Id, value: golden_id}, partner_id: Closeloop_Partner_Id}
+  marketing: {objects: [deals], upsert: {key: closeloop_id, value: golden_id}, partner_id: closeloop_crm_id}
+fields:
+  name: {type: string, crm: Deal_Name, marketing: dealname, prefer: crm}
+  amount: {type: decimal, crm: Amount, marketing: amount, prefer: crm}
+  close_date: {type: date, crm: Closing_Date, marketing: closedate, prefer: crm}
+  stage:
+    type: picklist
+    crm: Stage
+    marketing: dealstage
+    prefer: crm
+    values:
+      crm: {Qualification: open, Closed Won: closed_won}
+      marketing: {appointmentscheduled: open, closedwon: closed_won}
+create:
+  crm -> marketing: all
+on_delete: unlink
+"""
+
+
 @dataclass
 class Pair:
     """The two sandboxes, the engine syncing them and where its store lives."""
@@ -124,24 +164,40 @@ async def _pair(tmp_path: Path, marketing: str, contacts: Path, deals: Path, *, 
     return Pair(crm, mkt, tmp_path / "state.db", Engine(config, store, transports=_transports(crm, mkt)), store)
 
 
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
-    """Salesforce <-> HubSpot on the shipped mappings."""
-    pair = await _pair(tmp_path, "hubspot", MAPPINGS / "contacts.yaml", MAPPINGS / "deals.yaml")
+async def _serve(
+    tmp_path: Path, marketing: str, mappings: tuple[str, str] | None, crm_vendor: str = "salesforce"
+) -> AsyncIterator[Pair]:
+    """A pair over inline (contacts, deals) mappings, or the shipped ones when None; closed afterwards."""
+    contacts, deals = MAPPINGS / "contacts.yaml", MAPPINGS / "deals.yaml"
+    if mappings is not None:
+        contacts, deals = tmp_path / "contacts.yaml", tmp_path / "deals.yaml"
+        contacts.write_text(mappings[0])
+        deals.write_text(mappings[1])
+    pair = await _pair(tmp_path, marketing, contacts, deals, crm_vendor=crm_vendor)
     yield pair
     await pair.engine.aclose()
     pair.store.close()
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
+    """Salesforce <-> HubSpot on the shipped mappings."""
+    async for serving in _serve(tmp_path, "hubspot", None):
+        yield serving
 
 
 @pytest.fixture
 async def marketo_pair(tmp_path: Path) -> AsyncIterator[Pair]:
     """Salesforce <-> Marketo: people both ways, deals (and so revenue) from Salesforce only."""
-    (tmp_path / "contacts.yaml").write_text(MARKETO_CONTACTS)
-    (tmp_path / "deals.yaml").write_text(CRM_DEALS)
-    pair = await _pair(tmp_path, "marketo", tmp_path / "contacts.yaml", tmp_path / "deals.yaml")
-    yield pair
-    await pair.engine.aclose()
-    pair.store.close()
+    async for serving in _serve(tmp_path, "marketo", (MARKETO_CONTACTS, CRM_DEALS)):
+        yield serving
+
+
+@pytest.fixture
+async def zoho_pair(tmp_path: Path) -> AsyncIterator[Pair]:
+    """Zoho CRM <-> HubSpot: people and deals, closeloop's Zoho fields created through settings/fields."""
+    async for serving in _serve(tmp_path, "hubspot", (ZOHO_CONTACTS, ZOHO_DEALS), crm_vendor="zoho"):
+        yield serving
 
 
 def _create(fields: dict[str, Any]) -> WriteRequest:
@@ -262,75 +318,26 @@ async def test_lost_store_relinks_salesforce_and_marketo_people_without_duplicat
     assert bob == {"bob@new.example.org"}
 
 
-ZOHO = """{connector: zoho, settings: {client_id: 1000.SANDBOXCLIENTID, client_secret: sandbox-client-secret,
-        refresh_token: 1000.sandbox.refresh-token, base_url: 'http://crm.test', auth_url: 'http://crm.test'}}"""
-ZOHO_CONTACTS = """
-entity: contact
-systems:
-  crm: {objects: [Contacts], upsert: {key: Email, value: email}, partner_id: Closeloop_Partner_Id}
-  marketing: {objects: [contacts], upsert: {key: email, value: email}, partner_id: closeloop_crm_id}
-match: [email]
-fields:
-  email: {type: email, crm: Email, marketing: email}
-  first_name: {type: string, crm: First_Name, marketing: firstname}
-  last_name: {type: string, crm: Last_Name, marketing: lastname}
-  closed_won_revenue: {type: decimal, from: loop.closed_won_revenue, marketing: closeloop_revenue}
-create:
-  crm -> marketing: all
-on_delete: unlink
-"""
-ZOHO_DEALS = """
-entity: deal
-systems:
-  crm: {objects: [Deals], upsert: {key: Closeloop_Id, value: golden_id}, partner_id: Closeloop_Partner_Id}
-  marketing: {objects: [deals], upsert: {key: closeloop_id, value: golden_id}, partner_id: closeloop_crm_id}
-fields:
-  name: {type: string, crm: Deal_Name, marketing: dealname, prefer: crm}
-  amount: {type: decimal, crm: Amount, marketing: amount, prefer: crm}
-  close_date: {type: date, crm: Closing_Date, marketing: closedate, prefer: crm}
-  stage:
-    type: picklist
-    crm: Stage
-    marketing: dealstage
-    prefer: crm
-    values:
-      crm: {Qualification: open, Closed Won: closed_won}
-      marketing: {appointmentscheduled: open, closedwon: closed_won}
-create:
-  crm -> marketing: all
-on_delete: unlink
-"""
-
-
-async def test_lost_store_relinks_zoho_and_hubspot_people_and_deals_without_duplicates(tmp_path: Path) -> None:
-    (tmp_path / "contacts.yaml").write_text(ZOHO_CONTACTS)
-    (tmp_path / "deals.yaml").write_text(ZOHO_DEALS)
-    pair = await _pair(tmp_path, "hubspot", tmp_path / "contacts.yaml", tmp_path / "deals.yaml", crm_vendor="zoho")
-    try:
-        ids = {}
-        for name in ("Ann", "Bob"):
-            contact = {"First_Name": name, "Last_Name": "Crm", "Email": f"{name.lower()}@example.org"}
-            ids[name] = await pair.write("crm", "Contacts", _create(contact))
-        won = {"Deal_Name": "Acme", "Stage": "Closed Won", "Amount": 1200, "Closing_Date": "2026-11-20"}
-        ids["Acme"] = await pair.write("crm", "Deals", _create(won))
-        assert all(
-            r.ok for r in await pair.engine.connector("crm").associate("Deals", [Association(ids["Acme"], ids["Ann"])])
-        )
-        for _ in range(3):
-            await pair.sync()
-        counts = _live(pair, ("Contacts", "Deals"), ("contacts", "deals"))
-        partners = _partners(pair)
-        assert counts == {"Contacts": 2, "Deals": 1, "contacts": 2, "deals": 1}
-        assert len(partners) == 3
-        hs_ann = next(r for r in pair.mkt.table("contacts").live() if r.fields.get("email") == "ann@example.org")
-        for _ in range(2):
-            await pair.lose_store()
-            await pair.sync()
-            assert _live(pair, ("Contacts", "Deals"), ("contacts", "deals")) == counts
-            assert _partners(pair) == partners
-            assert pair.store.list_quarantine() == []
-            assert [(e.kind.value, e.amount) for e in pair.store.ledger_entries()] == [("won", Decimal("1200"))]
-            assert Decimal(str(hs_ann.fields["closeloop_revenue"])) == Decimal("1200")
-    finally:
-        await pair.engine.aclose()
-        pair.store.close()
+async def test_lost_store_relinks_zoho_and_hubspot_people_and_deals_without_duplicates(zoho_pair: Pair) -> None:
+    pair, ids = zoho_pair, {}
+    for name in ("Ann", "Bob"):
+        contact = {"First_Name": name, "Last_Name": "Crm", "Email": f"{name.lower()}@example.org"}
+        ids[name] = await pair.write("crm", "Contacts", _create(contact))
+    won = {"Deal_Name": "Acme", "Stage": "Closed Won", "Amount": 1200, "Closing_Date": "2026-11-20"}
+    ids["Acme"] = await pair.write("crm", "Deals", _create(won))
+    roles = [Association(ids["Acme"], ids["Ann"])]
+    assert all(r.ok for r in await pair.engine.connector("crm").associate("Deals", roles))
+    for _ in range(3):
+        await pair.sync()
+    counts, partners = _live(pair, ("Contacts", "Deals"), ("contacts", "deals")), _partners(pair)
+    assert counts == {"Contacts": 2, "Deals": 1, "contacts": 2, "deals": 1}
+    assert len(partners) == 3
+    hs_ann = next(r for r in pair.mkt.table("contacts").live() if r.fields.get("email") == "ann@example.org")
+    for _ in range(2):
+        await pair.lose_store()
+        await pair.sync()
+        assert _live(pair, ("Contacts", "Deals"), ("contacts", "deals")) == counts
+        assert _partners(pair) == partners
+        assert pair.store.list_quarantine() == []
+        assert [(e.kind.value, e.amount) for e in pair.store.ledger_entries()] == [("won", Decimal("1200"))]
+        assert Decimal(str(hs_ann.fields["closeloop_revenue"])) == Decimal("1200")

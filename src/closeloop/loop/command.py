@@ -19,7 +19,7 @@ from closeloop.loop.attribution import Model
 from closeloop.loop.facts import read_facts
 from closeloop.loop.ledger import positions
 from closeloop.loop.money import Rates
-from closeloop.loop.open_deals import read_deal_book
+from closeloop.loop.open_deals import contact_labels, read_deal_book
 from closeloop.loop.render import Format, render
 from closeloop.loop.report import ReportInput, build_report
 from closeloop.loop.spend import SpendFileError, SpendRow, parse_spend_csv
@@ -145,6 +145,9 @@ def report_command(
         return EXIT_USAGE
     facts = read_facts(store, request.start, request.end, config.loop.base_currency, request.spend)
     facts = with_pipeline(facts, store, config)
+    if request.detail:
+        credited = [c for p in (*positions(facts.ledger).values(), *facts.open_deals) for c in p.contacts]
+        facts = replace(facts, contact_labels=contact_labels(store, credited))
     half_life = timedelta(days=config.loop.time_decay_half_life_days)
     report = build_report(facts, request.models, half_life=half_life, by=request.by, detail=request.detail)
     try:

@@ -20,6 +20,8 @@ class TouchCredit:
     """One touch of a deal's journey and what each model credits it: amounts and shares, in the models' order."""
 
     touch: Touch
+    contact: str
+    """The touch's contact as people know it: its email where the store has one, else its id."""
     amounts: tuple[Decimal, ...]
     shares: tuple[Decimal, ...]
     """Each model's fraction of the deal given to the touch, to four decimals (0.3333 is a third of the deal)."""
@@ -35,6 +37,7 @@ class DealDetail:
     created_at: datetime | None
     closed_at: datetime | None
     contacts: tuple[str, ...]
+    """The deal's contacts as people know them (email, else id)."""
     touches: tuple[TouchCredit, ...]
 
     @property
@@ -55,13 +58,16 @@ def deal_detail(
     models: Sequence[Model],
     half_life: timedelta,
     name: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> DealDetail:
     """One deal's touches in journey order, each with every model's credit; credits sum to the deal per model."""
     journey = ordered(touches)
+    label = (labels or {}).get
     per_model = [attribute(m, deal.amount_base, journey, milestones, half_life=half_life) for m in models]
     lines = tuple(
         TouchCredit(
             touch,
+            label(touch.contact_id, touch.contact_id),
             tuple(credits[i].amount for credits in per_model),
             tuple(share_of(credits[i].share) for credits in per_model),
         )
@@ -73,7 +79,7 @@ def deal_detail(
         deal.amount_base,
         milestones.deal_created_at,
         deal.closed_at,
-        deal.contacts,
+        tuple(label(c, c) for c in deal.contacts),
         lines,
     )
 
@@ -85,9 +91,10 @@ def build_details(
     models: Sequence[Model],
     half_life: timedelta,
     names: Mapping[str, str],
+    labels: Mapping[str, str],
 ) -> list[DealDetail]:
-    """Every deal's detail, in the order given."""
+    """Every deal's detail, in the order given; ``labels`` names contacts (id -> email)."""
     return [
-        deal_detail(d, touches[d.deal_id], milestones[d.deal_id], models, half_life, names.get(d.deal_id))
+        deal_detail(d, touches[d.deal_id], milestones[d.deal_id], models, half_life, names.get(d.deal_id), labels)
         for d in deals
     ]

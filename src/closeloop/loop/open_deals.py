@@ -10,7 +10,7 @@ left out of the pipeline and counted as unpriced, never booked in the base curre
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -23,7 +23,7 @@ from closeloop.store.api import StateStore
 
 DEAL = "deal"
 BATCH = 500
-NAME, STAGE, AMOUNT, CURRENCY, CREATED_AT = "name", "stage", "amount", "currency", "created_at"
+NAME, STAGE, AMOUNT, CURRENCY, CREATED_AT, EMAIL = "name", "stage", "amount", "currency", "created_at", "email"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,16 @@ def _position(golden: rows.Golden, contacts: tuple[str, ...], rates: Rates, base
     if isinstance(converted, UnknownCurrency):
         return None
     return Position(golden.id, amount, currency.upper(), converted, None, contacts)
+
+
+def contact_labels(store: StateStore, contact_ids: Iterable[str], batch: int = BATCH) -> dict[str, str]:
+    """The email of each of these contacts where its golden record has one (the ``email`` field)."""
+    ids, labels = sorted(set(contact_ids)), {}
+    for start in range(0, len(ids), batch):
+        for golden in store.get_goldens(ids[start : start + batch]).values():
+            if golden.fields.get(EMAIL):
+                labels[golden.id] = str(golden.fields[EMAIL])
+    return labels
 
 
 def read_deal_book(

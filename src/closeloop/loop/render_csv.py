@@ -85,7 +85,7 @@ def _detail_rows(report: Report, deal: DealDetail) -> Iterator[Row]:
         yield ("detail", "", "deal", deal.deal_id, metric, value)
     for n, line in enumerate(deal.touches, start=1):
         t = line.touch
-        told = " | ".join((iso_utc(t.at), t.contact_id, t.kind.value, t.channel.value, t.campaign or ""))
+        told = " | ".join((iso_utc(t.at), line.contact, t.kind.value, t.channel.value, t.campaign or ""))
         yield ("detail", "", "deal", deal.deal_id, f"touch_{n}", told)
         for model, amount, share in zip(report.models, line.amounts, line.shares, strict=True):
             yield ("detail", model.value, "deal", deal.deal_id, f"touch_{n}_credit", str(amount))

@@ -53,11 +53,17 @@ th, td { padding: 7px 10px; border-bottom: 1px solid #e8ecf2; text-align: left; 
 th { color: #5e6a7d; font-weight: 600; font-size: 12px; text-transform: uppercase; letter-spacing: .03em; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td small { color: #5e6a7d; font-size: 12px; }
+table.dense { font-size: 13px; }
+table.dense th, table.dense td { padding: 6px 7px; }
 tr.total td { font-weight: 700; }
 tr:not(.total) + tr.total td { border-top: 2px solid #d8dee9; }
 .scroll { overflow-x: auto; }
 footer { color: #8a94a6; font-size: 12px; text-align: center; margin-top: 28px; }
 """
+
+
+DENSE_COLUMNS = 9
+"""A table with more columns than this is set tighter, so that it reads whole at 1,400 px."""
 
 
 def _cell(text: str) -> str:
@@ -74,7 +80,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, totals: int
         cells = "".join(f"<td{' class=num' if i >= text else ''}>{_cell(c)}</td>" for i, c in enumerate(row))
         marker = ' class="total"' if n >= len(rows) - totals else ""
         body.append(f"<tr{marker}>{cells}</tr>")
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    dense = ' class="dense"' if len(headers) > DENSE_COLUMNS else ""
+    table = f"<table{dense}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     return f'<div class="scroll">{table}</div>'
 
 
@@ -98,6 +105,11 @@ def _kpis(report: Report) -> str:
         ("New leads", number(report.funnel_total.counts[0])),
         ("Lead → customer", percent(report.funnel_total.overall)),
     ]
+    if report.previous is not None:
+        items.append(("Vs previous period", percent(report.previous.change)))
+    items.append((f"Open pipeline ({report.open_deals} deals)", money(report.open_amount)))
+    if report.quality is not None:
+        items.append(("Unattributed", percent(report.quality.unattributed.share)))
     if report.roi:
         items.append(("Spend", money(spend)))
     cards = "".join(
@@ -188,11 +200,14 @@ CAMPAIGNS_CHARTED = 12
 def campaign_chart(report: Report) -> str:
     """Closed-won revenue and open pipeline per campaign under the first model, the largest campaigns first."""
     model = report.models[0]
-    rows = report.won_and_pipeline("campaign")[:CAMPAIGNS_CHARTED]
-    index = report.models.index(model)
-    values = [[cell.revenue if cell else Decimal(0) for cell in (won[index], opened[index])] for _, won, opened in rows]
+    figures = [
+        (key, [cell.revenue if cell else Decimal(0) for cell in (won[0], opened[0])])
+        for key, won, opened in report.won_and_pipeline("campaign")
+    ]
+    figures = sorted((f for f in figures if any(f[1])), key=lambda f: (-f[1][0], -f[1][1], f[0]))
+    charted = figures[:CAMPAIGNS_CHARTED]
+    labels, values = [key for key, _ in charted], [v for _, v in charted]
     series = [Series("Closed-won revenue", "#59a14f"), Series("Open pipeline", "#f28e2b")]
-    labels = [key for key, _, _ in rows]
     chart = grouped_bars(f"Campaigns ({model.label})", labels, series, values, lambda v: f"{v:,.0f}")
     note = (
         f"In {report.base_currency}, credited to each touch's campaign under the {model.label} model"

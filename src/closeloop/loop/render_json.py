@@ -64,7 +64,8 @@ def _deal(report: Report, deal: DealDetail) -> dict[str, object]:
     touches = [
         {
             "at": iso_utc(line.touch.at),
-            "contact": line.touch.contact_id,
+            "contact_id": line.touch.contact_id,
+            "contact": line.contact,
             "kind": line.touch.kind.value,
             "channel": line.touch.channel.value,
             "campaign": line.touch.campaign,

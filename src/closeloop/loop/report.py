@@ -78,7 +78,8 @@ class ReportInput:
 
     ``deal_created`` holds each deal's creation time (deal id -> when), where it is known; ``open_deals`` the
     deals open now (positions without a close, amounts in the base currency), ``unpriced_open_deals`` how many
-    open deals were left out for want of a rate, and ``deal_names`` each deal's name where it has one.
+    open deals were left out for want of a rate, ``deal_names`` each deal's name where it has one and
+    ``contact_labels`` the email of contacts that ``--detail`` lists.
     """
 
     contacts: tuple[ContactFacts, ...]
@@ -92,6 +93,7 @@ class ReportInput:
     open_deals: tuple[Position, ...] = ()
     unpriced_open_deals: int = 0
     deal_names: Mapping[str, str] = field(default_factory=dict, hash=False)
+    contact_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def in_period(self, moment: datetime | None) -> bool:
         """True when ``moment`` falls within the period."""
@@ -405,6 +407,17 @@ def build_roi(inp: ReportInput, attributed: Sequence[AttributedRow], models: Seq
     return rows
 
 
+def credited(
+    models: Sequence[Model],
+    deals: Sequence[Position],
+    milestones: Mapping[str, Milestones],
+    by_contact: Mapping[str, Sequence[Touch]],
+    half_life: timedelta,
+) -> list[AttributedRow]:
+    """The rows of ``attribute_deals`` for every model in turn."""
+    return [row for model in models for row in attribute_deals(model, deals, milestones, by_contact, half_life)]
+
+
 def build_report(
     inp: ReportInput,
     models: Sequence[Model] = tuple(Model),
@@ -416,20 +429,19 @@ def build_report(
     """The closed-loop report for ``inp``'s period under ``models`` (all of them by default).
 
     ``by`` buckets revenue over time by month or quarter; ``detail`` adds each deal with its touches and credits.
+    Open deals are attributed as won ones are, with every touch so far (they have no close yet).
     """
     deals = won_in_period(inp)
-    by_contact = journeys(inp)
-    milestones = deal_milestones(inp, [*deals, *inp.open_deals])
-    attributed = [row for model in models for row in attribute_deals(model, deals, milestones, by_contact, half_life)]
-    pipeline = [
-        row for model in models for row in attribute_deals(model, inp.open_deals, milestones, by_contact, half_life)
-    ]
-    touched = {d.deal_id: deal_touches(d, by_contact) for d in [*deals, *inp.open_deals]}
-    won_now = list(positions(inp.ledger).values())
-    period = Window(inp.period_start, inp.period_end)
-    funnel, funnel_total = build_funnel(inp)
     both = [*deals, *inp.open_deals]
-    details = build_details(both, touched, milestones, models, half_life, inp.deal_names) if detail else []
+    by_contact = journeys(inp)
+    milestones = deal_milestones(inp, both)
+    attributed = credited(models, deals, milestones, by_contact, half_life)
+    pipeline = credited(models, inp.open_deals, milestones, by_contact, half_life)
+    won_now, period = list(positions(inp.ledger).values()), Window(inp.period_start, inp.period_end)
+    touched = {d.deal_id: deal_touches(d, by_contact) for d in both}
+    funnel, funnel_total = build_funnel(inp)
+    labels = inp.deal_names, inp.contact_labels
+    details = build_details(both, touched, milestones, models, half_life, *labels) if detail else []
     return Report(
         period_start=inp.period_start,
         period_end=inp.period_end,

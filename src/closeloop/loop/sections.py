@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from closeloop.loop.detail import DealDetail, TouchCredit
@@ -148,19 +148,16 @@ def pipeline_section(report: Report, dimension: str) -> Section:
     return Section(f"Revenue and open pipeline by {dimension}", note, headers, rows, text=2, totals=2)
 
 
+def _when(moment: datetime) -> str:
+    """A touch's time: the day, and the time of day when it is not midnight."""
+    return f"{moment:%Y-%m-%d}" if moment.time() == time(0) else f"{moment:%Y-%m-%d %H:%M}"
+
+
 def _touch_row(line: TouchCredit) -> list[str]:
     touch = line.touch
-    credits = [
-        f"{money(a)}\n{number(s.normalize())} of the deal" for a, s in zip(line.amounts, line.shares, strict=True)
-    ]
-    return [
-        f"{touch.at:%Y-%m-%d %H:%M}",
-        touch.contact_id,
-        touch.kind.value,
-        touch.channel.label,
-        touch.campaign or "",
-        *credits,
-    ]
+    credits = [f"{money(a)}\n× {number(s.normalize())}" for a, s in zip(line.amounts, line.shares, strict=True)]
+    kind = touch.kind.value.replace("_", " ")
+    return [_when(touch.at), line.contact, kind, touch.channel.label, touch.campaign or "", *credits]
 
 
 def detail_section(report: Report, deal: DealDetail) -> Section:
@@ -173,7 +170,10 @@ def detail_section(report: Report, deal: DealDetail) -> Section:
     when = f"won {deal.closed_at:%Y-%m-%d}" if deal.closed_at else "open"
     created = f"created {deal.created_at:%Y-%m-%d}" if deal.created_at else "creation unknown"
     contacts = ", ".join(deal.contacts) or "none"
-    note = f"{when}, {created}, {money(deal.amount_base)} {report.base_currency}; contacts: {contacts}"
+    note = (
+        f"{when}, {created}, {money(deal.amount_base)} {report.base_currency}; contacts: {contacts}."
+        " Each model's credit to each touch, and below it the share of the deal it stands for."
+    )
     return Section(f"Deal {name}", note, headers, rows, text=5)
 
 

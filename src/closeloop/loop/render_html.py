@@ -55,6 +55,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td small { color: #5e6a7d; font-size: 12px; }
 table.dense { font-size: 13px; }
 table.dense th, table.dense td { padding: 6px 7px; }
+table.dense td:not(.num) { white-space: normal; overflow-wrap: anywhere; max-width: 200px; }
 tr.total td { font-weight: 700; }
 tr:not(.total) + tr.total td { border-top: 2px solid #d8dee9; }
 .scroll { overflow-x: auto; }

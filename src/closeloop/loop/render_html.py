@@ -18,7 +18,8 @@ from closeloop.loop.sections import (
     quality_section,
     trend_section,
 )
-from closeloop.loop.svg import Series, diverging_bars, funnel, grouped_bars
+from closeloop.loop.svg import Series, columns, diverging_bars, funnel, grouped_bars
+from closeloop.loop.trend import Granularity
 
 MODEL_COLORS = {
     Model.FIRST_TOUCH: "#4e79a7",
@@ -38,11 +39,11 @@ body { margin: 0; background: #f4f6fa; color: #2e3440;
 main { max-width: 1360px; margin: 0 auto; padding: 32px 24px 48px; }
 header h1 { margin: 0; font-size: 28px; letter-spacing: -0.02em; }
 header p { margin: 4px 0 0; color: #5e6a7d; }
-.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 14px;
+.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 14px;
   margin: 24px 0; }
 .kpi { background: #fff; border-radius: 12px; padding: 16px 18px; box-shadow: 0 1px 3px rgba(30,40,60,.08); }
 .kpi .label { color: #5e6a7d; font-size: 13px; text-transform: uppercase; letter-spacing: .04em; }
-.kpi .value { font-size: 26px; font-weight: 700; margin-top: 2px; }
+.kpi .value { font-size: 22px; white-space: nowrap; font-weight: 700; margin-top: 2px; }
 .card { background: #fff; border-radius: 12px; padding: 20px 24px; margin: 0 0 20px;
   box-shadow: 0 1px 3px rgba(30,40,60,.08); }
 .card h2 { margin: 0 0 4px; font-size: 18px; }
@@ -186,13 +187,12 @@ def _funnel_table(report: Report) -> str:
 
 
 def trend_chart(report: Report) -> str:
-    """Bars of closed-won revenue per month or quarter, beside the same span one bucket earlier."""
-    series = [Series("This period", "#4e79a7"), Series("One month or quarter earlier", "#bab0ac")]
-    values = [[row.revenue, row.previous_revenue] for row in report.trend]
-    chart = grouped_bars(
-        "Revenue over time", [row.label for row in report.trend], series, values, lambda v: f"{v:,.0f}"
-    )
-    return _card("Revenue over time", f"Closed-won revenue in {report.base_currency} by close date.", chart)
+    """Columns of closed-won revenue per month or quarter of the period."""
+    unit = "month" if report.granularity is Granularity.MONTH else "quarter"
+    items = [(row.label, row.revenue) for row in report.trend]
+    chart = columns(f"Revenue per {unit}", items, lambda v: f"{v:,.0f}", "#4e79a7")
+    note = f"Closed-won revenue in {report.base_currency} per {unit}, by close date; the table below compares each"
+    return _card("Revenue over time", f"{note} {unit} with the one before it.", chart)
 
 
 CAMPAIGNS_CHARTED = 12
@@ -211,8 +211,8 @@ def campaign_chart(report: Report) -> str:
     series = [Series("Closed-won revenue", "#59a14f"), Series("Open pipeline", "#f28e2b")]
     chart = grouped_bars(f"Campaigns ({model.label})", labels, series, values, lambda v: f"{v:,.0f}")
     note = (
-        f"In {report.base_currency}, credited to each touch's campaign under the {model.label} model"
-        f" ({NO_CAMPAIGN}: touches that name none); the {CAMPAIGNS_CHARTED} largest campaigns."
+        f"In {report.base_currency}, credited to each touch's campaign under the {model.label} model;"
+        f" {NO_CAMPAIGN} holds the touches that name none. The {CAMPAIGNS_CHARTED} largest campaigns."
     )
     return _card("Campaigns: revenue and open pipeline", note, chart)
 

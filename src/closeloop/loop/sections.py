@@ -90,7 +90,7 @@ def influence_section(report: Report) -> Section:
             "All closed-won",
             money(report.total_revenue),
             number(report.won_deals),
-            percent(Decimal(100) if report.total_revenue else None),
+            percent(Decimal("100.0") if report.total_revenue else None),
         ]
     )
     note = (

@@ -8,16 +8,17 @@ import struct
 import subprocess
 import zlib
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from closeloop.loop import build_report, render, render_text
+from closeloop.loop import Position, build_report, render, render_text
 
 from .test_loop_report_sections import pipeline_input
 
 CHROMIUM = Path("/usr/bin/chromium")
-WIDTH, HEIGHT = 1400, 1600
+WIDTH, HEIGHT = 1400, 4000
 
 pytestmark = [
     pytest.mark.browser,
@@ -92,28 +93,32 @@ def test_report_renders_with_colourful_charts(tmp_path: Path) -> None:
     chromium(tmp_path, page, f"--screenshot={shot}")
     width, height, rows, bpp = read_png(shot)
     assert (width, height) == (WIDTH, HEIGHT)
-    chart_area = rows[250:HEIGHT]  # below the header and figures: revenue over time, the tables, revenue by source
+    chart_area = rows[250:HEIGHT]  # below the headline figures: revenue over time, by source, campaigns, funnel
     colours = {row[x : x + 3] for row in chart_area[::3] for x in range(0, width * bpp, bpp * 3)}
     saturated = {c for c in colours if max(c) - min(c) > 60}
     assert len(colours) > 20, "the chart area is nearly blank"
     assert len(saturated) >= 6, f"expected coloured bars, found {len(saturated)} saturated colours"
 
 
-# Marks each table whose content is wider than its box (columns cut, to scroll to) on <body data-cut="...">.
+# Marks each table or headline figure whose content is wider than its box (cut, or to scroll) on <body data-cut>.
 PROBE = """<script>addEventListener("load", () => {
-  const boxes = [...document.querySelectorAll(".scroll")];
+  const boxes = [...document.querySelectorAll(".scroll, .kpi .value")];
+  const name = (b) => (b.closest("section.card") || b.closest(".kpi")).querySelector("h2, .label").textContent;
   const cut = boxes.filter((b) => b.scrollWidth > b.clientWidth)
-    .map((b) => b.closest("section").querySelector("h2").textContent + " " + b.scrollWidth + ">" + b.clientWidth);
+    .map((b) => name(b) + " " + b.scrollWidth + ">" + b.clientWidth);
   document.body.setAttribute("data-tables", String(boxes.length));
   document.body.setAttribute("data-cut", cut.join(" | ") || "none");
 });</script>"""
 
 
-def test_every_table_reads_whole_at_1400_px(tmp_path: Path) -> None:
+def test_every_table_and_figure_reads_whole_at_1400_px(tmp_path: Path) -> None:
     report = build_report(pipeline_input(), detail=True)
     long_names = {"D1": "Acme Corporation worldwide rollout, phase two", "D9": "Globex pilot for the EMEA region"}
     labels = {"c1": "first.last-name@a-long-company-domain.example.com"}
-    wide = build_report(replace(pipeline_input(), deal_names=long_names, contact_labels=labels), detail=True)
+    big = Position("D10", Decimal("12345678.90"), "EUR", Decimal("12345678.90"), None, ("c1",))
+    inp = pipeline_input()
+    inp = replace(inp, deal_names=long_names, contact_labels=labels, open_deals=(*inp.open_deals, big))
+    wide = build_report(inp, detail=True)
     for name, each in (("report", report), ("wide", wide)):
         page = tmp_path / f"{name}.html"
         page.write_text(render_text(each, "html").replace("</body>", PROBE + "</body>"), encoding="utf-8")

@@ -221,6 +221,14 @@ class HubSpotSandbox(SandboxBase):
         }
         return JSONAnswer(body, status_code=429, headers=self.limit_headers(bucket))
 
+    def not_found(self, request: Request) -> Response:
+        """A 404 in HubSpot's error body for a path the API does not route."""
+        return error(404, f"Unable to route {request.method} {request.url.path}", "OBJECT_NOT_FOUND")
+
+    def method_not_allowed(self, request: Request, allowed: str) -> Response:
+        """A 405 in HubSpot's error body."""
+        return error(405, f"HTTP method {request.method} is not supported by this resource", "VALIDATION_ERROR")
+
     def server_error(self, status: int) -> Response:
         """A JSON 500 from the API; 502/504 come from the edge as HTML, like HubSpot's."""
         if status == 500:

@@ -83,7 +83,7 @@ def test_leads_by_program_with_their_membership(sandbox: MarketoSandbox, client:
 def test_sync_with_a_bad_record_then_delete(client: MarketoClient) -> None:
     leads = [
         {"email": "client.one@example.org", "firstName": "One"},
-        {"email": "client.two@example.org", "closeloopWonDeals": "many"},
+        {"email": "client.two@example.org", "acquisitionProgramId": "many"},
         {"email": "client.three@example.org", "lastName": "Three"},
     ]
     results = client.create_update_leads(leads, action="createOrUpdate", lookupField="email")

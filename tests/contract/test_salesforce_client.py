@@ -82,14 +82,22 @@ def test_query_all_follows_next_records_url_to_the_end(sf: Salesforce) -> None:
     assert rows["done"]
 
 
-def test_crud_and_upsert_by_external_id(sf: Salesforce) -> None:
+def test_crud(sf: Salesforce) -> None:
     made = sf.Contact.create({"LastName": "Client", "Email": "client@example.org"})
     sf.Contact.update(made["id"], {"Title": "Buyer"})
     assert sf.Contact.get(made["id"])["Title"] == "Buyer"
-    assert sf.Contact.upsert("Closeloop_Id__c/cl-77", {"LastName": "Upserted"}) == 201
-    assert sf.Contact.upsert("Closeloop_Id__c/cl-77", {"LastName": "Again"}) == 200  # updated (API 46+)
     assert sf.Contact.delete(made["id"]) == 204
     assert isinstance(refusal(lambda: sf.Contact.get(made["id"])), SalesforceResourceNotFound)
+
+
+def test_a_custom_external_id_field_then_upsert_by_it(sf: Salesforce) -> None:
+    field = {"FullName": "Contact.Client_Key__c", "Metadata": {"type": "Text", "length": 64, "externalId": True}}
+    assert sf.toolingexecute("sobjects/CustomField", method="POST", data=field)["success"]
+    fields = {f["name"]: f for f in sf.Contact.describe()["fields"]}
+    assert fields["Client_Key__c"]["externalId"]
+    assert sf.Contact.upsert("Client_Key__c/ck-77", {"LastName": "Upserted"}) == 201
+    assert sf.Contact.upsert("Client_Key__c/ck-77", {"LastName": "Again"}) == 200  # updated (API 46+)
+    assert sf.query("SELECT LastName FROM Contact WHERE Client_Key__c = 'ck-77'")["records"][0]["LastName"] == "Again"
 
 
 def test_composite_collection_with_a_bad_record(sf: Salesforce) -> None:
@@ -100,11 +108,6 @@ def test_composite_collection_with_a_bad_record(sf: Salesforce) -> None:
     answer = sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": records})
     assert [entry["success"] for entry in answer] == [True, False]
     assert answer[1]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
-
-
-def test_describe_names_the_external_id_field(sf: Salesforce) -> None:
-    fields = {f["name"]: f for f in sf.Contact.describe()["fields"]}
-    assert fields["Closeloop_Id__c"]["externalId"]
 
 
 def refusal(call: Callable[[], Any]) -> SalesforceError:

@@ -68,6 +68,17 @@ def served_in_thread(name: str, sandbox: SandboxBase, tls: tuple[Path, Path] | N
         thread.join(timeout=30)
 
 
+def base_url_fixture(name: str) -> Any:
+    """A module-scoped ``base_url`` fixture serving the module's ``sandbox`` fixture from a thread."""
+
+    @pytest.fixture(scope="module")
+    def base_url(sandbox: SandboxBase) -> Iterator[str]:
+        with served_in_thread(name, sandbox) as url:
+            yield url
+
+    return base_url
+
+
 # -- spec files --------------------------------------------------------------------------------------------
 def _walk(node: Any, visit: Callable[[dict[str, Any]], Any]) -> Any:
     """Rebuild a JSON tree, letting ``visit`` replace any object (None keeps it and descends)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ from hubspot.crm.contacts.exceptions import ApiException
 from hubspot.crm.deals import SimplePublicObjectInputForCreate
 
 from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
-from tests.contract.kit import served_in_thread
+from tests.contract.kit import base_url_fixture
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +26,7 @@ def sandbox() -> HubSpotSandbox:
     return create_sandbox(seed=41, people=25, deals=5)
 
 
-@pytest.fixture(scope="module")
-def base_url(sandbox: HubSpotSandbox) -> Iterator[str]:
-    """The sandbox served once for the module (the client speaks ``urllib3``)."""
-    with served_in_thread("hubspot", sandbox) as url:
-        yield url
+base_url = base_url_fixture("hubspot")  # served once for the module: the client blocks
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,7 +11,7 @@ from marketorestpython.helper.exceptions import MarketoException
 
 from connectors.marketo.sandbox import MarketoSandbox, create_sandbox
 from connectors.marketo.sandbox.schema import NEW_LEAD
-from tests.contract.kit import served_in_thread
+from tests.contract.kit import base_url_fixture
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +20,7 @@ def sandbox() -> MarketoSandbox:
     return create_sandbox(seed=31, people=12)
 
 
-@pytest.fixture(scope="module")
-def base_url(sandbox: MarketoSandbox) -> Iterator[str]:
-    """The sandbox served once for the module (the client speaks ``requests``)."""
-    with served_in_thread("marketo", sandbox) as url:
-        yield url
+base_url = base_url_fixture("marketo")  # served once for the module: the client blocks
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ from .catalog import (
     CATALOG,
     DEFAULT_PROPERTIES,
     MODIFIED_PROPERTY,
+    OBJECT_TYPE_IDS,
     SEARCHABLE,
     Prop,
     pipeline,
@@ -50,6 +51,7 @@ from .catalog import (
     stage_date,
     stage_flags,
 )
+from .labels import Labels, kinds
 
 CONTACT_ID_START, DEAL_ID_START = 1_000_000_001, 2_000_000_001  # one width, so text and number order agree
 ID_WIDTH = 10
@@ -137,6 +139,7 @@ class HubSpotSandbox(SandboxBase):
             ("deals", "contacts"): {},
             ("contacts", "deals"): {},
         }
+        self.labels = Labels()
         self.private_app_token = f"pat-na1-sandbox-{seed}"
         self.tokens.static.add(self.private_app_token)
         self.client_id = "closeloop-sandbox-client"
@@ -166,6 +169,8 @@ class HubSpotSandbox(SandboxBase):
             (f"{v4}/objects/{{from_type}}/{{from_id}}/associations/{{to_type}}", self.associations_of, ["GET"]),
             (f"{v4}/objects/{{from_type}}/{{from_id}}/associations/default/{{to_type}}/{{to_id}}",
              self.associate_one, ["PUT"]),
+            (f"{v4}/objects/{{from_type}}/{{from_id}}/associations/{{to_type}}/{{to_id}}",
+             self.associate_labelled, ["PUT", "DELETE"]),
         ]  # fmt: skip
         return [Route(path, _endpoint(handler), methods=methods) for path, handler, methods in table]
 
@@ -217,6 +222,14 @@ class HubSpotSandbox(SandboxBase):
             "groupName": f"publicapi:private-app:{self.seed}",
         }
         return JSONAnswer(body, status_code=429, headers=self.limit_headers(bucket))
+
+    def not_found(self, request: Request) -> Response:
+        """A 404 in HubSpot's error body for a path the API does not route."""
+        return error(404, f"Unable to route {request.method} {request.url.path}", "OBJECT_NOT_FOUND")
+
+    def method_not_allowed(self, request: Request, allowed: str) -> Response:
+        """A 405 in HubSpot's error body."""
+        return error(405, f"HTTP method {request.method} is not supported by this resource", "VALIDATION_ERROR")
 
     def server_error(self, status: int) -> Response:
         """A JSON 500 from the API; 502/504 come from the edge as HTML, like HubSpot's."""
@@ -275,8 +288,13 @@ class HubSpotSandbox(SandboxBase):
         *,
         trace: str | None = None,
         new: bool | None = None,
+        set_only: bool = False,
     ) -> dict[str, Any]:
-        """A SimplePublicObject: the asked properties (or the defaults) plus id and timestamps."""
+        """A SimplePublicObject: the asked properties (or the defaults) plus id and timestamps.
+
+        A read lists an asked-for property without a value as null; a write's answer (``set_only``) lists only
+        the properties that have a value, as HubSpot's create and update answers do.
+        """
         created, updated = _iso(row.created_at), _iso(row.modified_at)
         modified, fields = MODIFIED_PROPERTY[obj], row.fields
         properties: dict[str, Any] = {}
@@ -295,6 +313,8 @@ class HubSpotSandbox(SandboxBase):
             "updatedAt": updated,
             "archived": row.deleted,
         }
+        if set_only:
+            body["properties"] = {k: v for k, v in properties.items() if v is not None}
         if row.deleted:
             body["archivedAt"] = updated
         if trace is not None:
@@ -466,7 +486,7 @@ class HubSpotSandbox(SandboxBase):
             other = "deals" if obj == "contacts" else "contacts"
             if self.table(other).get(to_id):
                 self._link(obj, row.id, other, to_id)
-        return JSONAnswer(self.render(obj, row, [*DEFAULT_PROPERTIES[obj], *clean]), status_code=201)
+        return JSONAnswer(self.render(obj, row, [*DEFAULT_PROPERTIES[obj], *clean], set_only=True), status_code=201)
 
     async def one(self, request: Request) -> Response:
         """``GET``/``PATCH``/``DELETE`` one record by id or by a unique property (``idProperty``)."""
@@ -505,7 +525,7 @@ class HubSpotSandbox(SandboxBase):
         stored, clash = self._store(obj, clean, row)
         if stored is None:
             return error(409, str(clash), "CONFLICT")
-        return JSONAnswer(self.render(obj, stored, [*DEFAULT_PROPERTIES[obj], *clean]))
+        return JSONAnswer(self.render(obj, stored, [*DEFAULT_PROPERTIES[obj], *clean], set_only=True))
 
     async def merge(self, request: Request) -> Response:
         """``POST .../merge``: the loser is archived; the winner lists it in ``hs_merged_object_ids``."""
@@ -729,7 +749,7 @@ class HubSpotSandbox(SandboxBase):
             if row is None:
                 errors.append(record_error("CONFLICT", str(clash), trace=trace))
                 continue
-            results.append(self.render(obj, row, [*DEFAULT_PROPERTIES[obj], *clean], trace=trace))
+            results.append(self.render(obj, row, [*DEFAULT_PROPERTIES[obj], *clean], trace=trace, set_only=True))
         return batch(self._shuffled(results), errors, self.clock.now(), ok_status=201)
 
     async def _batch_update(
@@ -752,7 +772,7 @@ class HubSpotSandbox(SandboxBase):
             if stored is None:
                 errors.append(record_error("CONFLICT", str(clash), trace=trace, ids=[row.id]))
                 continue
-            results.append(self.render(obj, stored, [*DEFAULT_PROPERTIES[obj], *clean], trace=trace))
+            results.append(self.render(obj, stored, [*DEFAULT_PROPERTIES[obj], *clean], trace=trace, set_only=True))
         return batch(self._shuffled(results), errors, self.clock.now())
 
     async def _batch_upsert(
@@ -779,7 +799,7 @@ class HubSpotSandbox(SandboxBase):
                 errors.append(record_error("CONFLICT", str(clash), trace=trace))
                 continue
             names = [*DEFAULT_PROPERTIES[obj], *clean]
-            results.append(self.render(obj, stored, names, trace=trace, new=row is None))
+            results.append(self.render(obj, stored, names, trace=trace, new=row is None, set_only=True))
         return batch(self._shuffled(results), errors, self.clock.now())
 
     async def _batch_archive(
@@ -859,9 +879,14 @@ class HubSpotSandbox(SandboxBase):
     def _spec(from_type: str, to_type: str) -> dict[str, Any]:
         return {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": ASSOCIATION_TYPES[(from_type, to_type)]}
 
-    def _to_entry(self, from_type: str, to_type: str, to_id: str) -> dict[str, Any]:
-        kind = {"category": "HUBSPOT_DEFINED", "typeId": ASSOCIATION_TYPES[(from_type, to_type)], "label": None}
-        return {"toObjectId": to_id, "associationTypes": [kind]}
+    def _unlink(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        self.links[(from_type, to_type)].get(from_id, set()).discard(to_id)
+        self.links[(to_type, from_type)].get(to_id, set()).discard(from_id)
+        self.labels.drop(from_type, from_id, to_type, to_id)
+
+    def _to_entry(self, from_type: str, from_id: str, to_type: str, to_id: str) -> dict[str, Any]:
+        types = self.labels.association_types(from_type, from_id, to_type, to_id)
+        return {"toObjectId": to_id, "associationTypes": types}
 
     async def associations_read(self, request: Request) -> Response:
         """``POST /crm/v4/associations/{from}/{to}/batch/read``."""
@@ -881,7 +906,7 @@ class HubSpotSandbox(SandboxBase):
                     | {"subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND"}
                 )
                 continue
-            to = [self._to_entry(from_type, to_type, to_id) for to_id in linked]
+            to = [self._to_entry(from_type, from_id, to_type, to_id) for to_id in linked]
             results.append({"from": {"id": from_id}, "to": to})
         return batch(results, errors, self.clock.now())
 
@@ -909,7 +934,7 @@ class HubSpotSandbox(SandboxBase):
         """``GET /crm/v4/objects/{from}/{id}/associations/{to}``."""
         from_type, to_type = self._pair(request)
         from_id = request.path_params["from_id"]
-        results = [self._to_entry(from_type, to_type, i) for i in self._linked(from_type, from_id, to_type)]
+        results = [self._to_entry(from_type, from_id, to_type, i) for i in self._linked(from_type, from_id, to_type)]
         return JSONAnswer({"results": results})
 
     async def associate_one(self, request: Request) -> Response:
@@ -921,6 +946,29 @@ class HubSpotSandbox(SandboxBase):
         self._link(from_type, from_id, to_type, to_id)
         result = {"from": {"id": from_id}, "to": {"id": to_id}, "associationSpec": self._spec(from_type, to_type)}
         return batch([result], [], self.clock.now())
+
+    async def associate_labelled(self, request: Request) -> Response:
+        """Labelled create (PUT) and archive (DELETE) of ``.../objects/{from}/{id}/associations/{to}/{toId}``."""
+        from_type, to_type = self._pair(request)
+        from_id, to_id = request.path_params["from_id"], request.path_params["to_id"]
+        if request.method == "DELETE":
+            self._unlink(from_type, from_id, to_type, to_id)
+            return Response(status_code=204)
+        raw = await request.body()
+        try:
+            wanted = kinds((from_type, to_type), orjson.loads(raw or b"null"))
+        except (ValueError, AttributeError) as exc:
+            return error(400, str(exc), "VALIDATION_ERROR")
+        if self.table(from_type).get(from_id) is None or self.table(to_type).get(to_id) is None:
+            return error(404, "Object not found", "OBJECT_NOT_FOUND")
+        self._link(from_type, from_id, to_type, to_id)
+        self.labels.add(from_type, from_id, to_type, to_id, wanted)
+        body = {
+            "fromObjectTypeId": OBJECT_TYPE_IDS[from_type], "fromObjectId": from_id,
+            "toObjectTypeId": OBJECT_TYPE_IDS[to_type], "toObjectId": to_id,
+            "labels": self.labels.names(from_type, from_id, to_type, to_id),
+        }  # fmt: skip
+        return JSONAnswer(body, status_code=201)
 
     def link(self, deal_id: str, contact_id: str) -> None:
         """Associate a deal with a contact (seeding and tests)."""

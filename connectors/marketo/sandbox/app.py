@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -96,7 +96,9 @@ class MarketoSandbox(SandboxBase):
         rest = "/rest/v1"
         return [
             Route("/identity/oauth/token", self.identity, methods=["GET", "POST"]),
-            Route(f"{rest}/leads.json", self.leads_endpoint, methods=["GET", "POST"]),
+            Route(f"{rest}/leads.json", self.leads_endpoint, methods=["GET", "POST", "DELETE"]),
+            Route(f"{rest}/lead/{{leadId:int}}.json", self.lead_by_id, methods=["GET"]),
+            Route(f"{rest}/leads/programs/{{programId:int}}.json", self.leads_by_program, methods=["GET", "POST"]),
             Route(f"{rest}/leads/delete.json", self.delete_leads, methods=["POST"]),
             Route(f"{rest}/leads/describe.json", self.describe, methods=["GET"]),
             Route(f"{rest}/leads/describe2.json", self.describe2, methods=["GET"]),
@@ -139,6 +141,14 @@ class MarketoSandbox(SandboxBase):
     def concurrency_limited(self, bucket: str) -> Response:
         """615 when more than 10 calls are in flight."""
         return self.refuse(615, "Concurrent access limit reached")
+
+    def not_found(self, request: Request) -> Response:
+        """610 inside HTTP 200, Marketo's answer to a URI that matches no resource."""
+        return self.refuse(610, "Requested resource not found")
+
+    def method_not_allowed(self, request: Request, allowed: str) -> Response:
+        """605 inside HTTP 200, Marketo's answer to a method the endpoint does not take."""
+        return self.refuse(605, f"Request method '{request.method}' not supported")
 
     def server_error(self, status: int) -> Response:
         """Marketo reports its own failures in the body; its gateway answers bare 502/503."""
@@ -196,18 +206,51 @@ class MarketoSandbox(SandboxBase):
 
     # -- leads -----------------------------------------------------------------------------------------------
     async def leads_endpoint(self, request: Request) -> Response:
-        """GET reads by filter; POST syncs (or reads, with ``_method=GET`` and a form body)."""
+        """GET reads by filter; POST syncs (or reads, with ``_method=GET``); DELETE deletes by id."""
         try:
-            if request.method == "GET":
-                return self.read_leads(dict(request.query_params))
-            if request.query_params.get("_method") == "GET":
-                form = dict(parse_qsl((await request.body()).decode()))
-                return self.read_leads({**dict(request.query_params), **form})
+            if request.method == "DELETE":
+                return await self.delete_leads(request)
+            params = await read_params(request)
+            if request.method == "GET" or params.get("_method") == "GET":
+                return self.read_leads(params)
             return self.sync_leads(await request.json())
         except MarketoError as exc:
             return self.refuse(exc.code, exc.message)
         except ValueError:
             return self.refuse(609, "Invalid JSON")
+
+    async def lead_by_id(self, request: Request) -> Response:
+        """One lead by id (an empty result when there is none), with the asked ``fields`` or the defaults."""
+        params = await read_params(request)
+        try:
+            fields = lead_fields(params.get("fields"), self.leads.lead_fields)
+        except MarketoError as exc:
+            return self.refuse(exc.code, exc.message)
+        row = self.leads.get(str(request.path_params["leadId"]))
+        return self.ok([render_lead(row, fields)] if row is not None else [])
+
+    async def leads_by_program(self, request: Request) -> Response:
+        """The members of a program, each with its ``membership``; paged by ``batchSize``/``nextPageToken``."""
+        program_id = int(request.path_params["programId"])
+        params = await read_params(request)
+        if request.method == "POST" and params.get("_method") != "GET":
+            return self.method_not_allowed(request, "GET")
+        if program_id not in self.programs:
+            return self.refuse(1013, f"Program '{program_id}' not found")
+        try:
+            fields = lead_fields(params.get("fields"), self.leads.lead_fields)
+            batch = _batch_size(params.get("batchSize"))
+            start = _offset(params.get("nextPageToken"))
+        except MarketoError as exc:
+            return self.refuse(exc.code, exc.message)
+        members = sorted((int(lead), by[program_id]) for lead, by in self.memberships.items() if program_id in by)
+        rows = [(row, m) for lead, m in members if (row := self.leads.get(str(lead))) is not None]
+        page = rows[start : start + batch]
+        extra: dict[str, Any] = {"moreResult": start + batch < len(rows)}
+        if extra["moreResult"]:
+            extra["nextPageToken"] = encode_token((datetime.fromtimestamp(0, UTC), start + batch))
+        result = [{**render_lead(row, fields), "membership": _membership(m)} for row, m in page]
+        return self.ok(result, **extra)
 
     def read_leads(self, params: dict[str, str]) -> Response:
         """``filterType``/``filterValues`` (at most 300), ``fields``, ``batchSize``, ``nextPageToken``."""
@@ -222,10 +265,7 @@ class MarketoSandbox(SandboxBase):
             raise MarketoError(1003, "filterValues not specified")
         if len(values) > MAX_BATCH:
             raise MarketoError(1003, f"Too many values in filterValues; maximum is {MAX_BATCH}")
-        fields = _split(params.get("fields")) or list(DEFAULT_LEAD_FIELDS)
-        for name in fields:
-            if name not in self.leads.lead_fields:
-                raise MarketoError(1006, f"Field '{name}' not found")
+        fields = lead_fields(params.get("fields"), self.leads.lead_fields)
         batch = _batch_size(params.get("batchSize"))
         rows = list(self._leads_matching(filter_type, values))
         start = _offset(params.get("nextPageToken"))
@@ -306,8 +346,9 @@ class MarketoSandbox(SandboxBase):
         return [r for r in self.leads.live() if r.fields.get(lookup) == key]
 
     async def delete_leads(self, request: Request) -> Response:
-        """Delete leads by id, 300 at most; an unknown id is skipped with 1004."""
-        records = (await request.json()).get("input") or []
+        """Delete leads by id (a JSON ``input`` or repeated ``id`` parameters), 300 at most; unknown ids skip."""
+        ids = _split((await read_params(request)).get("id"))
+        records = [{"id": int(i) if i.isdigit() else i} for i in ids] or (await request.json()).get("input") or []
         if len(records) > MAX_BATCH:
             return self.refuse(1003, f"Batch size exceeds the limit of {MAX_BATCH}")
         results: list[dict[str, Any]] = []
@@ -385,7 +426,7 @@ class MarketoSandbox(SandboxBase):
 
     async def lead_changes(self, request: Request) -> Response:
         """New Lead (12) and Change Data Value (13) activities of the listed ``fields`` after the token."""
-        params = request.query_params
+        params = await read_params(request)
         fields = set(_split(params.get("fields")))
         if not fields:
             return self.refuse(1003, "fields not specified")
@@ -397,11 +438,11 @@ class MarketoSandbox(SandboxBase):
 
     async def deleted_leads(self, request: Request) -> Response:
         """Delete Lead (37) activities after the token."""
-        return self._activity_page(request.query_params, (DELETE_LEAD,), lambda a: True)
+        return self._activity_page(await read_params(request), (DELETE_LEAD,), lambda a: True)
 
     async def activities(self, request: Request) -> Response:
         """Activities of up to 10 ``activityTypeIds`` after the token, optionally for up to 30 ``leadIds``."""
-        params = request.query_params
+        params = await read_params(request)
         raw_types = _split(params.get("activityTypeIds"))
         if not raw_types or not all(t.isdigit() for t in raw_types) or len(raw_types) > 10:
             return self.refuse(1003, "activityTypeIds must list 1 to 10 activity type ids")
@@ -525,8 +566,9 @@ def skipped(code: int, message: str) -> dict[str, Any]:
 
 
 def render_lead(row: Row, fields: list[str]) -> dict[str, Any]:
-    """A lead as ``GET /rest/v1/leads.json`` returns it: the asked fields, null when empty."""
-    out: dict[str, Any] = {}
+    """A lead as ``GET /rest/v1/leads.json`` returns it: its id (always, as Marketo does), the asked fields, null
+    when empty."""
+    out: dict[str, Any] = {"id": int(row.id)}
     for name in fields:
         if name == "id":
             out["id"] = int(row.id)
@@ -576,6 +618,35 @@ def _coerce(data_type: str, name: str, value: Any) -> Any:
     except (TypeError, ValueError):
         raise MarketoError(1003, f"Invalid value '{value}' for field '{name}'") from None
     return str(value) if not isinstance(value, str) else value
+
+
+async def read_params(request: Request) -> dict[str, str]:
+    """Query and form-body parameters; a repeated one (Swagger's collectionFormat multi) joined with commas.
+
+    Marketo's clients send reads as a form-encoded POST with ``_method=GET`` in the body or the query string.
+    """
+    pairs = list(request.query_params.multi_items())
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        pairs += parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        joined = name in params and name not in ("_method", "access_token")
+        params[name] = f"{params[name]},{value}" if joined else value
+    return params
+
+
+def lead_fields(raw: str | None, known: Mapping[str, Any]) -> list[str]:
+    """The asked lead fields (the defaults when none); one the instance lacks refuses the call with 1006."""
+    fields = _split(raw) or list(DEFAULT_LEAD_FIELDS)
+    for name in fields:
+        if name not in known:
+            raise MarketoError(1006, f"Field '{name}' not found")
+    return fields
+
+
+def _membership(entry: dict[str, Any]) -> dict[str, Any]:
+    keys = ("progressionStatus", "acquiredBy", "reachedSuccess", "membershipDate", "isExhausted")
+    return {key: entry[key] for key in keys if key in entry}
 
 
 def _split(raw: str | None) -> list[str]:

@@ -64,6 +64,7 @@ class SalesforceSandbox(SandboxBase):
     """An emulated Salesforce org behind the REST API subset closeloop uses."""
 
     vendor = "salesforce"
+    trailing_slash = True  # simple-salesforce asks for query/ and limits/; Salesforce answers them as query, limits
 
     def __init__(self, *, seed: int = 0, clock: Callable[[], datetime] | None = None) -> None:
         super().__init__(seed=seed, clock=clock)
@@ -108,6 +109,15 @@ class SalesforceSandbox(SandboxBase):
         response = errors(403, SfError("REQUEST_LIMIT_EXCEEDED", message))
         response.headers.update(self.limit_headers(bucket))
         return response
+
+    def not_found(self, request: Request) -> Response:
+        """Salesforce's 404 for a resource it does not have."""
+        return errors(404, SfError("NOT_FOUND", "The requested resource does not exist"))
+
+    def method_not_allowed(self, request: Request, allowed: str) -> Response:
+        """Salesforce's 405, naming the methods the resource takes."""
+        message = f"HTTP Method '{request.method}' not allowed. Allowed are {allowed.replace(', ', ',')}"
+        return errors(405, SfError("METHOD_NOT_ALLOWED", message))
 
     def server_error(self, status: int) -> Response:
         """An internal failure in Salesforce's error shape."""

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
@@ -130,6 +131,14 @@ class ZohoSandbox(SandboxBase):
             )
         return zoho_error(429, "TOO_MANY_REQUESTS", "Too many requests. Please try again after some time.")
 
+    def not_found(self, request: Request) -> Response:
+        """Zoho's answer to a URL it does not serve."""
+        return zoho_error(404, "INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one")
+
+    def method_not_allowed(self, request: Request, allowed: str) -> Response:
+        """Zoho's answer to a served URL called with another method."""
+        return zoho_error(400, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one")
+
     def server_error(self, status: int) -> Response:
         """500 in Zoho's JSON; gateway failures come from the front proxy as HTML."""
         if status == 500:
@@ -196,7 +205,9 @@ class ZohoSandbox(SandboxBase):
     async def _token(self, request: Request) -> Response:
         params = dict(request.query_params)
         if not params.get("grant_type"):
-            params.update({k: str(v) for k, v in (await request.form()).items()})
+            # Zoho's SDK sends the grant form-encoded in the body; parsed here, not with request.form(),
+            # which would need python-multipart for a body this simple.
+            params.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
         if params.get("grant_type") != "refresh_token":
             return JSONResponse({"error": "unsupported_grant_type"})
         if (params.get("client_id"), params.get("client_secret")) != (self.client_id, self.client_secret):

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
@@ -176,6 +177,8 @@ class SandboxBase:
 
     vendor = "sandbox"
     control_prefix = "/__sandbox"
+    trailing_slash = False
+    """True where the vendor serves ``/path/`` as ``/path`` (no vendor answers with a redirect)."""
 
     def __init__(self, *, seed: int = 0, clock: Callable[[], datetime] | None = None) -> None:
         self.seed = seed
@@ -190,7 +193,11 @@ class SandboxBase:
         self._daily = 0
         self._in_flight = 0
         self._routes = self.routes()
-        self.app = Starlette(routes=[*self._routes, *self._control_routes()])
+        self.app = Starlette(
+            routes=[*self._routes, *self._control_routes()],
+            exception_handlers={404: self._unrouted, 405: self._unrouted},
+        )
+        self.app.router.redirect_slashes = False
 
     # -- hooks a vendor overrides ------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -224,6 +231,14 @@ class SandboxBase:
         """True for endpoints that need no token (the auth endpoint itself)."""
         return False
 
+    def not_found(self, request: Request) -> Response:
+        """The vendor's answer to a path it does not serve."""
+        return JSONAnswer({"message": f"no such resource {request.url.path}"}, status_code=404)
+
+    def method_not_allowed(self, request: Request, allowed: str) -> Response:
+        """The vendor's answer to a served path called with a method it does not take."""
+        return JSONAnswer({"message": f"{request.method} not allowed; allowed: {allowed}"}, status_code=405)
+
     # -- shared behaviour --------------------------------------------------------------------------------
     def table(self, name: str) -> RecordTable:
         """The record table of one object."""
@@ -249,7 +264,16 @@ class SandboxBase:
         """Expire every issued token."""
         self.tokens.expire_all()
 
+    async def _unrouted(self, request: Request, exc: Exception) -> Response:
+        """Starlette's 404/405 turned into the vendor's own answer (its error body, never bare text)."""
+        if isinstance(exc, HTTPException) and exc.status_code == 405:
+            return self.method_not_allowed(request, (exc.headers or {}).get("Allow", ""))
+        return self.not_found(request)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if self.trailing_slash and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/"}
         if scope["type"] != "http" or scope["path"].startswith(self.control_prefix):
             await self.app(scope, receive, send)
             return

@@ -14,7 +14,7 @@ import pytest
 
 from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
 
-SPECS = Path("/work/shared/specs/hubspot")
+SPECS = Path(__file__).resolve().parents[4].parent / "shared" / "specs" / "hubspot"  # <repo>/../shared/specs
 pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason=f"official HubSpot specs not present at {SPECS}")
 
 

@@ -2,7 +2,7 @@
 
 Salesforce publishes no static OpenAPI file (the reference is the developer guide and the
 forcedotcom/postman-salesforce-apis collection), so the schemas below transcribe the guide's documented
-bodies. If an official spec ever lands under /work/shared/specs/salesforce, the last test says so.
+bodies. If an official spec ever lands under <repo>/../shared/specs/salesforce, the last test says so.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from connectors.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, create_sandbox
 
-SPECS = Path("/work/shared/specs/salesforce")
+SPECS = Path(__file__).resolve().parents[4].parent / "shared" / "specs" / "salesforce"  # <repo>/../shared/specs
 ID18 = {"type": "string", "pattern": "^[a-zA-Z0-9]{18}$"}
 ERRORS = {
     "type": "array",

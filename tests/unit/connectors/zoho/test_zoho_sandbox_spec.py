@@ -15,7 +15,7 @@ import pytest
 
 from connectors.zoho.sandbox import ZohoSandbox, create_sandbox
 
-SPECS = Path("/work/shared/specs/zoho")
+SPECS = Path(__file__).resolve().parents[4].parent / "shared" / "specs" / "zoho"  # <repo>/../shared/specs
 pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason=f"official Zoho specs not present at {SPECS}")
 REMOTE = "https://raw.githubusercontent.com/Zohocorp-Pvt-Ltd/crm-oas/refs/heads/main/v8.0/"
 

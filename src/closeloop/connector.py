@@ -86,6 +86,19 @@ class Connector(Protocol):
         ...
 
 
+FieldTimes = dict[str, dict[str, datetime]]
+"""native id -> native field -> when that field last changed."""
+
+
+@runtime_checkable
+class FieldHistory(Protocol):
+    """A connector whose vendor keeps per-field change times (property or field history), read on demand."""
+
+    async def field_times(self, obj: str, ids: Sequence[str]) -> FieldTimes:
+        """When each field of these records last changed; fields the vendor keeps no history of are left out."""
+        ...
+
+
 class SystemSettings(BaseModel):
     """Settings every system entry accepts; a connector's own settings model extends this."""
 

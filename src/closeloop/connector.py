@@ -94,8 +94,9 @@ FieldTimes = dict[str, dict[str, datetime]]
 class FieldHistory(Protocol):
     """A connector whose vendor keeps per-field change times (property or field history), read on demand."""
 
-    async def field_times(self, obj: str, ids: Sequence[str]) -> FieldTimes:
-        """When each field of these records last changed; fields the vendor keeps no history of are left out."""
+    async def field_times(self, obj: str, ids: Sequence[str], fields: Sequence[str]) -> FieldTimes:
+        """When each of ``fields`` of these records last changed; those the vendor keeps no history of are left
+        out."""
         ...
 
 

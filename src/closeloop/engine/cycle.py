@@ -170,7 +170,7 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
     # for versions not applied yet: a quiet cycle's lookback re-reads cost no further calls.
     news = applier.fresh(records)
     fresh = [r.id for r in news if not r.deleted]
-    times = await fieldtimes.fetch(ctx, fieldtimes.asked(ctx, mapping, system, obj, news))
+    times = await fieldtimes.fetch(ctx, mapping, fieldtimes.asked(ctx, mapping, system, obj, news))
     associations = await fetch_associations(ctx, system, obj, fresh) if is_deal else []
     marketing = not is_deal and system == ctx.connection.marketing_system
     touchpoints = await fetch_touchpoints(ctx, system, obj, fresh) if marketing else []

@@ -111,14 +111,17 @@ def asked(
     return {key: list(ids) for key, ids in wanted.items()}
 
 
-async def fetch(ctx: CycleContext, wanted: Mapping[tuple[str, str], Sequence[str]]) -> dict[NativeKey, dict[str, datetime]]:
+async def fetch(
+    ctx: CycleContext, mapping: EntityMapping, wanted: Mapping[tuple[str, str], Sequence[str]]
+) -> dict[NativeKey, dict[str, datetime]]:
     """Ask each vendor that keeps field histories for the change times of ``wanted``; the others are skipped."""
     found: dict[NativeKey, dict[str, datetime]] = {}
     for (system, obj), ids in wanted.items():
         connector = ctx.connectors[system]
         if not ids or not isinstance(connector, FieldHistory):
             continue
-        for native_id, times in (await connector.field_times(obj, ids)).items():
+        fields = [native for _, _, native in mapping.specs(system, obj)]
+        for native_id, times in (await connector.field_times(obj, ids, fields)).items():
             found[(system, obj, native_id)] = times
         ctx.count("field_histories", system, len(ids))
     return found

@@ -64,11 +64,12 @@ class PageApplier:
         self._keep_last_seen = keep_last_seen
         mapped = self._prefetch(records)
         touched: dict[str, str] = {}
+        parked = self._parked([r for r in records if page.link(self.system, self.obj, r.id) is None])
         for record in records:
             link = page.link(self.system, self.obj, record.id)
             self.ctx.count("read", self.system)
-            if link and self._seen(record, link, mapped.get(record.id)):
-                self.ctx.count("skipped")  # re-read by the lookback window, already applied
+            if (link and self._seen(record, link, mapped.get(record.id))) or record.id in parked:
+                self.ctx.count("skipped")  # re-read by the lookback window, already applied (or parked)
                 continue
             if link and is_tombstone(link.snapshot):
                 continue
@@ -85,9 +86,12 @@ class PageApplier:
         inside the transaction, where they cannot change under it.
         """
         links = self.ctx.store.find_links(self.system, self.obj, [r.id for r in records])
+        parked = self._parked([r for r in records if r.id not in links])
         found = []
         for record in records:
             link = links.get(record.id)
+            if record.id in parked:
+                continue
             if link is None or link.last_modified_at is None or record.modified_at > link.last_modified_at:
                 found.append(record)
             elif record.modified_at == link.last_modified_at and not (record.deleted or record.merged_into):
@@ -95,6 +99,13 @@ class PageApplier:
                 if not self._seen(record, link, mapped):
                     found.append(record)
         return found
+
+    def _parked(self, unlinked: Sequence[NativeRecord]) -> set[str]:
+        """The unlinked records whose very version is parked in quarantine (not news until it changes)."""
+        if not unlinked:
+            return set()
+        versions = self.ctx.store.parked_versions(self.ctx.name, self.system, self.obj, [r.id for r in unlinked])
+        return {r.id for r in unlinked if versions.get(r.id) == r.modified_at}
 
     def _prefetch(self, records: Sequence[NativeRecord]) -> dict[str, Mapped]:
         """Map the page's live records and read, in bulk, every link, golden record and match they need."""
@@ -320,6 +331,7 @@ class PageApplier:
             native_id=record.id,
             golden_id=link.golden_id if link else None,
             payload={"fields": dict(record.fields)},
+            modified_at=record.modified_at,
         )
         # Advance past it: the record is retried when it changes again or on request, never blocks the page.
         if link is not None:

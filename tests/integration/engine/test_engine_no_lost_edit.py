@@ -25,6 +25,7 @@ from closeloop.connector import registry
 from closeloop.engine.runtime import Engine
 from closeloop.sandbox.kit import SandboxBase
 from closeloop.store import Store
+from closeloop.store.rows import QuarantineStatus
 
 CONTACTS = """
 entity: contact
@@ -93,8 +94,8 @@ class Pair:
         assert outcome.status.value == "ok", outcome
         return dict(outcome.counts)
 
-    async def sf_edit(self, contact_id: str, fields: dict[str, Any]) -> None:
-        """A user's edit in Salesforce, through its REST API."""
+    async def sf_call(self, method: str, path: str, fields: dict[str, Any]) -> httpx.Response:
+        """A user's call to Salesforce's REST API (an edit or a create)."""
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=self.sf), base_url="http://crm.test") as c:
             token = await c.post(
                 "/services/oauth2/token",
@@ -105,8 +106,12 @@ class Pair:
                 },
             )
             headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-            answer = await c.patch(f"/services/data/v62.0/sobjects/Contact/{contact_id}", json=fields, headers=headers)
-            assert answer.status_code == 204, answer.text
+            return await c.request(method, f"/services/data/v62.0/sobjects/{path}", json=fields, headers=headers)
+
+    async def sf_edit(self, contact_id: str, fields: dict[str, Any]) -> None:
+        """A user's edit in Salesforce, through its REST API."""
+        answer = await self.sf_call("PATCH", f"Contact/{contact_id}", fields)
+        assert answer.status_code == 204, answer.text
 
     async def hs_edit(self, contact_id: str, properties: dict[str, Any]) -> None:
         """A user's edit in HubSpot, through its REST API."""
@@ -194,3 +199,20 @@ async def test_an_edit_made_while_a_cycle_runs_is_not_overwritten(pair: Pair) ->
     writes = pair.sf.stats.records_written + pair.hs.stats.records_written
     await pair.sync()
     assert pair.sf.stats.records_written + pair.hs.stats.records_written == writes  # converged: no ping-pong
+
+
+async def test_a_duplicate_parked_while_unlinked_counts_one_attempt_per_version(pair: Pair) -> None:
+    sf_id, _ = pair.linked_pair()
+    original = pair.sf.table("Contact").get(sf_id)
+    assert original is not None
+    created = await pair.sf_call("POST", "Contact", {"LastName": "Twin", "Email": original.fields["Email"]})
+    assert created.status_code == 201, created.text
+    twin = created.json()["id"]
+    for _ in range(3):  # the lookback re-reads the same version of the twin every cycle
+        await pair.engine.sync("pair")
+    (parked,) = pair.engine.store.list_quarantine(QuarantineStatus.OPEN)
+    assert (parked.native_id, parked.code, parked.attempts) == (twin, "DUPLICATE", 1)
+    await pair.sf_edit(twin, {"Title": "Edited"})
+    await pair.engine.sync("pair")
+    (parked,) = pair.engine.store.list_quarantine(QuarantineStatus.OPEN)
+    assert parked.attempts == 2  # a new version is a new attempt

@@ -22,6 +22,7 @@ from closeloop.model import (
     Limits,
     NativeRecord,
     ObjectSchema,
+    OwnedField,
     Page,
     Touchpoint,
     WriteRequest,
@@ -97,6 +98,15 @@ class FieldHistory(Protocol):
     async def field_times(self, obj: str, ids: Sequence[str], fields: Sequence[str]) -> FieldTimes:
         """When each of ``fields`` of these records last changed; those the vendor keeps no history of are left
         out."""
+        ...
+
+
+@runtime_checkable
+class FieldCreator(Protocol):
+    """A connector that can create closeloop's own fields through the vendor's metadata API (optional)."""
+
+    async def create_fields(self, obj: str, fields: Sequence[OwnedField]) -> None:
+        """Create these fields on ``obj``; the next ``describe(obj)`` lists them."""
         ...
 
 

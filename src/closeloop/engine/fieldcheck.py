@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from closeloop.config.models import Connection, EntityMapping, FieldMapping
-from closeloop.config.policies import FromLoop, OneWay, WriteOnce
+from closeloop.config.policies import Earliest, FromLoop, OneWay, WriteOnce
 from closeloop.config.problems import ConfigError, ConfigProblem, Problems, one_of, suggest
 from closeloop.config.yamlsrc import Loc
 from closeloop.engine.context import CycleContext
@@ -167,6 +167,8 @@ def writes(spec: FieldMapping, system: str) -> str | None:
     source) is one it reads, never writes, and both ``plan`` and ``sync`` leave it out alike.
     """
     policy = spec.policy
+    if isinstance(policy, Earliest):
+        return None  # a server-set time: read from every system, never written
     if isinstance(policy, WriteOnce):
         return None
     if isinstance(policy, FromLoop):

@@ -134,7 +134,8 @@ class Pair:
 
     def first_names(self, sf_id: str, hs_id: str) -> tuple[Any, Any]:
         sf_row, hs_row = self.sf.table("Contact").get(sf_id), self.hs.table("contacts").get(hs_id)
-        assert sf_row is not None and hs_row is not None
+        assert sf_row is not None
+        assert hs_row is not None
         return sf_row.fields.get("FirstName"), hs_row.fields.get("firstname")
 
 

@@ -1,4 +1,4 @@
-"""Field history tracking: the sandbox keeps <Object>History rows for tracked fields; the connector reads change times."""
+"""Field history tracking: the sandbox keeps <Object>History rows of tracked fields; the connector reads their times."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from connectors.salesforce.sandbox import SalesforceSandbox
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-async def edit(connector: SalesforceConnector, sandbox: SalesforceSandbox, at: datetime, contact_id: str, **fields: str) -> None:
+async def edit(
+    connector: SalesforceConnector, sandbox: SalesforceSandbox, at: datetime, contact_id: str, **fields: str
+) -> None:
     sandbox.clock.frozen = at
     (result,) = await connector.write("Contact", [WriteRequest("edit", WriteOp.UPDATE, fields, native_id=contact_id)])
     assert result.ok, result.error

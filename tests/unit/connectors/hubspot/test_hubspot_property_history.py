@@ -1,4 +1,4 @@
-"""Property histories: the sandbox serves ``propertiesWithHistory`` as HubSpot does; the connector reads change times."""
+"""Property histories: the sandbox serves ``propertiesWithHistory`` as HubSpot does; the connector reads the times."""
 
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ async def test_batch_read_lists_each_value_newest_first_with_its_time(
         validate(answer.json(), "contacts-v3.json", f"{CONTACTS}/batch/read", "post")
 
 
-async def test_a_get_with_properties_with_history_carries_them(hubspot: SimpleNamespace, sandbox: HubSpotSandbox) -> None:
+async def test_a_get_with_properties_with_history_carries_them(
+    hubspot: SimpleNamespace, sandbox: HubSpotSandbox
+) -> None:
     contact = next(iter(sandbox.table("contacts").live()))
     edit(sandbox, contact.id, START, firstname="Ann")
     async with hubspot.client(sandbox) as http:
@@ -58,7 +60,9 @@ async def test_a_get_with_properties_with_history_carries_them(hubspot: SimpleNa
     assert answer.json()["propertiesWithHistory"]["firstname"][0]["value"] == "Ann"
 
 
-async def test_more_than_50_records_with_histories_are_refused(hubspot: SimpleNamespace, sandbox: HubSpotSandbox) -> None:
+async def test_more_than_50_records_with_histories_are_refused(
+    hubspot: SimpleNamespace, sandbox: HubSpotSandbox
+) -> None:
     body = {"inputs": [{"id": str(1000000001 + i)} for i in range(51)], "propertiesWithHistory": ["firstname"]}
     async with hubspot.client(sandbox) as http:
         answer = await http.post(f"{CONTACTS}/batch/read", json=body)

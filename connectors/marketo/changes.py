@@ -2,10 +2,11 @@
 
 Incremental read (a cursor is known): a paging token at the cursor's second, then three activity streams in
 activityDate order, merged: Get Lead Changes (New Lead 12, Change Data Value 13), Get Deleted Leads (37) and
-Merge Leads (32). A Change Data Value activity names the fields it changed: their activity dates are the leads'
-per-field change times (``NativeRecord.field_times``), at no extra call. They are cut into *windows* of about ``page_size`` leads that never split one activity second.
-The window's changed leads are read by id (filterType=id, 300 per call); a lead whose ``updatedAt`` is later
-than the window's last activity changed again after it, so it is carried to the next window instead of being
+Merge Leads (32). They are cut into *windows* of about ``page_size`` leads that never split one activity second.
+A Change Data Value activity names the fields it changed: their activity dates are the leads' per-field change
+times (``NativeRecord.field_times``), at no extra call. The window's changed leads are read by id
+(filterType=id, 300 per call); a lead whose ``updatedAt`` is later than the window's last activity changed again
+after it, so it is carried to the next window instead of being
 yielded out of order. Each window's records are sorted by (updatedAt, id) and kept only when strictly after
 both the cursor and the last record yielded, so the stream is ordered, never repeats and never loops.
 

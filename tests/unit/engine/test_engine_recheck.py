@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from closeloop.engine.recheck import updated_ids
 from closeloop.model import WriteOp
 
@@ -54,3 +56,26 @@ async def test_an_update_to_a_record_edited_since_the_read_is_merged_not_sent(wo
     await world.sync()
     assert world.a.table("contacts")[a_row.id].fields["name"] == "Ann from B"  # the later edit won
     assert world.b.table("contacts")[b_row.id].fields["name"] == "Ann from B"
+
+
+async def test_a_moved_record_that_still_owes_another_field_gets_it_in_the_same_drain(world: World) -> None:
+    world.a.put("contacts", {"email": "ann@x.com", "name": "Ann", "phone": "+15550001"})
+    await world.sync()
+    await world.sync()
+    (a_row,) = world.a.live("contacts")
+    (b_row,) = world.b.live("contacts")
+    world.a.put("contacts", {**a_row.fields, "phone": "+15550002"}, a_row.id)
+    real_read = world.engine.connector("b").read
+    edits = {"n": 0}
+
+    async def edited_meanwhile(obj: str, ids: list[str]) -> object:  # b's name edited once, after the cycle read b
+        if not edits["n"]:
+            edits["n"] += 1
+            world.b.put("contacts", {**world.b.table("contacts")[b_row.id].fields, "name": "Ann B"}, b_row.id)
+        return await real_read(obj, ids)
+
+    world.engine.connector("b").read = edited_meanwhile  # type: ignore[method-assign]
+    counts = await asyncio.wait_for(world.sync(), timeout=30)  # the re-merged write goes out once, no loop
+    fields = world.b.table("contacts")[b_row.id].fields
+    assert (fields["name"], fields["phone"]) == ("Ann B", "+15550002"), counts
+    assert counts["moved_before_write:b"] == 1

@@ -6,9 +6,9 @@ Merge Leads (32). They are cut into *windows* of about ``page_size`` leads that 
 A Change Data Value activity names the fields it changed: their activity dates are the leads' per-field change
 times (``NativeRecord.field_times``), at no extra call. The window's changed leads are read by id
 (filterType=id, 300 per call); a lead whose ``updatedAt`` is later than the window's last activity changed again
-after it, so it is carried to the next window instead of being
-yielded out of order. Each window's records are sorted by (updatedAt, id) and kept only when strictly after
-both the cursor and the last record yielded, so the stream is ordered, never repeats and never loops.
+after it, so it is carried to the next window instead of being yielded out of order. Each window's records are
+sorted by (updatedAt, id) and kept only when strictly after both the cursor and the last record yielded, so the
+stream is ordered, never repeats and never loops.
 
 Full read (no cursor): Marketo cannot list leads in updatedAt order, so an index pass scans ids (300 per call,
 ``id`` and ``updatedAt`` only) until ``scan_gap_batches`` empty batches in a row, sorts the (updatedAt, id)

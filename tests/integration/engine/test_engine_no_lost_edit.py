@@ -217,3 +217,15 @@ async def test_a_duplicate_parked_while_unlinked_counts_one_attempt_per_version(
     await pair.engine.sync("pair")
     (parked,) = pair.engine.store.list_quarantine(QuarantineStatus.OPEN)
     assert parked.attempts == 2  # a new version is a new attempt
+
+
+async def test_field_histories_are_asked_only_for_a_conflict(pair: Pair) -> None:
+    sf_id, hs_id = pair.linked_pair()
+    await pair.sf_edit(sf_id, {"FirstName": "Ada", "Title": "Director"})
+    counts = await pair.sync()  # a change on one side only: no conflict, no history asked
+    assert pair.first_names(sf_id, hs_id) == ("Ada", "Ada")
+    assert not [name for name in counts if name.startswith("field_histories")], counts
+    await pair.sf_edit(sf_id, {"FirstName": "Ida"})
+    await pair.hs_edit(hs_id, {"firstname": "Eda"})
+    counts = await pair.sync()  # both changed the field: each side's history of that record, one call each
+    assert (counts.get("field_histories:crm"), counts.get("field_histories:marketing")) == (1, 1), counts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 
-from closeloop.connector import ConnectorContext
+from closeloop.connector import ConnectorContext, FieldTimes
 from closeloop.model import (
     Association,
     Cursor,
@@ -98,6 +98,10 @@ class HubSpotConnector:
         """Live records by id, 100 per batch read."""
         obj = self._object(obj)
         return await reads.read_by_ids(self.api, obj, ids, await self._properties(obj))
+
+    async def field_times(self, obj: str, ids: Sequence[str], fields: Sequence[str]) -> FieldTimes:
+        """When each of ``fields`` last changed, from the property histories (50 records per batch read)."""
+        return await reads.field_times(self.api, self._object(obj), ids, fields)
 
     async def search(self, obj: str, key: str, values: Sequence[str]) -> list[NativeRecord]:
         """Records whose ``key`` is one of ``values``; unique keys by batch read, others by search (IN)."""

@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from closeloop.model import Cursor, NativeRecord, Page
+from closeloop.connector import FieldTimes
+from closeloop.model import Cursor, NativeRecord, Page, parse_utc
 
 from .api import JSON, MAX_BATCH, MODIFIED, HubSpotApi, millis, order, to_record
 
@@ -227,6 +228,31 @@ async def read_by_ids(
             body["idProperty"] = id_property
         answer = await api.post(f"/crm/v3/objects/{obj}/batch/read", body, idempotent=True)
         found.extend(to_record(obj, item) for item in answer.get("results", []))
+    return found
+
+
+HISTORY_BATCH = 50
+"""Records per batch read that asks property histories (HubSpot's limit with ``propertiesWithHistory``)."""
+
+
+async def field_times(api: HubSpotApi, obj: str, ids: Sequence[str], fields: Sequence[str]) -> FieldTimes:
+    """When each of ``fields`` of these records last changed: the newest entry of its property history."""
+    found: FieldTimes = {}
+    unique = list(dict.fromkeys(i for i in ids if i))
+    for start in range(0, len(unique), HISTORY_BATCH):
+        body: JSON = {
+            "inputs": [{"id": i} for i in unique[start : start + HISTORY_BATCH]],
+            "properties": [],
+            "propertiesWithHistory": list(fields),
+        }
+        answer = await api.post(f"/crm/v3/objects/{obj}/batch/read", body, idempotent=True)
+        for item in answer.get("results", []):
+            history = item.get("propertiesWithHistory") or {}
+            found[str(item["id"])] = {
+                name: max(parse_utc(str(entry["timestamp"])) for entry in entries)
+                for name, entries in history.items()
+                if entries
+            }
     return found
 
 

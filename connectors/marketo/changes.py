@@ -3,10 +3,12 @@
 Incremental read (a cursor is known): a paging token at the cursor's second, then three activity streams in
 activityDate order, merged: Get Lead Changes (New Lead 12, Change Data Value 13), Get Deleted Leads (37) and
 Merge Leads (32). They are cut into *windows* of about ``page_size`` leads that never split one activity second.
-The window's changed leads are read by id (filterType=id, 300 per call); a lead whose ``updatedAt`` is later
-than the window's last activity changed again after it, so it is carried to the next window instead of being
-yielded out of order. Each window's records are sorted by (updatedAt, id) and kept only when strictly after
-both the cursor and the last record yielded, so the stream is ordered, never repeats and never loops.
+A Change Data Value activity names the fields it changed: their activity dates are the leads' per-field change
+times (``NativeRecord.field_times``), at no extra call. The window's changed leads are read by id
+(filterType=id, 300 per call); a lead whose ``updatedAt`` is later than the window's last activity changed again
+after it, so it is carried to the next window instead of being yielded out of order. Each window's records are
+sorted by (updatedAt, id) and kept only when strictly after both the cursor and the last record yielded, so the
+stream is ordered, never repeats and never loops.
 
 Full read (no cursor): Marketo cannot list leads in updatedAt order, so an index pass scans ids (300 per call,
 ``id`` and ``updatedAt`` only) until ``scan_gap_batches`` empty batches in a row, sorts the (updatedAt, id)
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +57,8 @@ class Window:
     changed: dict[str, None] = field(default_factory=dict)
     gone: dict[str, NativeRecord] = field(default_factory=dict)
     last: datetime | None = None
+    field_times: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    """Lead id -> field -> when a Change Data Value activity last changed it (per-field change times)."""
 
     def __len__(self) -> int:
         return len(self.changed) + len(self.gone)
@@ -68,6 +72,12 @@ class Window:
             self.gone[lead_id] = NativeRecord(lead_id, moment, deleted=True)
             return
         self.changed[lead_id] = None
+        if kind == CHANGE_DATA_VALUE:
+            times = self.field_times.setdefault(lead_id, {})
+            for changed in activity.get("fields") or []:
+                name = str(changed.get("name") or "")
+                if name and (name not in times or moment > times[name]):
+                    times[name] = moment
         if kind == MERGE_LEADS:
             for loser in merged_ids(activity):
                 self.gone[loser] = NativeRecord(loser, moment, deleted=True, merged_into=lead_id)
@@ -201,7 +211,7 @@ class ChangeReader:
             if end is not None and record.modified_at > end:
                 later[record.id] = None
             else:
-                ready.append(record)
+                ready.append(replace(record, field_times=window.field_times.get(record.id, {})))
         ready.sort(key=lambda r: (r.modified_at, r.id))
         return ready, later
 

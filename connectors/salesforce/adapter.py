@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import jwt
 
-from closeloop.connector import ConnectorContext
+from closeloop.connector import ConnectorContext, FieldTimes
 from closeloop.http import (
     Action,
     AuthError,
@@ -42,7 +42,7 @@ from closeloop.model import (
     now_utc,
 )
 
-from . import soql
+from . import history, soql
 from .schema import (
     STAGE_FIELDS,
     STAGE_OBJECT,
@@ -250,6 +250,21 @@ class SalesforceConnector:
     async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
         """The live records with these ids."""
         return await self._select_in(obj, "Id", list(dict.fromkeys(ids)))
+
+    async def field_times(self, obj: str, ids: Sequence[str], fields: Sequence[str]) -> FieldTimes:
+        """When each tracked field of these records last changed, from the object's field history."""
+        name = history.HISTORY_OBJECTS.get(obj)
+        if name is None or not ids or not fields:
+            return {}
+        try:
+            allowed = await self._allowed(name)
+        except ValueError:
+            return {}  # the org tracks no field history of this object: the record-level rule applies
+        rows: list[Any] = []
+        for chunk in chunks(list(dict.fromkeys(ids)), IDS_PER_QUERY):
+            async for batch in self._query(history.history_query(allowed, obj, chunk, fields), all_rows=False):
+                rows.extend(batch)
+        return history.latest(obj, rows)
 
     async def search(self, obj: str, key: str, values: Sequence[str]) -> list[NativeRecord]:
         """Records whose ``key`` equals one of ``values``; SOQL compares text case-insensitively."""

@@ -87,6 +87,20 @@ class Connector(Protocol):
         ...
 
 
+FieldTimes = dict[str, dict[str, datetime]]
+"""native id -> native field -> when that field last changed."""
+
+
+@runtime_checkable
+class FieldHistory(Protocol):
+    """A connector whose vendor keeps per-field change times (property or field history), read on demand."""
+
+    async def field_times(self, obj: str, ids: Sequence[str], fields: Sequence[str]) -> FieldTimes:
+        """When each of ``fields`` of these records last changed; those the vendor keeps no history of are left
+        out."""
+        ...
+
+
 @runtime_checkable
 class FieldCreator(Protocol):
     """A connector that can create closeloop's own fields through the vendor's metadata API (optional)."""

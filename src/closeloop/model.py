@@ -73,6 +73,9 @@ class NativeRecord:
     fields: Mapping[str, JSONValue] = field(default_factory=dict)
     deleted: bool = False
     merged_into: str | None = None
+    field_times: Mapping[str, datetime] = field(default_factory=dict)
+    """When each native field last changed, where the vendor's read tells it (a property history); fields left
+    out changed at ``modified_at`` at the latest."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modified_at", utc(self.modified_at))

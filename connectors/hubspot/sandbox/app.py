@@ -56,6 +56,8 @@ from .labels import Labels, kinds
 CONTACT_ID_START, DEAL_ID_START = 1_000_000_001, 2_000_000_001  # one width, so text and number order agree
 ID_WIDTH = 10
 MAX_BATCH = 100
+HISTORY_BATCH = 50
+"""Records a batch read may ask property histories of."""
 MAX_SEARCH_LIMIT = 200
 SEARCH_RESULT_CAP = 10_000
 MAX_LIST_LIMIT = 100
@@ -323,6 +325,21 @@ class HubSpotSandbox(SandboxBase):
             body["new"] = new
         return body
 
+    def with_history(self, obj: str, row: Row, rendered: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+        """``rendered`` with ``propertiesWithHistory``: each asked stored property's values, newest first."""
+        if not names:
+            return rendered
+        catalog, table = CATALOG[obj], self.table(obj)
+        rendered["propertiesWithHistory"] = {
+            name: [
+                {"value": str(value), "timestamp": _iso(at), "sourceType": "API", "sourceId": "sandbox"}
+                for value, at in table.field_history(row.id, name)
+            ]
+            for name in names
+            if name in catalog and name not in COMPUTED
+        }
+        return rendered
+
     def _rendered(self, obj: str, names: Iterable[str] | None) -> list[tuple[str, bool]]:
         """The properties a render lists, in order, each with whether its value is computed (worked out once
         per list of names: a page renders hundreds of records with the same list)."""
@@ -510,6 +527,7 @@ class HubSpotSandbox(SandboxBase):
             return error(404, "resource not found", "OBJECT_NOT_FOUND")
         if request.method == "GET":
             rendered = self.render(obj, row, self._names(request))
+            rendered = self.with_history(obj, row, rendered, self._names(request, "propertiesWithHistory"))
             for other in self._names(request, "associations"):
                 other_type = OBJECT_ALIASES.get(other)
                 if other_type and (obj, other_type) in self.links:
@@ -720,6 +738,9 @@ class HubSpotSandbox(SandboxBase):
         self._unique_property(obj, id_property)
         archived = request.query_params.get("archived", "false").lower() == "true"
         names = body.get("properties") or None
+        with_history = [str(n) for n in body.get("propertiesWithHistory") or []]
+        if with_history and len(inputs) > HISTORY_BATCH:
+            raise refuse(400, f"Batch input has {len(inputs)} inputs; with propertiesWithHistory the limit is 50")
         results, missing = [], []
         for item in inputs:
             key = str(item.get("id", ""))
@@ -727,7 +748,7 @@ class HubSpotSandbox(SandboxBase):
             if row is None or row.deleted != archived:
                 missing.append(key)
             else:
-                results.append(self.render(obj, row, names))
+                results.append(self.with_history(obj, row, self.render(obj, row, names), with_history))
         errors = []
         if missing:
             label = "CONTACT" if obj == "contacts" else "DEAL"

@@ -14,9 +14,11 @@ from closeloop.sandbox import RecordTable, Row, SandboxClock
 from connectors.salesforce.sandbox import soql
 from connectors.salesforce.sandbox.schema import (
     COMPUTED,
+    HISTORY_OBJECTS,
     NUMBER_TYPES,
     STAGES,
     TEXT_TYPES,
+    TRACKED,
     SfField,
     SObjectType,
     build_objects,
@@ -343,7 +345,19 @@ class Org:
         moment = self._now()
         clean["LastModifiedDate"] = moment
         self._derive(sobject, clean, {**row.fields, **clean})
+        self._track(sobject, row, clean, moment)
         return self.tables[sobject.name].update(row.id, clean, at=moment)
+
+    def _track(self, sobject: SObjectType, row: Row, clean: Mapping[str, Any], moment: datetime) -> None:
+        """Field history tracking: one history row per tracked field the update changes."""
+        if sobject.name not in HISTORY_OBJECTS:
+            return
+        history = self.tables[HISTORY_OBJECTS[sobject.name][0]]
+        for name in TRACKED[sobject.name]:
+            old, new = row.fields.get(name), clean.get(name, row.fields.get(name))
+            if name in clean and new != old:
+                values = {"Field": name, "OldValue": old, "NewValue": new, f"{sobject.name}Id": row.id}
+                history.insert(values, at=moment)
 
     def upsert(self, sobject: SObjectType, key: str, value: Any, data: Mapping[str, Any]) -> tuple[Row, bool]:
         """Create or update by an external-id/idLookup field; MultipleMatches when several records match."""

@@ -123,6 +123,7 @@ _SOAP_TYPES = {
     "int": "xsd:int",
     "date": "xsd:date",
     "datetime": "xsd:dateTime",
+    "anyType": "xsd:anyType",
 }
 DATETIME_TYPES = frozenset({"datetime"})
 NUMBER_TYPES = frozenset({"currency", "double", "percent", "int"})
@@ -322,6 +323,33 @@ def json_value(value: Any) -> Any:
     return value
 
 
+HISTORY_OBJECTS = {
+    "Lead": ("LeadHistory", "017"),
+    "Contact": ("ContactHistory", "017"),
+    "Opportunity": ("OpportunityFieldHistory", "008"),
+}
+"""The field history sObject of each tracked object, and its key prefix."""
+
+TRACKED = {
+    "Lead": ("FirstName", "LastName", "Email", "Phone", "Title", "LeadSource", "Status__c", "Company", "Status"),
+    "Contact": ("FirstName", "LastName", "Email", "Phone", "Title", "LeadSource", "Status__c", "Account_Name__c"),
+    "Opportunity": ("Name", "Amount", "StageName", "CloseDate", "LeadSource"),
+}
+"""The fields whose history the emulated org tracks (Setup > Fields > Set History Tracking; at most 20 each)."""
+
+
+def _history_fields(parent: str) -> list[SfField]:
+    return [
+        _ro("Id", "id", nillable=False, length=18),
+        _ro("IsDeleted", "boolean", nillable=False),
+        _ro(f"{parent}Id", "reference", reference_to=(parent,), nillable=False, length=18),
+        _ro("Field", "picklist", picklist=("created", *TRACKED[parent]), nillable=False, length=255),
+        _ro("OldValue", "anyType"),
+        _ro("NewValue", "anyType"),
+        _ro("CreatedDate", "datetime", nillable=False),
+    ]
+
+
 def build_objects() -> dict[str, SObjectType]:
     """The sObjects of the emulated org."""
 
@@ -409,7 +437,12 @@ def build_objects() -> dict[str, SObjectType]:
         _ro("ForecastCategoryName", "picklist", picklist=("Pipeline", "Best Case", "Commit", "Closed", "Omitted")),
         _ro("SortOrder", "int"),
     ]
+    histories = {
+        name: sobject(name, prefix, _history_fields(parent), createable=False)
+        for parent, (name, prefix) in HISTORY_OBJECTS.items()
+    }
     return {
+        **histories,
         "Lead": sobject("Lead", "00Q", lead),
         "Contact": sobject("Contact", "003", contact),
         "Opportunity": sobject("Opportunity", "006", opportunity),

@@ -15,6 +15,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from closeloop.config.models import Entity, EntityMapping
+from closeloop.engine import fieldtimes
 from closeloop.engine.context import CycleContext
 from closeloop.engine.deals import fetch_associations, store_associations, sync_associations
 from closeloop.engine.drain import drain
@@ -184,12 +185,14 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
     is_deal = mapping.entity == Entity.DEAL
     # What the vendor must be asked about (associations, touchpoints) is asked before the transaction, and only
     # for versions not applied yet: a quiet cycle's lookback re-reads cost no further calls.
-    fresh = [r.id for r in applier.fresh(records) if not r.deleted]
+    news = applier.fresh(records)
+    fresh = [r.id for r in news if not r.deleted]
+    times = await fieldtimes.fetch(ctx, mapping, fieldtimes.asked(ctx, mapping, system, obj, news))
     associations = await fetch_associations(ctx, system, obj, fresh) if is_deal else []
     marketing = not is_deal and system == ctx.connection.marketing_system
     touchpoints = await fetch_touchpoints(ctx, system, obj, fresh) if marketing else []
     with ctx.store.transaction():
-        result = applier.apply(records)
+        result = applier.apply(records, times)
         if is_deal:
             ctx.deals.update(result.touched.values())
             credited = store_associations(ctx, system, result.touched, associations)

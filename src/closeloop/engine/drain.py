@@ -21,6 +21,7 @@ from closeloop.engine.mapper import to_native_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import OwedWrite, owed_writes
 from closeloop.engine.pagestate import PageState
+from closeloop.engine.recheck import moved_since_read, updated_ids
 from closeloop.http.errors import AuthError, BudgetExhausted, Unreachable
 from closeloop.model import VendorError, WriteOp, WriteRequest, WriteResult
 from closeloop.store.rows import OutboxEntry
@@ -170,6 +171,9 @@ async def _send(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str
 async def _send_batch(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str, batch: list[Pending]) -> None:
     connector = ctx.connectors[system]
     try:
+        batch = await _unmoved(ctx, mapping, system, obj, batch)
+        if not batch:
+            return
         results = await connector.write(obj, [p.request for p in batch])
     except (Unreachable, BudgetExhausted, AuthError):
         raise  # nothing can be written to this system now: the run fails with the reason
@@ -186,6 +190,23 @@ async def _send_batch(ctx: CycleContext, mapping: EntityMapping, system: str, ob
         for item, result in zip(batch, results, strict=True):
             _settle(ctx, mapping, settled, item, result)
         settled.flush()
+
+
+async def _unmoved(
+    ctx: CycleContext, mapping: EntityMapping, system: str, obj: str, batch: list[Pending]
+) -> list[Pending]:
+    """The batch less the updates of records edited on the target since the cycle read them (see ``recheck``).
+
+    Those were merged and queued again with what they still owe; their old outbox items are settled.
+    """
+    ids = updated_ids([(p.request.op, p.write.native_id) for p in batch])
+    moved = await moved_since_read(ctx, mapping, system, obj, ids)
+    if not moved:
+        return batch
+    dropped = [p for p in batch if p.request.op is WriteOp.UPDATE and p.write.native_id in moved]
+    with ctx.store.transaction():
+        ctx.store.outbox_done([outbox_id for p in dropped for outbox_id in p.outbox_ids])
+    return [p for p in batch if p not in dropped]
 
 
 def _settle(ctx: CycleContext, mapping: EntityMapping, settled: Settled, item: Pending, result: WriteResult) -> None:

@@ -40,7 +40,11 @@ class FieldState(NamedTuple):
 
 
 class Incoming(NamedTuple):
-    """A system's current value of a field, with what closeloop last saw from that system."""
+    """A system's current value of a field, with what closeloop last saw from that system.
+
+    ``modified_at`` is when the system changed this field, where the vendor tells (a property history);
+    otherwise the record's modified time, the latest the field can have changed.
+    """
 
     system: str
     value: Canonical
@@ -77,6 +81,23 @@ def merge_field(field: FieldMapping, golden: FieldState | None, incoming: Incomi
     if not conflict or isinstance(policy, OneWay):
         return taken
     return taken if _incoming_wins(field, golden, incoming) else None
+
+
+def settled_by_time(field: FieldMapping, golden: FieldState | None, incoming: Incoming) -> bool:
+    """True when merging ``incoming`` is a conflict that the later change settles (both sides changed the field).
+
+    These are the fields whose change times are worth asking a vendor for: ``merge_field`` compares
+    ``incoming.modified_at`` with ``golden.at`` for them, and for nothing else.
+    """
+    policy = field.policy
+    if field.prefer is not None or isinstance(policy, FromLoop | OneWay | Earliest | WriteOnce) or golden is None:
+        return False
+    current, snapshot = golden.value, incoming.snapshot
+    if incoming.value == current or blank(current) or (snapshot is not MISSING and incoming.value == snapshot):
+        return False
+    if snapshot is MISSING:
+        return not blank(incoming.value)
+    return current != snapshot
 
 
 def _earlier(value: Canonical, than: Canonical) -> bool:

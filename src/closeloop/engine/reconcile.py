@@ -6,12 +6,14 @@ single transaction, so a crash leaves either the whole page applied or none of i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from closeloop.config.models import EntityMapping, OnDelete
 from closeloop.engine.context import CycleContext
-from closeloop.engine.fieldmerge import MISSING, Incoming, changed_fields
+from closeloop.engine.fieldmerge import MISSING, FieldState, Incoming, changed_fields
+from closeloop.engine.fieldtimes import NativeKey, Times, canonical_times, incoming_fields, owners, timed_conflicts
 from closeloop.engine.golden import PARTNER, TOMBSTONE, GoldenState, is_tombstone, plain
 from closeloop.engine.mapper import MappingProblem, to_canonical_fields
 from closeloop.engine.normalize import Canonical
@@ -45,18 +47,30 @@ class PageApplier:
         self.ctx, self.mapping, self.system, self.obj = ctx, mapping, system, obj
         self.page = PageState(ctx.store, ctx.clock())
         self._changed: dict[str, set[str]] = {}
+        self._times: Times = {}
+        self._keep_last_seen = False
 
-    def apply(self, records: Sequence[NativeRecord]) -> PageResult:
-        """Apply a page; the caller holds the transaction."""
+    def apply(
+        self, records: Sequence[NativeRecord], times: Times | None = None, *, keep_last_seen: bool = False
+    ) -> PageResult:
+        """Apply a page; the caller holds the transaction.
+
+        ``times`` are field change times read from the vendors (see ``fieldtimes.asked``). With
+        ``keep_last_seen`` the links keep their last-seen modified times: a version read outside the change
+        stream (just before a write) is merged, and the stream still hands it over as news.
+        """
         self.page = page = PageState(self.ctx.store, self.ctx.clock())
         self._changed = {}
+        self._times = times or {}
+        self._keep_last_seen = keep_last_seen
         mapped = self._prefetch(records)
         touched: dict[str, str] = {}
+        parked = self._parked([r for r in records if page.link(self.system, self.obj, r.id) is None])
         for record in records:
             link = page.link(self.system, self.obj, record.id)
             self.ctx.count("read", self.system)
-            if link and self._seen(record, link, mapped.get(record.id)):
-                self.ctx.count("skipped")  # re-read by the lookback window, already applied
+            if (link and self._seen(record, link, mapped.get(record.id))) or record.id in parked:
+                self.ctx.count("skipped")  # re-read by the lookback window, already applied (or parked)
                 continue
             if link and is_tombstone(link.snapshot):
                 continue
@@ -73,9 +87,12 @@ class PageApplier:
         inside the transaction, where they cannot change under it.
         """
         links = self.ctx.store.find_links(self.system, self.obj, [r.id for r in records])
+        parked = self._parked([r for r in records if r.id not in links])
         found = []
         for record in records:
             link = links.get(record.id)
+            if record.id in parked:
+                continue
             if link is None or link.last_modified_at is None or record.modified_at > link.last_modified_at:
                 found.append(record)
             elif record.modified_at == link.last_modified_at and not (record.deleted or record.merged_into):
@@ -83,6 +100,13 @@ class PageApplier:
                 if not self._seen(record, link, mapped):
                     found.append(record)
         return found
+
+    def _parked(self, unlinked: Sequence[NativeRecord]) -> set[str]:
+        """The unlinked records whose very version is parked in quarantine (not news until it changes)."""
+        if not unlinked:
+            return set()
+        versions = self.ctx.store.parked_versions(self.ctx.name, self.system, self.obj, [r.id for r in unlinked])
+        return {r.id for r in unlinked if versions.get(r.id) == r.modified_at}
 
     def _prefetch(self, records: Sequence[NativeRecord]) -> dict[str, Mapped]:
         """Map the page's live records and read, in bulk, every link, golden record and match they need."""
@@ -147,16 +171,8 @@ class PageApplier:
         if golden is None:
             return None
         snapshot = plain(link.snapshot) if link else None
-        incoming = {
-            name: Incoming(
-                self.system,
-                value,
-                snapshot.get(name, MISSING) if snapshot is not None else MISSING,
-                record.modified_at,
-            )
-            for name, value in values.items()
-        }
-        changes = changed_fields(self.mapping.fields, golden.fields, incoming)
+        incoming = incoming_fields(self.system, record, values, snapshot, self._own_times(record))
+        changes = changed_fields(self.mapping.fields, self._timed(golden, incoming), incoming)
         golden.fields.update(changes)
         self._changed.setdefault(golden.id, set()).update(changes)
         page = self.page
@@ -169,7 +185,7 @@ class PageApplier:
             record.id,
             golden.id,
             self.mapping.entity,
-            last_modified_at=record.modified_at,
+            last_modified_at=link.last_modified_at if link and self._keep_last_seen else record.modified_at,
             # reserved keys (associations already written, tombstones) survive re-reads
             snapshot={**(link.snapshot if link else {}), **values, **partner},
         )
@@ -179,6 +195,30 @@ class PageApplier:
         page.resolve_quarantine(self.ctx.name, self.system, self.obj, native_id=record.id)
         page.enqueue(owed_items(self.ctx, self.mapping, golden, source=self.system, links=page.links_of(golden.id)))
         return golden.id
+
+    def _own_times(self, record: NativeRecord) -> dict[str, datetime]:
+        """When each mapped field of ``record`` changed, where its vendor told (inline or asked)."""
+        native = {**record.field_times, **self._times.get((self.system, self.obj, record.id), {})}
+        return canonical_times(self.mapping, self.system, self.obj, native)
+
+    def _timed(self, golden: GoldenState, incoming: Mapping[str, Incoming]) -> dict[str, FieldState]:
+        """The golden fields, those in a conflict settled by time carrying their setter's field change time."""
+        fields = golden.fields
+        conflicts = timed_conflicts(self.mapping, golden, incoming)
+        if not conflicts:
+            return fields
+        timed = dict(fields)
+        links = self.page.links_of(golden.id)
+        for name, state in conflicts:
+            for key in owners(links, state.by):
+                at = self._field_time(key, name)
+                if at is not None:
+                    timed[name] = state._replace(at=at)
+        return timed
+
+    def _field_time(self, key: NativeKey, name: str) -> datetime | None:
+        system, obj, _ = key
+        return canonical_times(self.mapping, system, obj, self._times.get(key, {})).get(name)
 
     def _golden_for(self, record: NativeRecord, link: Link | None, values: dict[str, Canonical]) -> GoldenState | None:
         page = self.page
@@ -326,6 +366,7 @@ class PageApplier:
             native_id=record.id,
             golden_id=link.golden_id if link else None,
             payload={"fields": dict(record.fields)},
+            modified_at=record.modified_at,
         )
         # Advance past it: the record is retried when it changes again or on request, never blocks the page.
         if link is not None:

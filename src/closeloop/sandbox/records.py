@@ -95,6 +95,8 @@ class RecordTable:
     _gone: SortedList = field(default_factory=SortedList)
     _unique: dict[str, dict[Any, str]] = field(default_factory=dict)
     _shape: type = field(init=False)
+    _history: dict[str, dict[str, list[tuple[Any, datetime]]]] = field(default_factory=dict)
+    """row id -> field -> (value, when set), oldest first; kept only for rows updated since they were inserted."""
 
     def __post_init__(self) -> None:
         self._unique = {name: {} for name in self.unique}
@@ -173,6 +175,20 @@ class RecordTable:
     def __len__(self) -> int:
         return len(self._live)
 
+    def field_history(self, row_id: str, name: str) -> list[tuple[Any, datetime]]:
+        """The values a field of a row has had, newest first, each with when it was set (a property history).
+
+        A field set when the row was inserted and never changed since has one entry, at the row's creation.
+        """
+        row = self.rows.get(row_id)
+        if row is None:
+            return []
+        kept = self._history.get(row_id, {}).get(name)
+        if kept:
+            return list(reversed(kept))
+        value = row.fields.get(name)
+        return [] if value in (None, "") else [(value, row.created_at)]
+
     # -- writes ------------------------------------------------------------------------------------------
     def insert(self, fields: Mapping[str, Any], *, row_id: str | None = None, at: datetime | None = None) -> Row:
         """Create a row; unique fields must not collide (check with :meth:`conflicts` first)."""
@@ -186,11 +202,27 @@ class RecordTable:
     def update(self, row_id: str, fields: Mapping[str, Any], *, at: datetime | None = None) -> Row:
         """Change fields of a live row and bump its modified time."""
         row = self.rows[row_id]
+        moment = utc(at or self.clock.now())
+        values = self.normalize(dict(fields))
+        self._remember(row, values, moment)
         self._unindex_unique(row)
-        row.fields.update(self.normalize(dict(fields)))
+        row.fields.update(values)
         self._index_unique(row)
-        self._move(row, at or self.clock.now())
+        self._move(row, moment)
         return row
+
+    def _remember(self, row: Row, values: Mapping[str, Any], moment: datetime) -> None:
+        """Add the fields an update changes to the row's history (the value before it, when first changed)."""
+        history = None
+        for name, value in values.items():
+            old = row.fields.get(name)
+            if value == old:
+                continue
+            history = self._history.setdefault(row.id, {}) if history is None else history
+            kept = history.setdefault(name, [])
+            if not kept and old not in (None, ""):
+                kept.append((old, row.created_at))
+            kept.append((value, moment))
 
     def delete(self, row_id: str, *, at: datetime | None = None) -> Row:
         """Mark a row deleted (it stays visible to reads that include deleted rows)."""

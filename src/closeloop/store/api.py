@@ -188,8 +188,9 @@ class StateStore(Protocol):
         native_id: str | None = None,
         golden_id: str | None = None,
         payload: Mapping[str, JSONValue] | None = None,
+        modified_at: datetime | None = None,
     ) -> QuarantineEntry:
-        """Park a record, or bump its live entry."""
+        """Park a record (``modified_at``: the version parked), or bump its live entry."""
         ...
 
     def list_quarantine(
@@ -223,6 +224,12 @@ class StateStore(Protocol):
 
     def quarantined_keys(self, connection: str, system: str, object: str) -> set[str]:
         """Record keys (``n:<native id>``, ``g:<golden id>``) of one object's live quarantine entries."""
+        ...
+
+    def parked_versions(
+        self, connection: str, system: str, object: str, native_ids: Sequence[str]
+    ) -> dict[str, datetime]:
+        """Native id -> the modified time of the version its open or ignored entry parked (where it keeps one)."""
         ...
 
     def ignore_quarantine(self, id: int) -> bool:

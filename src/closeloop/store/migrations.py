@@ -347,3 +347,10 @@ def _run_failure(db: sqlite_utils.Database) -> None:
     # The kind (auth, unreachable, bug...) decides readiness, metrics and exit codes; kept in its own column
     # rather than parsed back out of the error text.
     _script(db, "ALTER TABLE runs ADD COLUMN failure TEXT")
+
+
+@migration(7, "quarantine entries keep the version of the record they parked")
+def _quarantine_version(db: sqlite_utils.Database) -> None:
+    # A record parked while unlinked has no link to keep its last-seen modified time; the entry keeps it, so
+    # the lookback's re-read of the same version is not another attempt.
+    _script(db, "ALTER TABLE quarantine ADD COLUMN modified_at TEXT")

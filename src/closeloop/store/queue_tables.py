@@ -186,8 +186,12 @@ class QueueTables:
         native_id: str | None = None,
         golden_id: str | None = None,
         payload: Mapping[str, JSONValue] | None = None,
+        modified_at: datetime | None = None,
     ) -> QuarantineEntry:
-        """Park a record; parking it again bumps the live entry's attempts and last_seen instead."""
+        """Park a record; parking it again bumps the live entry's attempts and last_seen instead.
+
+        ``modified_at`` is the modified time of the version parked (a record read from a change stream).
+        """
         if native_id is None and golden_id is None:
             raise ValueError("a quarantined record needs a native id or a golden id")
         key = record_key(native_id=native_id, golden_id=golden_id)
@@ -195,12 +199,12 @@ class QueueTables:
         with self._a.transaction():
             self._a.conn.execute(
                 "INSERT INTO quarantine (connection, system, object, entity, native_id, golden_id,"
-                " record_key, code, reason, payload, first_seen, last_seen)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " record_key, code, reason, payload, first_seen, last_seen, modified_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (connection, system, object, record_key) WHERE status != 'resolved'"
                 " DO UPDATE SET attempts = attempts + 1, last_seen = excluded.last_seen,"
                 " code = excluded.code, reason = excluded.reason, payload = excluded.payload,"
-                " entity = excluded.entity,"
+                " entity = excluded.entity, modified_at = excluded.modified_at,"
                 " golden_id = coalesce(excluded.golden_id, golden_id),"
                 # A retry that failed again needs the admin once more; an ignored record stays ignored.
                 " status = CASE WHEN status = 'retry' THEN 'open' ELSE status END",
@@ -217,6 +221,7 @@ class QueueTables:
                     dump_json(payload or {}),
                     now,
                     now,
+                    None if modified_at is None else ts(modified_at),
                 ),
             )
             row = self._a.row(
@@ -293,6 +298,20 @@ class QueueTables:
             (connection, system, object),
         )
         return {str(row[0]) for row in rows}
+
+    def parked_versions(
+        self, connection: str, system: str, object: str, native_ids: Sequence[str]
+    ) -> dict[str, datetime]:
+        """Native id -> the modified time of the version its open or ignored entry parked (where it keeps one)."""
+        if not native_ids:
+            return {}
+        rows = self._a.rows(
+            "SELECT native_id, modified_at FROM quarantine WHERE connection = ? AND system = ? AND object = ?"
+            " AND status IN ('open', 'ignored') AND modified_at IS NOT NULL"
+            " AND native_id IN (SELECT value FROM json_each(?))",
+            (connection, system, object, id_list(list(native_ids))),
+        )
+        return {str(row[0]): from_ts(str(row[1])) for row in rows}
 
     def ignore_quarantine(self, id: int) -> bool:
         """Stop listing an entry as needing attention; True when it was live."""

@@ -174,6 +174,7 @@ class FakeConnector:
             )
 
     async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
+        self.vendor.calls["read_by_id"] += 1
         rows = [self.vendor.table(obj)[i] for i in ids if i in self.vendor.table(obj)]
         return [NativeRecord(r.id, r.modified_at, dict(r.fields), r.deleted, r.merged_into) for r in rows]
 

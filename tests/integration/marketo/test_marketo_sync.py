@@ -257,3 +257,17 @@ async def test_615_beyond_a_misconfigured_cap_is_retried(
     reads = await asyncio.gather(*(connector.read("leads", ["1001"]) for _ in range(12)))
     assert all(len(found) == 1 for found in reads)
     assert sandbox.stats.violations > 0
+
+
+async def test_data_value_changes_give_each_watched_field_its_change_time(
+    sandbox: MarketoSandbox, clock: Clock, make_connector: Callable[..., MarketoConnector]
+) -> None:
+    connector = make_connector()
+    since = Cursor(clock.tick())
+    lead = next(iter(sandbox.leads.live()))
+    named_at = clock.tick()
+    sandbox.leads.update(lead.id, {"firstName": "Ada"}, at=named_at)
+    sandbox.leads.update(lead.id, {"company": "Later Inc"}, at=clock.tick(5))
+    (record,) = [r for r in await read_all(connector, since) if r.id == lead.id]
+    assert record.field_times["firstName"] == named_at  # not the lead's updatedAt, moved by the later edit
+    assert record.modified_at > named_at

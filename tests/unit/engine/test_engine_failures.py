@@ -45,6 +45,23 @@ async def test_ambiguous_match_is_quarantined_naming_both_candidates(world: Worl
     assert "g-extra" in parked[0].reason
 
 
+async def test_a_record_parked_while_unlinked_is_not_parked_again_when_the_lookback_rereads_it(world: World) -> None:
+    world.a.put("contacts", {"email": "ann@x.com", "name": "Ann"})
+    await world.sync()
+    with world.store.transaction():
+        world.store.put_golden("g-extra", "contact", {"email": "ann@x.com"})
+        world.store.set_golden_keys("g-extra", "contact", {"email": "ann@x.com"})
+    world.b.put("contacts", {"email": "ann@x.com", "name": "Ann in B"}, "b-new")
+    for _ in range(3):  # each cycle's lookback re-reads the same version of b-new
+        await world.sync()
+    (parked,) = world.store.list_quarantine(QuarantineStatus.OPEN)
+    assert (parked.native_id, parked.code, parked.attempts) == ("b-new", "AMBIGUOUS_MATCH", 1)
+    world.b.put("contacts", {"email": "ann@x.com", "name": "Ann in B, edited"}, "b-new")
+    await world.sync()  # a new version is a new attempt
+    (parked,) = world.store.list_quarantine(QuarantineStatus.OPEN)
+    assert parked.attempts == 2
+
+
 @pytest.mark.parametrize("batches_before_crash", [1, 2, 3], ids=["first-batch", "second-batch", "third-batch"])
 async def test_crash_after_vendor_applied_write_resumes_without_duplicates(
     world: World, batches_before_crash: int

@@ -19,6 +19,7 @@ from closeloop.engine.fieldmerge import (
     changed_fields,
     merge_field,
     owed_values,
+    settled_by_time,
 )
 from closeloop.engine.normalize import Canonical
 from closeloop.model import FieldType
@@ -164,3 +165,30 @@ def test_merge_then_owed_round_trip_makes_no_echo() -> None:
     assert owed_values(TWO_WAY, "a", merged, "Ann") == (True, "Ann B")
     assert owed_values(TWO_WAY, "b", merged, "Ann B") == (False, None)
     assert merge_field(TWO_WAY, merged, Incoming("a", "Ann B", "Ann B", T2)) is None
+
+
+EARLY, LATE = T0 - timedelta(days=1), T2 + timedelta(days=1)
+
+
+@pytest.mark.parametrize(("field", "golden", "incoming", "result"), MERGES)
+def test_settled_by_time_exactly_where_the_change_times_decide(
+    field: FieldMapping, golden: Golden, incoming: In, result: str | None
+) -> None:
+    """The fields worth asking a field history for: those whose merge turns on when each side changed."""
+    system, value, snapshot, _ = incoming
+    state = _state(golden)
+    outcomes = {merge_field(field, state, Incoming(system, value, snapshot, at)) is None for at in (EARLY, LATE)}
+    asked = settled_by_time(field, state, Incoming(system, value, snapshot, T1))
+    if len(outcomes) == 2:
+        assert asked
+    elif state is not None and state.at is not None:
+        assert not asked
+
+
+def test_the_issue_example_turns_on_the_field_times_not_the_record_times() -> None:
+    """Salesforce (a) sets A at T0, HubSpot (b) sets B at T1, Salesforce edits another field at T2."""
+    by_record = FieldState("A", "a", T2)  # the Salesforce record's modified time: the latest A can have been set
+    by_field = FieldState("A", "a", T0)  # its field history: when A was set
+    incoming = Incoming("b", "B", "old", T1)
+    assert merge_field(TWO_WAY, by_record, incoming) is None  # the record-level rule: A stays
+    assert merge_field(TWO_WAY, by_field, incoming) == FieldState("B", "b", T1)  # the later change of the field

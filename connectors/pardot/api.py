@@ -27,7 +27,7 @@ from closeloop.model import Limits, now_utc
 from connectors.pardot.settings import DAILY_CALLS, PardotSettings
 
 API = "/api/v5/objects"
-TOKEN_PATH = "/services/oauth2/token"
+TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path, not a password
 MAX_LIMIT = 1000
 CONCURRENCY = 5
 RATE_CODES = frozenset({66})

@@ -86,7 +86,9 @@ def activity_kind(activity: Mapping[str, Any]) -> str:
     kind = activity.get("type")
     if kind == VIEW:
         return "visit"
-    if kind == FORM_SUCCESS and (activity.get("formId") or activity.get("formHandlerId") or activity.get("landingPageId")):
+    if kind == FORM_SUCCESS and (
+        activity.get("formId") or activity.get("formHandlerId") or activity.get("landingPageId")
+    ):
         return "form_fill"
     if kind == CLICK and (activity.get("emailId") or activity.get("listEmailId")):
         return "email_click"

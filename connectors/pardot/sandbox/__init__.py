@@ -55,10 +55,11 @@ def create_sandbox(
     if custom_fields:
         for field_id, name, kind in CLOSELOOP_FIELDS:
             sandbox.add_custom_field(field_id, name, kind)
+    seeder = Seeder(seed)
     campaigns = sandbox.tables["campaigns"]
     for name in (WEBSITE, *(c for c in CAMPAIGNS if c)):
-        campaigns.insert({"name": name, "cost": 0}, at=Seeder(seed).start)
-    for person in Seeder(seed).people(people, offset=offset):
+        campaigns.insert({"name": name, "cost": 0}, at=seeder.start)
+    for person in seeder.people(people, offset=offset):
         seed_person(sandbox, person)
     sandbox.stats.reset()
     return sandbox
@@ -87,11 +88,11 @@ def seed_person(sandbox: PardotSandbox, person: Person) -> str:
         "firstReferrerUrl": page,
     }
     row = sandbox.tables["prospects"].insert(fields, at=created)
-    sandbox.add_activity(row.id, created - timedelta(minutes=3), VIEW, "Visit", details=page,
+    sandbox.log_activity(int(row.id), created - timedelta(minutes=3), VIEW, "View", details=page,
                          campaignId=campaign_id, visitorPageViewId=int(row.id) * 10)  # fmt: skip
-    sandbox.add_activity(row.id, created, FORM_SUCCESS, "Success", details="Contact Us", formId=FORM_ID,
+    sandbox.log_activity(int(row.id), created, FORM_SUCCESS, "Success", details="Contact Us", formId=FORM_ID,
                          campaignId=campaign_id)  # fmt: skip
     if person.source == "email":
-        sandbox.add_activity(row.id, created + timedelta(days=1), CLICK, "Click", details="Monthly newsletter",
+        sandbox.log_activity(int(row.id), created + timedelta(days=1), CLICK, "Click", details="Monthly newsletter",
                              emailId=EMAIL_ID, campaignId=campaign_id)  # fmt: skip
     return row.id

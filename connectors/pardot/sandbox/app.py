@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,7 +17,8 @@ from closeloop.sandbox import Refusal, SandboxBase
 from closeloop.sandbox.kit import JSONAnswer, read_json
 from closeloop.sandbox.records import RecordTable, Row, sequential_ids
 from connectors.pardot.fields import ACTIVITY_FIELDS, CUSTOM_TYPES, STANDARD
-from connectors.pardot.sandbox.prospects import asked_fields, checked_body, custom_name, render, stamp
+from connectors.pardot.sandbox import tracking
+from connectors.pardot.sandbox.prospects import asked_fields, checked_body, custom_name, render
 from connectors.pardot.sandbox.query import (
     SEQUENCE_WARNING,
     QueryError,
@@ -92,6 +93,10 @@ class PardotSandbox(SandboxBase):
             self.tables[name] = RecordTable(name, self.clock, sequential_ids("", prefix + 1))
         self.custom_fields: dict[str, dict[str, Any]] = {}
         """fieldId -> the custom field record."""
+        self.visitors: dict[int, int | None] = {}
+        """Tracked visitor id -> the prospect it converted to (None while anonymous)."""
+        self.form_handlers: dict[str, dict[str, Any]] = {}
+        """Form handler path -> {id, name, campaignId, success_url}."""
 
     # -- the SandboxBase hooks ---------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -104,11 +109,14 @@ class PardotSandbox(SandboxBase):
             Route(f"{API}/visitor-activities", self.activities, methods=["GET"]),
             Route(f"{API}/custom-fields", self.custom_field_collection, methods=["GET", "POST"]),
             Route(f"{API}/campaigns", self.campaigns, methods=["GET"]),
+            Route("/analytics", self._page_view, methods=["GET"]),
+            Route("/l/{account:int}/{handler}", self._form_handler, methods=["POST"]),
         ]
 
     def is_public(self, request: Request) -> bool:
-        """Only the token endpoint takes no token."""
-        return request.url.path == TOKEN_PATH
+        """The token endpoint, and the website's tracking hits and form posts, take no token."""
+        path = request.url.path
+        return path in (TOKEN_PATH, "/analytics") or path.startswith("/l/")
 
     def authenticate(self, request: Request) -> None:
         """A live Salesforce token (184) and this business unit's id in the header (181, 201)."""
@@ -339,17 +347,61 @@ class PardotSandbox(SandboxBase):
         body = {"values": values, "nextPageToken": next_token, "nextPageUrl": next_url}
         return JSONAnswer(body, headers=headers or None)
 
-    # -- seeding helpers --------------------------------------------------------------------------------
-    def add_activity(self, prospect_id: str, at: datetime, kind: int, type_name: str, **fields: Any) -> Row:
-        """Log one visitor activity of a prospect at ``at`` and move its lastActivityAt."""
+    # -- the website: tracking code and form handlers (see ``tracking``) ---------------------------------
+    async def _page_view(self, request: Request) -> Response:
+        return await tracking.page_view(self, request)
+
+    async def _form_handler(self, request: Request) -> Response:
+        return await tracking.form_handler(self, request)
+
+    def add_form_handler(self, path: str, name: str, campaign: str, success_url: str) -> dict[str, Any]:
+        """A form handler at ``/l/1001/<path>`` whose successes count for ``campaign``."""
+        handler = {"id": 9001 + len(self.form_handlers), "name": name, "success_url": success_url,
+                   "campaignId": self.campaign_id(campaign)}  # fmt: skip
+        self.form_handlers[path] = handler
+        return handler
+
+    def campaign_id(self, name: str) -> int:
+        """The id of the campaign called ``name`` (created when missing)."""
+        table = self.tables["campaigns"]
+        found = next((row.id for row in table.live() if row.fields.get("name") == name), None)
+        return int(found or table.insert({"name": name, "cost": 0}, at=self._stamp()).id)
+
+    def campaign_of(self, url: str) -> int | None:
+        """The campaign a tracked page belongs to: its utm_campaign, when a campaign has that name."""
+        wanted = dict(parse_qsl(urlsplit(url).query)).get("utm_campaign")
+        return next((int(r.id) for r in self.tables["campaigns"].live() if r.fields.get("name") == wanted), None)
+
+    def form_prospect(self, values: dict[str, Any], first_touch: dict[str, Any], campaign_id: int) -> Row:
+        """The latest prospect with the form's email, updated; else a new one with its first touch and campaign."""
+        existing = self._latest(str(values["email"]))
+        if existing is not None:
+            self._update(existing, values)
+            return existing
+        return self._create({**values, **first_touch, "campaignId": campaign_id, "source": "Website"})
+
+    def convert(self, visitor: int, prospect_id: int) -> None:
+        """Assign the visitor's anonymous page views to the prospect it became."""
+        table = self.tables["visitor-activities"]
+        for row in self.activities_of_visitor(visitor):
+            if row.fields.get("prospectId") is None:
+                table.update(row.id, {"prospectId": prospect_id}, at=self._stamp())
+
+    def activities_of_visitor(self, visitor: int) -> list[Row]:
+        """A visitor's activities, oldest first."""
+        rows = (r for r in self.tables["visitor-activities"].live() if r.fields.get("visitorId") == visitor)
+        return sorted(rows, key=lambda r: (r.created_at, int(r.id)))
+
+    def log_activity(self, prospect_id: int | None, at: datetime, kind: int, type_name: str, **fields: Any) -> Row:
+        """Log one visitor activity (of a prospect, or of an anonymous visitor) at ``at``."""
         moment = at.replace(microsecond=0)
         row = self.tables["visitor-activities"].insert(
-            {"type": kind, "typeName": type_name, "prospectId": int(prospect_id), **fields}, at=moment
+            {"type": kind, "typeName": type_name, "prospectId": prospect_id, **fields}, at=moment
         )
-        prospect = self.tables["prospects"].rows[prospect_id]
-        last = prospect.fields.get("lastActivityAt")
-        if last is None or last < moment:
-            prospect.fields["lastActivityAt"] = moment
-        prospect.fields.setdefault("firstActivityAt", moment)
+        prospect = self.tables["prospects"].get(str(prospect_id)) if prospect_id is not None else None
+        if prospect is not None:
+            last = prospect.fields.get("lastActivityAt")
+            if last is None or last < moment:
+                prospect.fields["lastActivityAt"] = moment
+            prospect.fields.setdefault("firstActivityAt", moment)
         return row
-

@@ -107,7 +107,11 @@ def parse_order(text: str, spec: Spec) -> tuple[tuple[str, bool], ...]:
     for part in (p.strip() for p in text.split(",") if p.strip()):
         words = part.split()
         descending = len(words) == 2 and words[1].upper() == "DESC"
-        if words[0] not in spec.order or len(words) > 2 or (len(words) == 2 and words[1].upper() not in ("ASC", "DESC")):
+        if (
+            words[0] not in spec.order
+            or len(words) > 2
+            or (len(words) == 2 and words[1].upper() not in ("ASC", "DESC"))
+        ):
             raise QueryError(400, 51, f"Invalid parameter: orderBy '{part}'; valid fields: {', '.join(spec.order)}")
         order.append((words[0], descending))
     if "id" not in {name for name, _ in order}:

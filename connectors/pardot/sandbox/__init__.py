@@ -90,7 +90,7 @@ def seed_person(sandbox: PardotSandbox, person: Person) -> str:
     row = sandbox.tables["prospects"].insert(fields, at=created)
     sandbox.log_activity(int(row.id), created - timedelta(minutes=3), VIEW, "View", details=page,
                          campaignId=campaign_id, visitorPageViewId=int(row.id) * 10)  # fmt: skip
-    sandbox.log_activity(int(row.id), created, FORM_SUCCESS, "Success", details="Contact Us", formId=FORM_ID,
+    sandbox.log_activity(int(row.id), created, FORM_SUCCESS, "Success", details=page, formId=FORM_ID,
                          campaignId=campaign_id)  # fmt: skip
     if person.source == "email":
         sandbox.log_activity(int(row.id), created + timedelta(days=1), CLICK, "Click", details="Monthly newsletter",

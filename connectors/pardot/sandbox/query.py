@@ -90,6 +90,8 @@ def parse_query(params: Mapping[str, str], spec: Spec) -> Query:
     """The query of a first page; an unknown order, a bad limit or too many filtered fields is refused."""
     known = spec.filters()
     filters = tuple((known[k][0], known[k][1], v) for k, v in params.items() if k in known)
+    for name, _, raw in filters:
+        _wanted(name, raw, spec)  # a bad value is refused before any row is read
     if len({name for name, _, _ in filters}) > MAX_FILTER_FIELDS:
         raise QueryError(400, 209, "Too many filter fields specified; at most 3 fields may be filtered")
     raw_limit = params.get("limit", str(DEFAULT_LIMIT))

@@ -102,6 +102,18 @@ VENDORS = {
         "email",
         revenue="closeloopRevenue",
     ),
+    "pardot": Vendor(
+        "pardot",
+        "{business_unit_id: 0Uv000000000001AAA, client_id: closeloop-pardot-sandbox, "
+        "client_secret: closeloop-pardot-sandbox-secret, base_url: 'http://marketing.test', "
+        "auth_url: 'http://marketing.test'}",
+        "prospects",
+        "email",
+        "firstName",
+        "lastName",
+        "email",
+        revenue="closeloop_revenue__c",
+    ),
 }
 PAIRS = [
     ("salesforce", "hubspot"),
@@ -109,6 +121,9 @@ PAIRS = [
     ("salesforce", "marketo"),
     ("zoho", "marketo"),
     ("hubspot", "marketo"),
+    ("salesforce", "pardot"),
+    ("zoho", "pardot"),
+    ("hubspot", "pardot"),
 ]
 
 

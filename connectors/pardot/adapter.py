@@ -23,6 +23,7 @@ from closeloop.model import (
     WriteResult,
 )
 from connectors.pardot.api import API, MAX_LIMIT, PardotApi, pardot_limits
+from connectors.pardot.custom_fields import NewField, create_custom_fields
 from connectors.pardot.fields import CUSTOM_TYPES, STANDARD, WRITABLE
 from connectors.pardot.reads import ChangeReader, read_ids, read_where
 from connectors.pardot.settings import PardotSettings
@@ -69,6 +70,12 @@ class PardotConnector:
                     fields[name] = FieldInfo(name, kind, label=str(custom.get("name") or name))
                 self._schema = ObjectSchema(obj, fields)
         return self._schema
+
+    async def create_fields(self, obj: str, fields: Sequence[NewField]) -> None:
+        """Create closeloop's own prospect fields as custom fields; the next describe lists them."""
+        _check(obj)
+        await create_custom_fields(self.api, fields)
+        self._schema = None
 
     async def _fields(self) -> list[str]:
         wanted = self.settings.prospect_fields or list((await self.describe(PROSPECTS)).fields)

@@ -4,6 +4,7 @@ per-record write results, lookups, touchpoints and limits."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from closeloop.connector import ConnectorContext
 from closeloop.http import BudgetExhausted
 from closeloop.model import Cursor, FieldType, NativeRecord, WriteOp, WriteRequest, WriteStatus
 from connectors.pardot.adapter import PardotConnector, UnsupportedSearch
+from connectors.pardot.custom_fields import CustomFieldName
 from connectors.pardot.sandbox import PardotSandbox, create_sandbox
 from connectors.pardot.settings import PardotSettings
 
@@ -212,3 +214,40 @@ async def test_five_requests_at_once_and_the_daily_limit(
     sandbox.knobs.daily_limit = sandbox.daily_used
     with pytest.raises(BudgetExhausted, match="122"):
         await connector.read("prospects", [found[0].id])
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A field the setup step asks for (the shape of its owned-field record)."""
+
+    name: str
+    type: FieldType
+    label: str
+
+
+async def test_closeloop_fields_are_created_as_custom_fields(clock: Clock) -> None:
+    bare = create_sandbox(seed=9, people=2, clock=clock, custom_fields=False)
+    settings = PardotSettings(
+        base_url="http://pardot.test", auth_url="http://pardot.test", business_unit_id=bare.business_unit_id,
+        client_id=bare.client_id, client_secret=bare.client_secret,
+    )  # fmt: skip
+    connector = PardotConnector(ConnectorContext("pardot-it", settings, transport=httpx.ASGITransport(app=bare)))
+    try:
+        prospect = next(bare.tables["prospects"].live()).id
+        refused = await connector.write(
+            "prospects", [WriteRequest("w", WriteOp.UPDATE, {"rev__c": 5}, native_id=prospect)]
+        )
+        assert refused[0].error is not None
+        assert refused[0].error.code == "154"  # an unknown field is refused, never dropped
+        wanted = [Wanted("rev__c", FieldType.DECIMAL, "closeloop revenue"), Wanted("won__c", FieldType.DATE, "won")]
+        await connector.create_fields("prospects", wanted)
+        await connector.create_fields("prospects", wanted[:1])  # again: already there, nothing to do
+        schema = await connector.describe("prospects")
+        assert (schema.fields["rev__c"].type, schema.fields["won__c"].type) == (FieldType.DECIMAL, FieldType.DATE)
+        assert {f["type"] for f in bare.custom_fields.values()} == {"Number", "Date"}
+        update = WriteRequest("w", WriteOp.UPDATE, {"rev__c": 5, "won__c": "2026-06-15"}, native_id=prospect)
+        assert (await connector.write("prospects", [update]))[0].ok
+        with pytest.raises(CustomFieldName, match="__c"):
+            await connector.create_fields("prospects", [Wanted("closeloop_revenue", FieldType.DECIMAL, "r")])
+    finally:
+        await connector.aclose()

@@ -95,8 +95,15 @@ def _show(outcome: RunOutcome, title: str) -> None:
     )
 
 
-async def _win_a_deal(engine: Engine, store: Store, crm: str) -> str | None:
-    """Move an open deal that has contacts to the CRM's won stage, through its API, as a sales rep would."""
+def _reaches(store: Store, deal_id: str, marketing: str) -> bool:
+    """True when a contact credited with the deal is linked in the marketing system (its revenue shows there)."""
+    credited = store.deal_contacts(deal_id)
+    return any(link.system == marketing for c in credited for link in store.links_of(c.contact_golden_id))
+
+
+async def _win_a_deal(engine: Engine, store: Store, crm: str, marketing: str) -> str | None:
+    """Move an open deal whose contacts are in the marketing system to the CRM's won stage, through its API, as a
+    sales rep would."""
     mapping = engine.config.connection(CONNECTION).mapping(Entity.DEAL)
     if mapping is None:
         return None
@@ -108,7 +115,7 @@ async def _win_a_deal(engine: Engine, store: Store, crm: str) -> str | None:
             continue
         for golden in store.goldens(Entity.DEAL, "", 10_000):
             link = next((lk for lk in store.links_of(golden.id) if (lk.system, lk.object) == (crm, obj)), None)
-            if link is None or not store.deal_contacts(golden.id):
+            if link is None or not _reaches(store, golden.id, marketing):
                 continue
             (record,) = await connector.read(obj, [link.native_id])
             if record.fields.get(stage) in won:
@@ -165,7 +172,7 @@ async def run_demo(people: int, out: Path, marketing_connector: str | None = Non
                 _show(await _initial_sync(engine, total), "initial sync")
                 _show(await engine.sync(CONNECTION), "second cycle (echoes of our writes)")
                 _show(await engine.sync(CONNECTION), "third cycle (quiet)")
-                deal = await _win_a_deal(engine, store, crm)
+                deal = await _win_a_deal(engine, store, crm, marketing)
                 _show(await engine.sync(CONNECTION), "cycle after the win")
                 if deal:
                     await _revenue_on_marketing_contacts(engine, store, deal, marketing)

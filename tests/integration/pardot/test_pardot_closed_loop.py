@@ -11,7 +11,6 @@ import argparse
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,8 @@ from connectors.pardot.sandbox import create_sandbox as pardot_sandbox
 from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.salesforce.sandbox import create_sandbox as salesforce_sandbox
 
+from .conftest import Clock
+
 ROOT = Path(__file__).resolve().parents[3]
 URLS = {
     "CRM_BASE_URL": "http://crm.test",
@@ -41,19 +42,6 @@ EMAIL = "ann.lee@acme.example"
 FIRST_PAGE = "https://www.example.com/webinar?utm_source=linkedin&utm_medium=paid_social&utm_campaign=q3-webinar-series"
 FORM_PAGE = "https://www.example.com/contact"
 MODELS = {"first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "full_path", "time_decay"}
-
-
-class Clock:
-    """The sandboxes' and the engine's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def tick(self, minutes: float = 1) -> None:
-        self.moment += timedelta(minutes=minutes)
 
 
 @dataclass
@@ -71,11 +59,11 @@ class World:
         """A visitor reads two pages (the first from a LinkedIn ad), then posts the contact form."""
         for page in (FIRST_PAGE, "https://www.example.com/pricing"):
             (await self.browser.get("/analytics", params={"url": page})).raise_for_status()
-            self.clock.tick(5)
+            self.clock.tick(300)
         form = {"email": EMAIL, "first_name": "Ann", "last_name": "Lee", "company": "Acme"}
         answer = await self.browser.post("/l/1001/contact-us", data=form, headers={"Referer": FORM_PAGE})
         assert answer.status_code == 302
-        self.clock.tick(5)
+        self.clock.tick(300)
 
     async def crm_deal(self, amount: int) -> str:
         """A Contact with the visitor's email and an open Opportunity crediting it, through Salesforce's API."""
@@ -88,7 +76,7 @@ class World:
         assert opportunity.native_id
         (linked,) = await crm.associate("Opportunity", [Association(opportunity.native_id, made.native_id)])
         assert linked.ok, linked.error
-        self.clock.tick(5)
+        self.clock.tick(300)
         return opportunity.native_id
 
     async def win(self, opportunity: str) -> None:
@@ -96,7 +84,7 @@ class World:
         request = WriteRequest("w", WriteOp.UPDATE, {"StageName": "Closed Won"}, native_id=opportunity)
         (result,) = await self.engine.connector("crm").write("Opportunity", [request])
         assert result.ok, result.error
-        self.clock.tick(5)
+        self.clock.tick(300)
 
     async def prospect(self) -> dict[str, Any]:
         """The prospect, read through v5."""
@@ -106,8 +94,7 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    clock = Clock()
+async def world(tmp_path: Path, clock: Clock) -> AsyncIterator[World]:
     crm, pardot = salesforce_sandbox(seed=1, clock=clock), pardot_sandbox(seed=1, clock=clock)
     pardot.add_form_handler("contact-us", "Contact Us", "spring-launch", "https://www.example.com/thanks")
     config = load_config(ROOT / "config" / "sandbox-pardot.yaml", environ=URLS)

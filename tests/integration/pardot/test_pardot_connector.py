@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,24 +19,7 @@ from connectors.pardot.custom_fields import CustomFieldName
 from connectors.pardot.sandbox import PardotSandbox, create_sandbox
 from connectors.pardot.settings import PardotSettings
 
-
-class Clock:
-    """A sandbox clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def tick(self, seconds: float = 1) -> datetime:
-        self.moment += timedelta(seconds=seconds)
-        return self.moment
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from .conftest import Clock
 
 
 @pytest.fixture

@@ -128,4 +128,8 @@ async def _each(api: PardotApi, fields: Sequence[str], queries: Sequence[Mapping
             for v in page.values
         ]  # fmt: skip
 
-    return [record for part in await asyncio.gather(*map(one, queries)) for record in part]
+    parts = await asyncio.gather(*map(one, queries), return_exceptions=True)
+    for part in parts:
+        if isinstance(part, BaseException):
+            raise part  # after every query has ended: none is left running unobserved
+    return [record for part in parts if not isinstance(part, BaseException) for record in part]

@@ -21,8 +21,19 @@ NOT_SENT = frozenset({"id", "createdAt", "updatedAt", "isDeleted"})
 
 
 async def write_prospects(api: PardotApi, batch: Sequence[WriteRequest]) -> list[WriteResult]:
-    """Write each request (concurrently, under the limiter); results in input order."""
-    return list(await asyncio.gather(*(write_one(api, request) for request in batch)))
+    """Write each request (concurrently, under the limiter); results in input order.
+
+    Every call is let finish before an error that stops the batch (a spent budget, refused credentials) is raised,
+    so no write is left running unobserved.
+    """
+    outcomes = await asyncio.gather(*(write_one(api, request) for request in batch), return_exceptions=True)
+    return [_result(outcome) for outcome in outcomes]
+
+
+def _result(outcome: WriteResult | BaseException) -> WriteResult:
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
 async def write_one(api: PardotApi, request: WriteRequest) -> WriteResult:

@@ -19,7 +19,8 @@ plugin = ConnectorPlugin(
     webhook=WebhookSpec(
         partial(
             hmac_signature, signature_header="x-hubspot-signature-v3", timestamp_header="x-hubspot-request-timestamp"
-        )
+        ),
+        body="json",  # a JSON array of events
     ),
     description="HubSpot CRM: contacts and deals through the CRM v3 API, v4 associations, OAuth or private app.",
 )

@@ -24,7 +24,7 @@ plugin = ConnectorPlugin(
     sandbox=create_sandbox,
     # Outbound messages carry no signature: a shared secret in the URL or a header, and a SOAP acknowledgement,
     # or Salesforce re-sends the message for 24 hours.
-    webhook=WebhookSpec(url_or_header_token, ack=("text/xml", OUTBOUND_MESSAGE_ACK)),
+    webhook=WebhookSpec(url_or_header_token, ack=("text/xml", OUTBOUND_MESSAGE_ACK), body="xml"),
     description="Salesforce REST API: SOQL queryAll change reads, sObject Collections upserts, JWT bearer auth.",
 )
 

@@ -26,7 +26,7 @@ plugin = ConnectorPlugin(
     objects={"Leads": "contact", "Contacts": "contact", "Deals": "deal"},
     sandbox=_sandbox,
     # Notifications echo the channel's token in the JSON body (no HMAC).
-    webhook=WebhookSpec(body_token),
+    webhook=WebhookSpec(body_token, body="json"),
     description="Zoho CRM v8: Leads, Contacts and Deals through COQL, upsert and the deleted-records list.",
 )
 

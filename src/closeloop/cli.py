@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check the configuration and mappings")
     _config_arg(validate)
+    validate.add_argument(
+        "--online", action="store_true", help="also check every mapped field against the vendors' describe"
+    )
 
     status = commands.add_parser("status", help="connections, cursors, outbox and the latest runs")
     _config_arg(status)

@@ -59,17 +59,19 @@ def state_path(config: LoadedConfig) -> Path:
     return config.state.resolve(_settings().state_dir)
 
 
-def open_store(config: LoadedConfig, *, read_only: bool = False) -> Store:
-    """The state store the configuration names; one that only reads never creates it (see :class:`NoStore`)."""
+def open_store(config: LoadedConfig, *, create: bool = True, interrupt: bool = True) -> Store:
+    """The state store the configuration names. Commands that only read pass ``create=False`` (no store is made
+    where none is: :class:`NoStore`); those that run nothing pass ``interrupt=False``, leaving a running daemon's
+    runs alone."""
     path = state_path(config)
-    if read_only and not path.exists():
+    if not create and not path.exists():
         raise NoStore(
             f"no state store at {path}: no sync has run with this configuration yet, "
             "or state.path / CLOSELOOP_STATE_DIR points elsewhere"
         )
     # The store holds customer data: its folder is the owner's alone (the file itself is created 0600).
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return Store.open(path, interrupt_running=not read_only)
+    return Store.open(path, interrupt_running=interrupt)
 
 
 @contextmanager
@@ -100,13 +102,17 @@ def _with_engine(args: argparse.Namespace, work: Callable[..., Awaitable[int]], 
         if writes:
             with _writer(config) as store:
                 return asyncio.run(go(store))
-        with open_store(config, read_only=True) as store:
+        with open_store(config, interrupt=False) as store:  # a plan before the first sync starts a store
             return asyncio.run(go(store))
     except StoreLocked as exc:
         print(f"closeloop {args.command}: {exc}, or ask it for a run: POST /connections/NAME/sync", file=sys.stderr)
         return EXIT_USAGE
     except (NoStore, StoreError, OSError) as exc:
         print(f"closeloop {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:  # a plan whose mapped fields do not fit the vendors' describe
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -152,6 +158,10 @@ def plan(args: argparse.Namespace) -> int:
 
 def validate(args: argparse.Namespace) -> int:
     """Exit 0 on a valid configuration, or 2 with one file:line:col message per problem."""
+    if args.online:
+        from closeloop.engine.online import validate_online
+
+        return validate_online(config_path(args))
     return validate_command(config_path(args))
 
 
@@ -166,7 +176,7 @@ def _reading(args: argparse.Namespace, work: Callable[[LoadedConfig, Store], int
     if config is None:
         return EXIT_USAGE
     try:
-        with open_store(config, read_only=True) as store:
+        with open_store(config, create=False, interrupt=False) as store:
             return work(config, store)
     except (NoStore, StoreError) as exc:
         print(f"closeloop {args.command}: {exc}", file=sys.stderr)

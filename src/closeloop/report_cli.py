@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ def print_run(name: str, outcome: RunOutcome) -> None:
     if outcome.error:
         kind = f" ({outcome.failure.value})" if outcome.failure else ""
         console.print(f"  [red]failed{kind}: {outcome.error}[/red]", markup=True, highlight=False)
+    for line in outcome.details:  # one problem a line, file:line:col first, for editors and scripts
+        print(line, file=sys.stderr)
 
 
 @contextmanager

@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import SecretStr
+
+from closeloop.webhook_bodies import BadBody, BodyFormat, parse_json
 
 TOKEN_HEADER = "x-closeloop-token"  # noqa: S105 - a header name, not a secret
 """The header carrying a shared secret, for senders that can set custom headers."""
@@ -105,9 +106,9 @@ def url_or_header_token(request: WebhookRequest, secret: SecretStr, now: datetim
 def body_token(request: WebhookRequest, secret: SecretStr, now: datetime) -> Verdict:
     """The channel token echoed in a JSON body's ``token`` field."""
     try:
-        payload = json.loads(request.body)
-    except ValueError:
-        return Verdict(ok=False, reason="body is not JSON")
+        payload = parse_json(request.body)
+    except BadBody as exc:
+        return Verdict(ok=False, reason=exc.reason)
     token = payload.get("token") if isinstance(payload, dict) else None
     return shared_token(token if isinstance(token, str) else None, secret)
 
@@ -119,6 +120,8 @@ class WebhookSpec:
     verify: Verifier
     ack: tuple[str, str] | None = None
     """(media type, body) of the reply; None: a small JSON reply."""
+    body: BodyFormat | None = None
+    """The format the sender always posts; any other body is refused with 400 before verification."""
 
 
 def verify(spec: WebhookSpec, request: WebhookRequest, secret: SecretStr | None, now: datetime) -> Verdict:

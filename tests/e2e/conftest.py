@@ -129,6 +129,7 @@ class Daemon:
             "CLOSELOOP_STATE_DIR": str(state_dir),
             "CLOSELOOP_LOG_FORMAT": "json",
             "CLOSELOOP_RELOAD_POLL_SECONDS": "0",
+            "CLOSELOOP_EARLY_RUN_GAP_SECONDS": "0",  # the tests' webhooks expect their run at once
             "CLOSELOOP_WEBHOOK_HUBSPOT_SECRET": WEBHOOK_SECRET,
             **env,
         }

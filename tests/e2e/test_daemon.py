@@ -13,6 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
+
 DaemonFactory = Callable[..., Any]
 ConfigFactory = Callable[..., Path]
 
@@ -87,12 +90,19 @@ def test_sigterm_mid_run_lets_the_run_finish_and_exits_0(
 
 
 def test_sigterm_past_the_grace_period_interrupts_cleanly(
-    make_config: ConfigFactory, tmp_path: Path, daemon_factory: DaemonFactory
+    make_config: ConfigFactory, tmp_path: Path, daemon_factory: DaemonFactory, sandboxes: dict[str, str]
 ) -> None:
-    daemon = daemon_factory(make_config(), CLOSELOOP_GRACE_SECONDS="0.2")
-    daemon.wait_run_started(timeout=20)
-    daemon.signal(signal.SIGTERM)
-    assert daemon.wait(timeout=15) == 0
+    # The shared sandboxes may be synced already (a fresh store then re-links and writes little): slow every
+    # HubSpot answer so the run is still going when the grace period ends.
+    knobs = f"{sandboxes['hubspot']}/__sandbox/knobs"
+    httpx.patch(knobs, json={"latency_s": 0.05}).raise_for_status()
+    try:
+        daemon = daemon_factory(make_config(), CLOSELOOP_GRACE_SECONDS="0.2")
+        daemon.wait_run_started(timeout=20)
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+    finally:
+        httpx.patch(knobs, json={"latency_s": 0.0}).raise_for_status()
     check, statuses = integrity(tmp_path / "state" / "e2e.db")
     assert check == "ok"
     assert statuses[-1] == "interrupted"  # rolled back to its last commit, marked for the history
@@ -142,10 +152,45 @@ def test_a_changed_config_file_is_reloaded_between_runs(
         assert http.post("/connections/crm-marketing/sync").status_code == 404
 
 
-def test_refuses_an_invalid_config_with_file_line_col(
-    make_config: ConfigFactory, tmp_path: Path, cli: list[str]
+def test_the_watcher_survives_a_binary_config_and_reloads_the_next_edit(
+    make_config: ConfigFactory, tmp_path: Path, daemon_factory: DaemonFactory
 ) -> None:
-    config = make_config(schedule="{every: soon}")
+    config = make_config()
+    good = config.read_text()
+    daemon = daemon_factory(config, CLOSELOOP_RELOAD_POLL_SECONDS="0.3")
+    daemon.wait_run_finished(timeout=25)
+    mark = len(daemon.records)
+    config.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    refused = daemon.wait_for(lambda r: "refused" in str(r.get("msg")), timeout=10, after=mark)
+    assert refused["msg"].endswith("closeloop.yaml:3:1: binary file, not YAML text (NUL byte at offset 8)")
+    with daemon.http() as http:
+        assert http.get("/healthz").status_code == 200
+        deep = http.post("/webhooks/zoho", content=b"[" * 10_000 + b"]" * 10_000)
+        assert (deep.status_code, deep.json()) == (400, {"error": "body nests deeper than 32 levels"})
+        config.write_text(good.replace("name: crm-marketing", "name: renamed"))
+        daemon.wait_for(lambda r: str(r.get("msg", "")).startswith("config reloaded"), timeout=10, after=mark)
+        assert http.post("/connections/renamed/sync").status_code == 202
+        metrics = http.get("/metrics").text
+    assert 'closeloop_config_reloads_total{result="invalid"} 1.0' in metrics
+    assert 'closeloop_webhooks_total{result="malformed",source="zoho"} 1.0' in metrics
+    assert not any("Traceback" in str(r.get("msg")) or "exc" in r for r in daemon.records)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "problem"),
+    [
+        pytest.param("{every: soon}", "closeloop.yaml:23:23: bad duration 'soon'", id="not-a-duration"),
+        pytest.param(
+            "{every: 0s}",
+            "closeloop.yaml:23:23: every: 0s is out of range; a schedule runs every 5s to 31d",
+            id="every-zero",
+        ),
+    ],
+)
+def test_refuses_an_invalid_config_with_file_line_col(
+    make_config: ConfigFactory, tmp_path: Path, cli: list[str], schedule: str, problem: str
+) -> None:
+    config = make_config(schedule=schedule)
     result = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
         [*cli, "run", "--config", str(config)],
         capture_output=True,
@@ -155,7 +200,7 @@ def test_refuses_an_invalid_config_with_file_line_col(
         check=False,
     )
     assert result.returncode == 2
-    assert "closeloop.yaml:" in result.stderr
+    assert problem in result.stderr
     assert "did not start" in result.stderr
 
 

@@ -8,9 +8,11 @@ from typing import Any
 
 from closeloop.model import iso_utc
 from closeloop.sandbox import Deal, Person, Seeder
+from closeloop.sandbox.seed import LIFECYCLE
 
 from .answers import HubSpotTable
 from .app import HubSpotSandbox
+from .catalog import stage_date
 
 SOURCE_VALUES = {
     "organic_search": "ORGANIC_SEARCH",
@@ -94,7 +96,19 @@ def contact_properties(person: Person) -> dict[str, str]:
         "utm_medium": person.utm_medium,
         "utm_campaign": person.utm_campaign,
     }
-    return {name: value for name, value in props.items() if value}
+    return {name: value for name, value in props.items() if value} | stage_dates(person)
+
+
+def stage_dates(person: Person) -> dict[str, str]:
+    """When the person entered each lifecycle stage up to its current one, days apart from its creation."""
+    if person.lifecycle not in LIFECYCLE:
+        return {}
+    reached = LIFECYCLE[: LIFECYCLE.index(person.lifecycle) + 1]
+    step = timedelta(days=2 + person.index % 9)
+    return {
+        stage_date(LIFECYCLE_VALUES.get(stage, stage)): iso_utc(person.created_at + step * rank)
+        for rank, stage in enumerate(reached)
+    }
 
 
 def deal_properties(deal: Deal) -> dict[str, str]:
@@ -106,7 +120,6 @@ def deal_properties(deal: Deal) -> dict[str, str]:
         "dealstage": STAGE_VALUES[deal.stage],
         "pipeline": "default",
         "closedate": iso_utc(deal.close_date),
-        "closeloop_id": f"seed-deal-{deal.index}",
     }
 
 

@@ -157,10 +157,15 @@ ROLES = (
     "Technical Buyer",
     "Other",
 )
-# (ApiName, DefaultProbability, IsClosed, IsWon, ForecastCategoryName): the pipeline closeloop's seed maps to.
+# (ApiName, DefaultProbability, IsClosed, IsWon, ForecastCategoryName): a new org's default sales process, whose
+# stages a mapping may name; the seed uses six of them.
 STAGES = (
     ("Prospecting", 10.0, False, False, "Pipeline"),
     ("Qualification", 10.0, False, False, "Pipeline"),
+    ("Needs Analysis", 20.0, False, False, "Pipeline"),
+    ("Value Proposition", 50.0, False, False, "Pipeline"),
+    ("Id. Decision Makers", 60.0, False, False, "Pipeline"),
+    ("Perception Analysis", 70.0, False, False, "Pipeline"),
     ("Proposal/Price Quote", 75.0, False, False, "Pipeline"),
     ("Negotiation/Review", 90.0, False, False, "Pipeline"),
     ("Closed Won", 100.0, True, True, "Closed"),
@@ -185,9 +190,10 @@ def _system_fields(*, mergeable: bool, name: str) -> list[SfField]:
     return fields
 
 
-def _closeloop_fields() -> list[SfField]:
+def _utm_fields() -> list[SfField]:
+    # The org's own UTM capture fields. closeloop's fields (its id, partner ids) are not here: closeloop creates
+    # them through the Tooling API (see tooling.py).
     return [
-        SfField("Closeloop_Id__c", "string", "Closeloop Id", external_id=True, unique=True, length=64),
         SfField("UTM_Source__c", "string", "UTM Source", length=255),
         SfField("UTM_Medium__c", "string", "UTM Medium", length=255),
         SfField("UTM_Campaign__c", "string", "UTM Campaign", length=255),
@@ -222,6 +228,13 @@ class SObjectType:
 
     def __post_init__(self) -> None:
         self._by_lower = {name.lower(): f for name, f in self.fields.items()}
+
+    def add_field(self, new: SfField) -> None:
+        """A custom field created in this org."""
+        self.fields[new.name] = new
+        self._by_lower[new.name.lower()] = new
+        self.__dict__.pop("required_fields", None)  # worked out again with the new field
+        self.__dict__.pop("booleans", None)
 
     def lookup(self, name: str) -> SfField | None:
         """The field called ``name`` (field names are case-insensitive)."""
@@ -332,13 +345,13 @@ def build_objects() -> dict[str, SObjectType]:
         _ro("IsConverted", "boolean", nillable=False),
         _ro("ConvertedContactId", "reference", reference_to=("Contact",), length=18),
         _ro("ConvertedDate", "date"),
-        *_closeloop_fields(),
+        *_utm_fields(),
     ]
     contact = [
         *_system_fields(mergeable=True, name="Contact"),
         *_person_fields(),
         SfField("Account_Name__c", "string", "Account Name", length=255),
-        *_closeloop_fields(),
+        *_utm_fields(),
     ]
     opportunity = [
         *_system_fields(mergeable=False, name="Opportunity"),
@@ -369,7 +382,6 @@ def build_objects() -> dict[str, SObjectType]:
         _ro("IsClosed", "boolean", nillable=False),
         _ro("IsWon", "boolean", nillable=False),
         _ro("ForecastCategoryName", "picklist", picklist=("Pipeline", "Best Case", "Commit", "Closed", "Omitted")),
-        SfField("Closeloop_Id__c", "string", "Closeloop Id", external_id=True, unique=True, length=64),
     ]
     role = [
         *_system_fields(mergeable=False, name="OpportunityContactRole"),

@@ -25,6 +25,7 @@ from closeloop.config.models import (
 from closeloop.config.policies import (
     LOOP,
     Condition,
+    Earliest,
     Filter,
     FromLoop,
     OneWay,
@@ -45,6 +46,7 @@ __all__ = [
     "ConfigProblem",
     "Connection",
     "CreateRule",
+    "Earliest",
     "Entity",
     "EntityMapping",
     "FieldMapping",

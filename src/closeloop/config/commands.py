@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from closeloop.config.loader import check_config
 from closeloop.config.models import LoadedConfig
+from closeloop.config.problems import ConfigProblem
 from closeloop.config.schema import build_schemas, render
 from closeloop.connector import Registry
 
@@ -24,20 +25,34 @@ def validate_command(
     err: TextIO | None = None,
 ) -> int:
     """Check a configuration and its mappings: 0 with a one-line summary, or 2 with file:line:col messages."""
-    out, err = out or sys.stdout, err or sys.stderr
+    config = checked(config_path, registry, environ, err or sys.stderr)
+    if config is None:
+        return EXIT_CONFIG
+    print(summary(config), file=out or sys.stdout)
+    return EXIT_OK
+
+
+def checked(
+    config_path: Path, registry: Registry | None, environ: Mapping[str, str] | None, err: TextIO
+) -> LoadedConfig | None:
+    """The valid configuration, or None once its problems are printed to ``err``."""
     try:
         config, problems = check_config(config_path, registry, environ)
     except Exception as exc:  # an admin gets a message and exit 2, never a traceback; the cause is named
         print(f"{config_path}: internal error while checking the configuration: {type(exc).__name__}", file=err)
-        return EXIT_CONFIG
+        return None
     if config is None:
-        for problem in problems:
-            print(problem, file=err)
-        count = len(problems)
-        print(f"{config_path}: {count} problem{'s' if count != 1 else ''}; nothing was synced", file=err)
-        return EXIT_CONFIG
-    print(summary(config), file=out)
-    return EXIT_OK
+        print_problems(config_path, problems, err)
+    return config
+
+
+def print_problems(config_path: Path, problems: Sequence[ConfigProblem], err: TextIO) -> int:
+    """Print one ``file:line:col: message`` line per problem and a count; return the exit code 2."""
+    for problem in problems:
+        print(problem, file=err)
+    count = len(problems)
+    print(f"{config_path}: {count} problem{'s' if count != 1 else ''}; nothing was synced", file=err)
+    return EXIT_CONFIG
 
 
 def summary(config: LoadedConfig) -> str:

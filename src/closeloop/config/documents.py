@@ -107,6 +107,11 @@ class MappingSystemDoc(Doc):
     objects: list[str] = Field(min_length=1)
     create_as: str | None = Field(default=None, description="Object that receives creates (default: first).")
     upsert: UpsertDoc | None = None
+    partner_id: str | None = Field(
+        default=None,
+        description="A field of this system's objects, owned by closeloop, that holds the other system's native id: "
+        "written on create and link, read to re-link records when the state store is lost.",
+    )
 
 
 class ConditionDoc(Doc):
@@ -124,7 +129,7 @@ class FieldDoc(BaseModel):
     __pydantic_extra__: dict[str, NativeField] = Field(init=False)
 
     type: FieldType = FieldType.STRING
-    policy: str | None = Field(default=None, description="two-way (default), '<a> -> <b>' or write-once.")
+    policy: str | None = Field(default=None, description="two-way (default), '<a> -> <b>', write-once or earliest.")
     prefer: str | None = Field(default=None, description="'<system>' or '<system> unless blank'.")
     from_: str | None = Field(default=None, alias="from", description="loop.<rollup>: computed by closeloop.")
     values: dict[str, dict[str, str]] | None = Field(

@@ -23,7 +23,7 @@ from closeloop.config.models import (
     StateConfig,
     SystemConfig,
 )
-from closeloop.config.policies import check_cron, parse_duration
+from closeloop.config.policies import check_cron, check_every, parse_duration
 from closeloop.config.problems import ConfigError, ConfigProblem, Problems, one_of, suggest, unknown
 from closeloop.config.structure import check_mapping, sections, validate
 from closeloop.config.wiring import check_in_connection
@@ -160,7 +160,7 @@ class _Loader:
                 key=True,
             )
             return None
-        every = self.duration((*loc, "every"), doc.every) if doc.every is not None else None
+        every = self.every((*loc, "every"), doc.every) if doc.every is not None else None
         jitter = self.duration((*loc, "jitter"), doc.jitter) if doc.jitter is not None else None
         cron = None
         if doc.cron is not None:
@@ -171,6 +171,13 @@ class _Loader:
         if (doc.every is not None and every is None) or (doc.cron is not None and cron is None):
             return None
         return Schedule(every=every, cron=cron, jitter=jitter or Schedule().jitter)
+
+    def every(self, loc: Loc, value: str | int) -> timedelta | None:
+        try:
+            return check_every(parse_duration(value))
+        except ValueError as exc:
+            self.fail(loc, str(exc))
+            return None
 
     def duration(self, loc: Loc, value: str | int) -> timedelta | None:
         try:

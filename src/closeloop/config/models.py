@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ConfigDict, Field
 
 from closeloop.config.policies import Filter, Frozen, Policy, Prefer, TwoWay
+from closeloop.config.yamlsrc import Source
 from closeloop.connector import ConnectorPlugin, Registry, SystemSettings
 from closeloop.model import FieldType
 
@@ -47,6 +48,8 @@ class SystemObjects(Frozen):
     objects: tuple[str, ...]
     create_as: str
     upsert: Upsert | None = None
+    partner_id: str | None = None
+    """The native field (on every object of the system) that holds the linked record's id in the other system."""
 
 
 class FieldMapping(Frozen):
@@ -101,6 +104,8 @@ _SPECS: dict[tuple[int, str, str], tuple[EntityMapping, tuple[tuple[str, FieldMa
 class EntityMapping(Frozen):
     """One mapping file: how the native objects of each system map to a canonical entity."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
     path: Path
     entity: Entity
     systems: Mapping[str, SystemObjects]
@@ -108,11 +113,18 @@ class EntityMapping(Frozen):
     fields: Mapping[str, FieldMapping] = Field(default_factory=dict)
     create: tuple[CreateRule, ...] = ()
     on_delete: OnDelete = OnDelete.IGNORE
+    source: Source | None = Field(default=None, exclude=True, repr=False)
+    """The file as loaded: problems found later (against the vendors' describe) name its lines and columns."""
 
     def objects(self, system: str) -> tuple[str, ...]:
         """The native objects of ``system`` in this mapping (empty when it has none)."""
         found = self.systems.get(system)
         return found.objects if found else ()
+
+    def partner_field(self, system: str) -> str | None:
+        """The native field of ``system`` that holds the other system's id of a record, if the mapping names one."""
+        found = self.systems.get(system)
+        return found.partner_id if found else None
 
     def native_field(self, system: str, obj: str, canonical: str) -> str | None:
         """The native field of ``obj`` in ``system`` that holds canonical field ``canonical``."""

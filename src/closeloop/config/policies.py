@@ -71,6 +71,20 @@ class WriteOnce(Frozen):
         return source != LOOP
 
 
+class Earliest(Frozen):
+    """A server-set time (a creation date): the earliest value any system tells is kept; nothing is written.
+
+    Each system sets its own creation time and refuses writes to it, so the copy closeloop creates in another
+    system carries the time of that create; the earliest value is when the record really began.
+    """
+
+    kind: Literal["earliest"] = "earliest"
+
+    def flows(self, source: str, target: str) -> bool:
+        """Never: each system keeps its own value."""
+        return False
+
+
 class FromLoop(Frozen):
     """Computed by closeloop from the revenue ledger and written to the systems that map the field."""
 
@@ -82,7 +96,7 @@ class FromLoop(Frozen):
         return source == LOOP
 
 
-Policy = Annotated[TwoWay | OneWay | WriteOnce | FromLoop, Field(discriminator="kind")]
+Policy = Annotated[TwoWay | OneWay | WriteOnce | Earliest | FromLoop, Field(discriminator="kind")]
 
 
 class Prefer(Frozen):
@@ -142,16 +156,18 @@ def parse_direction(text: str, systems: Sequence[str]) -> tuple[str, str]:
     return source, target
 
 
-def parse_policy(text: str, systems: Sequence[str]) -> TwoWay | OneWay | WriteOnce:
-    """``two-way``, ``write-once`` or ``<a> -> <b>`` over the mapping's systems."""
+def parse_policy(text: str, systems: Sequence[str]) -> TwoWay | OneWay | WriteOnce | Earliest:
+    """``two-way``, ``write-once``, ``earliest`` or ``<a> -> <b>`` over the mapping's systems."""
     if text.strip() == "two-way":
         return TwoWay()
     if text.strip() == "write-once":
         return WriteOnce()
+    if text.strip() == "earliest":
+        return Earliest()
     if "->" in text:
         source, target = parse_direction(text, systems)
         return OneWay(source=source, target=target)
-    return _raise(unknown("policy", text, ["two-way", "write-once", *_directions(systems)]))
+    return _raise(unknown("policy", text, ["two-way", "write-once", "earliest", *_directions(systems)]))
 
 
 def parse_prefer(text: str, systems: Sequence[str]) -> Prefer:
@@ -184,14 +200,49 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 def parse_duration(value: str | int) -> timedelta:
     """``30s``, ``10m``, ``1h``, ``1d`` or combinations (``1h30m``); a bare number is seconds."""
     if isinstance(value, int) or value.strip().isdigit():
-        return timedelta(seconds=int(value))
+        return _span(value, seconds=int(value))
     parts = list(_DURATION.finditer(value))
     if not parts or "".join(p.group(0) for p in parts) != value:
         raise ValueError(f"bad duration {value!r}; use a number and a unit s, m, h or d: 30s, 10m, 1h, 1d, 1h30m")
     total = timedelta()
     for part in parts:
-        total += timedelta(**{_UNITS[part.group(2)]: int(part.group(1))})
+        total += _span(value, **{_UNITS[part.group(2)]: int(part.group(1))})
     return total
+
+
+def _span(value: str | int, **amount: int) -> timedelta:
+    if any(number < 0 for number in amount.values()):
+        raise ValueError(f"bad duration {value!r}; a duration is not negative")
+    try:
+        return timedelta(**amount)
+    except OverflowError:
+        raise ValueError(f"bad duration {value!r}; it is too long to be a duration") from None
+
+
+EVERY_RANGE = (timedelta(seconds=5), timedelta(days=31))
+"""How often a connection may run: a cycle takes seconds and vendors' rate limits are per second to per day;
+runs further apart than a month belong to ``cron``."""
+
+
+def check_every(every: timedelta) -> timedelta:
+    """``every`` when it lies within ``EVERY_RANGE``; else a ValueError naming the range."""
+    low, high = EVERY_RANGE
+    if low <= every <= high:
+        return every
+    return _raise(
+        f"every: {_spoken(every)} is out of range; a schedule runs every {_spoken(low)} to {_spoken(high)} "
+        "(use cron for rarer runs)"
+    )
+
+
+def _spoken(span: timedelta) -> str:
+    """A duration as written in the config (``5s``, ``31d``, ``1d2h``)."""
+    rest, words = int(span.total_seconds()), []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        amount, rest = divmod(rest, size)
+        if amount:
+            words.append(f"{amount}{unit}")
+    return "".join(words) or "0s"
 
 
 def check_cron(expression: str) -> str:

@@ -10,8 +10,19 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from closeloop.config.problems import Problems
+from closeloop.config.yamlguard import (
+    MAX_ALIAS_NODES,
+    MAX_DEPTH,
+    Alias,
+    GuardedComposer,
+    Refused,
+    read_yaml_text,
+    too_deep,
+    too_many_aliased,
+)
 
 Loc = tuple[str | int, ...]
 """Where a value sits in a document: keys and list indexes from the root."""
@@ -62,37 +73,48 @@ class Source:
 
 
 def load_source(path: Path, problems: Problems) -> Source | None:
-    """Read and parse ``path``; syntax errors and duplicate keys become problems, never exceptions."""
+    """Read and parse ``path``; syntax errors, duplicate keys and breaches of the limits become problems."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_yaml_text(path)
+        root = _compose(text)
+        source = Source(path=path, data=None)
+        if root is not None:
+            source.values[()] = Mark.of(root)
+            source.data = _Builder(source, problems).build(root, ())
     except OSError as exc:
         problems.add(path, 1, 1, f"cannot read file: {exc.strerror or exc}")
         return None
-    try:
-        root = _compose(text)
+    except Refused as exc:
+        problems.add(path, exc.line, exc.col, exc.message)
+        return None
+    except ReaderError as exc:
+        problems.add(path, *_text_line_col(text, exc.position), _unprintable(exc))
+        return None
     except MarkedYAMLError as exc:
         _syntax_problem(path, exc, problems)
         return None
     except YAMLError as exc:
         problems.add(path, 1, 1, f"YAML syntax error: {exc}")
         return None
-    source = Source(path=path, data=None)
-    if root is not None:
-        source.values[()] = Mark.of(root)
-        source.data = _build(root, (), source, problems)
     return source
 
 
 def _compose(text: str) -> Node | None:
-    """The node tree of ``text``, with positions.
+    """The node tree of ``text``, with positions and with aliases kept as ``Alias``.
 
     The round-trip parser keeps comments, and on some inputs (a plain scalar after a key that carries a comment)
     it stops on its own bookkeeping with NotImplementedError; the safe parser has no comments to trip on.
     """
     try:
-        return YAML(typ="rt").compose(text)  # type: ignore[no-any-return]
+        return _parser("rt").compose(text)  # type: ignore[no-any-return]
     except NotImplementedError:
-        return YAML(typ="safe", pure=True).compose(text)  # type: ignore[no-any-return]
+        return _parser("safe").compose(text)  # type: ignore[no-any-return]
+
+
+def _parser(typ: str) -> YAML:
+    yaml = YAML(typ=typ, pure=True)
+    yaml.Composer = GuardedComposer
+    return yaml
 
 
 def _syntax_problem(path: Path, exc: MarkedYAMLError, problems: Problems) -> None:
@@ -103,41 +125,103 @@ def _syntax_problem(path: Path, exc: MarkedYAMLError, problems: Problems) -> Non
     problems.add(path, line, col, f"YAML syntax error: {what}{context}")
 
 
-def _build(node: Node, loc: Loc, source: Source, problems: Problems) -> Any:
-    if isinstance(node, MappingNode):
-        return _build_mapping(node, loc, source, problems)
-    if isinstance(node, SequenceNode):
-        items: list[Any] = []
-        for index, item in enumerate(node.value):
-            source.keys[(*loc, index)] = source.values[(*loc, index)] = Mark.of(item)
-            items.append(_build(item, (*loc, index), source, problems))
-        return items
-    assert isinstance(node, ScalarNode)
-    return scalar(node)
+def _text_line_col(text: str, position: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, position) + 1
+    return text.count("\n", 0, position) + 1, position - line_start + 1
 
 
-def _build_mapping(node: MappingNode, loc: Loc, source: Source, problems: Problems) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        # Keys are names (fields, systems, native values such as stage ids): always their text as written.
-        key = str(key_node.value) if isinstance(key_node, ScalarNode) else "<complex key>"
-        if key in result:
-            first = source.keys[(*loc, key)]
-            problems.add(
-                source.path,
-                *_line_col(key_node),
-                f"duplicate key {key!r} (first defined at line {first.line}); each key may appear once",
+def _unprintable(exc: ReaderError) -> str:
+    character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+    return f"not YAML text: control character #x{ord(character):04x} is not allowed"
+
+
+@dataclass
+class _Builder:
+    """Turns a node tree into plain values, recording positions; checks each alias for cycles and expansion."""
+
+    source: Source
+    problems: Problems
+    path: list[int] = field(default_factory=list)
+    """ids of the nodes being built, root first: an alias to one of them would never end."""
+    aliased: int = 0
+    """Values built so far through aliases."""
+    inside_alias: int = 0
+
+    def build(self, node: Node | Alias, loc: Loc) -> Any:
+        """The plain value of ``node`` found at ``loc``."""
+        if isinstance(node, Alias):
+            return self.alias(node, loc)
+        if self.inside_alias:
+            self.aliased += 1
+            if self.aliased > MAX_ALIAS_NODES:
+                raise Refused(*_line_col(node), too_many_aliased())
+        if len(self.path) >= MAX_DEPTH:
+            raise Refused(*_line_col(node), too_deep())
+        self.path.append(id(node))
+        try:
+            return self.build_inside(node, loc)
+        finally:
+            self.path.pop()
+
+    def alias(self, alias: Alias, loc: Loc) -> Any:
+        if id(alias.target) in self.path:
+            mark = alias.start_mark
+            self.problems.add(
+                self.source.path,
+                mark.line + 1,
+                mark.column + 1,
+                f"alias *{alias.name} refers to a value that contains it; a recursive alias never ends",
             )
-            continue
-        source.keys[(*loc, key)] = Mark.of(key_node)
-        source.values[(*loc, key)] = Mark.of(value_node)
-        result[key] = _build(value_node, (*loc, key), source, problems)
-    return result
+            return None
+        self.inside_alias += 1
+        try:
+            return self.build(alias.target, loc)
+        except Refused as exc:
+            # Where the alias is used says more than where its anchor is defined.
+            mark = alias.start_mark
+            raise Refused(mark.line + 1, mark.column + 1, exc.message) from None
+        finally:
+            self.inside_alias -= 1
+
+    def build_inside(self, node: Node, loc: Loc) -> Any:
+        if isinstance(node, MappingNode):
+            return self.mapping(node, loc)
+        if isinstance(node, SequenceNode):
+            items: list[Any] = []
+            for index, item in enumerate(node.value):
+                self.source.keys[(*loc, index)] = self.source.values[(*loc, index)] = _mark(item)
+                items.append(self.build(item, (*loc, index)))
+            return items
+        assert isinstance(node, ScalarNode)
+        return scalar(node)
+
+    def mapping(self, node: MappingNode, loc: Loc) -> dict[str, Any]:
+        source, result = self.source, {}
+        for key_node, value_node in node.value:
+            # Keys are names (fields, systems, native values such as stage ids): always their text as written.
+            named = key_node.target if isinstance(key_node, Alias) else key_node
+            key = str(named.value) if isinstance(named, ScalarNode) else "<complex key>"
+            if key in result:
+                first = source.keys[(*loc, key)]
+                self.problems.add(
+                    source.path,
+                    *_line_col(key_node),
+                    f"duplicate key {key!r} (first defined at line {first.line}); each key may appear once",
+                )
+                continue
+            source.keys[(*loc, key)] = _mark(key_node)
+            source.values[(*loc, key)] = _mark(value_node)
+            result[key] = self.build(value_node, (*loc, key))
+        return result
 
 
-def _line_col(node: Node) -> tuple[int, int]:
-    mark = Mark.of(node)
-    return mark.line, mark.col
+def _mark(node: Node | Alias) -> Mark:
+    """Where a value is written: for an alias, the alias itself."""
+    return Mark(*_line_col(node))
+
+
+def _line_col(node: Node | Alias) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 def scalar(node: ScalarNode) -> Any:

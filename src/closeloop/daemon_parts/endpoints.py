@@ -18,6 +18,7 @@ from starlette.routing import Route
 from closeloop.connector import registry
 from closeloop.daemon_parts.metrics import DaemonMetrics
 from closeloop.daemon_parts.readiness import Readiness
+from closeloop.webhook_bodies import BadBody, check_body
 from closeloop.webhooks import MAX_BODY_BYTES, WebhookRequest, WebhookSpec, secret_variable, secrets_from, verify
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,13 @@ def build_app(view: DaemonView) -> Starlette:
         body = await _bounded_body(request)
         if body is None:
             return JSONResponse({"error": "body too large"}, status_code=413)
+        if spec.body is not None:
+            try:
+                check_body(body, spec.body)
+            except BadBody as exc:
+                view.metrics.webhooks.labels(connector, "malformed").inc()
+                log.warning("webhook for %s refused: %s", connector, exc.reason, extra={"system": connector})
+                return JSONResponse({"error": exc.reason}, status_code=400)
         incoming = WebhookRequest(
             method=request.method,
             uri=_signed_uri(request, view.public_url),

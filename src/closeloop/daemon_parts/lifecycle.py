@@ -73,7 +73,9 @@ class Daemon:
         self.engine = Engine(config, store, clock=clock)
         self.metrics = DaemonMetrics()
         self.metrics.watch(self._outbox_depths, self._budgets_left)
-        self.scheduler = SyncScheduler(self._sync, clock=clock)
+        self.scheduler = SyncScheduler(
+            self._sync, clock=clock, min_gap=timedelta(seconds=settings.early_run_gap_seconds)
+        )
         self.started_at = clock()
         self._stop = asyncio.Event()
         self._hard_stop = asyncio.Event()
@@ -189,17 +191,12 @@ class Daemon:
         )
 
     async def reload(self, reason: str) -> bool:
-        """Re-validate the config; swap it in between runs, or log why not and keep the one in force."""
+        """Re-validate the config off the event loop; swap it in between runs, or log why not and keep the old one."""
         async with self._reload_lock:
             if self._stop.is_set():
                 return False
-            try:
-                config = load_config(self.config.path)
-            except ConfigError as exc:
-                self.metrics.reloads.labels("invalid").inc()
-                for problem in exc.problems:
-                    log.error("config reload (%s) refused: %s", reason, problem)
-                log.error("config reload (%s) refused: the configuration in force stays", reason)
+            config = await self._load(reason)
+            if config is None or self._stop.is_set():
                 return False
             for secret in config.secrets():
                 register_secret(secret)
@@ -216,14 +213,42 @@ class Daemon:
             log.info("config reloaded (%s): %d connection(s)", reason, len(config.connections))
             return True
 
+    async def _load(self, reason: str) -> LoadedConfig | None:
+        """The configuration as the files now say, or None (logged and counted) when it cannot be used."""
+        try:
+            # Reading and validating take seconds on a large file: in a worker thread /healthz and runs go on.
+            return await asyncio.to_thread(load_config, self.config.path)
+        except ConfigError as exc:
+            self.metrics.reloads.labels("invalid").inc()
+            for problem in exc.problems:
+                log.error("config reload (%s) refused: %s", reason, problem)
+            log.error("config reload (%s) refused: the configuration in force stays", reason)
+        except Exception as exc:  # the daemon outlives any failure to load; the type names it, values may be secret
+            self.metrics.reloads.labels("error").inc()
+            log.error(
+                "config reload (%s) failed: internal error %s; the configuration in force stays",
+                reason,
+                type(exc).__name__,
+            )
+        return None
+
     async def _watch_files(self) -> None:
+        """Reload after each change to the config or the YAML files beside it; no error ends the watch."""
         if self.settings.reload_poll_seconds <= 0:
             return
         files = ConfigFiles(self.config.path)
+        failing = ""
         while True:
             await asyncio.sleep(self.settings.reload_poll_seconds)
-            if files.changed():
-                await self.reload("files changed")
+            try:
+                if await asyncio.to_thread(files.changed):
+                    await self.reload("files changed")
+                failing = ""
+            except Exception as exc:  # e.g. a folder that vanished mid-walk; said once, then retried every poll
+                if type(exc).__name__ != failing:
+                    self.metrics.reloads.labels("error").inc()
+                    log.error("config watcher: %s; still watching", type(exc).__name__)
+                failing = type(exc).__name__
 
     def _outbox_depths(self) -> dict[str, int]:
         return {c.name: self.store.outbox_depth(c.name) for c in self.config.connections}

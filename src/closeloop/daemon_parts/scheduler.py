@@ -1,12 +1,15 @@
 """Scheduling: APScheduler fires each connection on its schedule; one run per connection at a time.
 
 Early runs (webhooks, ``POST /connections/{name}/sync``) coalesce: however many arrive during a run, one more run
-follows it. Runs can be held (a config swap waits for the running ones and keeps new ones from starting).
+follows it, and never sooner than ``min_gap`` after the previous run ended, so a steady stream of webhooks cannot
+keep a connection running back to back. Runs can be held (a config swap waits for the running ones and keeps new
+ones from starting).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
@@ -85,9 +88,12 @@ class SyncScheduler:
         *,
         clock: Callable[[], datetime] = now_utc,
         rng: random.Random | None = None,
+        min_gap: timedelta = timedelta(),
     ) -> None:
         self._run = run
         self._clock = clock
+        self._min_gap = min_gap
+        self._ended: dict[str, datetime] = {}
         self._rng = rng or random.Random()  # noqa: S311 - spreading start times, not cryptography
         # coalesce: runs missed while the machine slept become one; no misfire limit, so that one still runs.
         self._aps = AsyncIOScheduler(
@@ -102,11 +108,17 @@ class SyncScheduler:
         self._open = asyncio.Event()
         self._open.set()
         self._stopping = False
+        self._stopped = asyncio.Event()
 
     @property
     def connections(self) -> list[str]:
         """The names of the scheduled connections."""
         return list(self._schedules)
+
+    @property
+    def in_progress(self) -> list[str]:
+        """The connections with a job under way: running, or waiting out the gap before an early run."""
+        return list(self._tasks)
 
     def start(self, connections: Iterable[Connection]) -> None:
         """Schedule ``connections`` and start firing."""
@@ -141,8 +153,20 @@ class SyncScheduler:
         if name in self._tasks:
             self._again.add(name)  # the job in progress runs once more: requests coalesce into that run
         else:
-            self._aps.modify_job(_job_id(name), next_run_time=self._clock())
+            self._aps.modify_job(_job_id(name), next_run_time=max(self._clock(), self._earliest(name)))
         return True
+
+    def _earliest(self, name: str) -> datetime:
+        """When an early run of ``name`` may start: ``min_gap`` after its last run ended."""
+        ended = self._ended.get(name)
+        return ended + self._min_gap if ended is not None else self._clock()
+
+    async def _gap(self, name: str) -> None:
+        """Wait out the minimum gap before an early run follows the one that just ended (a stop cuts it short)."""
+        wait = (self._earliest(name) - self._clock()).total_seconds()
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), wait)
 
     async def _job(self, name: str) -> None:
         task = asyncio.current_task()
@@ -161,11 +185,13 @@ class SyncScheduler:
                 except asyncio.CancelledError:
                     return  # a stop interrupted the run, which recorded it; nothing for APScheduler to report
                 finally:
+                    self._ended[name] = self._clock()
                     self._running.discard(name)
                     if not self._running:
                         self._idle.set()
                 if self._stopping or name not in self._again:
                     return
+                await self._gap(name)
         finally:
             del self._tasks[name]
 
@@ -181,6 +207,7 @@ class SyncScheduler:
     def stop_scheduling(self) -> None:
         """Fire nothing more; runs already started go on."""
         self._stopping = True
+        self._stopped.set()
         self._aps.pause()
         self._open.set()  # jobs waiting at the gate see _stopping and end
 

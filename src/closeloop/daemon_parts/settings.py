@@ -21,6 +21,11 @@ class DaemonSettings(Settings):
     reload_poll_seconds: float = Field(
         default=5.0, ge=0, description="How often config and mapping files are checked for changes (0: never)."
     )
+    early_run_gap_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Least time between the end of a connection's run and an early run (webhooks, POST .../sync).",
+    )
     webhook_public_url: str | None = Field(
         default=None,
         description="The public base URL webhooks are sent to (e.g. https://sync.example.com) when a proxy "

@@ -18,9 +18,11 @@ from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.deals import fetch_associations, store_associations, sync_associations
 from closeloop.engine.drain import drain
+from closeloop.engine.fieldcheck import check_fields
 from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
+from closeloop.engine.setup import ensure_owned_fields
 from closeloop.engine.source import capture_original_sources
 from closeloop.engine.touch import fetch_touchpoints, store_touchpoints
 from closeloop.model import Cursor, NativeRecord, Page
@@ -32,7 +34,10 @@ def ordered(mappings: Sequence[EntityMapping]) -> list[EntityMapping]:
 
 
 async def describe(ctx: CycleContext) -> None:
-    """Describe every mapped object once and learn which canonical deal stages are won."""
+    """Create closeloop's missing fields (not in a dry run), describe every mapped object once and learn which
+    canonical deal stages are won."""
+    if not ctx.dry_run:
+        await ensure_owned_fields(ctx)
     won: set[str] = set()
     for mapping in ctx.connection.mappings:
         for system in ctx.connection.systems:
@@ -190,11 +195,12 @@ async def run_cycle(ctx: CycleContext) -> None:
     """Pull every mapped object of both systems, then (unless a dry run) drain and write associations.
 
     Contacts before deals, in each step; the two systems of a mapping are read, and then written, side by side.
+    Nothing is read or written when a mapped field does not fit the vendor's describe (``FieldCheckError``).
     """
     await describe(ctx)
+    check_fields(ctx)
     mappings = ordered(ctx.connection.mappings)
-    if not ctx.dry_run:
-        await retry_quarantined(ctx)
+    await retry_quarantined(ctx)  # in a dry run too: the plan's rolled-back transaction undoes it
     for mapping in mappings:
         await pull_mapping(ctx, mapping)
     if ctx.dry_run:

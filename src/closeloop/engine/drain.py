@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
-from closeloop.engine.golden import GoldenState
+from closeloop.engine.golden import PARTNER, GoldenState
 from closeloop.engine.mapper import to_native_fields
+from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import OwedWrite, owed_writes
 from closeloop.engine.pagestate import PageState
 from closeloop.http.errors import AuthError, BudgetExhausted, Unreachable
@@ -41,21 +42,33 @@ class Pending:
     attempts: int
     refused: bool = False
     """Some owed values were refused before sending (parked): they are not written, the record stays parked."""
+    sent: Mapping[str, Canonical] = field(default_factory=dict)
+    """The canonical values the request carries (read-only targets and refused values left out)."""
 
 
 async def drain(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
     """Send every due write of ``mapping``'s objects in ``system``."""
     for obj in mapping.objects(system):
-        limits = ctx.connectors[system].limits(obj)
-        window = max(1, limits.max_write_batch) * max(1, limits.max_concurrency) * 2
-        after = 0
-        while True:
-            due = ctx.store.due_outbox(ctx.name, system, obj, window, ctx.clock(), after_id=after)
-            if not due:
-                break
-            after = due[-1].id
-            pending = _prepare(ctx, mapping, system, due)
+        for pending in prepared(ctx, mapping, system, obj):
             await _send(ctx, mapping, system, obj, pending)
+
+
+def prepared(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str) -> Iterator[list[Pending]]:
+    """The due writes of one object, a window at a time, as the requests the target will be sent.
+
+    ``plan`` lists these very requests (inside a transaction it rolls back), so it shows what ``sync`` writes:
+    the same values left out (read-only at the target, refused by a restricted picklist), the same records.
+    The next window is read only after the caller has handled this one.
+    """
+    limits = ctx.connectors[system].limits(obj)
+    window = max(1, limits.max_write_batch) * max(1, limits.max_concurrency) * 2
+    after = 0
+    while True:
+        due = ctx.store.due_outbox(ctx.name, system, obj, window, ctx.clock(), after_id=after)
+        if not due:
+            return
+        after = due[-1].id
+        yield _prepare(ctx, mapping, system, due)
 
 
 def _prepare(ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequence[OutboxEntry]) -> list[Pending]:
@@ -87,8 +100,8 @@ def _prepare(ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequen
             writes = owed_writes(ctx, mapping, golden, system, ctx.connection.other(system), links[golden_id])
             built = [_request(ctx, mapping, golden, w, ids) for w in writes]
             ready = [
-                Pending(req, sent, golden_id, ids, max(e.attempts for e in entries), sent != w)
-                for (req, sent), w in zip(built, writes, strict=True)
+                Pending(req, kept, golden_id, ids, max(e.attempts for e in entries), kept != w, sent)
+                for (req, kept, sent), w in zip(built, writes, strict=True)
                 if req is not None
             ]
             if not ready:
@@ -100,9 +113,9 @@ def _prepare(ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequen
 
 def _request(
     ctx: CycleContext, mapping: EntityMapping, golden: GoldenState, write: OwedWrite, outbox_ids: list[int]
-) -> tuple[WriteRequest | None, OwedWrite]:
-    """The native request for an owed write, and the write without the values the target refuses up front
-    (those go to quarantine and must not enter the snapshot as if written)."""
+) -> tuple[WriteRequest | None, OwedWrite, dict[str, Canonical]]:
+    """The native request for an owed write, the write without the values the target refuses up front (those go
+    to quarantine and must not enter the snapshot as if written), and the canonical values the request carries."""
     native, problems = to_native_fields(
         mapping, write.system, write.obj, write.values, ctx.schema(write.system, write.obj)
     )
@@ -122,12 +135,16 @@ def _request(
         refused = {p.field for p in problems}
         write = replace(write, values={k: v for k, v in write.values.items() if k not in refused})
     fields = dict(native.fields)
+    partner_field = mapping.partner_field(write.system)
+    if partner_field and write.partner_id is not None:
+        fields[partner_field] = write.partner_id
     if write.op is WriteOp.UPSERT and write.upsert_key:
         fields.setdefault(write.upsert_key, write.upsert_value)
     if not fields and write.op is WriteOp.UPDATE:
-        return None, write
+        return None, write, {}
     ref = f"{golden.id}:{write.native_id or 'new'}"
-    return WriteRequest(ref, write.op, fields, native_id=write.native_id, upsert_key=write.upsert_key), write
+    request = WriteRequest(ref, write.op, fields, native_id=write.native_id, upsert_key=write.upsert_key)
+    return request, write, native.canonical
 
 
 async def _send(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str, pending: list[Pending]) -> None:
@@ -204,7 +221,8 @@ class Settled:
         if native_id is None:
             return
         link = self.page.link(write.system, write.obj, native_id)
-        snapshot = {**(link.snapshot if link else {}), **write.values}
+        written = {PARTNER: write.partner_id} if write.partner_id is not None else {}
+        snapshot = {**(link.snapshot if link else {}), **write.values, **written}
         self.page.put_link(write.system, write.obj, native_id, item.golden_id, self.mapping.entity, snapshot=snapshot)
         if write.op is WriteOp.UPDATE:
             ctx.count("updated", write.system)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from closeloop.config.problems import ConfigError
+from closeloop.engine.setup import SetupError
 from closeloop.exitcodes import EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_USAGE
 from closeloop.http.errors import (
     AuthError,
@@ -23,7 +25,8 @@ class FailureKind(enum.StrEnum):
     AUTH = "auth"
     """The vendor refused the credentials, even after a token refresh."""
     CONFIG = "config"
-    """The configuration does not fit the vendor (a mapped field it does not have, a read-only field written)."""
+    """The configuration does not fit the vendor (a mapped field it does not have, a read-only field written, a field
+    closeloop owns that the connector cannot create)."""
     TLS = "tls"
     """The vendor's TLS certificate did not verify (wrong host, private CA without a bundle)."""
     UNREACHABLE = "unreachable"
@@ -50,25 +53,20 @@ class FailureKind(enum.StrEnum):
         return self not in (FailureKind.UNREACHABLE, FailureKind.TRANSIENT, FailureKind.BUDGET)
 
 
-class ConfigMismatch(Exception):
-    """The configuration does not fit what a vendor reports; the run refuses to start. One line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
-
-
 @dataclass(frozen=True)
 class Failure:
     """A classified failure: its kind and one line saying what happened."""
 
     kind: FailureKind
     message: str
+    details: tuple[str, ...] = ()
+    """One line per problem where there are several (a configuration's, each with its file:line:col)."""
 
 
 _KINDS: tuple[tuple[type[BaseException], FailureKind], ...] = (
     (AuthError, FailureKind.AUTH),
-    (ConfigMismatch, FailureKind.CONFIG),
+    (ConfigError, FailureKind.CONFIG),
+    (SetupError, FailureKind.CONFIG),
     (TlsVerificationFailed, FailureKind.TLS),
     (Unreachable, FailureKind.UNREACHABLE),
     (TransientError, FailureKind.TRANSIENT),
@@ -81,7 +79,11 @@ _KINDS: tuple[tuple[type[BaseException], FailureKind], ...] = (
 def classify(exc: Exception) -> Failure:
     """The kind of ``exc`` (the first matching entry of the table above) and a one-line message."""
     kind = next((kind for cls, kind in _KINDS if isinstance(exc, cls)), FailureKind.BUG)
-    text = " ".join(str(exc).split()) or "no message"
+    details = tuple(str(problem) for problem in exc.problems) if isinstance(exc, ConfigError) else ()
+    text = "; ".join(details) or " ".join(str(exc).split()) or "no message"
     if kind is FailureKind.BUG:
         text = f"{type(exc).__name__}: {text}"
-    return Failure(kind, text[:1000])
+    system = getattr(exc, "system", None)
+    if isinstance(system, str) and not text.startswith(system):
+        text = f"{system}: {text}"  # which of the connection's systems refused, for the run history
+    return Failure(kind, text[:4000], details)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from closeloop.config.models import FieldMapping
-from closeloop.config.policies import LOOP, FromLoop, OneWay, WriteOnce
+from closeloop.config.policies import LOOP, Earliest, FromLoop, OneWay, WriteOnce
 from closeloop.engine.normalize import Canonical
 
 
@@ -62,6 +62,8 @@ def merge_field(field: FieldMapping, golden: FieldState | None, incoming: Incomi
     if isinstance(policy, OneWay) and incoming.system != policy.source:
         return None
     taken = FieldState(incoming.value, incoming.system, incoming.modified_at)
+    if isinstance(policy, Earliest):
+        return taken if not blank(incoming.value) and (blank(current) or _earlier(incoming.value, current)) else None
     if isinstance(policy, WriteOnce):
         return taken if blank(current) and not blank(incoming.value) else None
     if incoming.snapshot is not MISSING and incoming.value == incoming.snapshot:
@@ -75,6 +77,11 @@ def merge_field(field: FieldMapping, golden: FieldState | None, incoming: Incomi
     if not conflict or isinstance(policy, OneWay):
         return taken
     return taken if _incoming_wins(field, golden, incoming) else None
+
+
+def _earlier(value: Canonical, than: Canonical) -> bool:
+    """True when ``value`` is an earlier time than ``than``; canonical times are ISO 8601 UTC text, so text order."""
+    return str(value) < str(than)
 
 
 def _incoming_wins(field: FieldMapping, golden: FieldState, incoming: Incoming) -> bool:
@@ -99,6 +106,8 @@ def owed_values(
         return False, None  # the common case, settled before any policy is looked at: the target has the value
     source = golden.by or ""
     policy = field.policy
+    if isinstance(policy, Earliest):
+        return False, None  # a server-set time: every system keeps its own
     if isinstance(policy, FromLoop):
         allowed = source == LOOP
     elif isinstance(policy, OneWay):

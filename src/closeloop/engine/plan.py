@@ -1,15 +1,18 @@
-"""``closeloop plan``: the writes a cycle would make, computed by a real pull inside a transaction rolled back."""
+"""``closeloop plan``: the writes a cycle would make, computed by a real pull inside a transaction rolled back.
+
+The writes listed are the drain's own requests (``drain.prepared``), so ``plan`` and ``sync`` agree field for field:
+what a target refuses (read-only, a value its restricted picklist does not allow) is left out of both alike.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from closeloop.config.models import EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.cycle import ordered, run_cycle
-from closeloop.engine.golden import GoldenState, plain
+from closeloop.engine.drain import Pending, prepared
+from closeloop.engine.golden import PARTNER, plain
 from closeloop.engine.normalize import Canonical
-from closeloop.engine.owed import owed_writes
 from closeloop.model import WriteOp
 
 
@@ -23,6 +26,8 @@ class PlannedWrite:
     golden_id: str
     native_id: str | None
     diff: dict[str, tuple[Canonical, Canonical]]
+    fields: tuple[str, ...] = ()
+    """The native fields the request carries (an upsert's key included)."""
 
 
 class _RollBack(Exception):
@@ -43,34 +48,28 @@ async def planned_writes(ctx: CycleContext) -> list[PlannedWrite]:
 
 
 def _collect(ctx: CycleContext) -> list[PlannedWrite]:
+    """Every write the drains of a sync would send, in the order they would go."""
     plan: list[PlannedWrite] = []
-    far_future = ctx.clock().replace(year=9999)
     for mapping in ordered(ctx.connection.mappings):
         for system in ctx.connection.systems:
-            seen: set[str] = set()
             for obj in mapping.objects(system):
-                for entry in ctx.store.due_outbox(ctx.name, system, obj, 1_000_000, far_future):
-                    golden_id = entry.item.golden_id
-                    if golden_id in seen:
-                        continue
-                    seen.add(golden_id)
-                    plan.extend(_planned(ctx, mapping, system, golden_id, entry.item.op))
+                for batch in prepared(ctx, mapping, system, obj):
+                    plan.extend(_planned(ctx, item) for item in batch)
     return plan
 
 
-def _planned(ctx: CycleContext, mapping: EntityMapping, system: str, golden_id: str, op: WriteOp) -> list[PlannedWrite]:
-    stored = ctx.store.get_golden(golden_id)
-    if stored is None:
-        return []
-    if op is WriteOp.DELETE:
-        return [PlannedWrite(system, "", WriteOp.DELETE, golden_id, None, {})]
-    golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
-    out = []
-    for write in owed_writes(ctx, mapping, golden, system, ctx.connection.other(system)):
-        before = {}
-        if write.native_id:
-            link = ctx.store.get_link(system, write.obj, write.native_id)
-            before = plain(link.snapshot) if link else {}
-        diff = {name: (before.get(name), value) for name, value in write.values.items()}
-        out.append(PlannedWrite(system, write.obj, write.op, golden_id, write.native_id, diff))
-    return out
+def _planned(ctx: CycleContext, item: Pending) -> PlannedWrite:
+    write, request = item.write, item.request
+    snapshot = {}
+    if request.native_id and request.op is not WriteOp.DELETE:
+        link = ctx.store.get_link(write.system, write.obj, request.native_id)
+        snapshot = dict(link.snapshot) if link else {}
+    before = plain(snapshot)
+    diff = {name: (before.get(name), value) for name, value in item.sent.items()}
+    mapping = ctx.mapping_of(write.system, write.obj)
+    partner_field = mapping.partner_field(write.system) if mapping else None
+    if partner_field and write.partner_id is not None:
+        diff[partner_field] = (snapshot.get(PARTNER), write.partner_id)
+    return PlannedWrite(
+        write.system, write.obj, request.op, item.golden_id, request.native_id, diff, tuple(request.fields)
+    )

@@ -52,6 +52,18 @@ def _to_store(entry: loop_ledger.LedgerEntry, system: str, now: datetime) -> row
     )
 
 
+def deal_currency(ctx: CycleContext, values: Mapping[str, object]) -> str:
+    """The deal's currency as its systems hold it; blank when the deals mapping names a currency none holds.
+
+    Only a deals mapping that maps no currency at all (a single-currency org) books in the base currency:
+    a mapped currency that is blank is never guessed, and the ledger quarantines the won deal for it.
+    """
+    mapping = ctx.connection.mapping(Entity.DEAL)
+    if mapping is not None and CURRENCY not in mapping.fields:
+        return ctx.loop.base_currency
+    return str(values.get(CURRENCY) or "")
+
+
 def deal_state(ctx: CycleContext, golden: GoldenState, contacts: Iterable[str]) -> loop_ledger.DealState:
     """What the ledger needs to know of a deal now."""
     values = golden.values()
@@ -64,7 +76,7 @@ def deal_state(ctx: CycleContext, golden: GoldenState, contacts: Iterable[str]) 
         deal_id=golden.id,
         won=values.get(STAGE) in ctx.won_stages,
         amount=amount,
-        currency=str(values.get(CURRENCY) or ctx.loop.base_currency),
+        currency=deal_currency(ctx, values),
         closed_at=_moment(closed) if isinstance(closed, str) else None,
         contacts=tuple(contacts),
         deleted=golden.deleted,

@@ -35,6 +35,8 @@ class RunOutcome:
     api_calls: Mapping[str, int]
     error: str | None = None
     failure: FailureKind | None = None
+    details: tuple[str, ...] = ()
+    """The failure's problems one a line, where it has several (file:line:col of each mapped field)."""
 
     @property
     def exit_code(self) -> int:
@@ -107,13 +109,14 @@ class Engine:
         extra = {"connection": name, "run_id": run_id}
         error: str | None = None
         failure: FailureKind | None = None
+        details: tuple[str, ...] = ()
         try:
             await run_cycle(ctx)
             quarantined = self.store.list_quarantine(QuarantineStatus.OPEN, connection=name)
             status = RunStatus.QUARANTINED if quarantined else RunStatus.OK
         except Exception as exc:
             found = classify(exc)
-            status, failure, error = RunStatus.FAILED, found.kind, found.message
+            status, failure, error, details = RunStatus.FAILED, found.kind, found.message, found.details
             log.error("run of %s failed (%s): %s", name, failure.value, error, extra={**extra, "failure": failure})
             # The details of a bug are for its report, not for the operator's console.
             log.debug("run of %s: the failure in full", name, exc_info=exc, extra=extra)
@@ -134,7 +137,7 @@ class Engine:
             status.value,
             extra={**extra, "counts": dict(ctx.counts), "api_calls": calls},
         )
-        return RunOutcome(run_id, status, dict(ctx.counts), calls, error, failure)
+        return RunOutcome(run_id, status, dict(ctx.counts), calls, error, failure, details)
 
     def _calls_since(self, before: Counter[str]) -> dict[str, int]:
         return {k: v - before.get(k, 0) for k, v in self.api_calls.items() if v - before.get(k, 0)}

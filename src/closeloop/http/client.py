@@ -240,8 +240,9 @@ class HttpClient:
             if action is Action.RATE_LIMITED and retry_after is not None:
                 self.limiter.pause(bucket, retry_after)  # everyone on the bucket waits, not just this caller
             raise RetryableResponse(action, response, retry_after)
-        error = AuthError if action is Action.REAUTH else HttpError
-        raise error(response.status_code, response.text, response)
+        error = (AuthError if action is Action.REAUTH else HttpError)(response.status_code, response.text, response)
+        error.system = self.system
+        raise error
 
 
 def _cause(exc: Exception) -> Exception | None:

@@ -12,6 +12,9 @@ _BODY_IN_MESSAGE = 500
 class HttpLayerError(Exception):
     """Base of every error raised by ``closeloop.http``."""
 
+    system: str | None = None
+    """The configured system whose call failed, where the layer that raised knows it (for run histories)."""
+
     def __init__(self, message: str) -> None:
         super().__init__(redact(message))
 

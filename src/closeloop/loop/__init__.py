@@ -3,7 +3,7 @@
 Pure functions over small frozen dataclasses; storage and vendor I/O live elsewhere.
 """
 
-from closeloop.loop.attribution import Credit, Model, attribute, split_cents, weights
+from closeloop.loop.attribution import Credit, Milestones, Model, attribute, split_cents, weights
 from closeloop.loop.ledger import (
     DealState,
     EntryKind,
@@ -53,6 +53,7 @@ __all__ = [
     "FunnelRow",
     "FunnelStage",
     "LedgerEntry",
+    "Milestones",
     "Model",
     "OriginalSource",
     "Position",

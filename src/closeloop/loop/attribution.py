@@ -56,38 +56,67 @@ class Credit:
 _KIND_ORDER = {kind: rank for rank, kind in enumerate(TouchKind)}
 
 
+@dataclass(frozen=True, slots=True)
+class Milestones:
+    """When a deal's journey passed its milestones: lead (contact) creation, deal creation and the close.
+
+    A time left None is unknown: the model's share for that milestone drops out (see ``weights``).
+    """
+
+    lead_created_at: datetime | None = None
+    deal_created_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+NO_MILESTONES = Milestones()
+
+
 def ordered(touches: Sequence[Touch]) -> list[Touch]:
     """Touches in journey order: by time, then kind, contact, channel and campaign, so ties are stable."""
     return sorted(touches, key=lambda t: (t.at, _KIND_ORDER[t.kind], t.contact_id, t.channel.value, t.campaign or ""))
 
 
-def _first_of(touches: Sequence[Touch], kind: TouchKind) -> int | None:
-    return next((i for i, t in enumerate(touches) if t.kind is kind), None)
+def milestone_touch(touches: Sequence[Touch], at: datetime | None) -> int | None:
+    """The position of the last touch at or before ``at``; the first touch when every touch is later.
 
-
-def _last_of(touches: Sequence[Touch], kind: TouchKind) -> int | None:
-    found = [i for i, t in enumerate(touches) if t.kind is kind]
-    return found[-1] if found else None
-
-
-def _milestone_weights(milestones: Sequence[int | None], count: int) -> list[Fraction]:
-    """Distinct milestone touches share 90%, the other touches 10%; with no others the milestones share all.
-
-    A missing milestone's share goes to the milestones present, and milestones that fall on the same touch
-    count once, so the weights degrade smoothly down to one touch taking everything.
+    None when ``at`` is unknown. The first touch stands for a milestone that precedes the whole journey
+    because it is the touch nearest to it.
     """
-    marked = {m for m in milestones if m is not None}
-    others = count - len(marked)
-    if others == 0:
-        return [Fraction(1, count)] * count
-    return [Fraction(9, 10 * len(marked)) if i in marked else Fraction(1, 10 * others) for i in range(count)]
+    if at is None or not touches:
+        return None
+    before = [i for i, t in enumerate(touches) if t.at <= at]
+    return before[-1] if before else 0
 
 
-def _u_shaped(count: int) -> list[Fraction]:
-    if count <= 2:
-        return [Fraction(1, count)] * count
-    middle = Fraction(1, 5 * (count - 2))
-    return [Fraction(2, 5), *([middle] * (count - 2)), Fraction(2, 5)]
+# (first touch, lead creation, deal creation, closed won) shares, and the share of the other touches.
+_POSITIONAL: dict[Model, tuple[tuple[Fraction, ...], Fraction]] = {
+    Model.U_SHAPED: ((Fraction(2, 5), Fraction(2, 5)), Fraction(1, 5)),
+    Model.W_SHAPED: ((Fraction(3, 10), Fraction(3, 10), Fraction(3, 10)), Fraction(1, 10)),
+    Model.FULL_PATH: ((Fraction(9, 40),) * 4, Fraction(1, 10)),
+}
+
+
+def _positional(model: Model, touches: Sequence[Touch], milestones: Milestones) -> list[Fraction]:
+    """Milestone touches take their model shares (two on one touch add up); the other touches split the rest.
+
+    Shares that have no touch to go to (an unknown milestone time, no other touches) drop out, and the
+    weights are scaled back to a whole by the caller, so what is left keeps its proportions.
+    """
+    shares, rest = _POSITIONAL[model]
+    marks = (
+        0,
+        milestone_touch(touches, milestones.lead_created_at),
+        milestone_touch(touches, milestones.deal_created_at),
+        milestone_touch(touches, milestones.closed_at) if milestones.closed_at else len(touches) - 1,
+    )
+    raw = [Fraction(0)] * len(touches)
+    for mark, share in zip(marks, shares, strict=False):
+        if mark is not None:
+            raw[mark] += share
+    others = [i for i, w in enumerate(raw) if not w]
+    for i in others:
+        raw[i] = rest / len(others)
+    return raw
 
 
 def _decay(touches: Sequence[Touch], closed_at: datetime | None, half_life: timedelta) -> list[Fraction]:
@@ -104,8 +133,7 @@ def _decay(touches: Sequence[Touch], closed_at: datetime | None, half_life: time
 def weights(
     model: Model,
     touches: Sequence[Touch],
-    *,
-    closed_at: datetime | None = None,
+    milestones: Milestones = NO_MILESTONES,
     half_life: timedelta = DEFAULT_HALF_LIFE,
 ) -> list[Fraction]:
     """Each touch's exact share of the deal under ``model``; ``touches`` must be in journey order."""
@@ -118,17 +146,10 @@ def weights(
         raw = [Fraction(0)] * (count - 1) + [Fraction(1)]
     elif model is Model.LINEAR:
         raw = [Fraction(1)] * count
-    elif model is Model.U_SHAPED:
-        raw = _u_shaped(count)
-    elif model is Model.W_SHAPED:
-        lead, deal = _first_of(touches, TouchKind.LEAD_CREATED), _first_of(touches, TouchKind.DEAL_CREATED)
-        raw = _milestone_weights((0, lead, deal), count)
-    elif model is Model.FULL_PATH:
-        lead, deal = _first_of(touches, TouchKind.LEAD_CREATED), _first_of(touches, TouchKind.DEAL_CREATED)
-        won = _last_of(touches, TouchKind.CLOSED_WON)
-        raw = _milestone_weights((0, lead, deal, won), count)
+    elif model in _POSITIONAL:
+        raw = _positional(model, touches, milestones)
     else:
-        raw = _decay(touches, closed_at, half_life)
+        raw = _decay(touches, milestones.closed_at, half_life)
     total = sum(raw, Fraction(0))
     return [w / total for w in raw]
 
@@ -154,8 +175,8 @@ def attribute(
     model: Model,
     deal_amount: Decimal,
     touches: Sequence[Touch],
+    milestones: Milestones = NO_MILESTONES,
     *,
-    closed_at: datetime | None = None,
     half_life: timedelta = DEFAULT_HALF_LIFE,
 ) -> list[Credit]:
     """Credit ``deal_amount`` over ``touches`` under ``model``; credits sum to the amount in cents exactly.
@@ -163,6 +184,6 @@ def attribute(
     Touches are put in journey order first; a deal without touches gets no credits.
     """
     journey = ordered(touches)
-    shares = weights(model, journey, closed_at=closed_at, half_life=half_life)
+    shares = weights(model, journey, milestones, half_life)
     amounts = split_cents(deal_amount, shares)
     return [Credit(t, a, s) for t, a, s in zip(journey, amounts, shares, strict=True)]

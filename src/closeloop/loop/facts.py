@@ -3,12 +3,16 @@
 Canonical contact fields read when the contacts mapping names them (every one may be missing):
 
 - ``lifecycle_stage``: the funnel stage (lead, mql, sql, opportunity, customer, as the mapping's values say);
-- ``created_at``: when the contact was created; else when closeloop first saw it;
+- ``created_at``: when the contact was created, as its systems tell it (the lead-creation milestone); else when
+  closeloop first saw it;
 - ``became_lead_at`` ... ``became_customer_at``: when it reached each stage (``became_<stage>_at``);
 - ``original_source``, ``original_source_detail``, ``utm_source``, ``utm_medium``, ``utm_campaign``,
   ``first_touch_at``: its original source as the systems tell it (see ``SOURCE_FIELDS``).
 
 A contact credited with a currently won deal reached the customer stage at that deal's close.
+
+The canonical deal field ``created_at``, when the deals mapping names it, is the deal-creation milestone; a deal
+without one has no known creation time (its sales cycle and deal-creation touch are left out).
 
 The kept original source of a contact is stored as touchpoint rows of kind ``original_source`` from the
 system ``closeloop``: one row per version, ``occurred_at`` when the version was captured, the whole source as
@@ -211,6 +215,17 @@ def golden_contacts(store: StateStore, batch: int = BATCH) -> Iterator[list[rows
         after = found[-1].id
 
 
+def deal_creations(store: StateStore, deal_ids: Sequence[str], batch: int = BATCH) -> dict[str, datetime]:
+    """When each of these deals was created, from its golden ``created_at`` field, where known."""
+    found: dict[str, datetime] = {}
+    for start in range(0, len(deal_ids), batch):
+        for golden in store.get_goldens(deal_ids[start : start + batch]).values():
+            created = moment(golden.fields.get(CREATED_AT))
+            if created is not None:
+                found[golden.id] = created
+    return found
+
+
 def read_facts(
     store: StateStore,
     period_start: datetime,
@@ -229,6 +244,7 @@ def read_facts(
             mine = stored.get(golden.id, [])
             contacts.append(contact_facts(golden, mine, customers.get(golden.id)))
             touches += touches_of(golden.id, mine)
+    deals = deal_creations(store, sorted({e.deal_id for e in ledger}))
     return ReportInput(
-        tuple(contacts), ledger, tuple(touches), period_start, period_end, base_currency.upper(), tuple(spend)
+        tuple(contacts), ledger, tuple(touches), period_start, period_end, base_currency.upper(), tuple(spend), deals
     )

@@ -20,10 +20,10 @@ def percent(value: Decimal | None) -> str:
 
 
 def number(value: Decimal | int | None) -> str:
-    """A count, with two decimals only when it is fractional (attributed deals)."""
+    """A count; a fractional one (attributed deals, days) keeps the decimals it was given, never rounded to 0."""
     if value is None:
         return DASH
-    return f"{value:,}" if value == int(value) else f"{value:,.2f}"
+    return f"{value:,}"
 
 
 def source_label(key: str) -> str:

@@ -22,8 +22,12 @@ class UnknownCurrency:
     base: str
 
     def __str__(self) -> str:
-        code = self.currency or "(blank)"
-        return f"no exchange rate from {code} to {self.base}; add it to the configured rates"
+        if not self.currency:
+            return (
+                f"the deal has no currency (its mapped currency field is blank in every system);"
+                f" closeloop does not guess {self.base}: set the deal's currency"
+            )
+        return f"no exchange rate from {self.currency} to {self.base}; add it to the configured rates"
 
 
 @dataclass(frozen=True, slots=True)

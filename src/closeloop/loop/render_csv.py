@@ -37,6 +37,7 @@ def _rows(report: Report) -> Iterator[Row]:
             ("revenue", d.revenue),
             ("average_deal", d.average_deal),
             ("average_cycle_days", d.average_cycle_days),
+            ("average_journey_days", d.average_journey_days),
         ):
             yield ("deal_stats", "", "source", d.source, metric, _value(value))
     for r in report.roi:

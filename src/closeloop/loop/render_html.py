@@ -166,7 +166,7 @@ def _revenue_table(report: Report, dimension: str) -> str:
 
 
 def _deal_table(report: Report) -> str:
-    headers = ("Source", "Deals", "Revenue", "Average deal", "Average cycle (days)")
+    headers = ("Source", "Deals", "Revenue", "Average deal", "Sales cycle (days)", "Journey (days)")
     rows = [
         [
             source_label(r.source),
@@ -174,10 +174,14 @@ def _deal_table(report: Report) -> str:
             money(r.revenue),
             money(r.average_deal),
             number(r.average_cycle_days),
+            number(r.average_journey_days),
         ]
         for r in report.deal_stats
     ]
-    note = "Grouped by the channel of each deal's first touch; the cycle runs from first touch to close."
+    note = (
+        "Grouped by the channel of each deal's first touch; the sales cycle runs from deal creation to close,"
+        " the journey from first touch to close."
+    )
     return _card("Won deals by first-touch source", note, _table(headers, rows))
 
 

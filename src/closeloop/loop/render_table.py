@@ -44,7 +44,7 @@ def revenue_table(report: Report, dimension: str) -> Table:
 
 
 def deal_table(report: Report) -> Table:
-    """Won deals by first-touch source: count, revenue, average size and sales cycle."""
+    """Won deals by first-touch source: count, revenue, average size, sales cycle and journey length."""
     table = Table(title="Won deals by first-touch source", title_justify="left")
     for header, justify in (
         ("Source", "left"),
@@ -52,6 +52,7 @@ def deal_table(report: Report) -> Table:
         ("Revenue", "right"),
         ("Avg deal", "right"),
         ("Avg cycle (days)", "right"),
+        ("Avg journey (days)", "right"),
     ):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]  # rich's JustifyMethod literal
     for row in report.deal_stats:
@@ -61,6 +62,7 @@ def deal_table(report: Report) -> Table:
             money(row.revenue),
             money(row.average_deal),
             number(row.average_cycle_days),
+            number(row.average_journey_days),
         )
     return table
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from closeloop.loop.attribution import DEFAULT_HALF_LIFE, Model, attribute
+from closeloop.loop.attribution import DEFAULT_HALF_LIFE, Milestones, Model, attribute
 from closeloop.loop.ledger import LedgerEntry, Position, positions
 from closeloop.loop.money import cents
 from closeloop.loop.source import OriginalSource
@@ -71,7 +71,10 @@ class ContactFacts:
 
 @dataclass(frozen=True, slots=True)
 class ReportInput:
-    """Everything a report is computed from; the period is [period_start, period_end)."""
+    """Everything a report is computed from; the period is [period_start, period_end).
+
+    ``deal_created`` holds each deal's creation time (deal id -> when), where it is known.
+    """
 
     contacts: tuple[ContactFacts, ...]
     ledger: tuple[LedgerEntry, ...]
@@ -80,6 +83,7 @@ class ReportInput:
     period_end: datetime
     base_currency: str
     spend: tuple[SpendRow, ...] = ()
+    deal_created: Mapping[str, datetime] = field(default_factory=dict, hash=False)
 
     def in_period(self, moment: datetime | None) -> bool:
         """True when ``moment`` falls within the period."""
@@ -121,13 +125,17 @@ class AttributedRow:
 
 @dataclass(frozen=True, slots=True)
 class DealStatsRow:
-    """Won deals by first-touch source: count, revenue, average size and first touch → close in days."""
+    """Won deals by first-touch source: count, revenue, average size, sales cycle and journey length in days.
+
+    The sales cycle runs from deal creation to close (as CRMs measure it); the journey from first touch to close.
+    """
 
     source: str
     deals: int
     revenue: Decimal
     average_deal: Decimal
     average_cycle_days: Decimal | None
+    average_journey_days: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +204,20 @@ def won_in_period(inp: ReportInput) -> list[Position]:
     return sorted(won, key=lambda p: (p.closed_at, p.deal_id))
 
 
+def source_touch(contact: ContactFacts) -> Touch | None:
+    """The contact's original source as a touch, at its first-touch time but never after the contact's creation.
+
+    The original source is what created the contact, so it happened by then: a first-touch time after the
+    creation is the time a system got its copy (closeloop's own create of it), and the creation time stands.
+    """
+    source = contact.original_source
+    if source is None or source.is_blank:
+        return None
+    first = source.first_touch_at
+    at = contact.created_at if first is None else min(first, contact.created_at)
+    return touch_from_original_source(contact.contact_id, replace(source, first_touch_at=at))
+
+
 def journeys(inp: ReportInput) -> dict[str, list[Touch]]:
     """Each contact's touches, with its original source added as a touch when none is recorded."""
     by_contact: dict[str, list[Touch]] = defaultdict(list)
@@ -203,11 +225,20 @@ def journeys(inp: ReportInput) -> dict[str, list[Touch]]:
         by_contact[touch.contact_id].append(touch)
     for contact in inp.contacts:
         has_source = any(t.kind is TouchKind.ORIGINAL_SOURCE for t in by_contact[contact.contact_id])
-        if contact.original_source is not None and not has_source:
-            source_touch = touch_from_original_source(contact.contact_id, contact.original_source)
-            if source_touch is not None:
-                by_contact[contact.contact_id].append(source_touch)
+        found = None if has_source else source_touch(contact)
+        if found is not None:
+            by_contact[contact.contact_id].append(found)
     return dict(by_contact)
+
+
+def deal_milestones(inp: ReportInput, deals: Sequence[Position]) -> dict[str, Milestones]:
+    """Each deal's milestones: its contacts' first creation (one pooled journey), its own creation, its close."""
+    created = {c.contact_id: c.created_at for c in inp.contacts}
+    found: dict[str, Milestones] = {}
+    for deal in deals:
+        leads = [created[c] for c in deal.contacts if c in created]
+        found[deal.deal_id] = Milestones(min(leads, default=None), inp.deal_created.get(deal.deal_id), deal.closed_at)
+    return found
 
 
 def deal_touches(deal: Position, by_contact: Mapping[str, Sequence[Touch]]) -> list[Touch]:
@@ -220,24 +251,29 @@ def deal_touches(deal: Position, by_contact: Mapping[str, Sequence[Touch]]) -> l
     ]
 
 
-def _as_decimal(share: Fraction) -> Decimal:
-    return (Decimal(share.numerator) / Decimal(share.denominator)).quantize(Decimal("0.01"))
+DEAL_CREDIT = Decimal("0.0001")
+"""Fractional deal credits keep four decimals: a 1/17 share of a deal is 0.0588 deals, not 0.06 or 0.00."""
+
+
+def deal_credit(share: Fraction) -> Decimal:
+    """A fractional deal count to four decimals, without trailing zeros ("0.0588", "1", "2.5")."""
+    exact = (Decimal(share.numerator) / Decimal(share.denominator)).quantize(DEAL_CREDIT)
+    return Decimal(format(exact.normalize(), "f"))
 
 
 def attribute_deals(
-    model: Model, deals: Sequence[Position], by_contact: Mapping[str, Sequence[Touch]], half_life: timedelta
+    model: Model,
+    deals: Sequence[Position],
+    milestones: Mapping[str, Milestones],
+    by_contact: Mapping[str, Sequence[Touch]],
+    half_life: timedelta,
 ) -> list[AttributedRow]:
     """Revenue and fractional deal counts per source and per campaign under ``model``."""
     revenue: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     counts: dict[tuple[str, str], Fraction] = defaultdict(Fraction)
     for deal in deals:
-        credits = attribute(
-            model,
-            deal.amount_base,
-            deal_touches(deal, by_contact),
-            closed_at=deal.closed_at,
-            half_life=half_life,
-        )
+        touches = deal_touches(deal, by_contact)
+        credits = attribute(model, deal.amount_base, touches, milestones[deal.deal_id], half_life=half_life)
         if not credits:
             for dimension in ("source", "campaign"):
                 revenue[dimension, UNATTRIBUTED] += deal.amount_base
@@ -250,7 +286,7 @@ def attribute_deals(
                 revenue[key] += credit.amount
                 counts[key] += credit.share
     rows = [
-        AttributedRow(model, d, k, cents(v), _as_decimal(counts[d, k]))
+        AttributedRow(model, d, k, cents(v), deal_credit(counts[d, k]))
         for (d, k), v in revenue.items()
         if v or counts[d, k]  # a touch a model gives nothing is no row
     ]
@@ -262,8 +298,20 @@ def _first_touch(touches: Sequence[Touch]) -> Touch | None:
     return min(touches, key=lambda t: t.at) if touches else None
 
 
-def build_deal_stats(deals: Sequence[Position], by_contact: Mapping[str, Sequence[Touch]]) -> list[DealStatsRow]:
-    """Won deals grouped by the channel of their first touch, with average size and sales cycle."""
+def _average_days(spans: Sequence[tuple[datetime | None, datetime | None]]) -> Decimal | None:
+    """The average of the known (start, end) spans in days, to one decimal; None when none is known.
+
+    A span that ends before it starts (a deal entered in the CRM after its close, as imported history is) tells
+    no cycle and is left out rather than averaged in as negative days.
+    """
+    days = [(end - start) / timedelta(days=1) for start, end in spans if start and end and end >= start]
+    return Decimal(str(sum(days) / len(days))).quantize(Decimal("0.1")) if days else None
+
+
+def build_deal_stats(
+    inp: ReportInput, deals: Sequence[Position], by_contact: Mapping[str, Sequence[Touch]]
+) -> list[DealStatsRow]:
+    """Won deals grouped by the channel of their first touch, with average size, sales cycle and journey."""
     groups: dict[str, list[tuple[Position, Touch | None]]] = defaultdict(list)
     for deal in deals:
         first = _first_touch(deal_touches(deal, by_contact))
@@ -271,9 +319,10 @@ def build_deal_stats(deals: Sequence[Position], by_contact: Mapping[str, Sequenc
     rows = []
     for source, members in groups.items():
         revenue = sum((d.amount_base for d, _ in members), Decimal(0))
-        cycles = [(d.closed_at - t.at) / timedelta(days=1) for d, t in members if t and d.closed_at]
-        average_cycle = Decimal(str(sum(cycles) / len(cycles))).quantize(Decimal("0.1")) if cycles else None
-        rows.append(DealStatsRow(source, len(members), cents(revenue), cents(revenue / len(members)), average_cycle))
+        cycle = _average_days([(inp.deal_created.get(d.deal_id), d.closed_at) for d, _ in members])
+        journey = _average_days([(t.at if t else None, d.closed_at) for d, t in members])
+        average = cents(revenue / len(members))
+        rows.append(DealStatsRow(source, len(members), cents(revenue), average, cycle, journey))
     rows.sort(key=lambda r: (-r.revenue, r.source))
     return rows
 
@@ -320,7 +369,8 @@ def build_report(
     """The closed-loop report for ``inp``'s period under ``models`` (all of them by default)."""
     deals = won_in_period(inp)
     by_contact = journeys(inp)
-    attributed = [row for model in models for row in attribute_deals(model, deals, by_contact, half_life)]
+    milestones = deal_milestones(inp, deals)
+    attributed = [row for model in models for row in attribute_deals(model, deals, milestones, by_contact, half_life)]
     funnel, funnel_total = build_funnel(inp)
     return Report(
         period_start=inp.period_start,
@@ -332,6 +382,6 @@ def build_report(
         funnel=funnel,
         funnel_total=funnel_total,
         attributed=tuple(attributed),
-        deal_stats=tuple(build_deal_stats(deals, by_contact)),
+        deal_stats=tuple(build_deal_stats(inp, deals, by_contact)),
         roi=tuple(build_roi(inp, attributed, models)),
     )

@@ -26,8 +26,10 @@ class Rollup:
 
     Each credited contact gets the full amount of a deal (as CRM "revenue on contact" fields do);
     attribution, not the rollup, splits revenue. Revenue, deal count and first/last close dates cover the
-    deals currently won; ``customer_since`` is the earliest close date ever booked for the contact and is
-    not undone when a deal is later reopened.
+    deals currently won. ``customer_since`` follows the ledger too: the earliest close ever booked for the
+    contact on a deal that is won now. A reopen that leaves no won deal clears it; a deal reopened and won
+    again with a later close date keeps its first booking, so ``customer_since`` may be earlier than
+    ``first_closed_won_at`` for that one reason: the customer relationship began at that deal's first win.
     """
 
     contact_id: str
@@ -69,7 +71,10 @@ def rollups_for(contact_ids: Iterable[str], entries: Iterable[LedgerEntry]) -> d
     result: dict[str, Rollup] = {}
     for contact in dict.fromkeys(contact_ids):
         won = [p for p in open_positions if contact in p.contacts]
-        booked = [e.closed_at for e in ledger if e.kind is EntryKind.WON and contact in e.contacts]
+        standing = {p.deal_id for p in won}
+        booked = [
+            e.closed_at for e in ledger if e.kind is EntryKind.WON and e.deal_id in standing and contact in e.contacts
+        ]
         result[contact] = Rollup(
             contact_id=contact,
             closed_won_revenue=cents(sum((p.amount_base for p in won), Decimal(0))),

@@ -18,9 +18,6 @@ class TouchKind(enum.StrEnum):
     CAMPAIGN = "campaign"
     FORM_FILL = "form_fill"
     VISIT = "visit"
-    LEAD_CREATED = "lead_created"
-    DEAL_CREATED = "deal_created"
-    CLOSED_WON = "closed_won"
 
 
 class Channel(enum.StrEnum):

@@ -40,6 +40,7 @@ class Vendor:
     stages: tuple[str, str] | None = None  # an open stage, the won stage
     stage_map: str = ""  # every seeded native stage -> canonical, as a YAML flow mapping
     revenue: str | None = None
+    created: str = ""  # the server-set creation time of its contacts and deals
 
 
 VENDORS = {
@@ -57,6 +58,7 @@ VENDORS = {
         ("Name", "Amount", "StageName", "CloseDate", "CurrencyIsoCode"),
         "Closeloop_Id__c",
         ("Prospecting", "Closed Won"),
+        created="CreatedDate",
         stage_map="{Prospecting: discovery, Qualification: qualified, Proposal/Price Quote: proposal, "
         "Negotiation/Review: negotiation, Closed Won: won, Closed Lost: lost}",
     ),
@@ -73,6 +75,7 @@ VENDORS = {
         ("Deal_Name", "Amount", "Stage", "Closing_Date", "Currency"),
         "Closeloop_Id",
         ("Qualification", "Closed Won"),
+        created="Created_Time",
         stage_map="{Qualification: discovery, Needs Analysis: qualified, Proposal/Price Quote: proposal, "
         "Negotiation/Review: negotiation, Closed Won: won, Closed Lost: lost}",
     ),
@@ -89,6 +92,7 @@ VENDORS = {
         "closeloop_id",
         ("appointmentscheduled", "closedwon"),
         revenue="closeloop_revenue",
+        created="createdate",
         stage_map="{appointmentscheduled: discovery, qualifiedtobuy: qualified, presentationscheduled: proposal, "
         "decisionmakerboughtin: negotiation, closedwon: won, closedlost: lost}",
     ),
@@ -101,6 +105,7 @@ VENDORS = {
         "lastName",
         "email",
         revenue="closeloopRevenue",
+        created="createdAt",
     ),
     "pardot": Vendor(
         "pardot",
@@ -139,6 +144,7 @@ fields:
   first_name: {{type: string, crm: {crm.first}, marketing: {mkt.first}}}
   last_name: {{type: string, crm: {crm.last}, marketing: {mkt.last}}}
   revenue: {{type: decimal, from: loop.closed_won_revenue, marketing: {mkt.revenue}}}
+  created_at: {{type: datetime, crm: {crm.created}, marketing: {mkt.created}, policy: earliest}}
 create:
   crm -> marketing: all
   marketing -> crm: all
@@ -169,6 +175,7 @@ fields:
   amount: {{type: decimal, crm: {amount}{side(m[1])}}}
   close_date: {{type: date, crm: {closed}{side(m[3])}}}
   currency: {{type: string, crm: {currency}{side(m[4])}{one_way}}}
+  created_at: {{type: datetime, crm: {crm.created}{side(mkt.created)}, policy: earliest}}
   stage:
     type: picklist
     crm: {stage}{mkt_stage}
@@ -240,6 +247,11 @@ async def test_pair_converges_and_then_writes_nothing(pair: Pair) -> None:
     crm_emails = _emails(pair.crm_box, pair.crm.contacts, pair.crm.email)
     assert crm_emails == _emails(pair.mkt_box, pair.mkt.contacts, pair.mkt.email)
     assert len(crm_emails) == 18  # 12 + 12 seeded people overlapping by 6
+    created = [g.fields.get("created_at") for g in pair.store.goldens("contact", "", 100)]
+    assert len(created) == 18
+    assert all(created), "every contact keeps a vendor's creation time"
+    # the copies closeloop made are newer than the seeded records: the seeded (earliest) time is kept
+    assert max(str(c) for c in created) < "2026-06"
 
 
 async def test_pair_carries_a_change_each_way_once(pair: Pair) -> None:

@@ -70,6 +70,7 @@ fields:
   amount: {type: decimal, a: amount, b: amount, prefer: a}
   currency: {type: string, a: currency, b: currency, policy: a -> b}
   close_date: {type: date, a: closed, b: closed, prefer: a}
+  created_at: {type: datetime, a: created, b: created, policy: earliest}
   stage:
     type: picklist
     a: stage

@@ -13,12 +13,15 @@ The scenario (base currency USD, 1 EUR = 1.10 USD):
   touches  ann  original source 2026-01-05 (paid_search, "Spring search ad")
   in b     bob  original source 2026-01-08 (email, utm newsletter/email/nurture, "January newsletter")
                 form fill 2026-02-01 (utm google/cpc/spring)
-  deals    D1  3000 USD, won, closed 2026-02-20, credited to ann, bob and cy
-  in a     D2  1000 EUR, won 2026-02-10 (1100.00 USD); reopened; re-won 1200 EUR closed 2026-02-25 (1320.00)
+  deals    D1  3000 USD, created 2026-01-25, won, closed 2026-02-20, credited to ann, bob and cy
+  in a     D2  1000 EUR, created 2026-01-15, won 2026-02-10 (1100.00 USD); reopened; re-won 1200 EUR closed
+               2026-02-25 (1320.00)
            D3   500 USD, open, fay
 
-Journeys: D1 = paid_search/spring (01-05), email/nurture (01-08), paid_search/spring (02-01); cy's source has no
-time, so no touch. D2 = email/nurture (01-08), paid_search/spring (02-01).
+Journeys: D1 = paid_search/spring (01-05, ann: first touch and lead creation), email/nurture (01-08),
+events (01-20: cy's source has no time, so it is touched at cy's creation; deal creation),
+paid_search/spring (02-01: closed won). D2 = email/nurture (01-08: first touch, lead creation at bob's 01-10
+and deal creation), paid_search/spring (02-01: closed won).
 """
 
 from __future__ import annotations
@@ -91,8 +94,16 @@ def seed(world: World) -> None:
     b.touches.append(
         Touchpoint(b_ann.id, at("2026-01-05"), "original_source", "paid_search", "spring", SPRING, "Spring search ad")
     )
-    d1 = a.put("deals", {"title": "D1", "amount": "3000", "currency": "USD", "stage": "Won", "closed": "2026-02-20"})
-    d2 = a.put("deals", {"title": "D2", "amount": "1000", "currency": "EUR", "stage": "Won", "closed": "2026-02-10"})
+    d1 = a.put(
+        "deals",
+        {"title": "D1", "amount": "3000", "currency": "USD", "stage": "Won", "closed": "2026-02-20"}
+        | {"created": "2026-01-25T00:00:00Z"},
+    )
+    d2 = a.put(
+        "deals",
+        {"title": "D2", "amount": "1000", "currency": "EUR", "stage": "Won", "closed": "2026-02-10"}
+        | {"created": "2026-01-15T00:00:00Z"},
+    )
     d3 = a.put("deals", {"title": "D3", "amount": "500", "currency": "USD", "stage": "Open"})
     a.links.update({d1.id: {ann.id, bob.id, cy.id}, d2.id: {bob.id}, d3.id: {fay.id}})
 
@@ -299,9 +310,12 @@ async def test_report_funnel_totals_and_deal_figures(world: World, capsys: pytes
     }
     assert list(data["funnel"]["total"]["counts"].values()) == [5, 4, 3, 3, 3]
     assert data["funnel"]["total"]["lead_to_customer"] == "60.0"
-    assert [(r["source"], r["deals"], r["revenue"], r["average_cycle_days"]) for r in data["deal_stats"]] == [
-        ("paid_search", 1, "3000.00", "46.0"),  # D1: first touch 01-05, closed 02-20
-        ("email", 1, "1320.00", "48.0"),  # D2: first touch 01-08, closed 02-25
+    assert [
+        (r["source"], r["deals"], r["revenue"], r["average_cycle_days"], r["average_journey_days"])
+        for r in data["deal_stats"]
+    ] == [
+        ("paid_search", 1, "3000.00", "26.0", "46.0"),  # D1: created 01-25, first touch 01-05, closed 02-20
+        ("email", 1, "1320.00", "41.0", "48.0"),  # D2: created 01-15, first touch 01-08, closed 02-25
     ]
 
 
@@ -311,15 +325,23 @@ async def test_report_revenue_by_source_and_campaign_under_every_model(
     await scenario(world)
     data = json_report(world, capsys)
     sources = by_model(data)
-    # D1 3000 over (paid, email, paid); D2 1320 over (email, paid)
+    # D1 3000 over (paid: first + lead creation, email, events: deal creation, paid: closed won);
+    # D2 1320 over (email: first + lead creation + deal creation, paid: closed won)
     assert sources["first_touch"] == {"paid_search": "3000.00", "email": "1320.00"}
     assert sources["last_touch"] == {"paid_search": "4320.00"}
-    assert sources["linear"] == {"paid_search": "2660.00", "email": "1660.00"}  # 2000 + 660, 1000 + 660
-    assert sources["u_shaped"] == {"paid_search": "3060.00", "email": "1260.00"}  # 2400 + 660, 600 + 660
-    assert sources["w_shaped"] == {"paid_search": "2982.00", "email": "1338.00"}  # 2700 + 150 + 132, 150 + 1188
-    assert sources["full_path"] == sources["w_shaped"]  # no lead, deal or won touches: the same milestones
+    assert sources["linear"] == {"paid_search": "2160.00", "email": "1410.00", "events": "750.00"}
+    # D1 80 / 20 over three: 2400 + 200, 200, 200; D2 80 / 20: 1056, 264
+    assert sources["u_shaped"] == {"paid_search": "2864.00", "email": "1256.00", "events": "200.00"}
+    # D1 60 / 5 / 30 / 5: 1800 + 150, 150, 900; D2 90 / 10: 1188, 132
+    assert sources["w_shaped"] == {"paid_search": "2082.00", "email": "1338.00", "events": "900.00"}
+    # D1 45 / 10 / 22.5 / 22.5: 1350 + 675, 300, 675; D2 67.5 / 22.5 with no rest, scaled up: 990, 330
+    assert sources["full_path"] == {"paid_search": "2355.00", "email": "1290.00", "events": "675.00"}
     assert sum(Decimal(v) for v in sources["time_decay"].values()) == Decimal("4320.00")
-    assert by_model(data, "campaign")["linear"] == {"spring": "2660.00", "nurture": "1660.00"}
+    assert by_model(data, "campaign")["linear"] == {
+        "spring": "2160.00",
+        "nurture": "1410.00",
+        "(no campaign)": "750.00",
+    }
 
 
 async def test_report_attribution_of_the_deal_credited_to_three_contacts(
@@ -331,10 +353,10 @@ async def test_report_attribution_of_the_deal_credited_to_three_contacts(
     assert by_model(data) | {"time_decay": {}} == {
         "first_touch": {"paid_search": "3000.00"},
         "last_touch": {"paid_search": "3000.00"},
-        "linear": {"paid_search": "2000.00", "email": "1000.00"},
-        "u_shaped": {"paid_search": "2400.00", "email": "600.00"},
-        "w_shaped": {"paid_search": "2850.00", "email": "150.00"},
-        "full_path": {"paid_search": "2850.00", "email": "150.00"},
+        "linear": {"paid_search": "1500.00", "email": "750.00", "events": "750.00"},
+        "u_shaped": {"paid_search": "2600.00", "email": "200.00", "events": "200.00"},
+        "w_shaped": {"paid_search": "1950.00", "events": "900.00", "email": "150.00"},
+        "full_path": {"paid_search": "2025.00", "events": "675.00", "email": "300.00"},
         "time_decay": {},
     }
 
@@ -364,12 +386,19 @@ async def test_report_as_table_csv_and_html(
     assert report(world, "table", model="linear") == 0
     table = capsys.readouterr().out
     assert "Closed-loop report 2026-01-01 → 2026-04-01: 2 won deals, 4,320.00 USD" in table
-    assert "│ Paid search │ 2,660.00 │" in table
-    assert "│ Email       │ 1,660.00 │" in table
+    assert "│ Paid search │ 2,160.00 │" in table
+    assert "│ Email       │ 1,410.00 │" in table
     assert report(world, "csv") == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     linear = {r["key"]: r["value"] for r in rows if r["model"] == "linear" and r["metric"] == "revenue"}
-    assert linear == {"paid_search": "2660.00", "email": "1660.00", "spring": "2660.00", "nurture": "1660.00"}
+    assert linear == {
+        "paid_search": "2160.00",
+        "email": "1410.00",
+        "events": "750.00",
+        "spring": "2160.00",
+        "nurture": "1410.00",
+        "(no campaign)": "750.00",
+    }
     monkeypatch.chdir(tmp_path)
     assert report(world, "html") == 0
     assert capsys.readouterr().out.strip() == "report written to closeloop-report.html"

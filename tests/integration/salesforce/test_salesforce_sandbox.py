@@ -14,6 +14,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from closeloop.connector import ConnectorContext, SystemSettings
+from closeloop.engine.failures import FailureKind, classify
+from closeloop.http import TlsVerificationFailed, build_http
+from closeloop.model import Limits
 from closeloop.sandbox.serve import self_signed_cert, serving
 from connectors.salesforce import soql
 from connectors.salesforce.sandbox import (
@@ -201,3 +205,21 @@ async def test_sobject_errors_are_lists(client: httpx.AsyncClient) -> None:
     assert codes == {"INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "REQUIRED_FIELD_MISSING"}
     unknown = await client.patch("/services/data/v60.0/sobjects/Contact/Nope__c/1", json={})
     assert unknown.json()[0]["errorCode"] == "INVALID_FIELD"
+
+
+async def test_a_certificate_the_client_does_not_trust_fails_at_once_as_tls(
+    sandbox: SalesforceSandbox, tmp_path: Path
+) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    async with serving([("salesforce", sandbox)], tls=(cert, key)) as served:
+        context = ConnectorContext(system="crm", settings=SystemSettings())
+        limits = Limits(200, 200, 2000, requests_per_window=100, window_seconds=1.0, max_concurrency=4)
+        http = build_http(context, base_url=served[0].base_url, auth=None, limits=limits)
+        try:
+            with pytest.raises(TlsVerificationFailed, match="TLS certificate verification failed") as failed:
+                await http.request("GET", "/services/data/v60.0/limits")
+        finally:
+            await http.aclose()
+    assert sum(http.stats.calls.values()) == 1  # not retried: a certificate does not start verifying by itself
+    assert http.stats.retries == 0
+    assert classify(failed.value).kind is FailureKind.TLS

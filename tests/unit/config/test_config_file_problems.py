@@ -59,6 +59,48 @@ CASES = [
         id="bad_lookback",
     ),
     pytest.param(
+        [("{every: 60s}", "{every: 0s}")],
+        ENV,
+        "closeloop.yaml:13:23: every: 0s is out of range; a schedule runs every 5s to 31d (use cron for rarer runs)",
+        id="every_zero",
+    ),
+    pytest.param(
+        [("{every: 60s}", "{every: 4s}")],
+        ENV,
+        "closeloop.yaml:13:23: every: 4s is out of range; a schedule runs every 5s to 31d",
+        id="every_too_small",
+    ),
+    pytest.param(
+        [("{every: 60s}", "{every: 0}")],
+        ENV,
+        "closeloop.yaml:13:23: every: 0s is out of range",
+        id="every_bare_zero",
+    ),
+    pytest.param(
+        [("{every: 60s}", "{every: 32d}")],
+        ENV,
+        "closeloop.yaml:13:23: every: 32d is out of range; a schedule runs every 5s to 31d (use cron for rarer runs)",
+        id="every_too_large",
+    ),
+    pytest.param(
+        [("{every: 60s}", "{every: -5}")],
+        ENV,
+        "closeloop.yaml:13:23: bad duration -5; a duration is not negative",
+        id="every_negative",
+    ),
+    pytest.param(
+        [("{every: 60s}", "{every: 60s, jitter: -1}")],
+        ENV,
+        "closeloop.yaml:13:36: bad duration -1; a duration is not negative",
+        id="jitter_negative",
+    ),
+    pytest.param(
+        [("lookback: 10m", "lookback: 99999999999d")],
+        ENV,
+        "closeloop.yaml:14:15: bad duration '99999999999d'; it is too long to be a duration",
+        id="lookback_overflows",
+    ),
+    pytest.param(
         [("{every: 60s}", '{cron: "61 * * * *"}')],
         ENV,
         "closeloop.yaml:13:22: bad cron expression '61 * * * *'",

@@ -23,8 +23,8 @@ def email(extra: str) -> tuple[str, str]:
 CASES = [
     pytest.param(
         [email("policy: one-way")],
-        "contacts.yaml:7:62: unknown policy 'one-way'; valid: 'two-way', 'write-once', 'crm -> marketing' or "
-        "'marketing -> crm'; did you mean 'two-way'?",
+        "contacts.yaml:7:62: unknown policy 'one-way'; valid: 'two-way', 'write-once', 'earliest', "
+        "'crm -> marketing' or 'marketing -> crm'; did you mean 'two-way'?",
         id="unknown_policy_names_valid_ones",
     ),
     pytest.param(
@@ -120,8 +120,15 @@ CASES = [
     ),
     pytest.param(
         [(MARKETING, "  marketing: [contacts]")],
-        "contacts.yaml:4:14: marketing: Input should be a mapping with keys 'objects', 'create_as' or 'upsert'",
+        "contacts.yaml:4:14: marketing: Input should be a mapping with keys 'objects', 'create_as', 'upsert' or "
+        "'partner_id'",
         id="system_entry_must_be_a_mapping",
+    ),
+    pytest.param(
+        [(MARKETING, "  marketing: {objects: [contacts], partner_id: email}")],
+        "contacts.yaml:4:48: partner_id 'email' of 'marketing' is already used by 'email'; "
+        "give closeloop a field of its own for the other system's id",
+        id="partner_id_must_be_a_field_of_its_own",
     ),
     pytest.param(
         [(CREATE, "create: {marketing => crm: all}")],

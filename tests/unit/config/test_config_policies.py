@@ -10,6 +10,7 @@ import pytest
 from closeloop.config.policies import (
     LOOP,
     Condition,
+    Earliest,
     Filter,
     FromLoop,
     OneWay,
@@ -56,6 +57,7 @@ def test_bad_duration_names_the_units(text: str) -> None:
     [
         pytest.param("two-way", TwoWay(), id="two_way"),
         pytest.param("write-once", WriteOnce(), id="write_once"),
+        pytest.param("earliest", Earliest(), id="earliest"),
         pytest.param("marketing -> crm", OneWay(source="marketing", target="crm"), id="one_way"),
         pytest.param("crm->marketing", OneWay(source="crm", target="marketing"), id="one_way_without_spaces"),
     ],
@@ -69,7 +71,8 @@ def test_policy_parses(text: str, expected: object) -> None:
     [
         pytest.param(
             "both",
-            "unknown policy 'both'; valid: 'two-way', 'write-once', 'crm -> marketing' or 'marketing -> crm'",
+            "unknown policy 'both'; valid: 'two-way', 'write-once', 'earliest', 'crm -> marketing' or"
+            " 'marketing -> crm'",
             id="unknown_policy_names_valid_ones",
         ),
         pytest.param(
@@ -92,10 +95,11 @@ def test_bad_policy_names_valid_ones(text: str, message: str) -> None:
         pytest.param(OneWay(source="crm", target="marketing"), "marketing", "crm", False, id="one_way_blocks_back"),
         pytest.param(OneWay(source="crm", target="marketing"), "crm", "marketing", True, id="one_way_forward"),
         pytest.param(FromLoop(rollup=Rollup.CLOSED_WON_REVENUE), "crm", "marketing", False, id="rollup_not_synced"),
+        pytest.param(Earliest(), "crm", "marketing", False, id="earliest_never_flows"),
         pytest.param(FromLoop(rollup=Rollup.CLOSED_WON_REVENUE), LOOP, "marketing", True, id="rollup_from_loop"),
     ],
 )
-def test_policy_flows(policy: TwoWay | OneWay | FromLoop, source: str, target: str, flows: bool) -> None:
+def test_policy_flows(policy: TwoWay | OneWay | FromLoop | Earliest, source: str, target: str, flows: bool) -> None:
     assert policy.flows(source, target) is flows
 
 

@@ -193,3 +193,56 @@ async def test_rescheduling_drops_removed_connections() -> None:
     assert not scheduler.request("c1", "http")
     scheduler.stop_scheduling()
     scheduler.shutdown()
+
+
+async def test_a_steady_stream_of_early_requests_keeps_the_minimum_gap_between_runs() -> None:
+    ended: list[float] = []
+    started: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def run(name: str) -> None:
+        started.append(loop.time())
+        await asyncio.sleep(0.02)
+        ended.append(loop.time())
+
+    gap = timedelta(seconds=0.3)
+    scheduler = SyncScheduler(run, rng=NoSpread(), min_gap=gap)
+    scheduler.start([connection("c1")])
+    try:
+        for _ in range(100):  # a webhook every 10 ms for one second
+            scheduler.request("c1", "webhook")
+            await asyncio.sleep(0.01)
+        await until(lambda: len(ended) == len(started))
+    finally:
+        scheduler.stop_scheduling()
+        scheduler.shutdown()
+    assert 2 <= len(started) <= 5  # without a gap: one run after another, dozens in the second
+    waits = [after - before for before, after in zip(ended, started[1:], strict=False)]
+    assert min(waits) >= gap.total_seconds() * 0.9  # the loop's timer may fire a hair early
+
+
+async def test_a_stop_cuts_the_gap_short() -> None:
+    runs = Runs()
+    scheduler = SyncScheduler(runs, rng=NoSpread(), min_gap=timedelta(hours=1))
+    scheduler.start([connection("c1")])
+    await asyncio.wait_for(runs.began.wait(), 5)
+    scheduler.request("c1", "webhook")  # during the run: one more run follows it, an hour after it ends
+    runs.release.set()
+    await until(lambda: runs.active == 0)
+    assert scheduler.in_progress == ["c1"]  # waiting out the gap
+    scheduler.stop_scheduling()
+    await until(lambda: scheduler.in_progress == [], seconds=1)
+    assert runs.started == ["c1"]
+    scheduler.shutdown()
+
+
+async def test_an_interrupted_run_reaches_apscheduler_as_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    runs = Runs()
+    scheduler = SyncScheduler(runs, rng=NoSpread())
+    scheduler.start([connection("c1")])
+    await asyncio.wait_for(runs.began.wait(), 5)
+    scheduler.stop_scheduling()
+    await scheduler.cancel_runs()
+    await asyncio.sleep(0.05)  # APScheduler reports a job's end from a callback
+    scheduler.shutdown()
+    assert not [r for r in caplog.records if r.name.startswith("apscheduler") and r.levelname == "ERROR"]

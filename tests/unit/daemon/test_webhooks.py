@@ -17,6 +17,7 @@ from closeloop.daemon_parts.metrics import DaemonMetrics
 from closeloop.daemon_parts.readiness import Readiness
 from closeloop.webhooks import (
     TOKEN_HEADER,
+    Verdict,
     WebhookRequest,
     body_token,
     secret_variable,
@@ -216,3 +217,65 @@ async def test_sync_endpoint_schedules_or_404s() -> None:
     async with client(recorder) as http:
         assert (await http.post("/connections/crm-marketing/sync")).status_code == 202
         assert (await http.post("/connections/other/sync")).status_code == 404
+
+
+DEEP_JSON = b"[" * 10_000 + b"]" * 10_000
+DEEP_XML = b"<a>" * 10_000 + b"</a>" * 10_000
+LAUGHS_XML = (
+    b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    b"<soapenv:Envelope>&b;</soapenv:Envelope>"
+)
+
+
+@pytest.mark.parametrize(
+    ("connector", "body", "reason"),
+    [
+        pytest.param("zoho", DEEP_JSON, "body nests deeper than 32 levels", id="zoho-10000-nested-arrays"),
+        pytest.param("zoho", b'{"a":' * 40 + b"1" + b"}" * 40, "body nests deeper than 32 levels", id="zoho-objects"),
+        pytest.param(
+            "zoho", b'{"token": "z", "ids": [1,', "body is not JSON (Expecting value at offset 25)", id="zoho-cut"
+        ),
+        pytest.param("zoho", b"token=z", "body is not JSON (Expecting value at offset 0)", id="zoho-form-encoded"),
+        pytest.param("zoho", b'{"token": "\xff"}', "body is not UTF-8 (byte 0xff at offset 11)", id="zoho-not-utf8"),
+        pytest.param("hubspot", DEEP_JSON, "body nests deeper than 32 levels", id="hubspot-deep"),
+        pytest.param("hubspot", b"<events/>", "body is not JSON (Expecting value at offset 0)", id="hubspot-xml"),
+        pytest.param("salesforce", DEEP_XML, "body nests deeper than 32 levels", id="salesforce-deep"),
+        pytest.param("salesforce", LAUGHS_XML, "body declares a DTD; SOAP messages have none", id="salesforce-dtd"),
+        pytest.param(
+            "salesforce", b"<soap><a></soap>", "body is not XML (mismatched tag at line 1)", id="salesforce-broken"
+        ),
+    ],
+)
+async def test_a_body_that_cannot_be_parsed_gets_400_with_a_reason(connector: str, body: bytes, reason: str) -> None:
+    recorder = Recorder()
+    async with client(recorder, zoho="z", hubspot="app-secret-123", salesforce="sf-token") as http:
+        answer = await http.post(f"/webhooks/{connector}?token=sf-token", content=body)
+        metrics = (await http.get("/metrics")).text
+    assert (answer.status_code, answer.json()) == (400, {"error": reason})
+    assert recorder.requests == []
+    assert f'closeloop_webhooks_total{{result="malformed",source="{connector}"}} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("body", "ok"),
+    [
+        pytest.param(
+            b'{"token": "z", "ids": [[[[1]]]], "note": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}',
+            True,
+            id="brackets-in-text",
+        ),
+        pytest.param(b'{"token": "z", "note": "\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}', True, id="escaped-quote"),
+        pytest.param(b'{"token": "z", "x": ' + b"[" * 31 + b"]" * 31 + b"}", True, id="32-levels"),
+        pytest.param(b'{"token": "z", "x": ' + b"[" * 32 + b"]" * 32 + b"}", False, id="33-levels"),
+    ],
+)
+async def test_zoho_body_depth_counts_structure_not_text(body: bytes, ok: bool) -> None:
+    recorder = Recorder()
+    async with client(recorder, zoho="z") as http:
+        answer = await http.post("/webhooks/zoho", content=body)
+    assert answer.status_code == (200 if ok else 400), answer.text
+
+
+def test_body_token_refuses_a_deep_body_without_a_traceback() -> None:
+    verdict = body_token(WebhookRequest("POST", URI, {}, {}, DEEP_JSON), SecretStr("s3cret"), NOW)
+    assert verdict == Verdict(ok=False, reason="body nests deeper than 32 levels")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from closeloop.config.models import FieldMapping
-from closeloop.config.policies import LOOP, FromLoop, OneWay, Prefer, Rollup, WriteOnce
+from closeloop.config.policies import LOOP, Earliest, FromLoop, OneWay, Prefer, Rollup, WriteOnce
 from closeloop.engine.fieldmerge import (
     MISSING,
     FieldState,
@@ -32,6 +32,8 @@ PREFER_A = FieldMapping(name="phone", type=FieldType.PHONE, prefer=Prefer(system
 PREFER_A_UNLESS_BLANK = FieldMapping(name="title", prefer=Prefer(system="a", unless_blank=True))
 ONE_WAY_B_TO_A = FieldMapping(name="stage", policy=OneWay(source="b", target="a"))
 WRITE_ONCE = FieldMapping(name="source", policy=WriteOnce())
+EARLIEST = FieldMapping(name="created_at", type=FieldType.DATETIME, policy=Earliest())
+OLD, NEW = "2024-01-05T09:00:00.000Z", "2026-03-01T12:00:00.000Z"  # a CRM creation, closeloop's create of a copy
 FROM_LOOP = FieldMapping(name="revenue", type=FieldType.DECIMAL, policy=FromLoop(rollup=Rollup.CLOSED_WON_REVENUE))
 
 Golden = tuple[Canonical, str | None, datetime | None] | None
@@ -81,6 +83,11 @@ MERGES = [
     row(WRITE_ONCE, ("paid_search", "b", T1), ("a", "email", MISSING, T2), KEPT, "write-once-other-first-link"),
     row(WRITE_ONCE, ("paid_search", "b", T1), ("a", None, "paid_search", T2), KEPT, "write-once-never-blanked"),
     row(WRITE_ONCE, None, ("a", None, MISSING, T1), KEPT, "write-once-blank-is-no-value"),
+    # earliest: a server-set time; the earliest any system tells is kept, whatever order they are read in
+    row(EARLIEST, None, ("a", NEW, MISSING, T1), TAKEN, "earliest-first-value"),
+    row(EARLIEST, (NEW, "a", T1), ("b", OLD, MISSING, T2), TAKEN, "earliest-earlier-value-wins"),
+    row(EARLIEST, (OLD, "b", T1), ("a", NEW, MISSING, T2), KEPT, "earliest-later-copy-ignored"),
+    row(EARLIEST, (OLD, "b", T1), ("b", None, OLD, T2), KEPT, "earliest-never-blanked"),
     # from loop: computed by closeloop, systems never set it
     row(FROM_LOOP, ("1200", LOOP, T1), ("b", "99", "1200", T2), KEPT, "from-loop-edit-ignored"),
     row(FROM_LOOP, None, ("b", "99", MISSING, T2), KEPT, "from-loop-never-seeded"),
@@ -121,6 +128,8 @@ OWED = [
     pytest.param(WRITE_ONCE, ("paid", "b", T1), "a", "direct", (False, None), id="write-once-never-overwrites"),
     pytest.param(WRITE_ONCE, ("paid", "b", T1), "b", None, (True, "paid"), id="write-once-refills-its-setter"),
     pytest.param(WRITE_ONCE, ("paid", "b", T1), "b", "paid", (False, None), id="write-once-setter-equal"),
+    pytest.param(EARLIEST, (OLD, "b", T1), "a", NEW, (False, None), id="earliest-never-written"),
+    pytest.param(EARLIEST, (OLD, "b", T1), "a", MISSING, (False, None), id="earliest-not-on-create"),
     pytest.param(FROM_LOOP, ("1200", LOOP, T1), "b", "99", (True, "1200"), id="from-loop-written"),
     pytest.param(FROM_LOOP, ("99", "b", T1), "a", None, (False, None), id="from-loop-not-from-a-system"),
 ]

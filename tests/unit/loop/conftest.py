@@ -1,8 +1,11 @@
 """Fixtures: a seeded March 2024 scenario whose figures the tests check against hand-computed literals.
 
 Base currency EUR; USD at 0.9 and GBP at 1.15. Deals:
-  D1  1200.00 EUR, won 2024-03-20, contact c1, five touches at ages 21, 14, 14, 7 and 0 days.
-  D2  1000.00 USD (900.00 EUR), won 2024-03-25, contacts c2 and c7, three touches at ages 21, 14 and 7 days.
+  D1  1200.00 EUR, created 2024-03-13, won 2024-03-20, contact c1 (created 03-06), five touches at ages 21, 14,
+      14, 7 and 0 days: lead creation on the third, deal creation on the fourth, the close on the fifth.
+  D2  1000.00 USD (900.00 EUR), created 2024-03-18, won 2024-03-25, contacts c2 (created 03-04) and c7 (03-12),
+      four touches at ages 21, 14, 13 and 7 days: c2's original source (lead creation), c7's campaign, c7's
+      original source (no first-touch time: at its creation), c7's paid-search touch (deal creation).
   D4   500.00 GBP (575.00 EUR), won 2024-02-25 (before the period), contact c8.
   D5   300.00 EUR, won 2024-03-10 for c3, then reopened: reversed to zero.
 """
@@ -60,7 +63,7 @@ def contacts() -> tuple[ContactFacts, ...]:
     """Eight contacts created in March (c1-c7, c9) and one created in February (c8)."""
     paid = OriginalSource("paid_search", None, "google", "cpc", "spring", day(2, 28), "crm")
     return (
-        _contact("c1", day(3, 2), "customer", paid),
+        _contact("c1", day(3, 6), "customer", paid),
         _contact("c2", day(3, 4), "customer", OriginalSource("ORGANIC_SEARCH", first_touch_at=day(3, 4))),
         _contact("c3", day(3, 5), "opportunity", OriginalSource(utm_source="google", utm_medium="cpc")),
         _contact("c4", day(3, 6), "lead", OriginalSource("EMAIL_MARKETING"), mql=day(3, 7), sql=day(3, 9)),
@@ -73,15 +76,18 @@ def contacts() -> tuple[ContactFacts, ...]:
 
 
 def touches() -> tuple[Touch, ...]:
-    """D1's five touches (c1), D2's two recorded touches (c7) and a visit after D2 closed (c2)."""
+    """D1's five touches (c1), D2's two recorded touches (c7) and a visit after D2 closed (c2).
+
+    No touch marks a milestone: the lead-creation, deal-creation and closed-won touches follow from the times.
+    """
     return (
         make_touch("c1", day(2, 28), TouchKind.ORIGINAL_SOURCE, utm=utm("google", "cpc", "spring")),
         make_touch("c1", day(3, 6), TouchKind.FORM_FILL, utm=utm("newsletter", "email", "nurture")),
-        make_touch("c1", day(3, 6), TouchKind.LEAD_CREATED, utm=utm("newsletter", "email", "nurture")),
-        make_touch("c1", day(3, 13), TouchKind.DEAL_CREATED, utm=utm("expo", "event", "expo")),
-        make_touch("c1", day(3, 20), TouchKind.CLOSED_WON),
+        make_touch("c1", day(3, 6), TouchKind.VISIT, utm=utm("newsletter", "email", "nurture")),
+        make_touch("c1", day(3, 13), TouchKind.CAMPAIGN, utm=utm("expo", "event", "expo")),
+        make_touch("c1", day(3, 20), TouchKind.VISIT),
         make_touch("c7", day(3, 11), TouchKind.CAMPAIGN, utm=utm("newsletter", "email", "webinar")),
-        make_touch("c7", day(3, 18), TouchKind.DEAL_CREATED, utm=utm("google", "cpc", "spring")),
+        make_touch("c7", day(3, 18), TouchKind.FORM_FILL, utm=utm("google", "cpc", "spring")),
         make_touch("c2", day(3, 28), TouchKind.VISIT, utm=utm("google", "cpc", "spring")),
     )
 
@@ -118,7 +124,8 @@ def ledger() -> tuple[LedgerEntry, ...]:
 def report_input(*, with_spend: bool = True) -> ReportInput:
     """The March 2024 report input."""
     spend = tuple(parse_spend_csv(SPEND_CSV)) if with_spend else ()
-    return ReportInput(contacts(), ledger(), touches(), PERIOD_START, PERIOD_END, "EUR", spend)
+    created = {"D1": day(3, 13), "D2": day(3, 18), "D4": day(2, 1)}
+    return ReportInput(contacts(), ledger(), touches(), PERIOD_START, PERIOD_END, "EUR", spend, created)
 
 
 @pytest.fixture

@@ -66,6 +66,7 @@ def seeded(store: Store) -> Store:
     )
     store.put_golden("g2", "contact", {"lifecycle_stage": "lead", "created_at": "2024-03-05"})
     store.put_golden("g3", "contact", {"lifecycle_stage": "mql", "created_at": "2024-01-10"})
+    store.put_golden("D1", "deal", {"created_at": "2024-03-13T00:00:00.000Z"})
     store.add_touchpoints(
         [
             kept_row("g2", OriginalSource("email", first_touch_at=day(3, 5)), NOW),
@@ -119,7 +120,8 @@ def test_json_report_of_the_seeded_store(
             "deals": 1,
             "revenue": "1000.00",
             "average_deal": "1000.00",
-            "average_cycle_days": "21.0",
+            "average_cycle_days": "7.0",  # the deal's creation (03-13) to its close (03-20)
+            "average_journey_days": "21.0",  # the first touch (02-28) to the close
         }
     ]
 
@@ -143,7 +145,7 @@ def test_table_and_csv_show_the_same_figures(
     assert run(config, seeded, format="table") == 0
     table = capsys.readouterr().out
     assert "Closed-loop report 2024-03-01 → 2024-04-01: 1 won deals, 1,000.00 EUR" in table
-    assert "│ Paid search │     1 │ 1,000.00 │ 1,000.00 │             21.0 │" in table
+    assert "│ Paid search │     1 │ 1,000.00 │ 1,000.00 │              7.0 │               21.0 │" in table
     assert run(config, seeded, format="csv") == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     total = next(r for r in rows if r["section"] == "summary" and r["metric"] == "total_revenue")

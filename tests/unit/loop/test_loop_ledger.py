@@ -148,3 +148,10 @@ def test_conversion_rounds_half_up(rate: str, amount: str, expected: str) -> Non
 def test_bad_configured_rate_is_refused(rate: object) -> None:
     with pytest.raises(ValueError, match="USD"):
         Rates("EUR", {"USD": rate})  # type: ignore[dict-item]
+
+
+def test_won_deal_without_close_date_read_again_books_nothing() -> None:
+    # The store dates an undated deal's won entry when it books it; reading the deal again is no new close.
+    booked = LedgerEntry("D", EntryKind.WON, Decimal("1000.00"), "EUR", Decimal("1000.00"), MARCH_1, ("c1",))
+    undated = DealState("D", won=True, amount=Decimal("1000.00"), currency="EUR", closed_at=None, contacts=("c1",))
+    assert ledger_delta([booked], undated, EUR) == []

@@ -48,9 +48,9 @@ def test_csv_is_long_format(report: Report, tmp_path: Path) -> None:
     }
     linear_email = [r for r in rows if r["model"] == "linear" and r["key"] == "email" and r["section"] == "attributed"]
     assert [(r["metric"], r["value"]) for r in linear_email] == [
-        ("revenue", "780.00"),
-        ("deals", "0.73"),
-    ]  # 2/5 + 1/3
+        ("revenue", "930.00"),
+        ("deals", "0.9"),
+    ]  # 2/5 + 2/4
 
 
 def test_json_round_trips_figures_as_strings(report: Report) -> None:

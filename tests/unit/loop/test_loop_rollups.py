@@ -44,14 +44,36 @@ def test_rollups_per_contact(canonical: dict[str, dict[str, str | None]]) -> Non
     assert canonical["c8"]["first_closed_won_at"] == "2024-02-25T00:00:00.000Z"
 
 
-def test_reopened_deal_leaves_only_customer_since(canonical: dict[str, dict[str, str | None]]) -> None:
+def test_reopened_deal_that_leaves_no_win_clears_every_rollup(canonical: dict[str, dict[str, str | None]]) -> None:
     assert canonical["c3"] == {
         "closed_won_revenue": "0.00",
         "closed_won_deals": "0",
         "first_closed_won_at": None,
         "last_closed_won_at": None,
-        "customer_since": "2024-03-10T00:00:00.000Z",
+        "customer_since": None,
     }
+
+
+def test_deal_won_again_later_keeps_customer_since_at_its_first_win() -> None:
+    rates = Rates("USD", {})
+    states = [
+        DealState("D", won=True, amount=Decimal(100), currency="USD", closed_at=SEP_29, contacts=("c",)),
+        DealState("D", won=False, amount=Decimal(100), currency="USD", closed_at=None, contacts=("c",)),
+        DealState("D", won=True, amount=Decimal(100), currency="USD", closed_at=OCT_20, contacts=("c",)),
+        DealState("E", won=True, amount=Decimal(50), currency="USD", closed_at=SEP_01, contacts=("c",)),
+        DealState("E", won=False, amount=Decimal(50), currency="USD", closed_at=None, contacts=("c",)),
+    ]
+    entries: list[LedgerEntry] = []
+    for state in states:
+        delta = ledger_delta(entries, state, rates)
+        assert isinstance(delta, list)
+        entries.extend(delta)
+    rollup = rollups_for(["c"], entries)["c"]
+    # E (won 09-01) was reopened and stands lost: it counts for nothing; D was first won 09-29
+    assert (rollup.customer_since, rollup.first_closed_won_at) == (SEP_29, OCT_20)
+
+
+SEP_01, SEP_29, OCT_20 = (datetime(2024, m, d, tzinfo=UTC) for m, d in ((9, 1), (9, 29), (10, 20)))
 
 
 def test_contact_without_deals_has_zero_rollup(

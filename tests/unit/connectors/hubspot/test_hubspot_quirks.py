@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from closeloop.model import Cursor, NativeRecord, WriteOp, WriteRequest
+from closeloop.model import Cursor, FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, parse_utc
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
 
@@ -118,11 +118,56 @@ async def test_hs_analytics_source_is_read_only(hubspot: SimpleNamespace) -> Non
         await connector.aclose()
     assert schema.fields["hs_analytics_source"].read_only
     assert schema.fields["hs_analytics_source_data_1"].read_only
-    assert not schema.fields["closeloop_revenue"].read_only
+    assert not schema.fields["utm_source"].read_only
     error = results[0].error
     assert error is not None
     assert (error.code, error.retryable, error.fields) == ("READ_ONLY_VALUE", False, ("hs_analytics_source",))
     assert row.fields["hs_analytics_source"] == before
+
+
+async def test_entering_a_lifecycle_stage_stamps_its_read_only_date_once(hubspot: SimpleNamespace) -> None:
+    sandbox = create_sandbox(seed=5)
+    connector = hubspot.connect(sandbox)
+    day = lambda n: datetime(2026, 2, n, 9, tzinfo=UTC)  # noqa: E731 - a tiny date helper
+    mql = "hs_lifecyclestage_marketingqualifiedlead_date"
+
+    async def write(request: WriteRequest, at: datetime) -> str:
+        sandbox.clock.frozen = at
+        (result,) = await connector.write("contacts", [request])
+        assert result.ok, result.error
+        return str(result.native_id)
+
+    try:
+        made = await write(upsert(1, lifecyclestage="lead"), day(1))
+        await write(WriteRequest("u", WriteOp.UPDATE, {"lifecyclestage": "marketingqualifiedlead"}, made), day(3))
+        await write(WriteRequest("u", WriteOp.UPDATE, {"lifecyclestage": "lead"}, made), day(5))
+        await write(WriteRequest("u", WriteOp.UPDATE, {"lifecyclestage": "marketingqualifiedlead"}, made), day(7))
+        (refused,) = await connector.write("contacts", [WriteRequest("x", WriteOp.UPDATE, {mql: "2020-01-01"}, made)])
+        schema = await connector.describe("contacts")
+    finally:
+        await connector.aclose()
+    row = sandbox.table("contacts").get(made)
+    assert row is not None
+    # a stage entered again keeps the day it was first entered, as HubSpot's "Became a ... date" does
+    assert (row.fields["hs_lifecyclestage_lead_date"], row.fields[mql]) == (
+        "2026-02-01T09:00:00.000Z",
+        "2026-02-03T09:00:00.000Z",
+    )
+    assert refused.error is not None
+    assert refused.error.code == "READ_ONLY_VALUE"
+    assert schema.fields[mql].read_only
+
+
+def test_seeded_contacts_entered_each_stage_up_to_their_own() -> None:
+    sandbox = create_sandbox(seed=5, people=40)
+    order = ["lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"]
+    for row in sandbox.table("contacts").live():
+        stage = row.fields["lifecyclestage"]
+        dates = [row.fields.get(f"hs_lifecyclestage_{s}_date") for s in order]
+        known = [d for d in dates if d]
+        assert known == sorted(known)  # entered in funnel order
+        assert dates[: order.index(stage) + 1 if stage in order else 0] == known
+        assert all(parse_utc(d) >= row.created_at for d in known)  # and never before the contact existed
 
 
 async def test_emails_stored_lower_case(hubspot: SimpleNamespace) -> None:
@@ -272,6 +317,7 @@ async def test_invalid_property_values_fail_per_record(
     sandbox = create_sandbox(seed=15)
     connector = hubspot.connect(sandbox)
     try:
+        await connector.create_fields("contacts", [OwnedField("closeloop_revenue", FieldType.DECIMAL, "Revenue")])
         results = await connector.write("contacts", [upsert(1), upsert(2, **raw)])
     finally:
         await connector.aclose()

@@ -1,0 +1,93 @@
+"""``closeloop validate --online``: the configuration checked offline, then every mapped field against the vendors.
+
+Connectors are built from the configuration (secrets from the environment) and asked to describe each mapped
+object once; the problems are those a run would refuse to start with, as ``file:line:col: message`` lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from closeloop.config.commands import EXIT_CONFIG, EXIT_OK, checked, print_problems, summary
+from closeloop.config.models import LoadedConfig
+from closeloop.config.problems import ConfigProblem
+from closeloop.connector import Connector, ConnectorContext, Registry
+from closeloop.engine.fieldcheck import check_connection
+from closeloop.http.errors import BudgetExhausted, TransientError
+from closeloop.http.redact import redact, register_secret
+from closeloop.model import ObjectSchema
+
+EXIT_UNREACHABLE = 3
+
+
+class DescribeFailed(Exception):
+    """A system could not describe one of its mapped objects; carries the exit code it means."""
+
+    def __init__(self, system: str, obj: str, exc: Exception) -> None:
+        unreachable = isinstance(exc, TransientError | BudgetExhausted)
+        self.exit_code = EXIT_UNREACHABLE if unreachable else EXIT_CONFIG
+        what = "cannot reach" if unreachable else "could not describe"
+        super().__init__(redact(f"system {system!r} {what} {obj!r}: {type(exc).__name__}: {exc}"))
+
+
+def validate_online(
+    config_path: Path,
+    registry: Registry | None = None,
+    environ: Mapping[str, str] | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """0 when the configuration is valid and every mapped field fits the vendors' describe; else 2 (3: unreachable)."""
+    out, err = out or sys.stdout, err or sys.stderr
+    config = checked(config_path, registry, environ, err)
+    if config is None:
+        return EXIT_CONFIG
+    for secret in config.secrets():
+        register_secret(secret)
+    try:
+        found = asyncio.run(online_problems(config, transports or {}))
+    except DescribeFailed as exc:
+        print(f"{config_path}: {exc}", file=err)
+        return exc.exit_code
+    if found:
+        return print_problems(config_path, found, err)
+    print(f"{summary(config)}; every mapped field fits the vendors' describe", file=out)
+    return EXIT_OK
+
+
+async def online_problems(
+    config: LoadedConfig, transports: Mapping[str, httpx.AsyncBaseTransport]
+) -> list[ConfigProblem]:
+    """Describe every mapped object of every connection once and check its mapped fields."""
+    connectors: dict[str, Connector] = {}
+    schemas: dict[tuple[str, str], ObjectSchema] = {}
+    found: set[ConfigProblem] = set()
+    try:
+        for connection in config.connections:
+            for mapping in connection.mappings:
+                for system in connection.systems:
+                    if system not in connectors:
+                        context = ConnectorContext(system, config.systems[system].settings, transports.get(system))
+                        connectors[system] = config.registry.create(config.systems[system].connector, context)
+                    for obj in mapping.objects(system):
+                        if (system, obj) not in schemas:
+                            schemas[(system, obj)] = await _describe(connectors[system], system, obj)
+            found.update(check_connection(connection, schemas))
+    finally:
+        for connector in connectors.values():
+            await connector.aclose()
+    return sorted(found)
+
+
+async def _describe(connector: Connector, system: str, obj: str) -> ObjectSchema:
+    try:
+        return await connector.describe(obj)
+    except Exception as exc:  # any connector failure is the admin's to read, never a traceback
+        raise DescribeFailed(system, obj, exc) from exc

@@ -118,6 +118,7 @@ VENDORS = {
         "lastName",
         "email",
         revenue="closeloop_revenue__c",
+        created="createdAt",
     ),
 }
 PAIRS = [

@@ -25,7 +25,7 @@ from .conftest import Clock
 @pytest.fixture
 def sandbox(clock: Clock) -> PardotSandbox:
     """Twelve seeded prospects on a controllable clock."""
-    return create_sandbox(seed=9, people=12, clock=clock)
+    return create_sandbox(seed=9, people=12, clock=clock, custom_fields=True)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def clock() -> Clock:
 @pytest.fixture
 def sandbox(clock: Clock) -> PardotSandbox:
     """Eight seeded prospects."""
-    return create_sandbox(seed=5, people=8, clock=clock)
+    return create_sandbox(seed=5, people=8, clock=clock, custom_fields=True)
 
 
 @pytest.fixture

@@ -234,3 +234,24 @@ async def test_closeloop_fields_are_created_as_custom_fields(clock: Clock) -> No
             await connector.create_fields("prospects", [Wanted("closeloop_revenue", FieldType.DECIMAL, "r")])
     finally:
         await connector.aclose()
+
+
+async def test_a_create_whose_answer_was_lost_is_not_made_twice(
+    sandbox: PardotSandbox, make_connector: Callable[..., PardotConnector]
+) -> None:
+    connector = make_connector(timeout_seconds=0.2)
+    await connector.describe("prospects")  # the token is fetched before the fault is armed
+    original = sandbox.app
+
+    async def apply_then_calm(scope: Any, receive: Any, send: Any) -> None:
+        await original(scope, receive, send)
+        sandbox.knobs.fault_timeout_after_apply = 0.0  # only the first create loses its answer
+
+    sandbox.app = apply_then_calm  # type: ignore[assignment]
+    sandbox.knobs.timeout_sleep_s, sandbox.knobs.fault_timeout_after_apply = 5.0, 1.0
+    before = len(sandbox.tables["prospects"])
+    create = WriteRequest("new", WriteOp.CREATE, {"email": "lost.answer@example.org", "firstName": "Once"})
+    (result,) = await connector.write("prospects", [create])
+    assert result.ok, result.error
+    assert sandbox.stats.faults["timeout_after_apply"] == 1
+    assert len(sandbox.tables["prospects"]) == before + 1  # the retried upsert found the prospect it made

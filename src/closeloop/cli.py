@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="sandboxes + seeded data + sync + a won deal + the report")
     demo.add_argument("--out", type=Path, default=Path("closeloop-demo-report.html"), help="the HTML report")
     demo.add_argument("--people", type=int, default=400, help="people seeded per sandbox (default 400)")
+    demo.add_argument(
+        "--marketing",
+        metavar="NAME",
+        help="the marketing system's connector: runs config/sandbox-NAME.yaml (default: config/sandbox.yaml)",
+    )
 
     commands.add_parser("schema", help="JSON Schema of the configuration and mapping files, for editors")
     return parser

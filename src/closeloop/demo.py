@@ -34,21 +34,22 @@ SEED = 1
 """The sandboxes' seed: config/sandbox.yaml's default credentials are those of seed 1."""
 
 
-def _config_file() -> Path:
-    """config/sandbox.yaml of the working tree (or of the installed package's source tree)."""
+def _config_file(marketing: str | None = None) -> Path:
+    """config/sandbox.yaml (or sandbox-<marketing>.yaml) of the working tree or the package's source tree."""
+    name = f"sandbox-{marketing}.yaml" if marketing else "sandbox.yaml"
     for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        candidate = base / "config" / "sandbox.yaml"
+        candidate = base / "config" / name
         if candidate.exists():
             return candidate
-    raise SystemExit("config/sandbox.yaml not found: run the demo from the closeloop source tree")
+    raise SystemExit(f"config/{name} not found: run the demo from the closeloop source tree")
 
 
-def _load(urls: dict[str, str] | None = None) -> LoadedConfig:
+def _load(urls: dict[str, str] | None = None, marketing: str | None = None) -> LoadedConfig:
     """The sandbox configuration, pointed at the served sandboxes by system name (``CRM_BASE_URL``...)."""
     environ = {}
     for system, url in (urls or {}).items():
         environ[f"{system.upper()}_BASE_URL"] = environ[f"{system.upper()}_AUTH_URL"] = url
-    return load_config(_config_file(), environ=environ)
+    return load_config(_config_file(marketing), environ=environ)
 
 
 def _sides(config: LoadedConfig) -> tuple[str, str]:
@@ -94,8 +95,15 @@ def _show(outcome: RunOutcome, title: str) -> None:
     )
 
 
-async def _win_a_deal(engine: Engine, store: Store, crm: str) -> str | None:
-    """Move an open deal that has contacts to the CRM's won stage, through its API, as a sales rep would."""
+def _reaches(store: Store, deal_id: str, marketing: str) -> bool:
+    """True when a contact credited with the deal is linked in the marketing system (its revenue shows there)."""
+    credited = store.deal_contacts(deal_id)
+    return any(link.system == marketing for c in credited for link in store.links_of(c.contact_golden_id))
+
+
+async def _win_a_deal(engine: Engine, store: Store, crm: str, marketing: str) -> str | None:
+    """Move an open deal whose contacts are in the marketing system to the CRM's won stage, through its API, as a
+    sales rep would."""
     mapping = engine.config.connection(CONNECTION).mapping(Entity.DEAL)
     if mapping is None:
         return None
@@ -107,7 +115,7 @@ async def _win_a_deal(engine: Engine, store: Store, crm: str) -> str | None:
             continue
         for golden in store.goldens(Entity.DEAL, "", 10_000):
             link = next((lk for lk in store.links_of(golden.id) if (lk.system, lk.object) == (crm, obj)), None)
-            if link is None or not store.deal_contacts(golden.id):
+            if link is None or not _reaches(store, golden.id, marketing):
                 continue
             (record,) = await connector.read(obj, [link.native_id])
             if record.fields.get(stage) in won:
@@ -145,10 +153,10 @@ async def _revenue_on_marketing_contacts(engine: Engine, store: Store, deal_id: 
             )
 
 
-async def run_demo(people: int, out: Path) -> int:
-    """The demo, start to finish."""
-    crm, marketing = _sides(_load())
-    plain = _load()
+async def run_demo(people: int, out: Path, marketing_connector: str | None = None) -> int:
+    """The demo, start to finish (``marketing_connector`` picks config/sandbox-<name>.yaml)."""
+    plain = _load(marketing=marketing_connector)
+    crm, marketing = _sides(plain)
     vendors = {system: plain.systems[system].connector for system in (marketing, crm)}
     sandboxes = build_sandboxes(list(vendors.values()), seed=SEED, people=people, deals=people // 8)
     total = sum(len(table) for _, sb in sandboxes for table in sb.tables.values())
@@ -157,14 +165,14 @@ async def run_demo(people: int, out: Path) -> int:
         urls = {system: by_vendor[vendor] for system, vendor in vendors.items()}
         for system, url in urls.items():
             console.print(f"sandbox [bold]{vendors[system]}[/bold] ({system}) at {url}")
-        config = _load(urls)
+        config = _load(urls, marketing_connector)
         with tempfile.TemporaryDirectory(prefix="closeloop-demo-") as tmp, Store.open(Path(tmp) / "demo.db") as store:
             async with Engine(config, store) as engine:
                 started = time.monotonic()
                 _show(await _initial_sync(engine, total), "initial sync")
                 _show(await engine.sync(CONNECTION), "second cycle (echoes of our writes)")
                 _show(await engine.sync(CONNECTION), "third cycle (quiet)")
-                deal = await _win_a_deal(engine, store, crm)
+                deal = await _win_a_deal(engine, store, crm, marketing)
                 _show(await engine.sync(CONNECTION), "cycle after the win")
                 if deal:
                     await _revenue_on_marketing_contacts(engine, store, deal, marketing)
@@ -183,4 +191,4 @@ def _report(config: LoadedConfig, store: Store, out: Path) -> None:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Entry point of ``closeloop demo``."""
-    return asyncio.run(run_demo(args.people, args.out))
+    return asyncio.run(run_demo(args.people, args.out, getattr(args, "marketing", None)))

@@ -107,6 +107,19 @@ VENDORS = {
         revenue="closeloopRevenue",
         created="createdAt",
     ),
+    "pardot": Vendor(
+        "pardot",
+        "{business_unit_id: 0Uv000000000001AAA, client_id: closeloop-pardot-sandbox, "
+        "client_secret: closeloop-pardot-sandbox-secret, base_url: 'http://marketing.test', "
+        "auth_url: 'http://marketing.test'}",
+        "prospects",
+        "email",
+        "firstName",
+        "lastName",
+        "email",
+        revenue="closeloop_revenue__c",
+        created="createdAt",
+    ),
 }
 PAIRS = [
     ("salesforce", "hubspot"),
@@ -114,6 +127,9 @@ PAIRS = [
     ("salesforce", "marketo"),
     ("zoho", "marketo"),
     ("hubspot", "marketo"),
+    ("salesforce", "pardot"),
+    ("zoho", "pardot"),
+    ("hubspot", "pardot"),
 ]
 
 

@@ -1,0 +1,135 @@
+"""Prospect reads: the change stream in (updatedAt, id) order, and lookups by id ranges or by email.
+
+v5 orders by ``updatedAt`` then by numeric id, while closeloop's cursor orders ids as text: the stream holds back
+the records of the latest second until a later second arrives, and hands each second over sorted by text id.
+A token sequence stops after 100,000 records (warning 203): the read restarts inclusively at the last
+``updatedAt`` seen, or, when one second holds more than that, pages that second by ``idGreaterThan``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from closeloop.model import Cursor, NativeRecord, Page, parse_utc, utc
+from connectors.pardot.api import PardotApi
+
+ORDER = "updatedAt ASC, id ASC"
+MAX_GAP = 50
+"""Ids this far apart are read in separate range queries (v5 filters by ranges, not by lists)."""
+
+
+def prospect_record(values: Mapping[str, Any]) -> NativeRecord:
+    """A prospect as a native record; recycle-bin prospects come back deleted."""
+    return NativeRecord(
+        id=str(values["id"]),
+        modified_at=parse_utc(str(values["updatedAt"])),
+        fields=dict(values),
+        deleted=bool(values.get("isDeleted")),
+    )
+
+
+def moment(value: datetime) -> str:
+    """A v5 DateTime parameter: whole seconds with a numeric offset (httpx URL-encodes its '+')."""
+    return utc(value).replace(microsecond=0).isoformat()
+
+
+def id_ranges(ids: Sequence[str], max_gap: int = MAX_GAP) -> list[tuple[int, int]]:
+    """Numeric ids grouped into (low, high) ranges whose neighbours lie at most ``max_gap`` apart."""
+    numbers = sorted({int(i) for i in ids if str(i).isdigit()})
+    ranges: list[tuple[int, int]] = []
+    for number in numbers:
+        if ranges and number - ranges[-1][1] <= max_gap:
+            ranges[-1] = (ranges[-1][0], number)
+        else:
+            ranges.append((number, number))
+    return ranges
+
+
+class ChangeReader:
+    """One read of the prospect change stream."""
+
+    def __init__(self, api: PardotApi, fields: Sequence[str], page_size: int) -> None:
+        self.api = api
+        self.fields = list(fields)
+        self.page_size = page_size
+
+    async def read(self, since: Cursor | None) -> AsyncIterator[Page]:
+        """Pages of prospects strictly after ``since``, each second's records sorted by text id."""
+        second: datetime | None = None
+        held: dict[str, NativeRecord] = {}
+        async for values in self._rows(since.modified_at if since else None):
+            ready: list[NativeRecord] = []
+            for record in map(prospect_record, values):
+                if record.modified_at != second:
+                    ready.extend(sorted(held.values(), key=lambda r: r.id))
+                    second, held = record.modified_at, {}
+                held[record.id] = record  # a restarted sequence re-reads a second: the later copy wins
+            fresh = [r for r in ready if since is None or since.precedes(r)]
+            if fresh:
+                yield Page(tuple(fresh))
+        last = [r for r in sorted(held.values(), key=lambda r: r.id) if since is None or since.precedes(r)]
+        if last:
+            yield Page(tuple(last))
+
+    async def _rows(self, start: datetime | None) -> AsyncIterator[list[dict[str, Any]]]:
+        """Raw pages from ``start`` (inclusive) on, across token sequences cut at 100,000 records."""
+        bound, after_id, inclusive = start, None, True
+        while True:
+            params = self._params(bound, after_id, inclusive=inclusive)
+            last: dict[str, Any] | None = None
+            cut = False
+            async for page in self.api.query("prospects", self.fields, params):
+                if page.values:
+                    last = page.values[-1]
+                    yield page.values
+                cut = page.cut
+            if not cut or last is None:
+                if after_id is None:
+                    return
+                after_id, inclusive = None, False  # that second is done: go on strictly after it
+                continue
+            stamp = parse_utc(str(last["updatedAt"]))
+            if stamp == bound and (after_id is not None or inclusive):
+                after_id = int(last["id"])  # one second holds more than a sequence: page it by id
+            else:
+                bound, after_id, inclusive = stamp, None, True
+
+    def _params(self, bound: datetime | None, after_id: int | None, *, inclusive: bool) -> dict[str, Any]:
+        params: dict[str, Any] = {"deleted": "all", "limit": self.page_size}
+        if after_id is not None and bound is not None:
+            return {**params, "updatedAt": moment(bound), "idGreaterThan": after_id, "orderBy": "id ASC"}
+        params["orderBy"] = ORDER
+        if bound is not None:
+            params["updatedAtAfterOrEqualTo" if inclusive else "updatedAtAfter"] = moment(bound)
+        return params
+
+
+async def read_ids(api: PardotApi, ids: Sequence[str], fields: Sequence[str]) -> list[NativeRecord]:
+    """Live prospects with these ids, by id-range queries (5 at once, as the limiter allows)."""
+    wanted = set(ids)
+    queries = [{"idGreaterThanOrEqualTo": low, "idLessThanOrEqualTo": high} for low, high in id_ranges(ids)]
+    found = await _each(api, fields, queries)
+    return [r for r in found if r.id in wanted]
+
+
+async def read_where(api: PardotApi, key: str, values: Sequence[str], fields: Sequence[str]) -> list[NativeRecord]:
+    """Live prospects whose ``key`` (``email`` or ``salesforceId``) equals one of ``values``: a query each."""
+    found = await _each(api, fields, [{key: value} for value in dict.fromkeys(values)])
+    return list({r.id: r for r in found}.values())
+
+
+async def _each(api: PardotApi, fields: Sequence[str], queries: Sequence[Mapping[str, Any]]) -> list[NativeRecord]:
+    async def one(params: Mapping[str, Any]) -> list[NativeRecord]:
+        return [
+            prospect_record(v) async for page in api.query("prospects", fields, {**params, "limit": 1000})
+            for v in page.values
+        ]  # fmt: skip
+
+    parts = await asyncio.gather(*map(one, queries), return_exceptions=True)
+    for part in parts:
+        if isinstance(part, BaseException):
+            raise part  # after every query has ended: none is left running unobserved
+    return [record for part in parts if not isinstance(part, BaseException) for record in part]

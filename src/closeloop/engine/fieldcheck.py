@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from closeloop.config.models import Connection, EntityMapping, FieldMapping
-from closeloop.config.policies import FromLoop, OneWay, WriteOnce
+from closeloop.config.policies import Earliest, FromLoop, OneWay, WriteOnce
 from closeloop.config.problems import ConfigError, ConfigProblem, Problems, one_of, suggest
 from closeloop.config.yamlsrc import Loc
 from closeloop.engine.context import CycleContext
@@ -164,10 +164,11 @@ def writes(spec: FieldMapping, system: str) -> str | None:
     """Why the mapping writes ``spec`` to ``system``, or None when it only reads it there.
 
     A write-once field only fills blanks where it can: a read-only target (a vendor's calculated original
-    source) is one it reads, never writes, and both ``plan`` and ``sync`` leave it out alike.
+    source) is one it reads, never writes, and both ``plan`` and ``sync`` leave it out alike. An ``earliest``
+    field (a server-set creation time) is never written anywhere.
     """
     policy = spec.policy
-    if isinstance(policy, WriteOnce):
+    if isinstance(policy, WriteOnce | Earliest):
         return None
     if isinstance(policy, FromLoop):
         return f"'from: loop.{policy.rollup.value}' writes it"

@@ -19,6 +19,7 @@ from closeloop.engine.context import CycleContext
 from closeloop.engine.deals import fetch_associations, store_associations, sync_associations
 from closeloop.engine.drain import drain
 from closeloop.engine.fieldcheck import check_fields
+from closeloop.engine.merges import move_merged
 from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
@@ -181,6 +182,7 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
             goldens = applier.page.goldens(result.touched.values())
             capture_original_sources(ctx, system, result.touched, touchpoints, goldens, result.changed)
             store_touchpoints(ctx, system, result.touched, touchpoints)
+            refresh_rollups(ctx, move_merged(ctx, system, result.merged))
         last = records[-1].position
         stored = ctx.store.get_cursor(ctx.name, system, obj)
         if stored is None or last > stored:

@@ -23,6 +23,7 @@ from closeloop.model import (
     NativeRecord,
     ObjectSchema,
     Page,
+    TouchPage,
     Touchpoint,
     WriteRequest,
     WriteResult,
@@ -83,6 +84,15 @@ class Connector(Protocol):
 
     async def aclose(self) -> None:
         """Release the HTTP client."""
+        ...
+
+
+@runtime_checkable
+class TouchStream(Protocol):
+    """A connector whose touches change apart from their people (campaign memberships): it streams them too."""
+
+    def touch_changes(self, since: Cursor | None) -> AsyncIterator[TouchPage]:
+        """Pages of the touches whose source records changed after ``since``, in (modified_at, id) order."""
         ...
 
 

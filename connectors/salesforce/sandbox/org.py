@@ -15,6 +15,7 @@ from connectors.salesforce.sandbox import soql
 from connectors.salesforce.sandbox.schema import (
     COMPUTED,
     NUMBER_TYPES,
+    RESPONDED_STATUSES,
     STAGES,
     TEXT_TYPES,
     SObjectType,
@@ -405,7 +406,14 @@ class Org:
         return str(normalize_id(contact_id))
 
     def _derive(self, sobject: SObjectType, clean: dict[str, Any], merged: Mapping[str, Any]) -> None:
-        """Fields Salesforce sets on save: an opportunity's IsWon/IsClosed/Probability follow its stage."""
+        """Fields Salesforce sets on save: an opportunity's IsWon/IsClosed/Probability follow its stage; a campaign
+        member's HasResponded follows its status, and the day it first responded stays."""
+        if sobject.name == "CampaignMember":
+            responded = merged.get("Status") in RESPONDED_STATUSES
+            clean["HasResponded"] = responded
+            if responded and not merged.get("FirstRespondedDate"):
+                clean["FirstRespondedDate"] = self._now().date().isoformat()
+            return
         if sobject.name != "Opportunity" or "StageName" not in clean:
             return
         stage = next((s for s in STAGES if s[0] == merged.get("StageName")), None)

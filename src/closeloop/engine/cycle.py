@@ -24,7 +24,7 @@ from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
 from closeloop.engine.source import capture_original_sources
-from closeloop.engine.touch import fetch_touchpoints, store_touchpoints
+from closeloop.engine.touch import fetch_touchpoints, pull_touches, store_touchpoints
 from closeloop.model import Cursor, NativeRecord, Page
 
 
@@ -170,8 +170,7 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
     # for versions not applied yet: a quiet cycle's lookback re-reads cost no further calls.
     fresh = [r.id for r in applier.fresh(records) if not r.deleted]
     associations = await fetch_associations(ctx, system, obj, fresh) if is_deal else []
-    marketing = not is_deal and system == ctx.connection.marketing_system
-    touchpoints = await fetch_touchpoints(ctx, system, obj, fresh) if marketing else []
+    touchpoints = [] if is_deal else await fetch_touchpoints(ctx, system, obj, fresh)
     with ctx.store.transaction():
         result = applier.apply(records)
         if is_deal:
@@ -201,6 +200,8 @@ async def run_cycle(ctx: CycleContext) -> None:
     await retry_quarantined(ctx)  # in a dry run too: the plan's rolled-back transaction undoes it
     for mapping in mappings:
         await pull_mapping(ctx, mapping)
+        if mapping.entity == Entity.CONTACT:
+            await pull_touches(ctx)
     if ctx.dry_run:
         return
     for mapping in mappings:

@@ -10,53 +10,23 @@ Ann's journey: under first touch Bob's deal goes to Ann's paid search (01-05), u
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from closeloop.config.loader import load_config
-from closeloop.connector import registry
-from closeloop.engine.runtime import Engine
 from closeloop.loop import Model, build_report
 from closeloop.loop.facts import read_facts
-from closeloop.store import Store
 from closeloop.store.rows import LedgerKind
 
-from .test_loop_vendor_milestones import CRMS, MARKETING, SHIPPED, World, _contact, day
-
-HUBSPOT = replace(MARKETING["hubspot"], settings=MARKETING["hubspot"].settings[:-1] + ", archived_check_seconds: 0}")
+from .shipped import hubspot_contact, shipped_pair, sync_ok
+from .test_loop_vendor_milestones import World, _contact, day
 
 
 @pytest.fixture
 async def shipped(tmp_path: Path) -> AsyncIterator[World]:
-    """Salesforce and HubSpot on the shipped mappings; HubSpot's archived list read every cycle (merges at once)."""
-    crm = CRMS["salesforce"]
-    installed = registry()
-    crm_box = installed.get("salesforce").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
-    mkt_box = installed.get("hubspot").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
-    crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
-    for name in ("contacts.yaml", "deals.yaml"):
-        (tmp_path / name).write_text((SHIPPED / name).read_text())
-    (tmp_path / "closeloop.yaml").write_text(f"""
-systems:
-  crm: {{connector: salesforce, settings: {crm.settings}}}
-  marketing: {{connector: hubspot, settings: {HUBSPOT.settings}}}
-connections:
-  - {{name: pair, systems: [crm, marketing], mappings: [contacts.yaml, deals.yaml], lookback: 1m,
-      marketing_system: marketing}}
-loop: {{base_currency: USD}}
-""")
-    config = load_config(tmp_path / "closeloop.yaml", environ={})
-    store = Store.open(tmp_path / "state.db")
-    transports = {"crm": httpx.ASGITransport(app=crm_box), "marketing": httpx.ASGITransport(app=mkt_box)}
-    engine = Engine(config, store, transports=transports)
-    yield World(crm, crm_box, mkt_box, engine, store)
-    await engine.aclose()
-    store.close()
+    async with shipped_pair(tmp_path) as world:
+        yield world
 
 
 async def _won_deal(world: World, contact: str, name: str, amount: int, closed: str) -> str:
@@ -78,16 +48,11 @@ async def _seed(world: World) -> None:
     world.at(day(3, 2))
     await _won_deal(world, bob, "Bob's rollout", 65250, "2026-03-02")
     world.at(day(3, 5))
-    for _ in range(2):
-        assert (await world.engine.sync("pair")).status.value == "ok", world.store.list_quarantine()
-
-
-def _hubspot_contact(world: World, email: str) -> Any:
-    return next(r for r in world.mkt_box.table("contacts").live() if r.fields.get("email") == email)
+    await sync_ok(world, 2)
 
 
 def _rollups(world: World, email: str) -> tuple[str, str]:
-    row = _hubspot_contact(world, email)
+    row = hubspot_contact(world, email)
     return str(row.fields.get("closeloop_revenue")), str(row.fields.get("closeloop_won_deals"))
 
 
@@ -95,15 +60,14 @@ async def test_a_hubspot_merge_moves_the_losers_won_deals_to_the_winner_in_one_c
     world = shipped
     await _seed(world)
     assert _rollups(world, "ann@example.com") == ("119250", "1")
-    winner, loser = _hubspot_contact(world, "ann@example.com").id, _hubspot_contact(world, "bob@example.com").id
+    winner, loser = hubspot_contact(world, "ann@example.com").id, hubspot_contact(world, "bob@example.com").id
     world.at(day(3, 10))
     api = world.engine.connector("marketing").api  # type: ignore[attr-defined]
     await api.post(
         "/crm/v3/objects/contacts/merge", {"primaryObjectId": winner, "objectIdToMerge": loser}, idempotent=False
     )
     booked = len(world.store.ledger_entries())
-    outcome = await world.engine.sync("pair")
-    assert outcome.status.value == "ok", world.store.list_quarantine()
+    await sync_ok(world)
     assert _rollups(world, "ann@example.com") == ("184500", "2")
     moved = world.store.ledger_entries()[booked:]
     assert [(e.kind, str(e.amount)) for e in moved] == [(LedgerKind.REVERSAL, "-65250"), (LedgerKind.WON, "65250")]

@@ -129,6 +129,7 @@ FIELDS = {
         "closed": FieldInfo("closed", FieldType.DATE),
         "stage": FieldInfo("stage", FieldType.PICKLIST),
         "cl_id": FieldInfo("cl_id", FieldType.STRING),
+        "created": FieldInfo("created", FieldType.DATETIME),
     },
 }
 WON = {"Open": False, "Won": True, "open": False, "closedwon": True}

@@ -149,7 +149,7 @@ async def test_a_read_only_hubspot_property_the_mapping_writes_is_refused(setup:
     setup.edit("    policy: write-once\n", "    policy: two-way\n")
     (problem,) = (await setup.sync())[0]
     assert problem == (
-        f"{setup.contacts}:44:16: field 'original_source': 'hs_analytics_source' of marketing contacts is read-only, "
+        f"{setup.contacts}:55:16: field 'original_source': 'hs_analytics_source' of marketing contacts is read-only, "
         "but policy 'two-way' writes it from 'crm'; read it only (policy: 'marketing -> crm') or map a writable field"
     )
     setup.assert_no_record_read_or_written()
@@ -159,7 +159,7 @@ async def test_a_value_map_naming_a_stage_the_salesforce_org_does_not_have_is_re
     setup.edit("crm: {Subscriber: subscriber,", "crm: {Subscriber: subscriber, Evangelist: evangelist,")
     (problem,) = (await setup.sync())[0]
     assert problem == (
-        f"{setup.contacts}:40:37: field 'lifecycle_stage': the value map of 'crm' names 'Evangelist', which "
+        f"{setup.contacts}:51:37: field 'lifecycle_stage': the value map of 'crm' names 'Evangelist', which "
         "'Status__c' of crm Contact does not allow; allowed: 'Subscriber', 'Lead', 'MQL', 'SQL', 'Opportunity' or "
         "'Customer'"
     )

@@ -18,6 +18,14 @@ tagged with its own UTM values; the deal closes 2026-03-01 at 10,000.00 USD:
     A  2026-01-05  paid search                  first touch, lead creation, deal creation
     B  2026-02-10  paid social  "q1-demo"       Demo request on /demo?utm_source=linkedin&utm_medium=paid_social...
     C  2026-02-20  email        "feb-news"      Pricing on /pricing?utm_source=newsletter... (closed won)
+
+Marketo (Zoho as the CRM): Ann is made in Zoho 2026-01-05 (paid search) with a deal made 2026-02-01; closeloop
+copies her to Marketo 02-02. A Webinar program is made through the Asset API, and her membership status set
+through the REST API; the deal closes 2026-03-01 at 10,000.00 USD:
+
+    A  2026-01-05  paid search                  first touch, lead creation, deal creation
+    B  2026-02-05  events  "Spring webinar"     Registered
+    C  2026-02-12  events  "Spring webinar"     Attended (closed won)
 """
 
 from __future__ import annotations
@@ -34,7 +42,9 @@ from closeloop.loop.report import NO_CAMPAIGN
 from connectors.hubspot.sandbox.forms import PORTAL_ID
 
 from .shipped import hubspot_contact, shipped_pair, sync_ok
-from .test_loop_vendor_milestones import World, _contact, day
+from .test_loop_vendor_milestones import World, _contact, day, world  # world: the milestone scenarios' pairs
+
+__all__ = ["world"]  # the fixture, re-exported for pytest; each test picks its pair by parameter
 
 
 @pytest.fixture
@@ -172,5 +182,73 @@ async def test_hubspot_form_submissions_are_touches_with_their_pages_utm_values(
     report = build_report(read_facts(shipped.store, day(1, 1), day(4, 1), "USD"))
     assert report.total_revenue == Decimal("10000.00")
     for model, (sources, campaigns) in FORM_EXPECTED.items():
+        assert {r.key: str(r.revenue) for r in report.attributed_for(model, "source")} == sources, model
+        assert {r.key: str(r.revenue) for r in report.attributed_for(model, "campaign")} == campaigns, model
+
+
+async def _program_status(world: World, program: int, lead: str, status: str) -> None:
+    api = world.engine.connector("marketing").api  # type: ignore[attr-defined]
+    body = {"status": status, "input": [{"id": int(lead)}]}
+    answer = await api.post(f"/rest/v1/leads/programs/{program}/status.json", body, idempotent=False)
+    assert answer["result"] == [{"id": int(lead), "status": "updated"}]
+
+
+async def _marketo_scenario(world: World) -> None:
+    crm = world.crm
+    name, amount, stage, closed, currency = crm.deal_fields
+    world.at(day(1, 5))
+    ann = await _contact(world, "ann@example.com", "paid_search")
+    world.at(day(2, 1))
+    deal = await world.create(
+        crm.deals, {name: "Acme rollout", amount: 10000, stage: crm.stages[0], closed: "2026-03-01", currency: "USD"}
+    )
+    await world.put_on_deal(deal, ann, first=True)
+    world.at(day(2, 2))
+    await sync_ok(world)
+    lead = next(r.id for r in world.mkt_box.leads.live() if r.fields.get("email") == "ann@example.com")
+    world.at(day(2, 3))
+    api = world.engine.connector("marketing").api  # type: ignore[attr-defined]
+    form = {"name": "Spring webinar", "type": "Event", "channel": "Webinar", "folder": '{"id": 15, "type": "Folder"}'}
+    path = "/rest/asset/v1/programs.json"  # the Asset API takes a form body
+    made = await api.http.request("POST", path, data=form, idempotent=False, endpoint=path)
+    program = made.json()["result"][0]["id"]
+    world.at(day(2, 5))
+    await _program_status(world, program, lead, "Registered")
+    world.at(day(2, 12))
+    await _program_status(world, program, lead, "Attended")
+    world.at(day(2, 15))
+    await sync_ok(world)  # the lead did not change: only the activity log tells its program touches
+    golden = world.store.find_links("marketing", "leads", [lead])[lead].golden_id
+    stored = world.store.touchpoints_of([golden])[golden]
+    programs = [(t.occurred_at, t.channel, t.campaign, t.detail) for t in stored if t.kind == "program"]
+    assert programs == [
+        (day(2, 5), "events", "Spring webinar", "Registered"),
+        (day(2, 12), "events", "Spring webinar", "Attended"),
+    ]
+    world.at(day(3, 1))
+    await world.update(crm.deals, deal, {stage: crm.stages[1]})
+    world.at(day(3, 5))
+    await sync_ok(world, 2)
+
+
+PROGRAM_EXPECTED = {
+    Model.LAST_TOUCH: ({"events": "10000.00"}, {"Spring webinar": "10000.00"}),
+    Model.LINEAR: (
+        {"paid_search": "3333.34", "events": "6666.66"},
+        {NO_CAMPAIGN: "3333.34", "Spring webinar": "6666.66"},
+    ),
+    Model.W_SHAPED: (
+        {"paid_search": "9000.00", "events": "1000.00"},
+        {NO_CAMPAIGN: "9000.00", "Spring webinar": "1000.00"},
+    ),
+}
+
+
+@pytest.mark.parametrize("world", [("zoho", "marketo")], indirect=True, ids=["zoho-marketo"])
+async def test_marketo_program_memberships_are_touches_with_their_programs_channel(world: World) -> None:
+    await _marketo_scenario(world)
+    report = build_report(read_facts(world.store, day(1, 1), day(4, 1), "USD"))
+    assert report.total_revenue == Decimal("10000.00")
+    for model, (sources, campaigns) in PROGRAM_EXPECTED.items():
         assert {r.key: str(r.revenue) for r in report.attributed_for(model, "source")} == sources, model
         assert {r.key: str(r.revenue) for r in report.attributed_for(model, "campaign")} == campaigns, model

@@ -34,6 +34,8 @@ def move_merged(ctx: CycleContext, system: str, merged: Mapping[str, str]) -> se
     affected: set[str] = set()
     for loser in merged:
         winner = final_winner(merged, loser)
+        if winner == loser:  # merged back into itself through others: nothing moves
+            continue
         _move_touches(ctx, loser, winner)
         if _move_deals(ctx, system, loser, winner):
             affected |= {loser, winner}

@@ -1,5 +1,8 @@
 """A merge of two customers, made through the vendor's merge API, moves the loser's won deals to the winner.
 
+Either vendor: marketing merges the two in HubSpot (the CRM v3 merge API), or sales merges them in Salesforce
+(the SOAP API's merge call, the only one Salesforce has).
+
 Salesforce holds Ann (created 2026-01-05, paid search) and Bob (2026-01-20, email); each has a won deal:
 Ann's 119,250.00 USD closed 2026-03-01, Bob's 65,250.00 USD closed 2026-03-02. closeloop copies both to HubSpot,
 then marketing merges Bob into Ann there. After one cycle Ann carries 184,500.00 over 2 won deals, Bob's deal
@@ -13,11 +16,13 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from closeloop.loop import Model, build_report
 from closeloop.loop.facts import read_facts
 from closeloop.store.rows import LedgerKind
+from connectors.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 from .shipped import hubspot_contact, shipped_pair, sync_ok
 from .test_loop_vendor_milestones import World, _contact, day
@@ -38,7 +43,8 @@ async def _won_deal(world: World, contact: str, name: str, amount: int, closed: 
     return deal
 
 
-async def _seed(world: World) -> None:
+async def _seed(world: World) -> tuple[str, str]:
+    """Ann and Bob with a won deal each, synced; their Salesforce ids."""
     world.at(day(1, 5))
     ann = await _contact(world, "ann@example.com", "paid_search")
     world.at(day(1, 20))
@@ -49,6 +55,7 @@ async def _seed(world: World) -> None:
     await _won_deal(world, bob, "Bob's rollout", 65250, "2026-03-02")
     world.at(day(3, 5))
     await sync_ok(world, 2)
+    return ann, bob
 
 
 def _rollups(world: World, email: str) -> tuple[str, str]:
@@ -80,3 +87,43 @@ async def test_a_hubspot_merge_moves_the_losers_won_deals_to_the_winner_in_one_c
     written = world.crm_box.stats.records_written + world.mkt_box.stats.records_written
     await world.engine.sync("pair")
     assert world.crm_box.stats.records_written + world.mkt_box.stats.records_written == written
+
+
+MERGE_ENVELOPE = """<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:partner.soap.sforce.com"
+    xmlns:urn1="urn:sobject.partner.soap.sforce.com">
+  <soapenv:Header><urn:SessionHeader><urn:sessionId>{session}</urn:sessionId></urn:SessionHeader></soapenv:Header>
+  <soapenv:Body><urn:merge><urn:request>
+    <urn:masterRecord><urn1:type>Contact</urn1:type><urn1:Id>{master}</urn1:Id></urn:masterRecord>
+    <urn:recordToMergeIds>{loser}</urn:recordToMergeIds>
+  </urn:request></urn:merge></soapenv:Body>
+</soapenv:Envelope>"""
+
+
+async def _salesforce_merge(world: World, master: str, loser: str) -> str:
+    """Merge ``loser`` into ``master`` through Salesforce's SOAP merge call; the answer's XML."""
+    transport = httpx.ASGITransport(app=world.crm_box)
+    async with httpx.AsyncClient(transport=transport, base_url="http://crm.test") as http:
+        form = {"grant_type": "client_credentials", "client_id": DEFAULT_CLIENT_ID}
+        form["client_secret"] = DEFAULT_CLIENT_SECRET
+        session = (await http.post("/services/oauth2/token", data=form)).json()["access_token"]
+        envelope = MERGE_ENVELOPE.format(session=session, master=master, loser=loser)
+        answer = await http.post("/services/Soap/u/61.0", content=envelope, headers={"SOAPAction": '""'})
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+async def test_a_salesforce_merge_moves_the_losers_won_deals_to_the_winner_in_one_cycle(shipped: World) -> None:
+    world = shipped
+    ann, bob = await _seed(world)
+    world.at(day(3, 10))
+    answer = await _salesforce_merge(world, ann, bob)
+    assert "<success>true</success>" in answer
+    booked = len(world.store.ledger_entries())
+    await sync_ok(world)
+    assert _rollups(world, "ann@example.com") == ("184500", "2")
+    moved = world.store.ledger_entries()[booked:]
+    assert [(e.kind, str(e.amount)) for e in moved] == [(LedgerKind.REVERSAL, "-65250"), (LedgerKind.WON, "65250")]
+    report = build_report(read_facts(world.store, day(1, 1), day(4, 1), "USD"))
+    assert (report.total_revenue, report.won_deals) == (Decimal("184500.00"), 2)
+    assert {r.key: str(r.revenue) for r in report.attributed_for(Model.LAST_TOUCH, "source")} == {"email": "184500.00"}

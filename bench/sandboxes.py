@@ -246,6 +246,8 @@ async def salesforce(n: int, meter: Meter) -> dict[str, Any]:
         await meter.time(
             "salesforce composite PATCH update (200)", lambda: collection("PATCH", "composite/sobjects", update)
         )
+        key = {"FullName": "Contact.Closeloop_Id__c", "Metadata": {"type": "Text", "length": 64, "externalId": True}}
+        (await http.post(f"{api}/tooling/sobjects/CustomField", json=key)).raise_for_status()
         await meter.time(
             "salesforce composite PATCH upsert by external id (200)",
             lambda: collection("PATCH", "composite/sobjects/Contact/Closeloop_Id__c", upsert),

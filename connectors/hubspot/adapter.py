@@ -15,6 +15,7 @@ from closeloop.model import (
     Limits,
     NativeRecord,
     ObjectSchema,
+    OwnedField,
     Page,
     Touchpoint,
     WriteRequest,
@@ -62,6 +63,11 @@ class HubSpotConnector:
         if obj not in self._schemas:
             self._schemas[obj] = await schema.describe(self.api, obj)
         return self._schemas[obj]
+
+    async def create_fields(self, obj: str, fields: Sequence[OwnedField]) -> None:
+        """Create closeloop's own properties on ``obj``; the next describe lists them."""
+        await schema.create_properties(self.api, self._object(obj), fields)
+        self._schemas.pop(obj, None)
 
     async def _properties(self, obj: str) -> list[str]:
         configured = (self.settings.properties or {}).get(obj)

@@ -7,7 +7,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from closeloop.model import FieldInfo, FieldType, NativeRecord, ObjectSchema, StageInfo, Touchpoint, parse_utc
+from closeloop.http.errors import HttpError
+from closeloop.model import (
+    FieldInfo,
+    FieldType,
+    NativeRecord,
+    ObjectSchema,
+    OwnedField,
+    StageInfo,
+    Touchpoint,
+    parse_utc,
+)
 
 from . import forms
 from .api import HubSpotApi
@@ -78,6 +88,45 @@ def stage_info(pipeline: Mapping[str, Any], stage: Mapping[str, Any]) -> StageIn
         probability=probability,
         pipeline=str(pipeline.get("id")),
     )
+
+
+# closeloop's field types as HubSpot property (type, fieldType); anything else is a text property.
+PROPERTY_TYPES = {
+    FieldType.NUMBER: ("number", "number"),
+    FieldType.DECIMAL: ("number", "number"),
+    FieldType.DATE: ("date", "date"),
+    FieldType.DATETIME: ("datetime", "date"),
+}
+OWNED_GROUP = {"contacts": "contactinformation", "deals": "dealinformation"}
+
+
+def property_create(obj: str, field: OwnedField) -> dict[str, Any]:
+    """The ``POST /crm/v3/properties/{obj}`` body that creates one of closeloop's fields."""
+    kind, field_type = PROPERTY_TYPES.get(field.type, ("string", "text"))
+    body: dict[str, Any] = {
+        "name": field.name,
+        "label": field.label,
+        "type": kind,
+        "fieldType": field_type,
+        "groupName": OWNED_GROUP[obj],
+        "description": "Kept by closeloop; do not edit.",
+        "hasUniqueValue": field.unique,
+        "formField": False,
+    }
+    if field.type is FieldType.DECIMAL:
+        body["numberDisplayHint"] = "currency"
+    return body
+
+
+async def create_properties(api: HubSpotApi, obj: str, fields: Sequence[OwnedField]) -> None:
+    """Create each property; one that exists already (another replica made it) is left as it is."""
+    for field in fields:
+        try:
+            # Safe to repeat: a property made by an attempt whose answer was lost comes back as 409 below.
+            await api.post(f"/crm/v3/properties/{obj}", property_create(obj, field), idempotent=True)
+        except HttpError as exc:
+            if exc.status != 409:  # 409: OBJECT_ALREADY_EXISTS
+                raise
 
 
 async def describe(api: HubSpotApi, obj: str) -> ObjectSchema:

@@ -16,6 +16,7 @@ from closeloop.model import (
     Limits,
     NativeRecord,
     ObjectSchema,
+    OwnedField,
     Page,
     TouchPage,
     Touchpoint,
@@ -26,6 +27,7 @@ from closeloop.model import (
 from connectors.marketo import touchpoints
 from connectors.marketo.api import MAX_BATCH, MarketoApi, marketo_limits
 from connectors.marketo.changes import ChangeReader, lead_record
+from connectors.marketo.fields import create_lead_fields
 from connectors.marketo.settings import MarketoSettings
 from connectors.marketo.touchpoints import read_touchpoints
 from connectors.marketo.writes import write_leads
@@ -70,6 +72,12 @@ class MarketoConnector:
                 fields = {f["name"]: _field_info(f) for f in described}
                 self._schema = ObjectSchema(obj, fields)
         return self._schema
+
+    async def create_fields(self, obj: str, fields: Sequence[OwnedField]) -> None:
+        """Create closeloop's own lead fields; the next describe lists them."""
+        _check(obj)
+        await create_lead_fields(self.api, fields)
+        self._schema = None
 
     async def _fields(self) -> list[str]:
         if self.settings.lead_fields:

@@ -31,6 +31,7 @@ from closeloop.model import (
     Limits,
     NativeRecord,
     ObjectSchema,
+    OwnedField,
     Page,
     StageInfo,
     TouchPage,
@@ -43,7 +44,16 @@ from closeloop.model import (
 )
 
 from . import campaigns, soql
-from .schema import STAGE_FIELDS, STAGE_OBJECT, object_schema, selectable, stage_infos, to_record, upsert_keys
+from .schema import (
+    STAGE_FIELDS,
+    STAGE_OBJECT,
+    custom_field,
+    object_schema,
+    selectable,
+    stage_infos,
+    to_record,
+    upsert_keys,
+)
 from .settings import SalesforceSettings
 from .writes import COLLECTION_MAX, chunks, record_body, whole_call_failure, write_result
 
@@ -161,6 +171,23 @@ class SalesforceConnector:
                     raise ValueError(f"Salesforce has no object {obj!r} (or the user cannot see it)") from None
                 raise
         return self._describes[obj]
+
+    async def create_fields(self, obj: str, fields: Sequence[OwnedField]) -> None:
+        """Create closeloop's own fields on ``obj`` through the Tooling API; the next describe lists them.
+
+        The integration user's profile or permission set must grant them (field-level security) to read them.
+        """
+        name = soql.object_name(obj)
+        for field in fields:
+            try:
+                # Safe to repeat: a field made by an attempt whose answer was lost is a duplicate name below.
+                body = custom_field(name, field)
+                await self._json("POST", "tooling/sobjects/CustomField", json=body, idempotent=True)
+            except HttpError as exc:
+                if "DUPLICATE_DEVELOPER_NAME" not in exc.body_text:  # made meanwhile (another replica)
+                    raise
+        self._describes.pop(obj, None)
+        self._schemas.pop(obj, None)
 
     async def _allowed(self, obj: str) -> soql.AllowList:
         describe = await self._describe(obj)

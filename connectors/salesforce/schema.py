@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from closeloop.model import FieldInfo, FieldType, NativeRecord, ObjectSchema, StageInfo, parse_utc
+from closeloop.model import FieldInfo, FieldType, NativeRecord, ObjectSchema, OwnedField, StageInfo, parse_utc
 
 FIELD_TYPES: Mapping[str, FieldType] = {
     "id": FieldType.ID,
@@ -95,3 +95,23 @@ def to_record(raw: Mapping[str, Any]) -> NativeRecord:
         deleted=deleted,
         merged_into=merged_into,
     )
+
+
+# closeloop's field types as Metadata API custom field types (with their size); anything else is Text(255).
+CUSTOM_FIELD_TYPES: dict[FieldType, dict[str, Any]] = {
+    FieldType.DECIMAL: {"type": "Currency", "precision": 18, "scale": 2},
+    FieldType.NUMBER: {"type": "Number", "precision": 18, "scale": 0},
+    FieldType.DATE: {"type": "Date"},
+    FieldType.DATETIME: {"type": "DateTime"},
+}
+
+
+def custom_field(obj: str, field: OwnedField) -> dict[str, Any]:
+    """The Tooling API ``CustomField`` body that creates one of closeloop's fields on ``obj``."""
+    if not field.name.endswith("__c"):
+        raise ValueError(f"Salesforce custom fields end in __c; rename {field.name!r} in the mapping")
+    metadata: dict[str, Any] = CUSTOM_FIELD_TYPES.get(field.type, {"type": "Text", "length": 255})
+    metadata = {**metadata, "label": field.label[:40], "description": "Kept by closeloop; do not edit."}
+    if field.unique:
+        metadata |= {"externalId": True, "unique": True, "caseSensitive": False}
+    return {"FullName": f"{obj}.{field.name}", "Metadata": metadata}

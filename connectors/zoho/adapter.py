@@ -28,6 +28,7 @@ from closeloop.model import (
     Limits,
     NativeRecord,
     ObjectSchema,
+    OwnedField,
     Page,
     Touchpoint,
     WriteOp,
@@ -50,7 +51,7 @@ from .reads import (
     to_deletion,
     to_record,
 )
-from .schema import MODIFIED_TIME, layout_id, object_schema, pipeline_stages, require_field
+from .schema import MODIFIED_TIME, custom_field, layout_id, object_schema, pipeline_stages, require_field
 from .settings import ZohoSettings
 from .writes import WRITE_LIMIT, chunks, group_key, record_body, whole_call_failure, write_result
 
@@ -154,6 +155,17 @@ class ZohoConnector:
                 schema = ObjectSchema(obj, schema.fields, pipeline_stages(pipelines or {}))
         self._schemas[obj] = schema
         return schema
+
+    async def create_fields(self, obj: str, fields: Sequence[OwnedField]) -> None:
+        """Create closeloop's own fields on ``obj``; the next describe lists them."""
+        body = {"fields": [custom_field(f) for f in fields]}
+        try:
+            # Safe to repeat: a field made by an attempt whose answer was lost is DUPLICATE_DATA below.
+            await self._call("POST", "settings/fields", params={"module": obj}, json=body, idempotent=True)
+        except HttpError as exc:
+            if "DUPLICATE_DATA" not in exc.body_text:  # made meanwhile (another replica)
+                raise
+        self._schemas.pop(obj, None)
 
     async def _columns(self, obj: str, purpose: str) -> list[str]:
         schema = await self.describe(obj)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from closeloop.model import FieldInfo, FieldType, ObjectSchema, StageInfo
+from closeloop.model import FieldInfo, FieldType, ObjectSchema, OwnedField, StageInfo
 
 MODIFIED_TIME = "Modified_Time"
 STAGE = "Stage"
@@ -111,3 +111,22 @@ def layout_id(entries: Sequence[Mapping[str, Any]]) -> str | None:
             for layout in entry.get("layout_associations") or []:
                 return str(layout["id"])
     return None
+
+
+CUSTOM_TYPES = {FieldType.DECIMAL: "currency", FieldType.NUMBER: "integer", FieldType.DATE: "date",
+                FieldType.DATETIME: "datetime"}  # fmt: skip
+"""closeloop's field types as Zoho data types; anything else is text."""
+
+
+def custom_field(field: OwnedField) -> dict[str, Any]:
+    """The ``POST /settings/fields`` entry that creates one of closeloop's fields.
+
+    Zoho derives the API name from the label (spaces become underscores), so the label spells the API name.
+    """
+    data_type = CUSTOM_TYPES.get(field.type, "text")
+    entry: dict[str, Any] = {"field_label": field.name.replace("_", " "), "data_type": data_type}
+    if data_type == "text":
+        entry["length"] = 255
+    if field.unique:
+        entry["unique"] = {"casesensitive": "false"}
+    return entry

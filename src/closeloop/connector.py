@@ -22,6 +22,7 @@ from closeloop.model import (
     Limits,
     NativeRecord,
     ObjectSchema,
+    OwnedField,
     Page,
     TouchPage,
     Touchpoint,
@@ -84,6 +85,15 @@ class Connector(Protocol):
 
     async def aclose(self) -> None:
         """Release the HTTP client."""
+        ...
+
+
+@runtime_checkable
+class FieldCreator(Protocol):
+    """A connector that can create closeloop's own fields through the vendor's metadata API (optional)."""
+
+    async def create_fields(self, obj: str, fields: Sequence[OwnedField]) -> None:
+        """Create these fields on ``obj``; the next ``describe(obj)`` lists them."""
         ...
 
 

@@ -124,6 +124,17 @@ class FieldInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnedField:
+    """A field closeloop owns in a vendor object (partner id, upsert key, rollup), created by the setup step."""
+
+    name: str
+    type: FieldType
+    label: str
+    unique: bool = False
+    """An external-id style key: unique values, usable to look records up and upsert by."""
+
+
+@dataclass(frozen=True, slots=True)
 class StageInfo:
     """One deal/opportunity stage and what the vendor's metadata says about it."""
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 DaemonFactory = Callable[..., Any]
@@ -89,12 +90,19 @@ def test_sigterm_mid_run_lets_the_run_finish_and_exits_0(
 
 
 def test_sigterm_past_the_grace_period_interrupts_cleanly(
-    make_config: ConfigFactory, tmp_path: Path, daemon_factory: DaemonFactory
+    make_config: ConfigFactory, tmp_path: Path, daemon_factory: DaemonFactory, sandboxes: dict[str, str]
 ) -> None:
-    daemon = daemon_factory(make_config(), CLOSELOOP_GRACE_SECONDS="0.2")
-    daemon.wait_run_started(timeout=20)
-    daemon.signal(signal.SIGTERM)
-    assert daemon.wait(timeout=15) == 0
+    # The shared sandboxes may be synced already (a fresh store then re-links and writes little): slow every
+    # HubSpot answer so the run is still going when the grace period ends.
+    knobs = f"{sandboxes['hubspot']}/__sandbox/knobs"
+    httpx.patch(knobs, json={"latency_s": 0.05}).raise_for_status()
+    try:
+        daemon = daemon_factory(make_config(), CLOSELOOP_GRACE_SECONDS="0.2")
+        daemon.wait_run_started(timeout=20)
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+    finally:
+        httpx.patch(knobs, json={"latency_s": 0.0}).raise_for_status()
     check, statuses = integrity(tmp_path / "state" / "e2e.db")
     assert check == "ok"
     assert statuses[-1] == "interrupted"  # rolled back to its last commit, marked for the history

@@ -56,7 +56,7 @@ def test_a_rejected_token_fails_the_run_and_readyz_metrics_and_status_say_so(
     status = closeloop(cli, ["status", "--config", str(config)], tmp_path / "state")
     assert status.returncode == 0, status.stderr
     assert "failed (auth)" in status.stdout
-    assert "marketing: HTTP 401" in status.stdout  # which system, and the reason on one line: the table is not cut to 80 columns when piped
+    assert "marketing: HTTP 401" in status.stdout  # which system and why, one line: piped tables are not cut
 
 
 def test_sync_with_a_rejected_token_exits_2_with_one_line_and_no_traceback(

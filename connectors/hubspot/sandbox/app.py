@@ -46,6 +46,7 @@ from .catalog import (
     SEARCHABLE,
     Prop,
     pipeline,
+    property_from,
     stage_date,
     stage_flags,
 )
@@ -127,13 +128,13 @@ class HubSpotSandbox(SandboxBase):
         knobs.token_ttl_s = 1800  # HubSpot OAuth access tokens live 30 minutes
         self.tables = {
             "contacts": HubSpotTable(
-                "contacts", self.clock, sequential_ids(start=CONTACT_ID_START),
-                unique=("email", "closeloop_id"), normalize=_lower_email,
+                "contacts", self.clock, sequential_ids(start=CONTACT_ID_START), unique=("email",),
+                normalize=_lower_email,
             ),
-            "deals": HubSpotTable(
-                "deals", self.clock, sequential_ids(start=DEAL_ID_START), unique=("closeloop_id",)
-            ),
+            "deals": HubSpotTable("deals", self.clock, sequential_ids(start=DEAL_ID_START)),
         }  # fmt: skip
+        self.catalog = {obj: dict(props) for obj, props in CATALOG.items()}
+        """This portal's properties: HubSpot's own, then the ones created through the properties API."""
         self.links: dict[tuple[str, str], dict[str, set[str]]] = {
             ("deals", "contacts"): {},
             ("contacts", "deals"): {},
@@ -160,7 +161,7 @@ class HubSpotSandbox(SandboxBase):
             (f"{objects}/{{object_id}}", self.one, ["GET", "PATCH", "DELETE"]),
             ("/crm/v3/pipelines/{object_type}", self.pipelines, ["GET"]),
             ("/crm/v3/pipelines/{object_type}/{pipeline_id}", self.pipeline, ["GET"]),
-            ("/crm/v3/properties/{object_type}", self.properties, ["GET"]),
+            ("/crm/v3/properties/{object_type}", self.properties, ["GET", "POST"]),
             ("/crm/v3/properties/{object_type}/{name}", self.property, ["GET"]),
             (f"{v4}/associations/{{from_type}}/{{to_type}}/batch/read", self.associations_read, ["POST"]),
             (f"{v4}/associations/{{from_type}}/{{to_type}}/batch/associate/default",
@@ -319,7 +320,7 @@ class HubSpotSandbox(SandboxBase):
         if plan is None:
             wanted = list(asked) if asked else list(DEFAULT_PROPERTIES[obj])
             wanted += [n for n in ("hs_object_id", "createdate", MODIFIED_PROPERTY[obj]) if n not in wanted]
-            catalog = CATALOG[obj]
+            catalog = self.catalog[obj]
             plan = [(n, n in COMPUTED) for n in dict.fromkeys(wanted) if n in catalog]
             if len(self._render_plans) >= 256:
                 self._render_plans.clear()
@@ -359,7 +360,7 @@ class HubSpotSandbox(SandboxBase):
         """Validate written properties: unknown, read-only, badly typed, forced rejections."""
         if not isinstance(props, dict):
             return {}, [("properties", "INVALID_INPUT", "properties must be an object")]
-        catalog, clean, problems = CATALOG[obj], {}, []
+        catalog, clean, problems = self.catalog[obj], {}, []
         for name, raw in props.items():
             prop = catalog.get(name)
             if prop is None:
@@ -411,7 +412,7 @@ class HubSpotSandbox(SandboxBase):
     def _unique_property(self, obj: str, id_property: str | None) -> None:
         if id_property in (None, "hs_object_id") or (obj == "contacts" and id_property == "email"):
             return
-        prop = CATALOG[obj].get(str(id_property))
+        prop = self.catalog[obj].get(str(id_property))
         if prop is None or not prop.unique:
             raise refuse(400, f"{id_property} is not a unique identifier property of {obj}")
 
@@ -539,7 +540,7 @@ class HubSpotSandbox(SandboxBase):
         """``POST .../search``: filterGroups, one sort, limit up to 200, offset paging capped at 10,000."""
         obj = self._object(request)
         body = await self._json(request)
-        catalog = CATALOG[obj]
+        catalog = self.catalog[obj]
         try:
             groups = query.compile_groups(body.get("filterGroups") or [], catalog)
             sorts = query.parse_sorts(body.get("sorts"), catalog)
@@ -821,19 +822,35 @@ class HubSpotSandbox(SandboxBase):
         return JSONAnswer(pipeline())
 
     async def properties(self, request: Request) -> Response:
-        """``GET /crm/v3/properties/{objectType}``: every property with its modification metadata."""
+        """``GET /crm/v3/properties/{objectType}``: every property with its modification metadata;
+        ``POST``: create one."""
         obj = self._object(request)
+        if request.method == "POST":
+            return self._create_property(obj, await self._json(request))
         if request.query_params.get("archived", "false").lower() == "true":
             return JSONAnswer({"results": []})
-        return JSONAnswer({"results": [p.render(i) for i, p in enumerate(CATALOG[obj].values())]})
+        return JSONAnswer({"results": [p.render(i) for i, p in enumerate(self.catalog[obj].values())]})
+
+    def _create_property(self, obj: str, body: dict[str, Any]) -> Response:
+        """A new property in this portal; its name must be new and its type one HubSpot knows."""
+        prop = property_from(body)
+        if isinstance(prop, str):
+            return error(400, prop, "VALIDATION_ERROR")
+        if prop.name in self.catalog[obj]:
+            return error(409, f"Property named '{prop.name}' already exists.", "OBJECT_ALREADY_EXISTS")
+        self.catalog[obj][prop.name] = prop
+        if prop.unique:
+            self.table(obj).add_unique(prop.name)
+        self._render_plans.clear()
+        return JSONAnswer(prop.render(len(self.catalog[obj]) - 1), status_code=201)
 
     async def property(self, request: Request) -> Response:
         """``GET /crm/v3/properties/{objectType}/{propertyName}``."""
         obj = self._object(request)
         name = request.path_params["name"]
-        if name not in CATALOG[obj]:
+        if name not in self.catalog[obj]:
             return error(404, f"Unable to find property {name}", "OBJECT_NOT_FOUND")
-        return JSONAnswer(CATALOG[obj][name].render(list(CATALOG[obj]).index(name)))
+        return JSONAnswer(self.catalog[obj][name].render(list(self.catalog[obj]).index(name)))
 
     # -- v4 associations -------------------------------------------------------------------------------
     def _pair(self, request: Request) -> tuple[str, str]:

@@ -91,6 +91,41 @@ DEFAULT_STAGES = (
 )
 
 
+FIELD_TYPES = {
+    "string": ("text", "textarea", "phonenumber", "html", "file"),
+    "number": ("number", "calculation_equation"),
+    "date": ("date",),
+    "datetime": ("date",),
+    "enumeration": ("select", "radio", "checkbox", "booleancheckbox"),
+    "bool": ("booleancheckbox",),
+}
+"""Property types an app may create, with the field types each accepts."""
+
+
+def property_from(body: dict[str, Any]) -> Prop | str:
+    """The property a ``POST /crm/v3/properties/{objectType}`` body creates, or HubSpot's validation message."""
+    missing = [key for key in ("name", "label", "type", "fieldType", "groupName") if not body.get(key)]
+    if missing:
+        return f"Missing required fields: {', '.join(missing)}"
+    name, kind, field_type = str(body["name"]), str(body["type"]), str(body["fieldType"])
+    if not name.replace("_", "").isalnum() or name != name.lower() or name[0].isdigit():
+        return f"Property name '{name}' must be lower case letters, digits and underscores, starting with a letter"
+    if field_type not in FIELD_TYPES.get(kind, ()):
+        return f"Property type '{kind}' with field type '{field_type}' is not valid"
+    options = tuple((str(o.get("value")), str(o.get("label"))) for o in body.get("options") or [])
+    return Prop(
+        name,
+        str(body["label"]),
+        kind,
+        field_type,
+        str(body["groupName"]),
+        unique=bool(body.get("hasUniqueValue")),
+        hubspot_defined=False,
+        options=options,
+        currency=body.get("numberDisplayHint") == "currency",
+    )
+
+
 def _text(name: str, label: str, group: str, **kw: Any) -> Prop:
     return Prop(name, label, "string", "text", group, **kw)
 
@@ -108,7 +143,6 @@ def _number(name: str, label: str, group: str, **kw: Any) -> Prop:
     return Prop(name, label, "number", "number", group, **kw)
 
 
-_CLOSELOOP = "closeloop"
 _ANALYTICS = "analyticsinformation"
 _CONVERSION = "conversioninformation"
 
@@ -170,12 +204,6 @@ CONTACT_PROPERTIES: tuple[Prop, ...] = (
     _datetime("lastmodifieddate", "Last Modified Date", "contactinformation", read_only=True, calculated=True),
     _number("hs_object_id", "Record ID", "contactinformation", read_only=True, calculated=True),
     _text("hs_merged_object_ids", "Merged Record IDs", "contactinformation", read_only=True, calculated=True),
-    _text("closeloop_id", "closeloop ID", _CLOSELOOP, unique=True, hubspot_defined=False),
-    _number("closeloop_revenue", "Closed-won revenue (closeloop)", _CLOSELOOP, hubspot_defined=False, currency=True),
-    _number("closeloop_won_deals", "Closed-won deals (closeloop)", _CLOSELOOP, hubspot_defined=False),
-    _datetime("closeloop_first_won_at", "First closed-won at (closeloop)", _CLOSELOOP, hubspot_defined=False),
-    _datetime("closeloop_last_won_at", "Last closed-won at (closeloop)", _CLOSELOOP, hubspot_defined=False),
-    _datetime("closeloop_customer_since", "Customer since (closeloop)", _CLOSELOOP, hubspot_defined=False),
     # "Became a <stage> date": set by HubSpot when the contact enters the stage, never by a client.
     *(
         _datetime(stage_date(value), f"Became a {label} date", "contactinformation", read_only=True, calculated=True)
@@ -222,9 +250,10 @@ DEAL_PROPERTIES: tuple[Prop, ...] = (
     _datetime("hs_lastmodifieddate", "Last Modified Date", "dealinformation", read_only=True, calculated=True),
     _number("hs_object_id", "Record ID", "dealinformation", read_only=True, calculated=True),
     _text("hs_merged_object_ids", "Merged Deal IDs", "dealinformation", read_only=True, calculated=True),
-    _text("closeloop_id", "closeloop ID", _CLOSELOOP, unique=True, hubspot_defined=False),
 )
 
+# HubSpot's own properties of a new portal; an app's properties (closeloop's among them) are created through
+# ``POST /crm/v3/properties/{objectType}`` into each sandbox's own copy of the catalog.
 CATALOG: dict[str, dict[str, Prop]] = {
     "contacts": {p.name: p for p in CONTACT_PROPERTIES},
     "deals": {p.name: p for p in DEAL_PROPERTIES},

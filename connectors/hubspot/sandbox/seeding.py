@@ -120,7 +120,6 @@ def deal_properties(deal: Deal) -> dict[str, str]:
         "dealstage": STAGE_VALUES[deal.stage],
         "pipeline": "default",
         "closedate": iso_utc(deal.close_date),
-        "closeloop_id": f"seed-deal-{deal.index}",
     }
 
 

@@ -27,6 +27,7 @@ from connectors.marketo.sandbox.schema import (
     LEAD_FIELDS,
     MERGE_LEADS,
     NEW_LEAD,
+    LeadField,
 )
 
 Position = tuple[datetime, int]
@@ -126,6 +127,8 @@ class LeadTable(RecordTable):
 
     activities: ActivityLog = field(default_factory=ActivityLog)
     source: str = "Web service API"
+    lead_fields: dict[str, LeadField] = field(default_factory=lambda: dict(LEAD_FIELDS))
+    """This instance's lead fields: the standard ones, then those created through the API."""
     _emails: dict[str, set[str]] = field(default_factory=dict)
     _merging: bool = False
 
@@ -213,7 +216,7 @@ class LeadTable(RecordTable):
             self._log_change(row, "leadStatus", status, status, reason="Smart campaign mass update")
 
     def _log_change(self, row: Row, name: str, old: Any, new: Any, *, reason: str | None = None) -> None:
-        spec = LEAD_FIELDS.get(name)
+        spec = self.lead_fields.get(name)
         field_id = spec.id if spec else 0
         self.activities.add(
             row.id,

@@ -35,9 +35,10 @@ from connectors.marketo.sandbox.schema import (
     CHANGE_DATA_VALUE,
     DEFAULT_LEAD_FIELDS,
     DELETE_LEAD,
-    LEAD_FIELDS,
     NEW_LEAD,
     SEARCHABLE,
+    LeadField,
+    custom_field,
 )
 
 MAX_BATCH = 300
@@ -82,7 +83,7 @@ class MarketoSandbox(SandboxBase):
         self.knobs.concurrency_limit = 10
         self.knobs.token_ttl_s = 3600
         self._current_token: str | None = None
-        self.leads = LeadTable("leads", self.clock, sequential_ids(start=1001), unique=("closeloopId",))
+        self.leads = LeadTable("leads", self.clock, sequential_ids(start=1001))
         self.tables["leads"] = self.leads
         self.tables["opportunities"] = RecordTable(
             "opportunities", self.clock, lambda: secrets.token_hex(16), unique=("externalOpportunityId",)
@@ -101,6 +102,7 @@ class MarketoSandbox(SandboxBase):
             Route(f"{rest}/leads/delete.json", self.delete_leads, methods=["POST"]),
             Route(f"{rest}/leads/describe.json", self.describe, methods=["GET"]),
             Route(f"{rest}/leads/describe2.json", self.describe2, methods=["GET"]),
+            Route(f"{rest}/leads/schema/fields.json", self.create_fields, methods=["POST"]),
             Route(f"{rest}/leads/{{leadId:int}}/merge.json", self.merge, methods=["POST"]),
             Route(f"{rest}/leads/{{leadId:int}}/programMembership.json", self.membership, methods=["GET"]),
             Route(f"{rest}/activities/pagingtoken.json", self.paging_token, methods=["GET"]),
@@ -226,7 +228,7 @@ class MarketoSandbox(SandboxBase):
             raise MarketoError(1003, f"Too many values in filterValues; maximum is {MAX_BATCH}")
         fields = _split(params.get("fields")) or list(DEFAULT_LEAD_FIELDS)
         for name in fields:
-            if name not in LEAD_FIELDS:
+            if name not in self.leads.lead_fields:
                 raise MarketoError(1006, f"Field '{name}' not found")
         batch = _batch_size(params.get("batchSize"))
         rows = list(self._leads_matching(filter_type, values))
@@ -262,14 +264,14 @@ class MarketoSandbox(SandboxBase):
             raise MarketoError(1003, "input is empty")
         if len(records) > MAX_BATCH:
             raise MarketoError(1003, f"Batch size exceeds the limit of {MAX_BATCH}")
-        if lookup not in LEAD_FIELDS or (lookup == "id" and action != "updateOnly"):
+        if lookup not in self.leads.lead_fields or (lookup == "id" and action != "updateOnly"):
             raise MarketoError(1003, f"Invalid lookupField '{lookup}' for action '{action}'")
         return self.ok([self._sync_one(record, action, lookup) for record in records])
 
     def _sync_one(self, record: dict[str, Any], action: str, lookup: str) -> dict[str, Any]:
         fields = {k: v for k, v in record.items() if k != lookup or lookup != "id"}
         try:
-            values = coerce_lead(fields)
+            values = coerce_lead(fields, self.leads.lead_fields)
         except MarketoError as exc:
             return skipped(exc.code, exc.message)
         rejected = self.rejects(values)
@@ -325,11 +327,30 @@ class MarketoSandbox(SandboxBase):
 
     async def describe(self, request: Request) -> Response:
         """Every lead field with its REST name, data type and readOnly flag."""
-        return self.ok([f.describe() for f in LEAD_FIELDS.values()])
+        return self.ok([f.describe() for f in self.leads.lead_fields.values()])
+
+    async def create_fields(self, request: Request) -> Response:
+        """Create Lead Fields: one result per input, ``created`` or ``skipped`` with its reason."""
+        try:
+            inputs = (await request.json()).get("input")
+        except ValueError:
+            return self.refuse(609, "Invalid JSON")
+        if not isinstance(inputs, list) or not inputs:
+            return self.refuse(1003, "input is empty")
+        results: list[dict[str, Any]] = []
+        for item in inputs:
+            made = custom_field(item, self.leads.lead_fields)
+            if isinstance(made, tuple):
+                name = item.get("name") if isinstance(item, dict) else None
+                results.append({"name": name, **skipped(*made)})
+                continue
+            self.leads.lead_fields[made.name] = made
+            results.append({"name": made.name, "status": "created"})
+        return self.ok(results)
 
     async def describe2(self, request: Request) -> Response:
         """The newer describe: searchable fields and ``updateable`` per field."""
-        fields = [f.describe2() for f in LEAD_FIELDS.values()]
+        fields = [f.describe2() for f in self.leads.lead_fields.values()]
         return self.ok([{"name": "API Lead", "searchableFields": [list(g) for g in SEARCHABLE], "fields": fields}])
 
     async def merge(self, request: Request) -> Response:
@@ -522,11 +543,11 @@ def render_lead(row: Row, fields: list[str]) -> dict[str, Any]:
     return out
 
 
-def coerce_lead(fields: dict[str, Any]) -> dict[str, Any]:
+def coerce_lead(fields: dict[str, Any], known: dict[str, LeadField]) -> dict[str, Any]:
     """Values checked and converted per data type; unknown (1006) or bad (1003) values refuse the record."""
     values: dict[str, Any] = {}
     for name, value in fields.items():
-        spec = LEAD_FIELDS.get(name)
+        spec = known.get(name)
         if spec is None:
             raise MarketoError(1006, f"Field '{name}' not found")
         if spec.read_only and name != "id":

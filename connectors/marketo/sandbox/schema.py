@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,17 +64,34 @@ _FIELDS = (
     LeadField(16, "utmCampaign", "string", "UTM Campaign", length=255),
     LeadField(17, "createdAt", "datetime", "Created At", read_only=True),
     LeadField(18, "updatedAt", "datetime", "Updated At", read_only=True),
-    LeadField(19, "closeloopId", "string", "closeloop Id", length=255),
-    LeadField(20, "closeloopRevenue", "currency", "closeloop Revenue"),
-    LeadField(21, "closeloopWonDeals", "integer", "closeloop Won Deals"),
-    LeadField(22, "closeloopFirstWonAt", "datetime", "closeloop First Won At"),
-    LeadField(23, "closeloopLastWonAt", "datetime", "closeloop Last Won At"),
-    LeadField(24, "closeloopCustomerSince", "datetime", "closeloop Customer Since"),
 )
 LEAD_FIELDS: dict[str, LeadField] = {f.name: f for f in _FIELDS}
+"""The standard fields of a new instance; custom ones (closeloop's among them) are created through
+``POST /rest/v1/leads/schema/fields.json`` into each sandbox's own copy."""
+CUSTOM_TYPES = ("boolean", "currency", "date", "datetime", "email", "float", "integer", "percent", "phone", "score",
+                "string", "url")  # fmt: skip
+"""The data types Create Lead Fields accepts."""
+_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def custom_field(item: object, known: dict[str, LeadField]) -> LeadField | tuple[int, str]:
+    """The lead field one Create Lead Fields input makes, or the reason (code, message) it is skipped."""
+    if not isinstance(item, dict) or not all(item.get(k) for k in ("name", "displayName", "dataType")):
+        return 1003, "name, displayName and dataType are required"
+    name, data_type = str(item["name"]), str(item["dataType"])
+    if not _API_NAME.match(name):
+        return 1003, f"Invalid field name '{name}'"
+    if data_type not in CUSTOM_TYPES:
+        return 1003, f"Invalid dataType '{data_type}'"
+    if name in known or any(f.display_name == item["displayName"] for f in known.values()):
+        return 1003, f"Field '{name}' already exists"  # (unconfirmed) the code Marketo gives a duplicate
+    length = 255 if data_type in ("string", "email", "phone", "url") else None
+    return LeadField(max(f.id for f in known.values()) + 1, name, data_type, str(item["displayName"]), length=length)
+
+
 DEFAULT_LEAD_FIELDS = ("id", "updatedAt", "lastName", "email", "createdAt", "firstName")
 """What ``GET /rest/v1/leads.json`` returns when ``fields`` is not given."""
-SEARCHABLE = (("email",), ("id",), ("closeloopId",), ("cookies",))
+SEARCHABLE = (("email",), ("id",), ("cookies",))
 
 # Marketo's standard activity type ids (GET /rest/v1/activities/types.json on any instance).
 VISIT_WEBPAGE = 1

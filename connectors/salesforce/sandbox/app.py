@@ -24,6 +24,7 @@ from closeloop.sandbox.kit import JSONAnswer, read_json
 from connectors.salesforce.sandbox import soap, soql
 from connectors.salesforce.sandbox.org import MultipleMatches, Org, RecordRefused, SfError
 from connectors.salesforce.sandbox.schema import SObjectType, to_millis
+from connectors.salesforce.sandbox.tooling import create_custom_field
 
 API = "/services/data/{version}"
 TOKEN_PATH = "/services/oauth2/token"
@@ -145,6 +146,7 @@ class SalesforceSandbox(SandboxBase):
             Route(f"{API}/composite/sobjects", self.collection, methods=["POST", "PATCH", "DELETE"]),
             Route(f"{API}/composite/sobjects/{{sobject}}", self.collection_retrieve, methods=["GET", "POST"]),
             Route(f"{API}/composite/sobjects/{{sobject}}/{{key}}", self.collection_upsert, methods=["PATCH"]),
+            Route(f"{API}/tooling/sobjects/CustomField", self.custom_field, methods=["POST"]),
             Route(f"{self.control_prefix}/salesforce/convert-lead", self.convert_lead, methods=["POST"]),
             Route("/services/Soap/u/{version}", self.soap, methods=["POST"]),
         ]
@@ -241,6 +243,13 @@ class SalesforceSandbox(SandboxBase):
             for o in self.org.objects.values()
         ]
         return JSONAnswer({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objects})
+
+    async def custom_field(self, request: Request) -> Response:
+        """Tooling API: create a custom field (201 with ``{id, success, errors}``)."""
+        if (bad := self._version(request)) is not None:
+            return bad
+        status, body = create_custom_field(self.org, await read_json(request))
+        return JSONAnswer(body, status_code=status)
 
     async def describe(self, request: Request) -> Response:
         """sObject Describe."""

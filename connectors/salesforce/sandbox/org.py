@@ -18,6 +18,7 @@ from connectors.salesforce.sandbox.schema import (
     RESPONDED_STATUSES,
     STAGES,
     TEXT_TYPES,
+    SfField,
     SObjectType,
     build_objects,
     make_id,
@@ -188,6 +189,12 @@ class Org:
                 },
                 at=clock.now() - timedelta(days=365),
             )
+
+    def add_field(self, sobject: SObjectType, new: SfField) -> None:
+        """Add a custom field to an sObject; a unique one is indexed from now on."""
+        sobject.add_field(new)
+        if new.unique:
+            self.table(sobject.name).add_unique(new.name)
 
     def sobject(self, name: str) -> SObjectType | None:
         """The sObject called ``name`` (case-insensitive, as in URLs and SOQL)."""

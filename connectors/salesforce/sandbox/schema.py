@@ -207,9 +207,10 @@ def _system_fields(*, mergeable: bool, name: str) -> list[SfField]:
     return fields
 
 
-def _closeloop_fields() -> list[SfField]:
+def _utm_fields() -> list[SfField]:
+    # The org's own UTM capture fields. closeloop's fields (its id, partner ids) are not here: closeloop creates
+    # them through the Tooling API (see tooling.py).
     return [
-        SfField("Closeloop_Id__c", "string", "Closeloop Id", external_id=True, unique=True, length=64),
         SfField("UTM_Source__c", "string", "UTM Source", length=255),
         SfField("UTM_Medium__c", "string", "UTM Medium", length=255),
         SfField("UTM_Campaign__c", "string", "UTM Campaign", length=255),
@@ -244,6 +245,13 @@ class SObjectType:
 
     def __post_init__(self) -> None:
         self._by_lower = {name.lower(): f for name, f in self.fields.items()}
+
+    def add_field(self, new: SfField) -> None:
+        """A custom field created in this org."""
+        self.fields[new.name] = new
+        self._by_lower[new.name.lower()] = new
+        self.__dict__.pop("required_fields", None)  # worked out again with the new field
+        self.__dict__.pop("booleans", None)
 
     def lookup(self, name: str) -> SfField | None:
         """The field called ``name`` (field names are case-insensitive)."""
@@ -354,13 +362,13 @@ def build_objects() -> dict[str, SObjectType]:
         _ro("IsConverted", "boolean", nillable=False),
         _ro("ConvertedContactId", "reference", reference_to=("Contact",), length=18),
         _ro("ConvertedDate", "date"),
-        *_closeloop_fields(),
+        *_utm_fields(),
     ]
     contact = [
         *_system_fields(mergeable=True, name="Contact"),
         *_person_fields(),
         SfField("Account_Name__c", "string", "Account Name", length=255),
-        *_closeloop_fields(),
+        *_utm_fields(),
     ]
     opportunity = [
         *_system_fields(mergeable=False, name="Opportunity"),
@@ -391,7 +399,6 @@ def build_objects() -> dict[str, SObjectType]:
         _ro("IsClosed", "boolean", nillable=False),
         _ro("IsWon", "boolean", nillable=False),
         _ro("ForecastCategoryName", "picklist", picklist=("Pipeline", "Best Case", "Commit", "Closed", "Omitted")),
-        SfField("Closeloop_Id__c", "string", "Closeloop Id", external_id=True, unique=True, length=64),
     ]
     role = [
         *_system_fields(mergeable=False, name="OpportunityContactRole"),

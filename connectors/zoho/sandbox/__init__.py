@@ -38,7 +38,6 @@ def create_sandbox(
                 "Title": person.title,
                 "Lead_Source": SEED_SOURCES[person.source],
                 "Lifecycle_Stage": SEED_LIFECYCLE[person.lifecycle],
-                "Closeloop_Id": None,
             },
             at=person.created_at,
         )
@@ -55,7 +54,6 @@ def create_sandbox(
                 "Lead_Source": SEED_SOURCES[person.source],
                 "Lead_Status": SEED_LEAD_STATUS[person.lifecycle],
                 "Lifecycle_Stage": SEED_LIFECYCLE[person.lifecycle],
-                "Closeloop_Id": None,
             },
             at=person.created_at,
         )
@@ -72,7 +70,6 @@ def create_sandbox(
                 "Closing_Date": deal.close_date.date().isoformat(),
                 "Lead_Source": SEED_SOURCES[first.source] if first else None,
                 "Contact_Name": {"id": credited[0]} if credited else None,
-                "Closeloop_Id": None,
             },
             at=seeder.start + (deal.close_date - seeder.start) / 4,
         )

@@ -7,6 +7,7 @@ import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from closeloop.model import Cursor, parse_utc
 from closeloop.sandbox import RecordTable, Refusal, Row, SandboxBase, sequential_ids
 
-from .modules import MODULE_IDS, MODULES, ModuleDef, field_metadata, pipeline_metadata
+from .modules import MODULE_IDS, MODULES, ModuleDef, custom_field, field_metadata, pipeline_metadata
 from .queries import QueryError, comparable, in_time_order, parse_coql, parse_criteria, second
 
 API = "/crm/v8"
@@ -67,10 +68,14 @@ class ZohoSandbox(SandboxBase):
         self.knobs.concurrency_limit = 20
         self.contact_roles: dict[str, dict[str, str]] = {}
         """Deal id -> {contact id: role name}, the Contact Roles related list."""
+        self.modules = dict(MODULES)
+        """This org's modules: Zoho's own fields, then the custom fields created through the API."""
         for number, module in enumerate(MODULES.values()):
-            unique = ("Closeloop_Id", *(f for f in module.duplicate_check if f != "Closeloop_Id"))
             self.tables[module.api_name] = RecordTable(
-                module.api_name, self.clock, sequential_ids(f"48768760000{number + 1}", 1, 7), unique=unique
+                module.api_name,
+                self.clock,
+                sequential_ids(f"48768760000{number + 1}", 1, 7),
+                unique=module.duplicate_check,
             )
 
     # -- kit hooks ---------------------------------------------------------------------------------------
@@ -81,7 +86,7 @@ class ZohoSandbox(SandboxBase):
     def _api_routes(self) -> list[Route]:
         return [
             Route("/oauth/v2/token", self._token, methods=["POST"]),
-            Route(f"{API}/settings/fields", self._fields, methods=["GET"]),
+            Route(f"{API}/settings/fields", self._fields, methods=["GET", "POST"]),
             Route(f"{API}/settings/pipeline", self._pipeline, methods=["GET"]),
             Route(f"{API}/coql", self._coql, methods=["POST"]),
             Route(f"{API}/{{module}}/upsert", self._upsert, methods=["POST"]),
@@ -180,7 +185,7 @@ class ZohoSandbox(SandboxBase):
     def module(self, request: Request) -> ModuleDef:
         """The module named in the path, or Zoho's INVALID_MODULE refusal."""
         name = request.path_params.get("module", "")
-        module = MODULES.get(name)
+        module = self.modules.get(name)
         if module is None:
             raise Refusal(
                 zoho_error(400, "INVALID_MODULE", "The module name given seems to be invalid", resource_path_index=0)
@@ -229,10 +234,32 @@ class ZohoSandbox(SandboxBase):
         name = request.query_params.get("module")
         if not name:
             return zoho_error(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", param="module")
-        module = MODULES.get(name)
+        module = self.modules.get(name)
         if module is None:
             return zoho_error(400, "INVALID_DATA", "invalid data", param_name="module")
+        if request.method == "POST":
+            return await self._create_fields(request, module)
         return JSONResponse({"fields": [field_metadata(module, i, f) for i, f in enumerate(module.fields)]})
+
+    async def _create_fields(self, request: Request, module: ModuleDef) -> Response:
+        """Create custom fields: one ``fields[]`` entry per input, in order."""
+        body = await self._body(request, "fields")
+        if isinstance(body, Response):
+            return body
+        answers: list[dict[str, Any]] = []
+        for item in body["fields"]:
+            made = custom_field(self.modules[module.api_name], item)
+            if isinstance(made, tuple):
+                code, message, details = made
+                answers.append({"code": code, "details": details, "message": message, "status": "error"})
+                continue
+            self.modules[module.api_name] = replace(module, fields=(*self.modules[module.api_name].fields, made))
+            if made.unique:
+                self.table(module.api_name).add_unique(made.api_name)
+            details = {"id": f"4876876000{len(self.modules[module.api_name].fields):07d}"}
+            answers.append({"code": "SUCCESS", "details": details, "message": "field created", "status": "success"})
+        failed = all(answer["status"] == "error" for answer in answers)
+        return JSONResponse({"fields": answers}, status_code=400 if failed else 201)
 
     async def _pipeline(self, request: Request) -> Response:
         if not request.query_params.get("layout_id"):
@@ -419,7 +446,7 @@ class ZohoSandbox(SandboxBase):
             if isinstance(exc, QueryError):
                 return zoho_error(400, exc.code, exc.message, **exc.details)
             return zoho_error(400, "SYNTAX_ERROR", "invalid query formed", clause="select_query")
-        module = MODULES.get(query.module)
+        module = self.modules.get(query.module)
         if module is None:
             return zoho_error(
                 400, "INVALID_QUERY", "invalid query formed", reason="invalid module", module=query.module
@@ -511,15 +538,16 @@ class ZohoSandbox(SandboxBase):
             return zoho_error(400, "INVALID_DATA", "invalid data", api_name=bad[0])
         return self._write(module, body["data"], mode="upsert", duplicate_check=checks)
 
-    async def _body(self, request: Request) -> dict[str, Any] | Response:
+    async def _body(self, request: Request, key: str = "data") -> dict[str, Any] | Response:
+        """The JSON body, whose ``key`` (records, or fields to create) must be a non-empty list."""
         try:
             body = await request.json()
         except ValueError:
             return zoho_error(400, "INVALID_DATA", "invalid data", reason="body is not JSON")
-        data = body.get("data") if isinstance(body, dict) else None
+        data = body.get(key) if isinstance(body, dict) else None
         if not isinstance(data, list) or not data:
             return zoho_error(
-                400, "MANDATORY_NOT_FOUND", "required field not found", api_name="data", json_path="$.data"
+                400, "MANDATORY_NOT_FOUND", "required field not found", api_name=key, json_path=f"$.{key}"
             )
         if len(data) > WRITE_LIMIT:
             return zoho_error(400, "LIMIT_EXCEEDED", "Record count exceeded", limit=WRITE_LIMIT)

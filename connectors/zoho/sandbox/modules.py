@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,7 +147,7 @@ def _system_fields(*, with_modified_time: bool = True) -> tuple[FieldDef, ...]:
     ]
     if with_modified_time:
         fields.append(FieldDef("Modified_Time", "Modified Time", "datetime", read_only=True))
-    fields.append(FieldDef("Closeloop_Id", "Closeloop Id", "text", unique=True, custom=True))
+    # closeloop's own fields are not here: closeloop creates them (POST /settings/fields, see custom_field)
     return tuple(fields)
 
 
@@ -253,6 +254,28 @@ def _category_id(stage: Stage) -> str:
     return {"Pipeline": "4876876000000001001", "Closed": "4876876000000001002"}.get(
         stage.forecast_category, "4876876000000001003"
     )
+
+
+CUSTOM_TYPES = {"text": "string", "integer": "integer", "currency": "double", "double": "double",
+                "date": "string", "datetime": "string", "boolean": "boolean"}  # fmt: skip
+"""Data types a custom field may be created with, and the JSON type its values take."""
+
+
+def custom_field(module: ModuleDef, item: object) -> FieldDef | tuple[str, str, dict[str, Any]]:
+    """The field one ``POST /settings/fields`` entry creates, or Zoho's (code, message, details) refusal.
+
+    Zoho derives a custom field's API name from its label: spaces become underscores.
+    """
+    if not isinstance(item, dict) or not item.get("field_label") or not item.get("data_type"):
+        return "MANDATORY_NOT_FOUND", "required field not found", {"api_name": "field_label"}
+    label, data_type = str(item["field_label"]), str(item["data_type"])
+    if data_type not in CUSTOM_TYPES:
+        return "INVALID_DATA", "invalid data", {"api_name": "data_type"}
+    api_name = re.sub(r"[^A-Za-z0-9_]", "", label.strip().replace(" ", "_"))
+    if not api_name or module.field(api_name) is not None or any(f.label == label for f in module.fields):
+        return "DUPLICATE_DATA", "duplicate data", {"api_name": "field_label"}  # (unconfirmed) Zoho's code
+    unique = isinstance(item.get("unique"), dict)
+    return FieldDef(api_name, label, data_type, CUSTOM_TYPES[data_type], unique=unique, custom=True)
 
 
 def field_metadata(module: ModuleDef, index: int, definition: FieldDef) -> dict[str, Any]:

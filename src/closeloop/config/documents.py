@@ -107,6 +107,11 @@ class MappingSystemDoc(Doc):
     objects: list[str] = Field(min_length=1)
     create_as: str | None = Field(default=None, description="Object that receives creates (default: first).")
     upsert: UpsertDoc | None = None
+    partner_id: str | None = Field(
+        default=None,
+        description="A field of this system's objects, owned by closeloop, that holds the other system's native id: "
+        "written on create and link, read to re-link records when the state store is lost.",
+    )
 
 
 class ConditionDoc(Doc):

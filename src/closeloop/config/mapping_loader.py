@@ -84,6 +84,8 @@ class _Reader:
                     ("systems", name, "upsert", "value"),
                     unknown("upsert value", upsert.value, [*canonical, GOLDEN_ID]),
                 )
+        for name, system in systems.items():
+            self.check_partner(name, system, fields)
         create = [rule for key, raw in doc.create.items() if (rule := self.create(key, raw, fields)) is not None]
         return EntityMapping(
             path=path,
@@ -104,7 +106,24 @@ class _Reader:
                 unknown("object", create_as, doc.objects, f" in create_as of {name!r}"),
             )
         upsert = Upsert(key=doc.upsert.key, value=doc.upsert.value) if doc.upsert else None
-        return SystemObjects(system=name, objects=tuple(doc.objects), create_as=create_as, upsert=upsert)
+        return SystemObjects(
+            system=name, objects=tuple(doc.objects), create_as=create_as, upsert=upsert, partner_id=doc.partner_id
+        )
+
+    def check_partner(self, name: str, system: SystemObjects, fields: Mapping[str, FieldMapping]) -> None:
+        """The partner-id field is closeloop's own: no canonical field and no upsert key may use it too."""
+        partner = system.partner_id
+        if partner is None:
+            return
+        taken = [f.name for f in fields.values() if partner in f.native.get(name, {}).values()]
+        if system.upsert is not None and system.upsert.key == partner:
+            taken.append("the upsert key")
+        if taken:
+            self.fail(
+                ("systems", name, "partner_id"),
+                f"partner_id {partner!r} of {name!r} is already used by {one_of(taken)}; "
+                "give closeloop a field of its own for the other system's id",
+            )
 
     def field(self, name: str, doc: FieldDoc, systems: Mapping[str, SystemObjects]) -> FieldMapping:
         loc: Loc = ("fields", name)

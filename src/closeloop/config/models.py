@@ -48,6 +48,8 @@ class SystemObjects(Frozen):
     objects: tuple[str, ...]
     create_as: str
     upsert: Upsert | None = None
+    partner_id: str | None = None
+    """The native field (on every object of the system) that holds the linked record's id in the other system."""
 
 
 class FieldMapping(Frozen):
@@ -118,6 +120,11 @@ class EntityMapping(Frozen):
         """The native objects of ``system`` in this mapping (empty when it has none)."""
         found = self.systems.get(system)
         return found.objects if found else ()
+
+    def partner_field(self, system: str) -> str | None:
+        """The native field of ``system`` that holds the other system's id of a record, if the mapping names one."""
+        found = self.systems.get(system)
+        return found.partner_id if found else None
 
     def native_field(self, system: str, obj: str, canonical: str) -> str | None:
         """The native field of ``obj`` in ``system`` that holds canonical field ``canonical``."""

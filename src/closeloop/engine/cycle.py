@@ -23,6 +23,7 @@ from closeloop.engine.merges import move_merged
 from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
+from closeloop.engine.setup import ensure_owned_fields
 from closeloop.engine.source import capture_original_sources
 from closeloop.engine.touch import fetch_touchpoints, pull_touches, store_touchpoints
 from closeloop.model import Cursor, NativeRecord, Page
@@ -34,7 +35,10 @@ def ordered(mappings: Sequence[EntityMapping]) -> list[EntityMapping]:
 
 
 async def describe(ctx: CycleContext) -> None:
-    """Describe every mapped object once and learn which canonical deal stages are won."""
+    """Create closeloop's missing fields (not in a dry run), describe every mapped object once and learn which
+    canonical deal stages are won."""
+    if not ctx.dry_run:
+        await ensure_owned_fields(ctx)
     won: set[str] = set()
     for mapping in ctx.connection.mappings:
         for system in ctx.connection.systems:

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
-from closeloop.engine.golden import GoldenState
+from closeloop.engine.golden import PARTNER, GoldenState
 from closeloop.engine.mapper import to_native_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import OwedWrite, owed_writes
@@ -135,6 +135,9 @@ def _request(
         refused = {p.field for p in problems}
         write = replace(write, values={k: v for k, v in write.values.items() if k not in refused})
     fields = dict(native.fields)
+    partner_field = mapping.partner_field(write.system)
+    if partner_field and write.partner_id is not None:
+        fields[partner_field] = write.partner_id
     if write.op is WriteOp.UPSERT and write.upsert_key:
         fields.setdefault(write.upsert_key, write.upsert_value)
     if not fields and write.op is WriteOp.UPDATE:
@@ -218,7 +221,8 @@ class Settled:
         if native_id is None:
             return
         link = self.page.link(write.system, write.obj, native_id)
-        snapshot = {**(link.snapshot if link else {}), **write.values}
+        written = {PARTNER: write.partner_id} if write.partner_id is not None else {}
+        snapshot = {**(link.snapshot if link else {}), **write.values, **written}
         self.page.put_link(write.system, write.obj, native_id, item.golden_id, self.mapping.entity, snapshot=snapshot)
         if write.op is WriteOp.UPDATE:
             ctx.count("updated", write.system)

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from closeloop.config.problems import ConfigError
+from closeloop.engine.setup import SetupError
 from closeloop.exitcodes import EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_USAGE
 from closeloop.http.errors import (
     AuthError,
@@ -24,7 +25,8 @@ class FailureKind(enum.StrEnum):
     AUTH = "auth"
     """The vendor refused the credentials, even after a token refresh."""
     CONFIG = "config"
-    """The configuration does not fit the vendor (a mapped field it does not have, a read-only field written)."""
+    """The configuration does not fit the vendor (a mapped field it does not have, a read-only field written, a field
+    closeloop owns that the connector cannot create)."""
     TLS = "tls"
     """The vendor's TLS certificate did not verify (wrong host, private CA without a bundle)."""
     UNREACHABLE = "unreachable"
@@ -64,6 +66,7 @@ class Failure:
 _KINDS: tuple[tuple[type[BaseException], FailureKind], ...] = (
     (AuthError, FailureKind.AUTH),
     (ConfigError, FailureKind.CONFIG),
+    (SetupError, FailureKind.CONFIG),
     (TlsVerificationFailed, FailureKind.TLS),
     (Unreachable, FailureKind.UNREACHABLE),
     (TransientError, FailureKind.TRANSIENT),

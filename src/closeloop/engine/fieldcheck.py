@@ -164,11 +164,12 @@ def writes(spec: FieldMapping, system: str) -> str | None:
     """Why the mapping writes ``spec`` to ``system``, or None when it only reads it there.
 
     A write-once field only fills blanks where it can: a read-only target (a vendor's calculated original
-    source) is one it reads, never writes, and both ``plan`` and ``sync`` leave it out alike. An ``earliest``
-    field (a server-set creation time) is never written anywhere.
+    source) is one it reads, never writes, and both ``plan`` and ``sync`` leave it out alike.
     """
     policy = spec.policy
-    if isinstance(policy, WriteOnce | Earliest):
+    if isinstance(policy, Earliest):
+        return None  # a server-set time: read from every system, never written
+    if isinstance(policy, WriteOnce):
         return None
     if isinstance(policy, FromLoop):
         return f"'from: loop.{policy.rollup.value}' writes it"

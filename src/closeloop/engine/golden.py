@@ -22,6 +22,9 @@ PROVENANCE = "~provenance"
 ASSOCIATED = "~associated"
 """Reserved key in a deal link's snapshot: JSON list of contact native ids already associated there."""
 
+PARTNER = "~partner"
+"""Reserved key in a link's snapshot: the other system's id that the native record's partner-id field holds."""
+
 TOMBSTONE = "~deleted"
 """Reserved key in a link's snapshot: the native record is gone; never write to it, never re-create it."""
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from closeloop.config.models import GOLDEN_ID, EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, owed_values
-from closeloop.engine.golden import GoldenState, is_tombstone
+from closeloop.engine.golden import PARTNER, GoldenState, is_tombstone
 from closeloop.engine.normalize import Canonical
+from closeloop.engine.partner import partner_of
 from closeloop.model import WriteOp
 from closeloop.store.rows import Link, OutboxItem
 
@@ -31,6 +32,8 @@ class OwedWrite:
     native_id: str | None = None
     upsert_key: str | None = None
     upsert_value: Canonical = None
+    partner_id: str | None = None
+    """The other system's native id to write into the mapping's partner-id field (None: nothing owed there)."""
 
 
 def owed_writes(
@@ -51,26 +54,30 @@ def owed_writes(
     links = [link for link in every if link.system == system and link.object in mapping.objects(system)]
     if any(is_tombstone(link.snapshot) for link in links):
         return []
+    partner = partner_of(every, mapping, ctx.connection.other(system)) if mapping.partner_field(system) else None
     if links:
-        return [w for w in (_update(mapping, golden, link) for link in links) if w is not None]
+        return [w for w in (_update(mapping, golden, link, partner) for link in links) if w is not None]
     if source is None or source == system or not mapping.may_create(source, system, golden.values()):
         return []
-    return [w for w in [_create(mapping, golden, system)] if w is not None]
+    return [w for w in [_create(mapping, golden, system, partner)] if w is not None]
 
 
-def _update(mapping: EntityMapping, golden: GoldenState, link: Link) -> OwedWrite | None:
+def _update(mapping: EntityMapping, golden: GoldenState, link: Link, partner: str | None) -> OwedWrite | None:
     snapshot = link.snapshot  # canonical names never start with "~", so its reserved keys are never read
     values = {}
     for name, spec, _ in mapping.specs(link.system, link.object):
         owed, value = owed_values(spec, link.system, golden.fields.get(name), snapshot.get(name, MISSING))
         if owed:
             values[name] = value
-    if not values:
+    owed_partner = partner if partner is not None and snapshot.get(PARTNER) != partner else None
+    if not values and owed_partner is None:
         return None
-    return OwedWrite(link.system, link.object, WriteOp.UPDATE, values, native_id=link.native_id)
+    return OwedWrite(
+        link.system, link.object, WriteOp.UPDATE, values, native_id=link.native_id, partner_id=owed_partner
+    )
 
 
-def _create(mapping: EntityMapping, golden: GoldenState, system: str) -> OwedWrite | None:
+def _create(mapping: EntityMapping, golden: GoldenState, system: str, partner: str | None) -> OwedWrite | None:
     target = mapping.systems[system]
     values = {}
     for name, spec, _ in mapping.specs(system, target.create_as):
@@ -80,12 +87,18 @@ def _create(mapping: EntityMapping, golden: GoldenState, system: str) -> OwedWri
     if not values:
         return None
     if target.upsert is None:
-        return OwedWrite(system, target.create_as, WriteOp.CREATE, values)
+        return OwedWrite(system, target.create_as, WriteOp.CREATE, values, partner_id=partner)
     key_value = golden.id if target.upsert.value == GOLDEN_ID else values.get(target.upsert.value)
     if not key_value:
         return None  # nothing to key an idempotent create on yet; it is owed once the key has a value
     return OwedWrite(
-        system, target.create_as, WriteOp.UPSERT, values, upsert_key=target.upsert.key, upsert_value=key_value
+        system,
+        target.create_as,
+        WriteOp.UPSERT,
+        values,
+        upsert_key=target.upsert.key,
+        upsert_value=key_value,
+        partner_id=partner,
     )
 
 

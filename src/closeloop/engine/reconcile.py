@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from closeloop.config.models import EntityMapping, OnDelete
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, Incoming, changed_fields
-from closeloop.engine.golden import TOMBSTONE, GoldenState, is_tombstone, plain
+from closeloop.engine.golden import PARTNER, TOMBSTONE, GoldenState, is_tombstone, plain
 from closeloop.engine.mapper import MappingProblem, to_canonical_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import owed_items
 from closeloop.engine.pagestate import PageState
+from closeloop.engine.partner import carried, claimed, claims, partner_key
 from closeloop.model import NativeRecord, WriteOp
 from closeloop.store.rows import Link, OutboxItem
 
@@ -100,13 +101,27 @@ class PageApplier:
         page.load_goldens(link.golden_id for link in linked if link is not None)
         unlinked = [values for r, link in zip(records, linked, strict=True) if link is None
                     for values, problems in [mapped.get(r.id, ({}, []))] if not problems]  # fmt: skip
-        candidates: list[str] = []
+        candidates = self._prefetch_partners([r for r, link in zip(records, linked, strict=True) if link is None])
         for key in self.mapping.match:
             wanted = [v for values in unlinked if isinstance(v := values.get(key), str) and v]
             page.load_matches(entity, key, wanted)
             candidates.extend(g for v in wanted for g in page.matches(entity, key, v))
         page.load_goldens(candidates)
         return mapped
+
+    def _prefetch_partners(self, unlinked: Sequence[NativeRecord]) -> list[str]:
+        """Read the links of the partner ids unlinked records carry, and the golden records naming them."""
+        page, other = self.page, self.ctx.connection.other(self.system)
+        named = [partner for r in unlinked if (partner := claimed(self.mapping, self.system, r))]
+        found: list[str] = []
+        for obj in self.mapping.objects(other) if named else ():
+            page.load_links(other, obj, named)
+            found.extend(link.golden_id for p in named if (link := page.link(other, obj, p)) is not None)
+        key = partner_key(self.system)
+        ids = [r.id for r in unlinked]
+        page.load_matches(self.mapping.entity, key, ids)
+        found.extend(g for native_id in ids for g in page.matches(self.mapping.entity, key, native_id))
+        return found
 
     def _seen(self, record: NativeRecord, link: Link, mapped: Mapped | None) -> bool:
         """True for a version already applied: older than the last seen, or as old and with the same values.
@@ -150,8 +165,7 @@ class PageApplier:
         page = self.page
         if changes or link is None:
             page.put_golden(golden)
-            if link is None or any(key in changes for key in self.mapping.match):
-                self._index_keys(golden)
+        partner = carried(self.mapping, self.system, record)
         page.put_link(
             self.system,
             self.obj,
@@ -160,8 +174,11 @@ class PageApplier:
             self.mapping.entity,
             last_modified_at=record.modified_at,
             # reserved keys (associations already written, tombstones) survive re-reads
-            snapshot={**(link.snapshot if link else {}), **values},
+            snapshot={**(link.snapshot if link else {}), **values, **partner},
         )
+        renamed = link is not None and partner.get(PARTNER, "") != link.snapshot.get(PARTNER, "")
+        if link is None or renamed or any(key in changes for key in self.mapping.match):
+            self._index_keys(golden)
         page.resolve_quarantine(self.ctx.name, self.system, self.obj, native_id=record.id)
         page.enqueue(owed_items(self.ctx, self.mapping, golden, source=self.system, links=page.links_of(golden.id)))
         return golden.id
@@ -172,7 +189,7 @@ class PageApplier:
             linked = page.golden(link.golden_id)
             if linked is not None:
                 return linked
-        candidates = self._match(values)
+        candidates = self._partner(record) or self._match(values)
         if len(candidates) > 1:
             names = ", ".join(candidates)
             self._park(record, "AMBIGUOUS_MATCH", f"several golden records match: {names}", link)
@@ -200,6 +217,19 @@ class PageApplier:
         self.ctx.count("new", self.system)
         return page.new_golden(self.mapping.entity)
 
+    def _partner(self, record: NativeRecord) -> list[str]:
+        """The golden record the other system's copy of ``record`` is linked to, found through partner ids: the
+        record names a linked record there, or a linked record there names it."""
+        other = self.ctx.connection.other(self.system)
+        named = claimed(self.mapping, self.system, record)
+        for obj in self.mapping.objects(other) if named else ():
+            found = self.page.link(other, obj, named or "")
+            if found is not None and not is_tombstone(found.snapshot):
+                golden = self.page.golden(found.golden_id)
+                if golden is not None and not golden.deleted:
+                    return [golden.id]
+        return self.page.matches(self.mapping.entity, partner_key(self.system), record.id)
+
     def _match(self, values: dict[str, Canonical]) -> list[str]:
         for key in self.mapping.match:
             value = values.get(key)
@@ -210,8 +240,13 @@ class PageApplier:
         return []
 
     def _index_keys(self, golden: GoldenState) -> None:
+        """Index the golden record's match keys and the partner ids its linked records carry."""
         keys = {key: golden.fields[key].value for key in self.mapping.match if key in golden.fields}
-        self.page.set_keys(golden.id, self.mapping.entity, {k: v for k, v in keys.items() if isinstance(v, str) and v})
+        plain_keys = {k: v for k, v in keys.items() if isinstance(v, str) and v}
+        systems = self.ctx.connection.systems
+        others = {system: self.ctx.connection.other(system) for system in systems}
+        partners = claims(self.page.links_of(golden.id), others)
+        self.page.set_keys(golden.id, self.mapping.entity, {**plain_keys, **partners})
 
     def _apply_gone(self, record: NativeRecord, link: Link | None) -> None:
         if link is None:

@@ -142,7 +142,9 @@ def ledger_delta(
     base = rates.convert(amount, new_state.currency)
     if isinstance(base, UnknownCurrency):
         return base
-    target = Position(new_state.deal_id, amount, new_state.currency, base, new_state.closed_at, new_state.contacts)
+    # A deal without a close date was booked at the time it was first seen won; re-reading it is no new close.
+    closed_at = new_state.closed_at if new_state.closed_at is not None or current is None else current.closed_at
+    target = Position(new_state.deal_id, amount, new_state.currency, base, closed_at, new_state.contacts)
     if current is None:
         return [_entry(EntryKind.WON, target)]
     same_terms = (current.currency, current.contacts, current.closed_at) == (

@@ -220,6 +220,17 @@ class RecordTable:
         for row_id in row_ids:
             self._move(self.rows[row_id], at)
 
+    def add_unique(self, name: str) -> None:
+        """Index a field as unique from now on (a unique field created through a vendor's metadata API)."""
+        if name in self._unique:
+            return
+        self.unique = (*self.unique, name)
+        self._unique[name] = {}
+        for row in self.rows.values():
+            value = _unique_value(row.fields.get(name))
+            if value is not None and not row.deleted:
+                self._unique[name][value] = row.id
+
     def conflicts(self, fields: Mapping[str, Any], *, except_id: str | None = None) -> str | None:
         """The unique field that ``fields`` would duplicate, if any."""
         normal = self.normalize(dict(fields))

@@ -21,6 +21,7 @@ from closeloop.model import (
     Limits,
     NativeRecord,
     ObjectSchema,
+    OwnedField,
     Page,
     StageInfo,
     Touchpoint,
@@ -75,6 +76,8 @@ class FakeVendor:
     """While set, every write call fails with a transient error before applying anything."""
     touches: list[Touchpoint] = field(default_factory=list)
     """Touchpoints the vendor reports, by native contact id."""
+    created_fields: dict[str, dict[str, FieldInfo]] = field(default_factory=dict)
+    """object -> fields created through ``create_fields`` (closeloop's own, by the setup step)."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def table(self, obj: str) -> dict[str, Row]:
@@ -127,9 +130,9 @@ FIELDS = {
         "amount": FieldInfo("amount", FieldType.DECIMAL),
         "currency": FieldInfo("currency", FieldType.STRING),
         "closed": FieldInfo("closed", FieldType.DATE),
+        "created": FieldInfo("created", FieldType.DATETIME),
         "stage": FieldInfo("stage", FieldType.PICKLIST),
         "cl_id": FieldInfo("cl_id", FieldType.STRING),
-        "created": FieldInfo("created", FieldType.DATETIME),
     },
 }
 WON = {"Open": False, "Won": True, "open": False, "closedwon": True}
@@ -144,10 +147,15 @@ class FakeConnector:
 
     async def describe(self, obj: str) -> ObjectSchema:
         self.vendor.calls["describe"] += 1
-        fields = dict(FIELDS[obj])
+        fields = {**FIELDS[obj], **self.vendor.created_fields.get(obj, {})}
         for name, allowed in self.vendor.restricted.get(obj, {}).items():
             fields[name] = FieldInfo(name, fields[name].type, picklist=allowed, restricted=True)
         return ObjectSchema(obj, fields, STAGES if obj == "deals" else ())
+
+    async def create_fields(self, obj: str, fields: Sequence[OwnedField]) -> None:
+        self.vendor.calls["create_fields"] += 1
+        for owned in fields:
+            self.vendor.created_fields.setdefault(obj, {})[owned.name] = FieldInfo(owned.name, owned.type)
 
     async def read_changes(self, obj: str, since: Cursor | None) -> AsyncIterator[Page]:
         rows = sorted(self.vendor.table(obj).values(), key=lambda r: (r.modified_at, r.id))

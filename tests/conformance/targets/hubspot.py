@@ -33,7 +33,6 @@ def new_deal(i: int) -> dict[str, Any]:
         "amount": "1000",
         "dealstage": "appointmentscheduled",
         "pipeline": "default",
-        "closeloop_id": f"conformance-deal-{i}",
     }
 
 

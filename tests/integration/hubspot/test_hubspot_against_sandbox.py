@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from closeloop.connector import ConnectorContext
-from closeloop.model import NativeRecord, WriteOp, WriteRequest, WriteStatus, parse_utc
+from closeloop.model import FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, WriteStatus, parse_utc
 from closeloop.sandbox.serve import serving
 from connectors.hubspot import HubSpotConnector, HubSpotSettings, create
 from connectors.hubspot.sandbox import create_sandbox
@@ -112,6 +112,9 @@ async def test_deal_upsert_by_closeloop_id_creates_once(hubspot: SimpleNamespace
             "pipeline": "default", "deal_currency_code": "EUR"}  # fmt: skip
     request = WriteRequest("d", WriteOp.UPSERT, deal, upsert_key="closeloop_id")
     try:
+        await connector.create_fields(
+            "deals", [OwnedField("closeloop_id", FieldType.STRING, "closeloop id", unique=True)]
+        )
         first = await connector.write("deals", [request])
         moved = WriteRequest("d", WriteOp.UPSERT, {**deal, "dealstage": "closedwon"}, upsert_key="closeloop_id")
         second = await connector.write("deals", [moved])

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from closeloop.connector import ConnectorContext
-from closeloop.model import Cursor, NativeRecord, WriteOp, WriteRequest, WriteStatus
+from closeloop.model import Cursor, FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, WriteStatus
 from connectors.marketo.adapter import MarketoConnector
 from connectors.marketo.sandbox import MarketoSandbox, create_sandbox
 from connectors.marketo.settings import MarketoSettings
@@ -100,6 +100,7 @@ async def test_change_to_an_unwatched_field_still_delivers_the_lead(
     sandbox.leads.update(ids[1], {"firstName": "Watched"}, at=clock.tick())
     sandbox.leads.update(ids[2], {"firstName": "Watched"}, at=clock.tick())
     # closeloopRevenue is not a watched field: no lead-change activity names it, yet updatedAt moves.
+    await connector.create_fields("leads", [OwnedField("closeloopRevenue", FieldType.DECIMAL, "Revenue")])
     sandbox.leads.update(ids[0], {"closeloopRevenue": 99.0}, at=clock.tick())
     records = await read_all(connector, since)
     assert [r.id for r in records] == [ids[1], ids[2], ids[0]]
@@ -187,6 +188,8 @@ async def test_revenue_write_back_fields(
         "closeloopLastWonAt": "2026-05-20T16:30:00Z",
         "closeloopCustomerSince": "2026-03-01T10:00:00Z",
     }
+    types = (FieldType.DECIMAL, FieldType.NUMBER, FieldType.DATETIME, FieldType.DATETIME, FieldType.DATETIME)
+    await connector.create_fields("leads", [OwnedField(n, t, n) for n, t in zip(rollup, types, strict=True)])
     results = await connector.write("leads", [WriteRequest("w", WriteOp.UPDATE, rollup, native_id=lead_id)])
     assert results[0].ok
     schema = await connector.describe("leads")

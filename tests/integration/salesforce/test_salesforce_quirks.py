@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from closeloop.http import BudgetExhausted
-from closeloop.model import Association, Cursor, NativeRecord, WriteOp, WriteRequest, WriteStatus
+from closeloop.model import Association, Cursor, FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, WriteStatus
 from connectors.salesforce import SalesforceConnector, plugin
 from connectors.salesforce.sandbox import SalesforceSandbox
 
@@ -147,6 +147,9 @@ async def test_upsert_by_closeloop_id_updates_then_answers_200(
 ) -> None:
     request = WriteRequest(
         "c", WriteOp.UPSERT, {"Closeloop_Id__c": "cl-1", "LastName": "Ext"}, upsert_key="Closeloop_Id__c"
+    )
+    await connector.create_fields(
+        "Contact", [OwnedField("Closeloop_Id__c", FieldType.STRING, "closeloop id", unique=True)]
     )
     first, again = await connector.write("Contact", [request]), await connector.write("Contact", [request])
     assert (first[0].status, again[0].status) == (WriteStatus.CREATED, WriteStatus.UPDATED)

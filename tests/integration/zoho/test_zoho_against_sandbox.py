@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from closeloop.connector import ConnectorContext
-from closeloop.model import Association, Cursor, NativeRecord, WriteOp, WriteRequest, WriteStatus
+from closeloop.model import Association, Cursor, FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, WriteStatus
 from connectors.zoho.adapter import ZohoConnector
 from connectors.zoho.sandbox import ZohoSandbox, create_sandbox
 from connectors.zoho.schema import MissingFieldError
@@ -100,6 +100,9 @@ async def test_write_of_250_upserts_takes_three_calls(sandbox: ZohoSandbox, conn
         )
         for i in range(250)
     ]
+    await connector.create_fields(
+        "Contacts", [OwnedField("Closeloop_Id", FieldType.STRING, "closeloop id", unique=True)]
+    )
     results = await connector.write("Contacts", batch)
     assert sandbox.stats.calls["POST /crm/v8/{module}/upsert"] == 3
     assert all(r.status is WriteStatus.CREATED for r in results)

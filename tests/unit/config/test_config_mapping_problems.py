@@ -120,8 +120,15 @@ CASES = [
     ),
     pytest.param(
         [(MARKETING, "  marketing: [contacts]")],
-        "contacts.yaml:4:14: marketing: Input should be a mapping with keys 'objects', 'create_as' or 'upsert'",
+        "contacts.yaml:4:14: marketing: Input should be a mapping with keys 'objects', 'create_as', 'upsert' or "
+        "'partner_id'",
         id="system_entry_must_be_a_mapping",
+    ),
+    pytest.param(
+        [(MARKETING, "  marketing: {objects: [contacts], partner_id: email}")],
+        "contacts.yaml:4:48: partner_id 'email' of 'marketing' is already used by 'email'; "
+        "give closeloop a field of its own for the other system's id",
+        id="partner_id_must_be_a_field_of_its_own",
     ),
     pytest.param(
         [(CREATE, "create: {marketing => crm: all}")],

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from closeloop.engine.failures import FailureKind
+from closeloop.engine.setup import SetupError
 from closeloop.exitcodes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE
 from closeloop.http.errors import (
     AuthError,
@@ -30,6 +31,7 @@ FAILURES = [
     pytest.param(TransientError("HTTP 503 after 6 attempts"), FailureKind.TRANSIENT, EXIT_UNREACHABLE, id="5xx"),
     pytest.param(BudgetExhausted("daily budget spent"), FailureKind.BUDGET, EXIT_UNREACHABLE, id="budget"),
     pytest.param(HttpError(400, "MALFORMED_QUERY"), FailureKind.VENDOR, EXIT_UNREACHABLE, id="vendor-4xx"),
+    pytest.param(SetupError("create 'partner_id' by hand"), FailureKind.CONFIG, EXIT_USAGE, id="field-not-creatable"),
     pytest.param(KeyError("properties"), FailureKind.BUG, EXIT_INTERNAL, id="connector-bug"),
 ]
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from closeloop.model import Cursor, NativeRecord, WriteOp, WriteRequest, parse_utc
+from closeloop.model import Cursor, FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, parse_utc
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
 
@@ -118,7 +118,7 @@ async def test_hs_analytics_source_is_read_only(hubspot: SimpleNamespace) -> Non
         await connector.aclose()
     assert schema.fields["hs_analytics_source"].read_only
     assert schema.fields["hs_analytics_source_data_1"].read_only
-    assert not schema.fields["closeloop_revenue"].read_only
+    assert not schema.fields["utm_source"].read_only
     error = results[0].error
     assert error is not None
     assert (error.code, error.retryable, error.fields) == ("READ_ONLY_VALUE", False, ("hs_analytics_source",))
@@ -317,6 +317,7 @@ async def test_invalid_property_values_fail_per_record(
     sandbox = create_sandbox(seed=15)
     connector = hubspot.connect(sandbox)
     try:
+        await connector.create_fields("contacts", [OwnedField("closeloop_revenue", FieldType.DECIMAL, "Revenue")])
         results = await connector.write("contacts", [upsert(1), upsert(2, **raw)])
     finally:
         await connector.aclose()

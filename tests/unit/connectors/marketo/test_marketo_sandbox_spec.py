@@ -187,7 +187,7 @@ async def test_sync_per_record_reasons(client: httpx.AsyncClient) -> None:
         "input": [
             {"email": email.upper()},
             {"email": "a@b.org", "fooBar": 1},
-            {"email": "c@d.org", "closeloopWonDeals": "x"},
+            {"email": "c@d.org", "acquisitionProgramId": "x"},
         ],
     }
     created = (await client.post("/rest/v1/leads.json", json=body)).json()["result"]
@@ -223,3 +223,25 @@ def slow_down(sandbox: MarketoSandbox, seconds: float) -> None:
         await app(scope, receive, send)
 
     sandbox.app = slow  # type: ignore[assignment]
+
+
+async def test_lead_field_is_refused_until_created_through_the_schema_api(client: httpx.AsyncClient) -> None:
+    partner = {"name": "closeloopCrmId", "displayName": "closeloop CRM id", "dataType": "string"}
+    upsert = {
+        "action": "createOrUpdate",
+        "lookupField": "email",
+        "input": [{"email": "p@x.org", "closeloopCrmId": "003"}],
+    }
+    refused = (await client.post("/rest/v1/leads.json", json=upsert)).json()["result"][0]
+    made = (await client.post("/rest/v1/leads/schema/fields.json", json={"input": [partner]})).json()
+    again = (await client.post("/rest/v1/leads/schema/fields.json", json={"input": [partner]})).json()
+    bad = {"name": "9lives", "displayName": "Nine", "dataType": "string"}
+    invalid = (await client.post("/rest/v1/leads/schema/fields.json", json={"input": [bad]})).json()
+    described = (await client.get("/rest/v1/leads/describe2.json")).json()["result"][0]["fields"]
+    written = (await client.post("/rest/v1/leads.json", json=upsert)).json()["result"][0]
+    assert refused["reasons"][0]["code"] == "1006"
+    assert made["result"] == [{"name": "closeloopCrmId", "status": "created"}]
+    assert again["result"][0]["status"] == "skipped"
+    assert invalid["result"][0]["status"] == "skipped"
+    assert "closeloopCrmId" in {f["name"] for f in described}
+    assert written["status"] == "created"

@@ -10,7 +10,7 @@ import pytest
 
 from connectors.salesforce.sandbox import create_sandbox, soql
 from connectors.salesforce.sandbox.app import SalesforceSandbox
-from connectors.salesforce.sandbox.schema import json_value
+from connectors.salesforce.sandbox.schema import SfField, json_value
 from connectors.salesforce.sandbox.soql import OrderKey
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -86,6 +86,7 @@ def test_in_lists_and_likes_compile_once_and_match_like_a_scan(org: SalesforceSa
 def test_upserts_by_a_unique_field_find_the_one_record_through_its_index(org: SalesforceSandbox) -> None:
     table = org.org.table("Contact")
     contact = org.org.objects["Contact"]
+    org.org.add_field(contact, SfField("Closeloop_Id__c", "string", external_id=True, unique=True, length=64))
     row, created = org.org.upsert(contact, "Closeloop_Id__c", "cl-1", {"LastName": "One"})
     again, created_again = org.org.upsert(contact, "Closeloop_Id__c", "CL-1", {"LastName": "Again"})
     assert created

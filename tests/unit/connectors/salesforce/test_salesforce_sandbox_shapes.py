@@ -149,6 +149,9 @@ async def test_collection_and_upsert_shapes(client: httpx.AsyncClient) -> None:
     check(
         upserted.json(), {"type": "array", "items": {**SAVE_RESULT, "required": ["id", "success", "errors", "created"]}}
     )
+    field = {"FullName": "Contact.Closeloop_Id__c", "Metadata": {"type": "Text", "length": 64, "externalId": True}}
+    made = await client.post("/services/data/v60.0/tooling/sobjects/CustomField", json=field)
+    check(made.json(), SAVE_RESULT)
     single = await client.patch("/services/data/v60.0/sobjects/Contact/Closeloop_Id__c/x-1", json={"LastName": "C"})
     check(single.json(), SAVE_RESULT)
 

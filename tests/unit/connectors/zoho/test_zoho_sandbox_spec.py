@@ -130,6 +130,10 @@ async def test_upsert_results_match_spec(client: httpx.AsyncClient) -> None:
 
 
 async def test_duplicate_and_limit_errors_match_spec(client: httpx.AsyncClient) -> None:
+    key = {"fields": [{"field_label": "Closeloop Id", "data_type": "text", "length": 64, "unique": {}}]}
+    made = await client.post("/crm/v8/settings/fields", params={"module": "Contacts"}, json=key)
+    assert made.status_code == 201
+    validate(made.json(), response_schema("fields.json", "/crm/v8/settings/fields", "post", "201"))
     first = await client.post("/crm/v8/Contacts", json={"data": [{"Last_Name": "A", "Closeloop_Id": "cl-1"}]})
     again = await client.post("/crm/v8/Contacts", json={"data": [{"Last_Name": "B", "Closeloop_Id": "cl-1"}]})
     assert first.status_code == 201
@@ -184,3 +188,22 @@ async def test_invalid_token_body_matches_spec(client: httpx.AsyncClient) -> Non
     assert answer.status_code == 401
     validate(answer.json(), component("record.json", "API_Exception"))
     assert answer.json()["code"] == "INVALID_TOKEN"
+
+
+async def test_custom_field_is_named_after_its_label_and_kept_once_created(client: httpx.AsyncClient) -> None:
+    partner = {"fields": [{"field_label": "Closeloop Partner Id", "data_type": "text", "length": 255}]}
+    ignored = await client.post("/crm/v8/Contacts", json={"data": [{"Last_Name": "A", "Closeloop_Partner_Id": "9"}]})
+    made = await client.post("/crm/v8/settings/fields", params={"module": "Contacts"}, json=partner)
+    again = await client.post("/crm/v8/settings/fields", params={"module": "Contacts"}, json=partner)
+    described = await client.get("/crm/v8/settings/fields", params={"module": "Contacts"})
+    kept = await client.post("/crm/v8/Contacts", json={"data": [{"Last_Name": "B", "Closeloop_Partner_Id": "9"}]})
+    first_id, kept_id = ignored.json()["data"][0]["details"]["id"], kept.json()["data"][0]["details"]["id"]
+    query = {"fields": "Last_Name,Closeloop_Partner_Id", "ids": f"{first_id},{kept_id}"}
+    rows = {
+        r["Last_Name"]: r["Closeloop_Partner_Id"]
+        for r in (await client.get("/crm/v8/Contacts", params=query)).json()["data"]
+    }
+    assert made.status_code == 201
+    assert (again.status_code, again.json()["fields"][0]["code"]) == (400, "DUPLICATE_DATA")
+    assert "Closeloop_Partner_Id" in {f["api_name"] for f in described.json()["fields"]}
+    assert rows == {"A": None, "B": "9"}  # Zoho ignores a field that does not exist when it is written

@@ -1,0 +1,71 @@
+"""The setup step: closeloop's own fields exist in every system before a cycle reads or writes them.
+
+closeloop owns three kinds of vendor fields, all named in the mappings: partner ids (the other system's id of a
+record), upsert keys filled with closeloop's golden id, and rollups computed from the revenue ledger. A cycle
+checks them against each object's describe and creates the missing ones through the connector; once they exist
+the check costs nothing beyond the describe the cycle makes anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from closeloop.config.models import GOLDEN_ID, Connection, EntityMapping
+from closeloop.config.policies import FromLoop
+from closeloop.connector import FieldCreator
+from closeloop.engine.context import CycleContext
+from closeloop.model import FieldType, OwnedField
+
+log = logging.getLogger(__name__)
+
+
+class SetupError(Exception):
+    """closeloop's own fields are missing in a system and cannot be created there."""
+
+
+def owned_fields(connection: Connection) -> dict[tuple[str, str], list[OwnedField]]:
+    """(system, native object) -> the fields closeloop owns there, from every mapping of the connection."""
+    found: dict[tuple[str, str], dict[str, OwnedField]] = {}
+    for mapping in connection.mappings:
+        for system, obj, field in _owned(mapping):
+            found.setdefault((system, obj), {}).setdefault(field.name, field)
+    return {where: list(fields.values()) for where, fields in found.items()}
+
+
+def _owned(mapping: EntityMapping) -> Iterator[tuple[str, str, OwnedField]]:
+    entity = mapping.entity.value
+    for system, objects in mapping.systems.items():
+        for obj in objects.objects:
+            if objects.partner_id:
+                yield system, obj, OwnedField(objects.partner_id, FieldType.STRING, f"closeloop partner {entity} id")
+            if objects.upsert is not None and objects.upsert.value == GOLDEN_ID:
+                yield system, obj, OwnedField(objects.upsert.key, FieldType.STRING, "closeloop id", unique=True)
+    for name, field in mapping.fields.items():
+        if isinstance(field.policy, FromLoop):
+            for system, natives in field.native.items():
+                for obj, native in natives.items():
+                    label = f"closeloop {name.replace('_', ' ')}"
+                    yield system, obj, OwnedField(native, field.type, label)
+
+
+async def ensure_owned_fields(ctx: CycleContext) -> int:
+    """Create the owned fields that are missing (idempotent); return how many were created."""
+    created = 0
+    for (system, obj), fields in owned_fields(ctx.connection).items():
+        connector = ctx.connectors[system]
+        schema = await connector.describe(obj)
+        missing = [field for field in fields if field.name not in schema.fields]
+        if not missing:
+            continue
+        names = ", ".join(field.name for field in missing)
+        if not isinstance(connector, FieldCreator):
+            raise SetupError(
+                f"{system} {obj} lacks closeloop's fields {names} and its connector cannot create them; "
+                f"create them in {system} (text fields; see the mapping's partner_id, upsert and from: loop fields)"
+            )
+        await connector.create_fields(obj, missing)
+        log.info("created closeloop's fields in %s %s: %s", system, obj, names)
+        ctx.count("fields_created", system, len(missing))
+        created += len(missing)
+    return created

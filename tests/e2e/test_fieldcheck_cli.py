@@ -41,8 +41,13 @@ def test_a_missing_hubspot_property_exits_2_with_its_position(
     contacts.write_text(contacts.read_text().replace("marketing: jobtitle,", "marketing: jobtitel,"))
     result = closeloop(cli, *command, "--config", str(config), state=tmp_path / "state")
     assert result.returncode == 2
+    (line, column), *_ = (
+        (number, text.index("jobtitel") + 1)
+        for number, text in enumerate(contacts.read_text().splitlines(), start=1)
+        if "jobtitel" in text
+    )
     problem = (
-        f"{contacts.resolve()}:21:53: field 'title': marketing contacts has no field 'jobtitel'; "
+        f"{contacts.resolve()}:{line}:{column}: field 'title': marketing contacts has no field 'jobtitel'; "
         "close names: 'jobtitle'"
     )
     assert problem in result.stderr.splitlines()  # a line of its own (sync's log lines go to stderr too)

@@ -23,7 +23,7 @@ from closeloop.engine.merges import move_merged
 from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
-from closeloop.engine.setup import ensure_owned_fields
+from closeloop.engine.setup import after_setup, ensure_owned_fields
 from closeloop.engine.source import capture_original_sources
 from closeloop.engine.touch import fetch_touchpoints, pull_touches, store_touchpoints
 from closeloop.model import Cursor, NativeRecord, Page
@@ -35,19 +35,32 @@ def ordered(mappings: Sequence[EntityMapping]) -> list[EntityMapping]:
 
 
 async def describe(ctx: CycleContext) -> None:
-    """Create closeloop's missing fields (not in a dry run), describe every mapped object once and learn which
-    canonical deal stages are won."""
-    if not ctx.dry_run:
-        await ensure_owned_fields(ctx)
+    """Describe every mapped object once, check the mapped fields against it (``FieldCheckError`` before anything
+    is read, written or created), create closeloop's missing fields (not in a dry run), and learn which canonical
+    deal stages are won."""
+    await _describe_objects(ctx)
+    check_fields(ctx)
+    if ctx.dry_run:  # a plan creates nothing, but plans as the run will write: with closeloop's fields made
+        ctx.schemas = after_setup(ctx.connection, ctx.connectors, ctx.schemas)
+    else:
+        for created in await ensure_owned_fields(ctx):
+            ctx.schemas.pop(created, None)  # described again below, with the new fields
+        await _describe_objects(ctx)
     won: set[str] = set()
+    for mapping in ctx.connection.mappings:
+        for system in ctx.connection.systems:
+            for obj in mapping.objects(system):
+                if mapping.entity == Entity.DEAL and STAGE in mapping.fields:
+                    won |= _won_stages(ctx, mapping, system, obj)
+    ctx.won_stages = frozenset(won)
+
+
+async def _describe_objects(ctx: CycleContext) -> None:
     for mapping in ctx.connection.mappings:
         for system in ctx.connection.systems:
             for obj in mapping.objects(system):
                 if (system, obj) not in ctx.schemas:
                     ctx.schemas[(system, obj)] = await ctx.connectors[system].describe(obj)
-                if mapping.entity == Entity.DEAL and STAGE in mapping.fields:
-                    won |= _won_stages(ctx, mapping, system, obj)
-    ctx.won_stages = frozenset(won)
 
 
 def _won_stages(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str) -> set[str]:
@@ -199,7 +212,6 @@ async def run_cycle(ctx: CycleContext) -> None:
     Nothing is read or written when a mapped field does not fit the vendor's describe (``FieldCheckError``).
     """
     await describe(ctx)
-    check_fields(ctx)
     mappings = ordered(ctx.connection.mappings)
     await retry_quarantined(ctx)  # in a dry run too: the plan's rolled-back transaction undoes it
     for mapping in mappings:

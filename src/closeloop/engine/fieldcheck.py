@@ -17,6 +17,7 @@ from closeloop.config.policies import Earliest, FromLoop, OneWay, WriteOnce
 from closeloop.config.problems import ConfigError, ConfigProblem, Problems, one_of, suggest
 from closeloop.config.yamlsrc import Loc
 from closeloop.engine.context import CycleContext
+from closeloop.engine.setup import after_setup
 from closeloop.model import FieldInfo, FieldType, ObjectSchema
 
 _TEXT = (FieldType.STRING, FieldType.EMAIL, FieldType.PHONE, FieldType.PICKLIST, FieldType.ID, FieldType.REFERENCE)
@@ -62,7 +63,7 @@ def check_fields(ctx: CycleContext) -> None:
     The refused objects' schemas are forgotten, so the next run describes them again: an admin who creates the
     missing property at the vendor needs no restart.
     """
-    problems = check_connection(ctx.connection, ctx.schemas)
+    problems = check_connection(ctx.connection, after_setup(ctx.connection, ctx.connectors, ctx.schemas))
     if not problems:
         return
     for mapping in ctx.connection.mappings:

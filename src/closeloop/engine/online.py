@@ -19,6 +19,7 @@ from closeloop.config.models import LoadedConfig
 from closeloop.config.problems import ConfigProblem
 from closeloop.connector import Connector, ConnectorContext, Registry
 from closeloop.engine.fieldcheck import check_connection
+from closeloop.engine.setup import after_setup
 from closeloop.http.errors import BudgetExhausted, TransientError
 from closeloop.http.redact import redact, register_secret
 from closeloop.model import ObjectSchema
@@ -79,7 +80,7 @@ async def online_problems(
                     for obj in mapping.objects(system):
                         if (system, obj) not in schemas:
                             schemas[(system, obj)] = await _describe(connectors[system], system, obj)
-            found.update(check_connection(connection, schemas))
+            found.update(check_connection(connection, after_setup(connection, connectors, schemas)))
     finally:
         for connector in connectors.values():
             await connector.aclose()

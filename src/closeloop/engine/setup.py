@@ -9,13 +9,14 @@ the check costs nothing beyond the describe the cycle makes anyway.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 from closeloop.config.models import GOLDEN_ID, Connection, EntityMapping
 from closeloop.config.policies import FromLoop
-from closeloop.connector import FieldCreator
+from closeloop.connector import Connector, FieldCreator
 from closeloop.engine.context import CycleContext
-from closeloop.model import FieldType, OwnedField
+from closeloop.model import FieldInfo, FieldType, ObjectSchema, OwnedField
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,9 @@ def _owned(mapping: EntityMapping) -> Iterator[tuple[str, str, OwnedField]]:
                     yield system, obj, OwnedField(native, field.type, label)
 
 
-async def ensure_owned_fields(ctx: CycleContext) -> int:
-    """Create the owned fields that are missing (idempotent); return how many were created."""
-    created = 0
+async def ensure_owned_fields(ctx: CycleContext) -> list[tuple[str, str]]:
+    """Create the owned fields that are missing (idempotent); return the (system, object) pairs that gained any."""
+    created: list[tuple[str, str]] = []
     for (system, obj), fields in owned_fields(ctx.connection).items():
         connector = ctx.connectors[system]
         schema = await connector.describe(obj)
@@ -67,5 +68,21 @@ async def ensure_owned_fields(ctx: CycleContext) -> int:
         await connector.create_fields(obj, missing)
         log.info("created closeloop's fields in %s %s: %s", system, obj, names)
         ctx.count("fields_created", system, len(missing))
-        created += len(missing)
+        created.append((system, obj))
     return created
+
+
+def after_setup(
+    connection: Connection, connectors: Mapping[str, Connector], schemas: Mapping[tuple[str, str], ObjectSchema]
+) -> dict[tuple[str, str], ObjectSchema]:
+    """The schemas as a run sees them once setup is done: closeloop's own missing fields added where the connector
+    can create them (a connector that cannot leaves them missing, for the field check to report)."""
+    seen = dict(schemas)
+    for (system, obj), owned in owned_fields(connection).items():
+        schema = seen.get((system, obj))
+        if schema is None or not isinstance(connectors[system], FieldCreator):
+            continue
+        created = {f.name: FieldInfo(f.name, f.type, label=f.label) for f in owned if f.name not in schema.fields}
+        if created:
+            seen[(system, obj)] = replace(schema, fields={**schema.fields, **created})
+    return seen

@@ -100,6 +100,14 @@ class Setup:
         assert self.crm.stats.records_written == self.marketing.stats.records_written == 0
 
 
+def where(path: Path, token: str, skip: int = 0) -> str:
+    """``path:line:col`` of ``token`` (plus ``skip`` characters) in a mapping file, as the loader reports it."""
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if token in line and not line.lstrip().startswith("#"):
+            return f"{path}:{number}:{line.index(token) + skip + 1}"
+    raise AssertionError(f"{token!r} is not in {path}")
+
+
 def make_setup(folder: Path, *, people: int, deals: int) -> Setup:
     """The repository's mappings copied into ``folder``; sandboxes seeded with half their people in common."""
     shutil.copytree(REPO / "config" / "mappings", folder / "mappings")
@@ -127,7 +135,8 @@ def test_the_repository_mappings_fit_both_sandboxes(setup: Setup) -> None:
 async def test_a_renamed_hubspot_property_refuses_the_run_before_any_record_is_read(setup: Setup) -> None:
     setup.edit("marketing: jobtitle,", "marketing: jobtitel,")
     expected = (
-        f"{setup.contacts}:21:53: field 'title': marketing contacts has no field 'jobtitel'; close names: 'jobtitle'"
+        f"{where(setup.contacts, 'jobtitel')}: field 'title': "
+        "marketing contacts has no field 'jobtitel'; close names: 'jobtitle'"
     )
     problems, status = await setup.sync()
     assert problems == [expected]
@@ -140,7 +149,8 @@ def test_validate_online_prints_the_renamed_property_and_exits_2(setup: Setup) -
     code, out, err = setup.validate()
     assert (code, out) == (2, "")
     assert err.splitlines() == [
-        f"{setup.contacts}:21:53: field 'title': marketing contacts has no field 'jobtitel'; close names: 'jobtitle'",
+        f"{where(setup.contacts, 'jobtitel')}: field 'title': "
+        "marketing contacts has no field 'jobtitel'; close names: 'jobtitle'",
         f"{setup.folder / 'closeloop.yaml'}: 1 problem; nothing was synced",
     ]
 
@@ -149,7 +159,8 @@ async def test_a_read_only_hubspot_property_the_mapping_writes_is_refused(setup:
     setup.edit("    policy: write-once\n", "    policy: two-way\n")
     (problem,) = (await setup.sync())[0]
     assert problem == (
-        f"{setup.contacts}:55:16: field 'original_source': 'hs_analytics_source' of marketing contacts is read-only, "
+        f"{where(setup.contacts, 'marketing: hs_analytics_source', 11)}: field 'original_source': "
+        "'hs_analytics_source' of marketing contacts is read-only, "
         "but policy 'two-way' writes it from 'crm'; read it only (policy: 'marketing -> crm') or map a writable field"
     )
     setup.assert_no_record_read_or_written()
@@ -159,7 +170,8 @@ async def test_a_value_map_naming_a_stage_the_salesforce_org_does_not_have_is_re
     setup.edit("crm: {Subscriber: subscriber,", "crm: {Subscriber: subscriber, Evangelist: evangelist,")
     (problem,) = (await setup.sync())[0]
     assert problem == (
-        f"{setup.contacts}:51:37: field 'lifecycle_stage': the value map of 'crm' names 'Evangelist', which "
+        f"{where(setup.contacts, 'Evangelist')}: field 'lifecycle_stage': "
+        "the value map of 'crm' names 'Evangelist', which "
         "'Status__c' of crm Contact does not allow; allowed: 'Subscriber', 'Lead', 'MQL', 'SQL', 'Opportunity' or "
         "'Customer'"
     )
@@ -195,7 +207,8 @@ async def test_a_hubspot_property_of_another_type_is_refused(setup: Setup) -> No
     setup.edit("crm: Amount, marketing: amount,", "crm: Amount, marketing: dealname,", setup.deals)
     (problem,) = (await setup.sync())[0]
     assert problem == (
-        f"{setup.deals}:17:55: field 'amount' has type 'decimal', but 'dealname' of marketing deals is a string "
+        f"{where(setup.deals, 'Amount, marketing: dealname', 19)}: field 'amount' has type 'decimal', "
+        "but 'dealname' of marketing deals is a string "
         "field; types that fit it: 'string', 'email', 'phone', 'picklist', 'reference' or 'id'"
     )
     setup.assert_no_record_read_or_written()

@@ -32,9 +32,13 @@ def planned(write: PlannedWrite) -> Write:
 
 def made(connection: Connection, system: str, obj: str, request: WriteRequest) -> Write:
     mapping = next(m for m in connection.mappings if obj in m.objects(system))
-    values, problems = to_canonical_fields(mapping, system, obj, request.fields)
+    partner = mapping.partner_field(system)
+    mapped = {name: value for name, value in request.fields.items() if name != partner}
+    values, problems = to_canonical_fields(mapping, system, obj, mapped)
     assert problems == []
-    canonical = frozenset(values.items())
+    # the partner id is written as it is, beside the mapped fields (see engine/partner.py)
+    sent = {**values, partner: request.fields[partner]} if partner in request.fields else values
+    canonical = frozenset(sent.items())
     return (system, obj, request.op.value, request.native_id, frozenset(request.fields), canonical)
 
 

@@ -53,9 +53,36 @@ async def shipped(tmp_path: Path) -> AsyncIterator[World]:
         yield world
 
 
-async def _salesforce_scenario(world: World) -> None:
+async def _open_deal(world: World, *contacts: str) -> str:
+    """The scenario's deal, made 2026-02-01 through the CRM's API (10,000.00 USD, closing 03-01), its contacts on it."""
     crm = world.crm
     name, amount, stage, closed, currency = crm.deal_fields
+    world.at(day(2, 1))
+    fields = {name: "Acme rollout", amount: 10000, stage: crm.stages[0], closed: "2026-03-01", currency: "USD"}
+    deal = await world.create(crm.deals, fields)
+    for index, contact in enumerate(contacts):
+        await world.put_on_deal(deal, contact, first=index == 0)
+    return deal
+
+
+async def _win(world: World, deal: str) -> None:
+    """The deal is won 2026-03-01; closeloop syncs 03-05, twice (the second run finds nothing more to do)."""
+    world.at(day(3, 1))
+    await world.update(world.crm.deals, deal, {world.crm.deal_fields[2]: world.crm.stages[1]})
+    world.at(day(3, 5))
+    await sync_ok(world, 2)
+
+
+def _assert_figures(world: World, expected: dict[Model, tuple[dict[str, str], dict[str, str]]]) -> None:
+    """The report's total and, per model, its revenue by source and by campaign."""
+    report = build_report(read_facts(world.store, day(1, 1), day(4, 1), "USD"))
+    assert report.total_revenue == Decimal("10000.00")
+    for model, (sources, campaigns) in expected.items():
+        assert {r.key: str(r.revenue) for r in report.attributed_for(model, "source")} == sources, model
+        assert {r.key: str(r.revenue) for r in report.attributed_for(model, "campaign")} == campaigns, model
+
+
+async def _salesforce_scenario(world: World) -> None:
     world.at(day(1, 5))
     ann = await _contact(world, "ann@example.com", "paid_search")
     world.at(day(1, 10))
@@ -65,22 +92,14 @@ async def _salesforce_scenario(world: World) -> None:
     membership = await world.create("CampaignMember", {"CampaignId": webinar, "ContactId": ann, "Status": "Sent"})
     world.at(day(1, 20))
     bob = await _contact(world, "bob@example.com", "email")
-    world.at(day(2, 1))
-    deal = await world.create(
-        crm.deals, {name: "Acme rollout", amount: 10000, stage: crm.stages[0], closed: "2026-03-01", currency: "USD"}
-    )
-    await world.put_on_deal(deal, ann, first=True)
-    await world.put_on_deal(deal, bob, first=False)
+    deal = await _open_deal(world, ann, bob)
     world.at(day(2, 3))
     await world.update("CampaignMember", membership, {"Status": "Responded"})
     world.at(day(2, 5))
     await sync_ok(world)
     world.at(day(2, 15))
     await world.create("CampaignMember", {"CampaignId": newsletter, "ContactId": bob, "Status": "Responded"})
-    world.at(day(3, 1))
-    await world.update(crm.deals, deal, {stage: crm.stages[1]})
-    world.at(day(3, 5))
-    await sync_ok(world, 2)
+    await _win(world, deal)
 
 
 EXPECTED = {  # (source, campaign) figures, hand-computed from the module docstring's journey
@@ -100,11 +119,7 @@ EXPECTED = {  # (source, campaign) figures, hand-computed from the module docstr
 
 async def test_salesforce_campaign_responses_are_touches_at_their_time_with_their_campaign(shipped: World) -> None:
     await _salesforce_scenario(shipped)
-    report = build_report(read_facts(shipped.store, day(1, 1), day(4, 1), "USD"))
-    assert report.total_revenue == Decimal("10000.00")
-    for model, (sources, campaigns) in EXPECTED.items():
-        assert {r.key: str(r.revenue) for r in report.attributed_for(model, "source")} == sources, model
-        assert {r.key: str(r.revenue) for r in report.attributed_for(model, "campaign")} == campaigns, model
+    _assert_figures(shipped, EXPECTED)
     written = shipped.crm_box.stats.records_written + shipped.mkt_box.stats.records_written
     await sync_ok(shipped)  # touches are read, never written: still converged
     assert shipped.crm_box.stats.records_written + shipped.mkt_box.stats.records_written == written
@@ -123,15 +138,9 @@ async def _submit(world: World, form: str, email: str, page: str) -> None:
 
 
 async def _hubspot_scenario(world: World) -> None:
-    crm = world.crm
-    name, amount, stage, closed, currency = crm.deal_fields
     world.at(day(1, 5))
     ann = await _contact(world, "ann@example.com", "paid_search")
-    world.at(day(2, 1))
-    deal = await world.create(
-        crm.deals, {name: "Acme rollout", amount: 10000, stage: crm.stages[0], closed: "2026-03-01", currency: "USD"}
-    )
-    await world.put_on_deal(deal, ann, first=True)
+    deal = await _open_deal(world, ann)
     world.at(day(2, 2))
     await sync_ok(world)
     api = world.engine.connector("marketing").api  # type: ignore[attr-defined]
@@ -148,10 +157,7 @@ async def _hubspot_scenario(world: World) -> None:
         "ann@example.com",
         f"{SITE}/pricing?utm_source=newsletter&utm_medium=email&utm_campaign=feb-news",
     )
-    world.at(day(3, 1))
-    await world.update(crm.deals, deal, {stage: crm.stages[1]})
-    world.at(day(3, 5))
-    await sync_ok(world, 2)
+    await _win(world, deal)
 
 
 SITE = "https://www.example.com"
@@ -179,11 +185,7 @@ FORM_EXPECTED = {
 async def test_hubspot_form_submissions_are_touches_with_their_pages_utm_values(shipped: World) -> None:
     await _hubspot_scenario(shipped)
     assert hubspot_contact(shipped, "ann@example.com").fields["num_conversion_events"] == "2"
-    report = build_report(read_facts(shipped.store, day(1, 1), day(4, 1), "USD"))
-    assert report.total_revenue == Decimal("10000.00")
-    for model, (sources, campaigns) in FORM_EXPECTED.items():
-        assert {r.key: str(r.revenue) for r in report.attributed_for(model, "source")} == sources, model
-        assert {r.key: str(r.revenue) for r in report.attributed_for(model, "campaign")} == campaigns, model
+    _assert_figures(shipped, FORM_EXPECTED)
 
 
 async def _program_status(world: World, program: int, lead: str, status: str) -> None:
@@ -194,15 +196,9 @@ async def _program_status(world: World, program: int, lead: str, status: str) ->
 
 
 async def _marketo_scenario(world: World) -> None:
-    crm = world.crm
-    name, amount, stage, closed, currency = crm.deal_fields
     world.at(day(1, 5))
     ann = await _contact(world, "ann@example.com", "paid_search")
-    world.at(day(2, 1))
-    deal = await world.create(
-        crm.deals, {name: "Acme rollout", amount: 10000, stage: crm.stages[0], closed: "2026-03-01", currency: "USD"}
-    )
-    await world.put_on_deal(deal, ann, first=True)
+    deal = await _open_deal(world, ann)
     world.at(day(2, 2))
     await sync_ok(world)
     lead = next(r.id for r in world.mkt_box.leads.live() if r.fields.get("email") == "ann@example.com")
@@ -225,10 +221,7 @@ async def _marketo_scenario(world: World) -> None:
         (day(2, 5), "events", "Spring webinar", "Registered"),
         (day(2, 12), "events", "Spring webinar", "Attended"),
     ]
-    world.at(day(3, 1))
-    await world.update(crm.deals, deal, {stage: crm.stages[1]})
-    world.at(day(3, 5))
-    await sync_ok(world, 2)
+    await _win(world, deal)
 
 
 PROGRAM_EXPECTED = {
@@ -247,8 +240,4 @@ PROGRAM_EXPECTED = {
 @pytest.mark.parametrize("world", [("zoho", "marketo")], indirect=True, ids=["zoho-marketo"])
 async def test_marketo_program_memberships_are_touches_with_their_programs_channel(world: World) -> None:
     await _marketo_scenario(world)
-    report = build_report(read_facts(world.store, day(1, 1), day(4, 1), "USD"))
-    assert report.total_revenue == Decimal("10000.00")
-    for model, (sources, campaigns) in PROGRAM_EXPECTED.items():
-        assert {r.key: str(r.revenue) for r in report.attributed_for(model, "source")} == sources, model
-        assert {r.key: str(r.revenue) for r in report.attributed_for(model, "campaign")} == campaigns, model
+    _assert_figures(world, PROGRAM_EXPECTED)

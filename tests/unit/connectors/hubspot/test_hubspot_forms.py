@@ -7,7 +7,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import respx
 
+from closeloop.connector import ConnectorContext
+from connectors.hubspot import HubSpotSettings, create
 from connectors.hubspot.forms import submission_touch
 from connectors.hubspot.sandbox import create_sandbox
 from connectors.hubspot.sandbox.forms import PORTAL_ID
@@ -136,3 +139,30 @@ async def test_connector_reads_the_submissions_of_contacts_that_converted(hubspo
     people = {r.id: r.fields for r in sandbox.table("contacts").live()}
     assert all(t.campaign == people[t.native_id].get("utm_campaign") for t in fills)
     assert sandbox.stats.calls["GET /contacts/v1/contact/vids/batch/"] == 1
+
+
+@respx.mock(base_url="https://api.hubapi.com", assert_all_called=True)
+async def test_a_portal_that_refuses_the_submissions_read_leaves_the_conversions_without_utm_values(
+    respx_mock: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    stamp = "2026-02-10T09:30:00.000Z"
+    props = PROPS | {"hs_object_id": "7", "num_conversion_events": "2"}
+    respx_mock.post("/crm/v3/objects/contacts/batch/read").respond(
+        json={"status": "COMPLETE", "results": [{"id": "7", "properties": props, "createdAt": stamp,
+                                                 "updatedAt": stamp, "archived": False}]}
+    )  # fmt: skip
+    refused = {
+        "status": "error",
+        "message": "This app hasn't been granted all required scopes",
+        "category": "MISSING_SCOPES",
+    }
+    respx_mock.get("/contacts/v1/contact/vids/batch/").respond(403, json=refused)
+    settings = HubSpotSettings(access_token="pat-na1-unit-test", backoff_base_seconds=0.01, backoff_max_seconds=0.02)
+    connector = create(ConnectorContext("hubspot-unit", settings))
+    try:
+        touches = await connector.touchpoints("contacts", ["7"], None)
+    finally:
+        await connector.aclose()
+    fills = [(t.detail, t.campaign, dict(t.utm)) for t in touches if t.kind == "form_fill"]
+    assert fills == [("Demo request", None, {}), ("Pricing", None, {})]
+    assert "form submissions not readable (HTTP 403)" in caplog.text

@@ -25,7 +25,7 @@ from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
 from closeloop.engine.setup import after_setup, ensure_owned_fields
 from closeloop.engine.source import capture_original_sources
-from closeloop.engine.touch import fetch_touchpoints, pull_touches, store_touchpoints
+from closeloop.engine.touch import fetch_touchpoints, pull_touches, store_touchpoints, touch_subjects
 from closeloop.model import Cursor, NativeRecord, Page
 
 
@@ -187,7 +187,7 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
     # for versions not applied yet: a quiet cycle's lookback re-reads cost no further calls.
     fresh = [r.id for r in applier.fresh(records) if not r.deleted]
     associations = await fetch_associations(ctx, system, obj, fresh) if is_deal else []
-    touchpoints = [] if is_deal else await fetch_touchpoints(ctx, system, obj, fresh)
+    touchpoints = [] if is_deal else await fetch_touchpoints(ctx, system, obj, touch_subjects(ctx, system, obj, fresh))
     with ctx.store.transaction():
         result = applier.apply(records)
         if is_deal:

@@ -16,6 +16,15 @@ from closeloop.store.rows import TouchpointRow
 log = logging.getLogger(__name__)
 
 
+def touch_subjects(ctx: CycleContext, system: str, obj: str, fresh: Sequence[str]) -> list[str]:
+    """The people of a page whose touches to ask the system for: every fresh one; where the system streams its
+    touches, only those arriving (not linked there yet), since the stream brings every later touch."""
+    if not fresh or not isinstance(ctx.connectors[system], TouchStream):
+        return list(fresh)
+    linked = ctx.store.find_links(system, obj, fresh)
+    return [native for native in fresh if native not in linked]
+
+
 async def fetch_touchpoints(ctx: CycleContext, system: str, obj: str, ids: Sequence[str]) -> list[Touchpoint]:
     """The touchpoints of a page's contacts; a failure here never fails the sync (none are recorded then)."""
     if not ids:

@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--since", help="period start, YYYY-MM-DD (default: 12 months ago)")
     report.add_argument("--until", help="period end, YYYY-MM-DD (default: today)")
     report.add_argument("--spend", type=Path, help="CSV of spend: period,channel,campaign,amount")
+    report.add_argument(
+        "--by", choices=["month", "quarter"], default="month", help="revenue over time by month (default) or quarter"
+    )
+    report.add_argument(
+        "--detail", action="store_true", help="list each deal with its touches and every model's credit to each"
+    )
 
     sandbox = commands.add_parser("sandbox", help="serve the vendor emulators on 127.0.0.1")
     sandbox.add_argument(

@@ -18,10 +18,12 @@ ConfigFactory = Callable[..., Path]
 
 
 def closeloop(
-    cli: list[str], args: Sequence[str], state: Path, *, cwd: Path | None = None
+    cli: list[str], args: Sequence[str], state: Path | None, *, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run one command as a user would, output piped (not a terminal)."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CLOSELOOP_STATE_DIR": str(state)}
+    """Run one command as a user would, output piped (not a terminal); ``state`` None: no CLOSELOOP_STATE_DIR."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    if state is not None:
+        env["CLOSELOOP_STATE_DIR"] = str(state)
     return subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
         [*cli, *args], capture_output=True, text=True, timeout=120, env=env, cwd=cwd, check=False
     )
@@ -96,28 +98,12 @@ def test_read_commands_never_create_a_store_and_find_it_from_any_folder(
     env_state = tmp_path / "unused"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    nothing = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
-        [*cli, "status", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=elsewhere,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-        check=False,
-    )
+    nothing = closeloop(cli, ["status", "--config", str(config)], None, cwd=elsewhere)
     assert nothing.returncode == 2
     assert "no state store at" in nothing.stderr
     assert not (config.parent / "state").exists()
     assert not (elsewhere / "state").exists()
-    synced = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
-        [*cli, "sync", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=elsewhere,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-        check=False,
-    )
+    synced = closeloop(cli, ["sync", "--config", str(config)], None, cwd=elsewhere)
     assert synced.returncode in (0, 1), synced.stderr
     store = config.parent / "state" / "e2e.db"  # state.path is relative to the config file, like mappings
     assert store.exists()

@@ -6,20 +6,24 @@ import argparse
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
 
-from closeloop.config.models import LoadedConfig
+from closeloop.config.models import Entity, LoadedConfig
 from closeloop.console import output_console
 from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 from closeloop.loop.attribution import Model
 from closeloop.loop.facts import read_facts
+from closeloop.loop.ledger import positions
+from closeloop.loop.money import Rates
+from closeloop.loop.open_deals import contact_labels, read_deal_book
 from closeloop.loop.render import Format, render
-from closeloop.loop.report import build_report
+from closeloop.loop.report import ReportInput, build_report
 from closeloop.loop.spend import SpendFileError, SpendRow, parse_spend_csv
+from closeloop.loop.trend import Granularity
 from closeloop.model import now_utc
 from closeloop.store.api import StateStore
 
@@ -33,7 +37,7 @@ class ReportUsageError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ReportRequest:
-    """The report asked for: period [start, end), models, format, output file and spend."""
+    """The report asked for: period [start, end), models, format, output file, spend, buckets and detail."""
 
     start: datetime
     end: datetime
@@ -41,6 +45,8 @@ class ReportRequest:
     fmt: Format
     out: Path | None
     spend: tuple[SpendRow, ...]
+    by: Granularity = Granularity.MONTH
+    detail: bool = False
 
 
 def parse_models(name: str) -> tuple[Model, ...]:
@@ -95,7 +101,32 @@ def request_of(args: argparse.Namespace, today: date) -> ReportRequest:
     fmt = Format(args.format)
     start, end = period(args.since, args.until, today)
     out = args.out if args.out is not None or fmt is not Format.HTML else DEFAULT_HTML
-    return ReportRequest(start, end, parse_models(args.model), fmt, out, read_spend(args.spend))
+    # --by and --detail came later than the other options: callers that build arguments by hand may omit them
+    by = Granularity(getattr(args, "by", None) or Granularity.MONTH)
+    detail = bool(getattr(args, "detail", False))
+    return ReportRequest(start, end, parse_models(args.model), fmt, out, read_spend(args.spend), by, detail)
+
+
+def currency_mapped(config: LoadedConfig) -> bool:
+    """True when some deals mapping maps a currency (then a blank one is unknown, not the base currency)."""
+    return any(
+        mapping.entity == Entity.DEAL and "currency" in mapping.fields
+        for connection in config.connections
+        for mapping in connection.mappings
+    )
+
+
+def with_pipeline(facts: ReportInput, store: StateStore, config: LoadedConfig) -> ReportInput:
+    """The report input with the open deals, their creation times and every deal's name added."""
+    rates = Rates(config.loop.base_currency, dict(config.loop.rates))
+    book = read_deal_book(store, set(positions(facts.ledger)), rates, currency_mapped=currency_mapped(config))
+    return replace(
+        facts,
+        open_deals=book.open,
+        unpriced_open_deals=book.unpriced,
+        deal_names=book.names,
+        deal_created={**facts.deal_created, **book.created},
+    )
 
 
 def report_command(
@@ -113,8 +144,12 @@ def report_command(
         print(f"closeloop report: {exc}", file=sys.stderr)
         return EXIT_USAGE
     facts = read_facts(store, request.start, request.end, config.loop.base_currency, request.spend)
+    facts = with_pipeline(facts, store, config)
+    if request.detail:
+        credited = [c for p in (*positions(facts.ledger).values(), *facts.open_deals) for c in p.contacts]
+        facts = replace(facts, contact_labels=contact_labels(store, credited))
     half_life = timedelta(days=config.loop.time_decay_half_life_days)
-    report = build_report(facts, request.models, half_life=half_life)
+    report = build_report(facts, request.models, half_life=half_life, by=request.by, detail=request.detail)
     try:
         render(report, request.fmt, request.out, console=console or output_console())
     except OSError as exc:  # --out in a missing or read-only folder

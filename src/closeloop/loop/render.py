@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from closeloop.console import output_console
 from closeloop.loop.render_csv import render_csv
 from closeloop.loop.render_html import render_html
 from closeloop.loop.render_json import render_json
@@ -39,14 +40,19 @@ def render_text(report: Report, fmt: Format | str, *, width: int = 140) -> str:
 
 
 def render(report: Report, fmt: Format | str, out: Path | None = None, *, console: Console | None = None) -> str:
-    """Write the report in ``fmt`` to ``out``, or to the console when ``out`` is None; return the text."""
+    """Write the report in ``fmt`` to ``out``, or to the console when ``out`` is None; return the text.
+
+    The console defaults to stdout's: the terminal's width there, and whole rows (never cut to 80 columns) when
+    stdout is a pipe or a file.
+    """
     chosen = Format(fmt)
+    console = console or output_console()
     if out is None and chosen is Format.TABLE:
-        render_table(report, console or Console())
+        render_table(report, console)
         return render_text(report, chosen)
     text = render_text(report, chosen)
     if out is None:
-        (console or Console()).out(text, end="", highlight=False)
+        console.out(text, end="", highlight=False)
     else:
         out.write_text(text, encoding="utf-8")
     return text

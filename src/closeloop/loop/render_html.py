@@ -9,8 +9,17 @@ from html import escape
 
 from closeloop.loop.attribution import Model
 from closeloop.loop.fmt import money, number, percent, source_label
-from closeloop.loop.report import Report
-from closeloop.loop.svg import Series, diverging_bars, funnel, grouped_bars
+from closeloop.loop.report import NO_CAMPAIGN, Report
+from closeloop.loop.sections import (
+    Section,
+    detail_sections,
+    influence_section,
+    pipeline_section,
+    quality_section,
+    trend_section,
+)
+from closeloop.loop.svg import Series, columns, diverging_bars, funnel, grouped_bars
+from closeloop.loop.trend import Granularity
 
 MODEL_COLORS = {
     Model.FIRST_TOUCH: "#4e79a7",
@@ -27,14 +36,14 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; background: #f4f6fa; color: #2e3440;
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1080px; margin: 0 auto; padding: 32px 24px 48px; }
+main { max-width: 1360px; margin: 0 auto; padding: 32px 24px 48px; }
 header h1 { margin: 0; font-size: 28px; letter-spacing: -0.02em; }
 header p { margin: 4px 0 0; color: #5e6a7d; }
-.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 14px;
+.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 14px;
   margin: 24px 0; }
 .kpi { background: #fff; border-radius: 12px; padding: 16px 18px; box-shadow: 0 1px 3px rgba(30,40,60,.08); }
 .kpi .label { color: #5e6a7d; font-size: 13px; text-transform: uppercase; letter-spacing: .04em; }
-.kpi .value { font-size: 26px; font-weight: 700; margin-top: 2px; }
+.kpi .value { font-size: 22px; white-space: nowrap; font-weight: 700; margin-top: 2px; }
 .card { background: #fff; border-radius: 12px; padding: 20px 24px; margin: 0 0 20px;
   box-shadow: 0 1px 3px rgba(30,40,60,.08); }
 .card h2 { margin: 0 0 4px; font-size: 18px; }
@@ -44,22 +53,43 @@ table { width: 100%; border-collapse: collapse; font-size: 14px; }
 th, td { padding: 7px 10px; border-bottom: 1px solid #e8ecf2; text-align: left; white-space: nowrap; }
 th { color: #5e6a7d; font-weight: 600; font-size: 12px; text-transform: uppercase; letter-spacing: .03em; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.total td { font-weight: 700; border-top: 2px solid #d8dee9; }
+td small { color: #5e6a7d; font-size: 12px; }
+table.dense { font-size: 13px; }
+table.dense th, table.dense td { padding: 6px 7px; }
+table.dense td:not(.num) { white-space: normal; overflow-wrap: anywhere; max-width: 200px; }
+tr.total td { font-weight: 700; }
+tr:not(.total) + tr.total td { border-top: 2px solid #d8dee9; }
 .scroll { overflow-x: auto; }
 footer { color: #8a94a6; font-size: 12px; text-align: center; margin-top: 28px; }
 """
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, total: bool = False, text: int = 1) -> str:
-    """An HTML table; columns after the first ``text`` are right-aligned; ``total`` marks the last row bold."""
+DENSE_COLUMNS = 9
+"""A table with more columns than this is set tighter, so that it reads whole at 1,400 px."""
+
+
+def _cell(text: str) -> str:
+    """A cell's text; a second line (a figure's deals or share) goes below it in small print."""
+    first, _, second = text.partition("\n")
+    return escape(first) + (f"<br><small>{escape(second)}</small>" if second else "")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, totals: int = 0, text: int = 1) -> str:
+    """An HTML table; columns after the first ``text`` are right-aligned; the last ``totals`` rows are bold."""
     head = "".join(f"<th{' class=num' if i >= text else ''}>{escape(h)}</th>" for i, h in enumerate(headers))
     body = []
     for n, row in enumerate(rows):
-        cells = "".join(f"<td{' class=num' if i >= text else ''}>{escape(c)}</td>" for i, c in enumerate(row))
-        marker = ' class="total"' if total and n == len(rows) - 1 else ""
+        cells = "".join(f"<td{' class=num' if i >= text else ''}>{_cell(c)}</td>" for i, c in enumerate(row))
+        marker = ' class="total"' if n >= len(rows) - totals else ""
         body.append(f"<tr{marker}>{cells}</tr>")
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    dense = ' class="dense"' if len(headers) > DENSE_COLUMNS else ""
+    table = f"<table{dense}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     return f'<div class="scroll">{table}</div>'
+
+
+def _section(section: Section) -> str:
+    table = _table(section.headers, section.rows, totals=section.totals, text=section.text)
+    return _card(section.title, section.note, table)
 
 
 def _card(title: str, note: str, content: str) -> str:
@@ -77,6 +107,11 @@ def _kpis(report: Report) -> str:
         ("New leads", number(report.funnel_total.counts[0])),
         ("Lead → customer", percent(report.funnel_total.overall)),
     ]
+    if report.previous is not None:
+        items.append(("Vs previous period", percent(report.previous.change)))
+    items.append((f"Open pipeline ({report.open_deals} deals)", money(report.open_amount)))
+    if report.quality is not None:
+        items.append(("Unattributed", percent(report.quality.unattributed.share)))
     if report.roi:
         items.append(("Spend", money(spend)))
     cards = "".join(
@@ -148,21 +183,38 @@ def _funnel_table(report: Report) -> str:
         ]
         for r in (*report.funnel, report.funnel_total)
     ]
-    return _card("Funnel by original source", "Stage-to-stage conversion rates.", _table(headers, rows, total=True))
+    return _card("Funnel by original source", "Stage-to-stage conversion rates.", _table(headers, rows, totals=1))
 
 
-def _revenue_table(report: Report, dimension: str) -> str:
-    headers = (dimension.capitalize(), *(m.label for m in report.models))
-    rows = [
-        [source_label(k) if dimension == "source" else k, *(money(v) for v in values)]
-        for k, values in report.revenue_matrix(dimension)
+def trend_chart(report: Report) -> str:
+    """Columns of closed-won revenue per month or quarter of the period."""
+    unit = "month" if report.granularity is Granularity.MONTH else "quarter"
+    items = [(row.label, row.revenue) for row in report.trend]
+    chart = columns(f"Revenue per {unit}", items, lambda v: f"{v:,.0f}", "#4e79a7")
+    note = f"Closed-won revenue in {report.base_currency} per {unit}, by close date; the table below compares each"
+    return _card("Revenue over time", f"{note} {unit} with the one before it.", chart)
+
+
+CAMPAIGNS_CHARTED = 12
+
+
+def campaign_chart(report: Report) -> str:
+    """Closed-won revenue and open pipeline per campaign under the first model, the largest campaigns first."""
+    model = report.models[0]
+    figures = [
+        (key, [cell.revenue if cell else Decimal(0) for cell in (won[0], opened[0])])
+        for key, won, opened in report.won_and_pipeline("campaign")
     ]
-    rows.append(["Total", *([money(report.total_revenue)] * len(report.models))])
-    return _card(
-        f"Revenue by {dimension}",
-        f"In {report.base_currency}, per attribution model.",
-        _table(headers, rows, total=True),
+    figures = sorted((f for f in figures if any(f[1])), key=lambda f: (-f[1][0], -f[1][1], f[0]))
+    charted = figures[:CAMPAIGNS_CHARTED]
+    labels, values = [key for key, _ in charted], [v for _, v in charted]
+    series = [Series("Closed-won revenue", "#59a14f"), Series("Open pipeline", "#f28e2b")]
+    chart = grouped_bars(f"Campaigns ({model.label})", labels, series, values, lambda v: f"{v:,.0f}")
+    note = (
+        f"In {report.base_currency}, credited to each touch's campaign under the {model.label} model;"
+        f" {NO_CAMPAIGN} holds the touches that name none. The {CAMPAIGNS_CHARTED} largest campaigns."
     )
+    return _card("Campaigns: revenue and open pipeline", note, chart)
 
 
 def _deal_table(report: Report) -> str:
@@ -209,15 +261,22 @@ def render_html(report: Report) -> str:
     span = f"{report.period_start:%d %b %Y} – {last_day:%d %b %Y}"
     models = ", ".join(m.label for m in report.models)
     sections = [
+        trend_chart(report),
+        _section(trend_section(report)),
+        _section(influence_section(report)),
+        _section(quality_section(report)),
         revenue_chart(report),
+        campaign_chart(report),
         funnel_chart(report),
         roi_chart(report),
         _funnel_table(report),
-        _revenue_table(report, "campaign"),
+        _section(pipeline_section(report, "source")),
+        _section(pipeline_section(report, "campaign")),
         _deal_table(report),
     ]
     if report.roi:
         sections.append(_roi_table(report))
+    sections += [_section(s) for s in detail_sections(report)]
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -7,6 +7,14 @@ from rich.table import Table
 
 from closeloop.loop.fmt import money, number, percent, source_label
 from closeloop.loop.report import Report
+from closeloop.loop.sections import (
+    Section,
+    detail_sections,
+    influence_section,
+    pipeline_section,
+    quality_section,
+    trend_section,
+)
 
 _STAGE_HEADERS = ("Leads", "MQL", "SQL", "Opps", "Customers")
 _RATE_HEADERS = ("Lead→MQL", "MQL→SQL", "SQL→Opp", "Opp→Cust", "Lead→Cust")
@@ -29,17 +37,13 @@ def funnel_table(report: Report) -> Table:
     return table
 
 
-def revenue_table(report: Report, dimension: str) -> Table:
-    """Attributed revenue per source or campaign, one column per model."""
-    title = f"Revenue by {dimension} ({report.base_currency})"
-    table = Table(title=title, title_justify="left")
-    table.add_column(dimension.capitalize())
-    for model in report.models:
-        table.add_column(model.label, justify="right")
-    for key, values in report.revenue_matrix(dimension):
-        label = source_label(key) if dimension == "source" else key
-        table.add_row(label, *(money(v) for v in values))
-    table.add_row("Total", *([money(report.total_revenue)] * len(report.models)), style="bold")
+def section_table(section: Section) -> Table:
+    """A report section as a rich table: its note as the caption, word columns left, figures right."""
+    table = Table(title=section.title, title_justify="left", caption=section.note, caption_justify="left")
+    for i, header in enumerate(section.headers):
+        table.add_column(header, justify="left" if i < section.text else "right")
+    for n, row in enumerate(section.rows):
+        table.add_row(*row, style="bold" if n >= len(section.rows) - section.totals else None)
     return table
 
 
@@ -89,20 +93,27 @@ def roi_table(report: Report) -> Table:
 def report_tables(report: Report) -> list[Table]:
     """Every table of the report, in reading order."""
     tables = [
+        section_table(trend_section(report)),
+        section_table(influence_section(report)),
+        section_table(quality_section(report)),
         funnel_table(report),
-        revenue_table(report, "source"),
-        revenue_table(report, "campaign"),
+        section_table(pipeline_section(report, "source")),
+        section_table(pipeline_section(report, "campaign")),
         deal_table(report),
     ]
-    return [*tables, roi_table(report)] if report.roi else tables
+    tables += [roi_table(report)] if report.roi else []
+    return tables + [section_table(s) for s in detail_sections(report)]
 
 
 def render_table(report: Report, console: Console) -> None:
     """Print the report's tables to ``console``."""
     start, end = report.period_start.date().isoformat(), report.period_end.date().isoformat()
+    previous = report.previous
+    against = f" (previous period {money(previous.revenue)}, {percent(previous.change)})" if previous else ""
     console.print(
         f"[bold]Closed-loop report[/bold] {start} → {end}: {report.won_deals} won deals, "
-        f"{money(report.total_revenue)} {report.base_currency}"
+        f"{money(report.total_revenue)} {report.base_currency}{against}; "
+        f"open pipeline {money(report.open_amount)} in {report.open_deals} deals"
     )
     for table in report_tables(report):
         console.print(table)

@@ -11,11 +11,14 @@ from decimal import Decimal
 from fractions import Fraction
 
 from closeloop.loop.attribution import DEFAULT_HALF_LIFE, Milestones, Model, attribute
+from closeloop.loop.detail import DealDetail, build_details
+from closeloop.loop.influence import DataQuality, Influence, build_influence, build_quality
 from closeloop.loop.ledger import LedgerEntry, Position, positions
 from closeloop.loop.money import cents
 from closeloop.loop.source import OriginalSource
 from closeloop.loop.spend import SpendRow
 from closeloop.loop.touchpoints import Touch, TouchKind, channel_of_source, touch_from_original_source
+from closeloop.loop.trend import Granularity, PeriodComparison, TrendRow, Window, build_trend, compare_period
 from closeloop.model import utc
 
 UNKNOWN = "unknown"
@@ -73,7 +76,10 @@ class ContactFacts:
 class ReportInput:
     """Everything a report is computed from; the period is [period_start, period_end).
 
-    ``deal_created`` holds each deal's creation time (deal id -> when), where it is known.
+    ``deal_created`` holds each deal's creation time (deal id -> when), where it is known; ``open_deals`` the
+    deals open now (positions without a close, amounts in the base currency), ``unpriced_open_deals`` how many
+    open deals were left out for want of a rate, ``deal_names`` each deal's name where it has one and
+    ``contact_labels`` the email of contacts that ``--detail`` lists.
     """
 
     contacts: tuple[ContactFacts, ...]
@@ -84,6 +90,10 @@ class ReportInput:
     base_currency: str
     spend: tuple[SpendRow, ...] = ()
     deal_created: Mapping[str, datetime] = field(default_factory=dict, hash=False)
+    open_deals: tuple[Position, ...] = ()
+    unpriced_open_deals: int = 0
+    deal_names: Mapping[str, str] = field(default_factory=dict, hash=False)
+    contact_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def in_period(self, moment: datetime | None) -> bool:
         """True when ``moment`` falls within the period."""
@@ -153,6 +163,10 @@ class RoiRow:
     """(revenue - spend) / spend in percent."""
 
 
+KeyFigures = tuple[str, list[AttributedRow | None], list[AttributedRow | None]]
+"""One source or campaign: its key, its closed-won rows and its open-pipeline rows, one per model."""
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     """A closed-loop report for one period, under one or several models."""
@@ -168,10 +182,24 @@ class Report:
     attributed: tuple[AttributedRow, ...]
     deal_stats: tuple[DealStatsRow, ...]
     roi: tuple[RoiRow, ...]
+    granularity: Granularity = Granularity.MONTH
+    trend: tuple[TrendRow, ...] = ()
+    previous: PeriodComparison | None = None
+    pipeline: tuple[AttributedRow, ...] = ()
+    """Open pipeline credited per model, source and campaign: ``revenue`` is the open amount in the base currency."""
+    open_deals: int = 0
+    open_amount: Decimal = Decimal("0.00")
+    influence: Influence | None = None
+    quality: DataQuality | None = None
+    details: tuple[DealDetail, ...] = ()
 
     def attributed_for(self, model: Model, dimension: str) -> list[AttributedRow]:
         """The attributed rows of one model and dimension ("source" or "campaign")."""
         return [r for r in self.attributed if r.model is model and r.dimension == dimension]
+
+    def pipeline_for(self, model: Model, dimension: str) -> list[AttributedRow]:
+        """The open-pipeline rows of one model and dimension ("source" or "campaign")."""
+        return [r for r in self.pipeline if r.model is model and r.dimension == dimension]
 
     def revenue_matrix(self, dimension: str) -> list[tuple[str, list[Decimal]]]:
         """Revenue per key (rows) and model (columns, in ``models`` order), largest total first."""
@@ -179,6 +207,22 @@ class Report:
         keys = {key for key, _ in cells}
         rows = [(k, [cells.get((k, m), Decimal("0.00")) for m in self.models]) for k in keys]
         rows.sort(key=lambda row: (-sum(row[1]), row[0]))
+        return rows
+
+    def won_and_pipeline(self, dimension: str) -> list[KeyFigures]:
+        """Per key: its closed-won rows and its open-pipeline rows, one per model (None where it has none).
+
+        Keys come largest closed-won revenue first, then largest pipeline, then by name.
+        """
+        won = {(r.key, r.model): r for r in self.attributed if r.dimension == dimension}
+        open_ = {(r.key, r.model): r for r in self.pipeline if r.dimension == dimension}
+        keys = {key for key, _ in (*won, *open_)}
+        rows = [(k, [won.get((k, m)) for m in self.models], [open_.get((k, m)) for m in self.models]) for k in keys]
+
+        def weight(cells: list[AttributedRow | None]) -> Decimal:
+            return sum((c.revenue for c in cells if c is not None), Decimal(0))
+
+        rows.sort(key=lambda row: (-weight(row[1]), -weight(row[2]), row[0]))
         return rows
 
 
@@ -363,15 +407,41 @@ def build_roi(inp: ReportInput, attributed: Sequence[AttributedRow], models: Seq
     return rows
 
 
+def credited(
+    models: Sequence[Model],
+    deals: Sequence[Position],
+    milestones: Mapping[str, Milestones],
+    by_contact: Mapping[str, Sequence[Touch]],
+    half_life: timedelta,
+) -> list[AttributedRow]:
+    """The rows of ``attribute_deals`` for every model in turn."""
+    return [row for model in models for row in attribute_deals(model, deals, milestones, by_contact, half_life)]
+
+
 def build_report(
-    inp: ReportInput, models: Sequence[Model] = tuple(Model), *, half_life: timedelta = DEFAULT_HALF_LIFE
+    inp: ReportInput,
+    models: Sequence[Model] = tuple(Model),
+    *,
+    half_life: timedelta = DEFAULT_HALF_LIFE,
+    by: Granularity = Granularity.MONTH,
+    detail: bool = False,
 ) -> Report:
-    """The closed-loop report for ``inp``'s period under ``models`` (all of them by default)."""
+    """The closed-loop report for ``inp``'s period under ``models`` (all of them by default).
+
+    ``by`` buckets revenue over time by month or quarter; ``detail`` adds each deal with its touches and credits.
+    Open deals are attributed as won ones are, with every touch so far (they have no close yet).
+    """
     deals = won_in_period(inp)
+    both = [*deals, *inp.open_deals]
     by_contact = journeys(inp)
-    milestones = deal_milestones(inp, deals)
-    attributed = [row for model in models for row in attribute_deals(model, deals, milestones, by_contact, half_life)]
+    milestones = deal_milestones(inp, both)
+    attributed = credited(models, deals, milestones, by_contact, half_life)
+    pipeline = credited(models, inp.open_deals, milestones, by_contact, half_life)
+    won_now, period = list(positions(inp.ledger).values()), Window(inp.period_start, inp.period_end)
+    touched = {d.deal_id: deal_touches(d, by_contact) for d in both}
     funnel, funnel_total = build_funnel(inp)
+    labels = inp.deal_names, inp.contact_labels
+    details = build_details(both, touched, milestones, models, half_life, *labels) if detail else []
     return Report(
         period_start=inp.period_start,
         period_end=inp.period_end,
@@ -384,4 +454,13 @@ def build_report(
         attributed=tuple(attributed),
         deal_stats=tuple(build_deal_stats(inp, deals, by_contact)),
         roi=tuple(build_roi(inp, attributed, models)),
+        granularity=by,
+        trend=tuple(build_trend(won_now, period, by)),
+        previous=compare_period(won_now, period),
+        pipeline=tuple(pipeline),
+        open_deals=len(inp.open_deals),
+        open_amount=cents(sum((d.amount_base for d in inp.open_deals), Decimal(0))),
+        influence=build_influence(deals, touched, inp.deal_created),
+        quality=build_quality(deals, touched, inp.unpriced_open_deals),
+        details=tuple(details),
     )

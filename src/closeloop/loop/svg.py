@@ -152,3 +152,31 @@ def diverging_bars(title: str, items: Sequence[tuple[str, Decimal]], fmt: Callab
     axis = f'x1="{zero:.1f}" y1="0" x2="{zero:.1f}" y2="{bottom:.1f}"'
     body.append(f'<line {axis} stroke="#4c566a" stroke-width="1.5"/>')
     return _svg(bottom + 4, body, title)
+
+
+def columns(title: str, items: Sequence[tuple[str, Decimal]], fmt: Callable[[Decimal], str], color: str) -> str:
+    """Vertical columns, one per item in order (a time series), labelled below; slanted labels when many."""
+    plot_h, top, left = 220.0, 24.0, 70.0
+    slot = (WIDTH - left - 10) / max(len(items), 1)
+    peak = max((v for _, v in items), default=Decimal(0)) or Decimal(1)
+    base = top + plot_h
+    body = []
+    for step in range(5):
+        y = base - plot_h * step / 4
+        body.append(f'<line x1="{left:.1f}" y1="{y:.1f}" x2="{WIDTH - 10:.1f}" y2="{y:.1f}" stroke="#e5e9f0"/>')
+        body.append(_text(left - 8, y, fmt(peak * step / 4), anchor="end", extra='fill="#8a94a6" font-size="11"'))
+    slanted = len(items) > 12
+    for i, (label, value) in enumerate(items):
+        height = float(value / peak) * plot_h
+        x, width = left + i * slot + slot * 0.15, slot * 0.7
+        tip = escape(f"{label}: {fmt(value)}")
+        body.append(
+            f'<rect x="{x:.1f}" y="{base - height:.1f}" width="{width:.1f}" height="{height:.1f}" rx="3" '
+            f'fill="{color}"><title>{tip}</title></rect>'
+        )
+        if value and not slanted:  # many slim columns: the figures are in the table below
+            body.append(_text(x + width / 2, base - height - 9, fmt(value), anchor="middle", extra='fill="#4c566a"'))
+        cx, ly = x + width / 2, base + 14
+        turn = f'transform="rotate(-40 {cx:.1f} {ly:.1f})"' if slanted else ""
+        body.append(_text(cx, ly, label, anchor="end" if slanted else "middle", extra=f'fill="#2e3440" {turn}'))
+    return _svg(base + (58 if slanted else 26), body, title)

@@ -90,6 +90,8 @@ def args(**overrides: object) -> argparse.Namespace:
         "since": "2024-03-01",
         "until": "2024-03-31",
         "spend": None,
+        "by": "month",
+        "detail": False,
     }
     return argparse.Namespace(**(values | overrides))
 
@@ -222,3 +224,41 @@ def test_default_period_is_the_last_twelve_months_to_today() -> None:
     assert period(None, None, NOW.date()) == (day(4, 15).replace(year=2023), day(4, 16))
     assert period(None, "2024-02-29", NOW.date()) == (datetime(2023, 2, 28, tzinfo=UTC), day(3, 1))
     assert year_before(day(2, 29).date()).isoformat() == "2023-02-28"
+
+
+def test_by_quarter_with_detail_reads_the_open_deals_of_the_store(
+    config: LoadedConfig, seeded: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fields = {"name": "Globex pilot", "stage": "proposal", "amount": "500", "currency": "EUR"}
+    seeded.put_golden("D9", "deal", fields | {"created_at": "2024-03-14T00:00:00Z"})
+    seeded.put_golden("D3", "deal", fields | {"stage": "closed_lost"})
+    seeded.replace_deal_contacts({"D9": ["g2"], "D3": ["g2"]})
+    seeded.put_golden("g2", "contact", {"lifecycle_stage": "lead", "created_at": "2024-03-05", "email": "g2@x.test"})
+    assert run(config, seeded, by="quarter", detail=True) == 0
+    report = json.loads(capsys.readouterr().out)
+    (quarter,) = report["trend"]["rows"]
+    assert (report["trend"]["by"], quarter["label"], quarter["partial"], quarter["revenue"]) == (
+        "quarter",
+        "2024-Q1",
+        True,  # the period is March alone
+        "1000.00",
+    )
+    assert report["open_pipeline"] == {"amount": "500.00", "deals": 1}  # D3 is lost
+    linear = [(r["key"], r["revenue"]) for r in report["pipeline"] if r["model"] == "linear"]
+    assert linear == [("email", "500.00"), ("(no campaign)", "500.00")]  # g2's kept source and form fill, both email
+    d9 = next(d for d in report["deals"] if d["deal"] == "D9")
+    assert (d9["name"], d9["status"], d9["contacts"], d9["created_at"]) == (
+        "Globex pilot",
+        "open",
+        ["g2@x.test"],
+        "2024-03-14T00:00:00.000Z",
+    )
+
+
+def test_the_command_line_takes_by_and_detail() -> None:
+    from closeloop.cli import build_parser
+
+    parsed = build_parser().parse_args(["report", "--by", "quarter", "--detail"])
+    assert (parsed.by, parsed.detail) == ("quarter", True)
+    plain = build_parser().parse_args(["report"])
+    assert (plain.by, plain.detail) == ("month", False)

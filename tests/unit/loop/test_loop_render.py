@@ -31,7 +31,7 @@ def test_table_shows_every_model_and_total(report: Report) -> None:
 def test_table_prints_to_the_console_when_no_file(report: Report) -> None:
     buffer = io.StringIO()
     render(report, "table", None, console=Console(file=buffer, width=160))
-    assert "Revenue by source" in buffer.getvalue()
+    assert "Revenue and open pipeline by source" in buffer.getvalue()
 
 
 def test_csv_is_long_format(report: Report, tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_html_is_self_contained_with_an_svg_per_chart(report: Report, tmp_path: 
     out = tmp_path / "report.html"
     render(report, "html", out)
     page = out.read_text(encoding="utf-8")
-    assert page.count("<svg") == 3  # revenue by source per model, funnel, ROI
+    assert page.count("<svg") == 5  # revenue over time, revenue by source per model, campaigns, funnel, ROI
     urls = re.findall(r"https?://[^\s\"'<>)]+", page)
     assert set(urls) == {"http://www.w3.org/2000/svg"}
     assert "<script" not in page
@@ -85,7 +85,7 @@ def test_html_without_spend_explains_the_missing_roi(scenario_input: ReportInput
     from dataclasses import replace
 
     page = render_text(build_report(replace(scenario_input, spend=()), [Model.LINEAR]), "html")
-    assert page.count("<svg") == 2
+    assert page.count("<svg") == 4
     assert "No spend supplied" in page
 
 

@@ -19,6 +19,7 @@ from closeloop.model import (
     parse_utc,
 )
 
+from . import forms
 from .api import HubSpotApi
 
 # hs_analytics_source values and the channels closeloop reports them under.
@@ -37,7 +38,8 @@ TOUCH_PROPERTIES = (
     "hs_analytics_source", "hs_analytics_source_data_1", "hs_analytics_source_data_2",
     "hs_analytics_first_timestamp", "hs_latest_source", "hs_latest_source_data_1", "hs_latest_source_data_2",
     "hs_latest_source_timestamp", "recent_conversion_event_name", "recent_conversion_date",
-    "first_conversion_event_name", "first_conversion_date", "utm_source", "utm_medium", "utm_campaign", "createdate",
+    "first_conversion_event_name", "first_conversion_date", "num_conversion_events", "utm_source", "utm_medium",
+    "utm_campaign", "createdate",
 )  # fmt: skip
 _SIMPLE_TYPES = {
     "datetime": FieldType.DATETIME,
@@ -144,30 +146,47 @@ async def describe(api: HubSpotApi, obj: str) -> ObjectSchema:
     return ObjectSchema(object=obj, fields=fields, stages=stages)
 
 
-def contact_touchpoints(contact_id: str, props: Mapping[str, Any], since: datetime | None) -> list[Touchpoint]:
-    """Original source, latest source and conversions (form fills) recorded on a contact."""
-    utm = {k: str(props[k]) for k in ("utm_source", "utm_medium", "utm_campaign") if props.get(k)}
-    campaign = utm.get("utm_campaign")
+def contact_touchpoints(
+    contact_id: str,
+    props: Mapping[str, Any],
+    since: datetime | None,
+    submissions: Sequence[Mapping[str, Any]] | None = None,
+) -> list[Touchpoint]:
+    """Original source, latest source and form fills of a contact, each with the values of its own moment.
+
+    The contact's UTM properties tell its original source (the first touch), so only that touch carries them;
+    the latest source carries HubSpot's drill-down; each form fill carries its page's UTM values (``submissions``,
+    see ``forms``). Without submissions (they could not be read), the first and recent conversions stand in,
+    with no UTM values: the contact's current ones would say nothing of those moments.
+    """
     found: list[Touchpoint] = []
     first_seen = _when(props.get("hs_analytics_first_timestamp")) or _when(props.get("createdate"))
     source = props.get("hs_analytics_source")
     if source and first_seen:
-        detail = " / ".join(str(props[k]) for k in ("hs_analytics_source", "hs_analytics_source_data_1",
-                                                    "hs_analytics_source_data_2") if props.get(k))  # fmt: skip
-        found.append(_touch(contact_id, first_seen, "original_source", str(source), campaign, utm, detail))
+        utm = {k: str(props[k]) for k in ("utm_source", "utm_medium", "utm_campaign") if props.get(k)}
+        detail = _drill_down(props, "hs_analytics_source")
+        found.append(_touch(contact_id, first_seen, "original_source", str(source), utm, detail))
     latest, latest_at = props.get("hs_latest_source"), _when(props.get("hs_latest_source_timestamp"))
     if latest and latest_at and latest_at != first_seen:
-        detail = " / ".join(str(props[k]) for k in ("hs_latest_source", "hs_latest_source_data_1",
-                                                    "hs_latest_source_data_2") if props.get(k))  # fmt: skip
-        found.append(_touch(contact_id, latest_at, "visit", str(latest), campaign, utm, detail))
-    conversions = {}
+        found.append(_touch(contact_id, latest_at, "visit", str(latest), {}, _drill_down(props, "hs_latest_source")))
+    if submissions is not None:
+        found += [t for s in submissions if (t := forms.submission_touch(contact_id, s)) is not None]
+    else:
+        found += _conversions(contact_id, props)
+    return [t for t in found if since is None or t.occurred_at > since]
+
+
+def _drill_down(props: Mapping[str, Any], name: str) -> str:
+    return " / ".join(str(props[k]) for k in (name, f"{name}_data_1", f"{name}_data_2") if props.get(k))
+
+
+def _conversions(contact_id: str, props: Mapping[str, Any]) -> list[Touchpoint]:
+    conversions: dict[datetime, str] = {}
     for prefix in ("first", "recent"):
         at, name = _when(props.get(f"{prefix}_conversion_date")), props.get(f"{prefix}_conversion_event_name")
         if at and name:
             conversions[at] = str(name)  # the first and the recent conversion are often the same one
-    for at, name in conversions.items():
-        found.append(_touch(contact_id, at, "form_fill", str(latest or source or ""), campaign, utm, name))
-    return [t for t in found if since is None or t.occurred_at > since]
+    return [Touchpoint(contact_id, at, "form_fill", detail=name) for at, name in conversions.items()]
 
 
 class TouchCache:
@@ -209,10 +228,8 @@ class TouchCache:
         self._props.clear()
 
 
-def _touch(
-    contact_id: str, at: datetime, kind: str, source: str, campaign: str | None, utm: dict[str, str], detail: str
-) -> Touchpoint:
-    return Touchpoint(contact_id, at, kind, CHANNELS.get(source), campaign, utm, detail or None)
+def _touch(contact_id: str, at: datetime, kind: str, source: str, utm: dict[str, str], detail: str) -> Touchpoint:
+    return Touchpoint(contact_id, at, kind, CHANNELS.get(source), utm.get("utm_campaign"), utm, detail or None)
 
 
 def _when(value: Any) -> datetime | None:

@@ -18,11 +18,13 @@ from closeloop.model import (
     ObjectSchema,
     OwnedField,
     Page,
+    TouchPage,
     Touchpoint,
     VendorError,
     WriteRequest,
     WriteResult,
 )
+from connectors.marketo import touchpoints
 from connectors.marketo.api import MAX_BATCH, MarketoApi, marketo_limits
 from connectors.marketo.changes import ChangeReader, lead_record
 from connectors.marketo.fields import create_lead_fields
@@ -124,6 +126,10 @@ class MarketoConnector:
         """Original source, web visits, form fills (with UTM values) and program status changes."""
         _check(obj)
         return await read_touchpoints(self.api, ids, since or datetime(2000, 1, 1, tzinfo=UTC))
+
+    def touch_changes(self, since: Cursor | None) -> AsyncIterator[TouchPage]:
+        """Every lead's touch activities logged after ``since`` (program status changes leave the lead unchanged)."""
+        return touchpoints.touch_changes(self.api, since)
 
     def limits(self, obj: str) -> Limits:
         """100 calls per 20 s, 10 at once, 50,000 a day, 300 records per call."""

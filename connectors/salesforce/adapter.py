@@ -34,6 +34,7 @@ from closeloop.model import (
     OwnedField,
     Page,
     StageInfo,
+    TouchPage,
     Touchpoint,
     WriteOp,
     WriteRequest,
@@ -42,7 +43,7 @@ from closeloop.model import (
     now_utc,
 )
 
-from . import history, soql
+from . import campaigns, history, soql
 from .schema import (
     STAGE_FIELDS,
     STAGE_OBJECT,
@@ -369,8 +370,33 @@ class SalesforceConnector:
         ]
 
     async def touchpoints(self, obj: str, ids: Sequence[str], since: datetime | None) -> list[Touchpoint]:
-        """A CRM keeps no marketing touchpoints closeloop reads; the marketing side supplies them."""
-        return []
+        """The campaign responses of these contacts or leads (read when a person arrives or changes)."""
+        key = campaigns.PERSON_KEYS.get(obj)
+        if key is None or not ids or not await self._has(campaigns.MEMBER_OBJECT):
+            return []
+        members = await self._select_in(campaigns.MEMBER_OBJECT, key, list(dict.fromkeys(ids)))
+        return [t for t in await self._member_touches(members) if since is None or t.occurred_at > since]
+
+    async def touch_changes(self, since: Cursor | None) -> AsyncIterator[TouchPage]:
+        """Campaign members changed after ``since`` as the touches of their people; none where campaigns are hidden."""
+        if not await self._has(campaigns.MEMBER_OBJECT):
+            return
+        async for page in self.read_changes(campaigns.MEMBER_OBJECT, since):
+            yield TouchPage(tuple(await self._member_touches(list(page.records))), page.records[-1].position)
+
+    async def _member_touches(self, members: Sequence[NativeRecord]) -> list[Touchpoint]:
+        wanted = campaigns.campaign_ids(list(members))
+        found = await self._select_in(campaigns.CAMPAIGN_OBJECT, "Id", wanted) if wanted else []
+        names = {r.id: r.fields for r in found}
+        return [t for m in members if (t := campaigns.member_touch(m.fields, names)) is not None]
+
+    async def _has(self, obj: str) -> bool:
+        """True when the org lets this user read ``obj`` (campaigns are a feature an org or profile may lack)."""
+        try:
+            await self._describe(obj)
+        except ValueError:
+            return False
+        return True
 
     def limits(self, obj: str) -> Limits:
         """Salesforce meters API requests per 24 h and concurrent long requests, not requests per second."""

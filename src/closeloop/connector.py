@@ -24,6 +24,7 @@ from closeloop.model import (
     ObjectSchema,
     OwnedField,
     Page,
+    TouchPage,
     Touchpoint,
     WriteRequest,
     WriteResult,
@@ -107,6 +108,15 @@ class FieldCreator(Protocol):
 
     async def create_fields(self, obj: str, fields: Sequence[OwnedField]) -> None:
         """Create these fields on ``obj``; the next ``describe(obj)`` lists them."""
+        ...
+
+
+@runtime_checkable
+class TouchStream(Protocol):
+    """A connector whose touches change apart from their people (campaign memberships): it streams them too."""
+
+    def touch_changes(self, since: Cursor | None) -> AsyncIterator[TouchPage]:
+        """Pages of the touches whose source records changed after ``since``, in (modified_at, id) order."""
         ...
 
 

@@ -276,6 +276,18 @@ class Touchpoint:
         object.__setattr__(self, "occurred_at", utc(self.occurred_at))
 
 
+@dataclass(frozen=True, slots=True)
+class TouchPage:
+    """One page of a system's touch stream: touches whose source records changed, up to ``last``.
+
+    Each touch's ``native_id`` names the person (contact or lead) it belongs to; ``last`` is the position of the
+    page's last source record (a campaign membership, say) in (modified_at, id) order.
+    """
+
+    touches: tuple[Touchpoint, ...]
+    last: Cursor
+
+
 def now_utc() -> datetime:
     """The current time as an aware UTC datetime (inject a clock where tests need one)."""
     return datetime.now(UTC)

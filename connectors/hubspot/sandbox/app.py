@@ -51,6 +51,7 @@ from .catalog import (
     stage_date,
     stage_flags,
 )
+from .forms import Forms
 from .labels import Labels, kinds
 
 CONTACT_ID_START, DEAL_ID_START = 1_000_000_001, 2_000_000_001  # one width, so text and number order agree
@@ -121,6 +122,7 @@ class HubSpotSandbox(SandboxBase):
     vendor = "hubspot"
 
     def __init__(self, *, seed: int = 0, clock: Callable[[], datetime] | None = None) -> None:
+        self.forms = Forms(self)  # before the kit's set-up, which asks for the routes
         super().__init__(seed=seed, clock=clock)
         source = self.clock.source
         self.clock.source = lambda: _ms(utc(source()))
@@ -154,6 +156,7 @@ class HubSpotSandbox(SandboxBase):
     def routes(self) -> list[BaseRoute]:
         """HubSpot's paths, most specific first."""
         objects, v4 = "/crm/v3/objects/{object_type}", "/crm/v4"
+        submit = "/submissions/v3/integration"
         table: list[tuple[str, Handler, list[str]]] = [
             ("/oauth/v1/token", self.token, ["POST"]),
             (objects, self.list_or_create, ["GET", "POST"]),
@@ -173,12 +176,18 @@ class HubSpotSandbox(SandboxBase):
              self.associate_one, ["PUT"]),
             (f"{v4}/objects/{{from_type}}/{{from_id}}/associations/{{to_type}}/{{to_id}}",
              self.associate_labelled, ["PUT", "DELETE"]),
+            ("/marketing/v3/forms/", self.forms.create, ["POST"]),
+            ("/marketing/v3/forms", self.forms.create, ["POST"]),
+            (f"{submit}/submit/{{portal_id}}/{{form_guid}}", self.forms.submit, ["POST"]),
+            (f"{submit}/secure/submit/{{portal_id}}/{{form_guid}}", self.forms.submit, ["POST"]),
+            ("/contacts/v1/contact/vids/batch/", self.forms.contacts_batch, ["GET"]),
         ]  # fmt: skip
         return [Route(path, _endpoint(handler), methods=methods) for path, handler, methods in table]
 
     def is_public(self, request: Request) -> bool:
-        """Only the OAuth token endpoint takes no bearer token."""
-        return request.url.path.startswith("/oauth/")
+        """Only the OAuth token endpoint and the public form submission take no bearer token."""
+        path = request.url.path
+        return path.startswith(("/oauth/", "/submissions/v3/integration/submit/"))
 
     def authenticate(self, request: Request) -> None:
         """Bearer tokens: private-app tokens never expire; OAuth access tokens do."""
@@ -556,6 +565,8 @@ class HubSpotSandbox(SandboxBase):
         if table.get(winner_id) is None or table.get(loser_id) is None:
             return error(404, "Object not found. objectId are usually numeric.", "OBJECT_NOT_FOUND")
         winner = table.merge(loser_id, winner_id, at=self.now())
+        if obj == "contacts":
+            self.forms.absorb(loser_id, winner_id)
         for other in ("contacts", "deals"):
             if (obj, other) in self.links:
                 for to_id in self._linked(obj, loser_id, other):

@@ -29,6 +29,7 @@ from connectors.marketo.sandbox.activity import (
     encode_token,
     whole_second,
 )
+from connectors.marketo.sandbox.programs import Programs
 from connectors.marketo.sandbox.schema import (
     ACTIVITY_TYPES,
     CHANGE_DATA_VALUE,
@@ -71,6 +72,7 @@ class MarketoSandbox(SandboxBase):
         client_id: str = "sandbox-client-id",
         client_secret: str = "sandbox-client-secret",  # noqa: S107  # the emulator's fixed fake credential
     ) -> None:
+        self.program_api = Programs(self)  # before the kit's set-up, which asks for the routes
         super().__init__(seed=seed, clock=clock)
         self.client_id = client_id
         self.client_secret = client_secret
@@ -112,6 +114,8 @@ class MarketoSandbox(SandboxBase):
             Route(f"{rest}/activities.json", self.activities, methods=["GET"]),
             Route(f"{rest}/opportunities.json", self.opportunities, methods=["GET", "POST"]),
             Route(f"{rest}/opportunities/roles.json", self.roles, methods=["GET", "POST"]),
+            Route(f"{rest}/leads/programs/{{programId:int}}/status.json", self.program_api.status, methods=["POST"]),
+            Route("/rest/asset/v1/programs.json", self.program_api.programs, methods=["GET", "POST"]),
         ]
 
     def is_public(self, request: Request) -> bool:

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from closeloop.sandbox import Refusal, SandboxBase
 from closeloop.sandbox.kit import JSONAnswer, read_json
-from connectors.salesforce.sandbox import soql
+from connectors.salesforce.sandbox import soap, soql
 from connectors.salesforce.sandbox.org import MultipleMatches, Org, RecordRefused, SfError
 from connectors.salesforce.sandbox.schema import SObjectType, to_millis
 from connectors.salesforce.sandbox.tooling import create_custom_field
@@ -100,8 +100,9 @@ class SalesforceSandbox(SandboxBase):
             raise Refusal(errors(401, SfError("INVALID_SESSION_ID", "Session expired or invalid")))
 
     def is_public(self, request: Request) -> bool:
-        """The token endpoint and the version list need no session."""
-        return request.url.path in (TOKEN_PATH, "/services/data", "/services/data/")
+        """The token endpoint and the version list need no session; SOAP carries its session in the envelope."""
+        path = request.url.path
+        return path in (TOKEN_PATH, "/services/data", "/services/data/") or path.startswith("/services/Soap/")
 
     def rate_limited(self, bucket: str, daily: bool) -> Response:
         """Salesforce answers both the daily allocation and concurrency overflow with 403."""
@@ -157,6 +158,7 @@ class SalesforceSandbox(SandboxBase):
             Route(f"{API}/composite/sobjects/{{sobject}}/{{key}}", self.collection_upsert, methods=["PATCH"]),
             Route(f"{API}/tooling/sobjects/CustomField", self.custom_field, methods=["POST"]),
             Route(f"{self.control_prefix}/salesforce/convert-lead", self.convert_lead, methods=["POST"]),
+            Route("/services/Soap/u/{version}", self.soap, methods=["POST"]),
         ]
 
     # -- OAuth -----------------------------------------------------------------------------------------
@@ -561,6 +563,10 @@ class SalesforceSandbox(SandboxBase):
         except RecordRefused as refused:
             return errors(refused.status, *refused.errors)
         return JSONAnswer({"leadId": body.get("leadId"), "contactId": contact_id})
+
+    async def soap(self, request: Request) -> Response:
+        """The SOAP API's merge call (see ``soap``)."""
+        return await soap.merge_endpoint(request, lambda session: self.tokens.state(session) == "ok", self.org.merge)
 
     # -- helpers ---------------------------------------------------------------------------------------
     def _version(self, request: Request) -> Response | None:

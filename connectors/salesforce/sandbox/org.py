@@ -16,6 +16,7 @@ from connectors.salesforce.sandbox.schema import (
     COMPUTED,
     HISTORY_OBJECTS,
     NUMBER_TYPES,
+    RESPONDED_STATUSES,
     STAGES,
     TEXT_TYPES,
     TRACKED,
@@ -26,6 +27,7 @@ from connectors.salesforce.sandbox.schema import (
     normalize_id,
     to_millis,
 )
+from connectors.salesforce.sandbox.soap import RELATED, MergeRefused
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -425,8 +427,40 @@ class Org:
         self.tables["Lead"].update(lead.id, converted, at=moment)
         return str(normalize_id(contact_id))
 
+    def merge(self, kind: str, master_id: str, loser_ids: list[str]) -> list[str]:
+        """Merge records into a master as the SOAP API's merge does; return the ids of the related records moved.
+
+        Each loser is deleted with ``MasterRecordId`` set; its contact roles and campaign members move to the
+        master (stamped now, like any save).
+        """
+        sobject = self.sobject(kind)
+        if sobject is None or sobject.name not in RELATED:
+            raise MergeRefused("INVALID_TYPE", f"{kind} cannot be merged")
+        master = self.row(sobject, master_id)
+        losers = [self.row(sobject, i) for i in loser_ids]
+        if master is None or any(row is None or row.id == master.id for row in losers):
+            raise MergeRefused("ENTITY_IS_DELETED", "entity is deleted or is not a record to merge")
+        moment, moved = self._now(), []
+        for loser in losers:
+            assert loser is not None  # checked above
+            for name, reference in RELATED[sobject.name]:
+                related = self.table(name)
+                for row in related.referring(reference, [loser.id]):
+                    if not row.deleted:
+                        related.update(row.id, {reference: master.id, "LastModifiedDate": moment}, at=moment)
+                        moved.append(row.id)
+            self.table(sobject.name).merge(loser.id, master.id, at=moment)
+        return moved
+
     def _derive(self, sobject: SObjectType, clean: dict[str, Any], merged: Mapping[str, Any]) -> None:
-        """Fields Salesforce sets on save: an opportunity's IsWon/IsClosed/Probability follow its stage."""
+        """Fields Salesforce sets on save: an opportunity's IsWon/IsClosed/Probability follow its stage; a campaign
+        member's HasResponded follows its status, and the day it first responded stays."""
+        if sobject.name == "CampaignMember":
+            responded = merged.get("Status") in RESPONDED_STATUSES
+            clean["HasResponded"] = responded
+            if responded and not merged.get("FirstRespondedDate"):
+                clean["FirstRespondedDate"] = self._now().date().isoformat()
+            return
         if sobject.name != "Opportunity" or "StageName" not in clean:
             return
         stage = next((s for s in STAGES if s[0] == merged.get("StageName")), None)

@@ -158,6 +158,23 @@ ROLES = (
     "Technical Buyer",
     "Other",
 )
+# A new org's campaign types and the member statuses of a new campaign ("Responded" counts as a response).
+CAMPAIGN_TYPES = (
+    "Advertisement",
+    "Banner Ads",
+    "Conference",
+    "Direct Mail",
+    "Email",
+    "Partners",
+    "Public Relations",
+    "Referral Program",
+    "Telemarketing",
+    "Trade Show",
+    "Webinar",
+    "Other",
+)
+MEMBER_STATUSES = ("Sent", "Responded")
+RESPONDED_STATUSES = frozenset({"Responded"})
 # (ApiName, DefaultProbability, IsClosed, IsWon, ForecastCategoryName): a new org's default sales process, whose
 # stages a mapping may name; the seed uses six of them.
 STAGES = (
@@ -441,8 +458,30 @@ def build_objects() -> dict[str, SObjectType]:
         name: sobject(name, prefix, _history_fields(parent), createable=False)
         for parent, (name, prefix) in HISTORY_OBJECTS.items()
     }
+    campaign = [
+        *_system_fields(mergeable=False, name="Campaign"),
+        SfField("Name", "string", nillable=False, length=80),
+        SfField("Type", "picklist", picklist=CAMPAIGN_TYPES, length=255),
+        SfField("Status", "picklist", picklist=("Planned", "In Progress", "Completed", "Aborted"), length=255),
+        SfField("StartDate", "date", "Start Date"),
+        SfField("IsActive", "boolean", "Active", nillable=False),
+    ]
+    member = [
+        *_system_fields(mergeable=False, name="CampaignMember"),
+        SfField(
+            "CampaignId", "reference", "Campaign ID", nillable=False, updateable=False, reference_to=("Campaign",),
+            length=18,
+        ),
+        SfField("ContactId", "reference", "Contact ID", updateable=False, reference_to=("Contact",), length=18),
+        SfField("LeadId", "reference", "Lead ID", updateable=False, reference_to=("Lead",), length=18),
+        SfField("Status", "picklist", picklist=MEMBER_STATUSES, default=MEMBER_STATUSES[0], length=40),
+        _ro("HasResponded", "boolean", nillable=False),
+        _ro("FirstRespondedDate", "date"),
+    ]  # fmt: skip
     return {
         **histories,
+        "Campaign": sobject("Campaign", "701", campaign),
+        "CampaignMember": sobject("CampaignMember", "00v", member),
         "Lead": sobject("Lead", "00Q", lead),
         "Contact": sobject("Contact", "003", contact),
         "Opportunity": sobject("Opportunity", "006", opportunity),

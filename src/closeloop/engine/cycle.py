@@ -20,12 +20,13 @@ from closeloop.engine.context import CycleContext
 from closeloop.engine.deals import fetch_associations, store_associations, sync_associations
 from closeloop.engine.drain import drain
 from closeloop.engine.fieldcheck import check_fields
+from closeloop.engine.merges import move_merged
 from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
 from closeloop.engine.setup import after_setup, ensure_owned_fields
 from closeloop.engine.source import capture_original_sources
-from closeloop.engine.touch import fetch_touchpoints, store_touchpoints
+from closeloop.engine.touch import fetch_touchpoints, pull_touches, store_touchpoints, touch_subjects
 from closeloop.model import Cursor, NativeRecord, Page
 
 
@@ -189,8 +190,7 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
     fresh = [r.id for r in news if not r.deleted]
     times = await fieldtimes.fetch(ctx, mapping, fieldtimes.asked(ctx, mapping, system, obj, news))
     associations = await fetch_associations(ctx, system, obj, fresh) if is_deal else []
-    marketing = not is_deal and system == ctx.connection.marketing_system
-    touchpoints = await fetch_touchpoints(ctx, system, obj, fresh) if marketing else []
+    touchpoints = [] if is_deal else await fetch_touchpoints(ctx, system, obj, touch_subjects(ctx, system, obj, fresh))
     with ctx.store.transaction():
         result = applier.apply(records, times)
         if is_deal:
@@ -201,6 +201,7 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
             goldens = applier.page.goldens(result.touched.values())
             capture_original_sources(ctx, system, result.touched, touchpoints, goldens, result.changed)
             store_touchpoints(ctx, system, result.touched, touchpoints)
+            refresh_rollups(ctx, move_merged(ctx, system, result.merged))
         last = records[-1].position
         stored = ctx.store.get_cursor(ctx.name, system, obj)
         if stored is None or last > stored:
@@ -218,6 +219,8 @@ async def run_cycle(ctx: CycleContext) -> None:
     await retry_quarantined(ctx)  # in a dry run too: the plan's rolled-back transaction undoes it
     for mapping in mappings:
         await pull_mapping(ctx, mapping)
+        if mapping.entity == Entity.CONTACT:
+            await pull_touches(ctx)
     if ctx.dry_run:
         return
     for mapping in mappings:

@@ -7,7 +7,7 @@ single transaction, so a crash leaves either the whole page applied or none of i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from closeloop.config.models import EntityMapping, OnDelete
@@ -38,6 +38,8 @@ class PageResult:
     """native id -> golden id, for the records applied."""
     changed: dict[str, set[str]]
     """golden id -> the canonical fields this page changed, for the golden records it touched."""
+    merged: dict[str, str] = field(default_factory=dict)
+    """golden id of a record merged away -> golden id of the record it merged into, for the merges applied."""
 
 
 class PageApplier:
@@ -49,6 +51,7 @@ class PageApplier:
         self._changed: dict[str, set[str]] = {}
         self._times: Times = {}
         self._keep_last_seen = False
+        self._merged: dict[str, str] = {}
 
     def apply(
         self, records: Sequence[NativeRecord], times: Times | None = None, *, keep_last_seen: bool = False
@@ -60,7 +63,7 @@ class PageApplier:
         stream (just before a write) is merged, and the stream still hands it over as news.
         """
         self.page = page = PageState(self.ctx.store, self.ctx.clock())
-        self._changed = {}
+        self._changed, self._merged = {}, {}
         self._times = times or {}
         self._keep_last_seen = keep_last_seen
         mapped = self._prefetch(records)
@@ -78,7 +81,7 @@ class PageApplier:
             if golden_id:
                 touched[record.id] = golden_id
         page.flush()
-        return PageResult(touched, {g: self._changed.get(g, set()) for g in touched.values()})
+        return PageResult(touched, {g: self._changed.get(g, set()) for g in touched.values()}, self._merged)
 
     def fresh(self, records: Sequence[NativeRecord]) -> list[NativeRecord]:
         """The records of a page that are versions not applied yet (one query; nothing is written).
@@ -309,13 +312,15 @@ class PageApplier:
         The other system's copies of the loser stay linked to the retired golden record: they are duplicates
         there now, and closeloop neither overwrites them with the winner's values nor lets them re-create the
         loser. When the winner is not linked yet (a converted lead), the loser's golden record stays alive for
-        the winner to match when it arrives in its own stream.
+        the winner to match when it arrives in its own stream. A retired loser is reported in the page's result
+        (``merged``): the cycle moves its credits and touches to the winner (``closeloop.engine.merges``).
         """
         winner_link = self._find_any_link(record.merged_into or "")
         self._tombstone(link, record)
         self.ctx.count("merged", self.system)
         if winner_link is not None and winner_link.golden_id != link.golden_id:
             self.page.mark_deleted(link.golden_id)
+            self._merged[link.golden_id] = winner_link.golden_id
 
     def _find_any_link(self, native_id: str) -> Link | None:
         for obj in self.mapping.objects(self.system):

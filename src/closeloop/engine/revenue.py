@@ -39,7 +39,8 @@ def _to_loop(entry: rows.LedgerEntry) -> loop_ledger.LedgerEntry:
     )
 
 
-def _to_store(entry: loop_ledger.LedgerEntry, system: str, now: datetime) -> rows.LedgerEntry:
+def to_store_entry(entry: loop_ledger.LedgerEntry, system: str, now: datetime) -> rows.LedgerEntry:
+    """A loop ledger entry as the store keeps it, booked by ``system`` (a close left unknown is ``now``)."""
     return rows.LedgerEntry(
         entry.deal_id,
         rows.LedgerKind(entry.kind.value),
@@ -115,7 +116,7 @@ def book_deals(ctx: CycleContext, system: str, deals: Mapping[str, tuple[str, ..
             )
             continue
         for entry in delta:
-            ctx.store.append_ledger(_to_store(entry, system, ctx.clock()))
+            ctx.store.append_ledger(to_store_entry(entry, system, ctx.clock()))
             ctx.count(f"ledger_{entry.kind.value}")
             affected.update(entry.contacts)
     return affected

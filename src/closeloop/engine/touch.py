@@ -1,15 +1,28 @@
-"""Touchpoints of the marketing system's contacts, read before a page's transaction and stored inside it."""
+"""Touchpoints: those of a page of contacts, read before the page's transaction and stored inside it, and the
+touch streams of systems whose touches change apart from their people (campaign memberships)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
 
+from closeloop.config.models import Entity
+from closeloop.connector import TouchStream
 from closeloop.engine.context import CycleContext
-from closeloop.model import Touchpoint
+from closeloop.engine.golden import is_tombstone
+from closeloop.model import Cursor, Touchpoint
 from closeloop.store.rows import TouchpointRow
 
 log = logging.getLogger(__name__)
+
+
+def touch_subjects(ctx: CycleContext, system: str, obj: str, fresh: Sequence[str]) -> list[str]:
+    """The people of a page whose touches to ask the system for: every fresh one; where the system streams its
+    touches, only those arriving (not linked there yet), since the stream brings every later touch."""
+    if not fresh or not isinstance(ctx.connectors[system], TouchStream):
+        return list(fresh)
+    linked = ctx.store.find_links(system, obj, fresh)
+    return [native for native in fresh if native not in linked]
 
 
 async def fetch_touchpoints(ctx: CycleContext, system: str, obj: str, ids: Sequence[str]) -> list[Touchpoint]:
@@ -43,3 +56,44 @@ def store_touchpoints(ctx: CycleContext, system: str, touched: Mapping[str, str]
     added = ctx.store.add_touchpoints(rows) if rows else 0
     ctx.count("touchpoints", system, added)
     return added
+
+
+TOUCH_STREAM = "~touches"
+"""The cursor name of a system's touch stream (``~`` keeps it apart from every vendor object's name)."""
+
+
+async def pull_touches(ctx: CycleContext) -> None:
+    """Read the touch stream of every system that has one, after its contacts are pulled; see ``pull_touch_stream``."""
+    for system in ctx.connection.systems:
+        connector = ctx.connectors[system]
+        if isinstance(connector, TouchStream):
+            await pull_touch_stream(ctx, system, connector)
+
+
+async def pull_touch_stream(ctx: CycleContext, system: str, connector: TouchStream) -> None:
+    """Store the touches changed since the stream's cursor (less the lookback), one transaction per page.
+
+    Touches of people not linked (yet) are left: a person's touches are also read when it first arrives in its
+    change stream. A touch read again (the lookback) is recorded once.
+    """
+    stored = ctx.store.get_cursor(ctx.name, system, TOUCH_STREAM)
+    since = Cursor(stored.modified_at - ctx.connection.lookback, "") if stored else None
+    async for page in connector.touch_changes(since):
+        with ctx.store.transaction():
+            linked = linked_people(ctx, system, [t.native_id for t in page.touches])
+            store_touchpoints(ctx, system, linked, page.touches)
+            current = ctx.store.get_cursor(ctx.name, system, TOUCH_STREAM)
+            if current is None or page.last > current:
+                ctx.store.set_cursor(ctx.name, system, TOUCH_STREAM, page.last)
+
+
+def linked_people(ctx: CycleContext, system: str, natives: Sequence[str]) -> dict[str, str]:
+    """Native person id -> golden id, for the people linked in ``system`` under any contact object, not deleted."""
+    mapping = ctx.connection.mapping(Entity.CONTACT)
+    wanted = list(dict.fromkeys(natives))
+    found: dict[str, str] = {}
+    for obj in mapping.objects(system) if mapping else ():
+        for native, link in ctx.store.find_links(system, obj, wanted).items():
+            if native not in found and not is_tombstone(link.snapshot):
+                found[native] = link.golden_id
+    return found

@@ -165,3 +165,20 @@ def ledger_delta(
         target.contacts,
     )
     return [_entry(EntryKind.ADJUSTMENT, delta)]
+
+
+def moved_to(history: Sequence[LedgerEntry], loser: str, winner: str) -> list[LedgerEntry]:
+    """The entries that move a deal's standing win from a merged-away contact to the contact it merged into.
+
+    A move is a reversal and a new won entry with the same amounts, currency and close (never an edit, and
+    never a conversion at today's rates); the win then credits the winner once, in the loser's place. A deal
+    not currently won, or whose win does not credit the loser, needs no entry.
+    """
+    current = position(history)
+    if current is None or loser not in current.contacts:
+        return []
+    contacts = _normalize_contacts(winner if contact == loser else contact for contact in current.contacts)
+    target = Position(
+        current.deal_id, current.amount, current.currency, current.amount_base, current.closed_at, contacts
+    )
+    return [_reversal(current), _entry(EntryKind.WON, target)]

@@ -18,6 +18,8 @@ class TouchKind(enum.StrEnum):
     CAMPAIGN = "campaign"
     FORM_FILL = "form_fill"
     VISIT = "visit"
+    MERGED_SOURCE = "merged_source"
+    """The original source of a contact merged into this one: a touch of the merged journey."""
 
 
 class Channel(enum.StrEnum):

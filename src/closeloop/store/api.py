@@ -293,6 +293,10 @@ class StateStore(Protocol):
         """The touchpoints of many contacts (only ``system``'s, if given)."""
         ...
 
+    def move_touchpoints(self, from_golden: str, to_golden: str, *, keep: tuple[str, str] | None = None) -> int:
+        """Credit one contact's touchpoints to another, but those of ``keep`` (system, kind); return how many."""
+        ...
+
     def put_rollups(self, values_by_contact: Mapping[str, Fields]) -> None:
         """Store many contacts' rollup values."""
         ...

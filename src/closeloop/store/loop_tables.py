@@ -172,6 +172,17 @@ class LoopTables:
             found.setdefault(row["contact_golden_id"], []).append(_touchpoint(row))
         return found
 
+    def move_touchpoints(self, from_golden: str, to_golden: str, *, keep: tuple[str, str] | None = None) -> int:
+        """Credit one contact's touchpoints to another (after a merge), but those of ``keep`` (system, kind)."""
+        system, kind = keep or ("", "")
+        with self._a.transaction():
+            cursor = self._a.conn.execute(
+                "UPDATE touchpoints SET contact_golden_id = ? WHERE contact_golden_id = ?"
+                " AND NOT (system = ? AND kind = ?)",
+                (to_golden, from_golden, system, kind),
+            )
+        return cursor.rowcount
+
     # -- rollups ----------------------------------------------------------------------------------------
 
     def put_rollups(self, values_by_contact: Mapping[str, Fields]) -> None:

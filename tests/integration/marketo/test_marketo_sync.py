@@ -271,3 +271,33 @@ async def test_data_value_changes_give_each_watched_field_its_change_time(
     (record,) = [r for r in await read_all(connector, since) if r.id == lead.id]
     assert record.field_times["firstName"] == named_at  # not the lead's updatedAt, moved by the later edit
     assert record.modified_at > named_at
+
+
+async def test_program_status_set_through_the_api_streams_as_a_touch_with_its_programs_channel(
+    sandbox: MarketoSandbox, clock: Clock, make_connector: Callable[..., MarketoConnector]
+) -> None:
+    connector = make_connector()
+    lead = next(iter(sandbox.leads.live())).id
+    before = [page async for page in connector.touch_changes(None)]
+    start = before[-1].last
+    path = "/rest/asset/v1/programs.json"
+    folder = '{"id": 15, "type": "Folder"}'
+    made = await connector.api.http.request(
+        "POST", path, data={"name": "Q3 webinar", "type": "Event", "channel": "Webinar", "folder": folder},
+        idempotent=False, endpoint=path,
+    )  # fmt: skip
+    program = made.json()["result"][0]["id"]
+    browsed = await connector.api.get(path, {"filterType": "id", "filterValues": str(program)})
+    clock.tick(60)
+    body = {"status": "Registered", "input": [{"id": int(lead)}, {"id": 999999}]}
+    answer = await connector.api.post(f"/rest/v1/leads/programs/{program}/status.json", body, idempotent=False)
+    again = await connector.api.post(f"/rest/v1/leads/programs/{program}/status.json", body, idempotent=False)
+    pages = [page async for page in connector.touch_changes(start)]
+
+    assert [p["channel"] for p in browsed["result"]] == ["Webinar"]
+    assert [r["status"] for r in answer["result"]] == ["updated", "skipped"]
+    assert [r["status"] for r in again["result"]] == ["skipped", "skipped"]  # no change, no activity
+    (touch,) = [t for page in pages for t in page.touches]
+    assert (touch.native_id, touch.kind, touch.occurred_at) == (lead, "program", clock.moment.replace(microsecond=0))
+    assert (touch.channel, touch.campaign, touch.detail) == ("events", "Q3 webinar", "Registered")
+    assert [page async for page in connector.touch_changes(pages[-1].last)] == []

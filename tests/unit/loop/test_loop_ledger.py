@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from closeloop.loop import DealState, EntryKind, LedgerEntry, Rates, UnknownCurrency, ledger_delta, position
+from closeloop.loop.ledger import moved_to
 
 EUR = Rates("EUR", {"USD": Decimal("0.9"), "JPY": Decimal("0.0061")})
 MARCH_1 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -155,3 +156,34 @@ def test_won_deal_without_close_date_read_again_books_nothing() -> None:
     booked = LedgerEntry("D", EntryKind.WON, Decimal("1000.00"), "EUR", Decimal("1000.00"), MARCH_1, ("c1",))
     undated = DealState("D", won=True, amount=Decimal("1000.00"), currency="EUR", closed_at=None, contacts=("c1",))
     assert ledger_delta([booked], undated, EUR) == []
+
+
+# -- merges ------------------------------------------------------------------------------------------------
+
+
+def test_a_merge_moves_a_standing_win_with_a_reversal_and_a_new_win_at_the_booked_amounts() -> None:
+    booked = apply([deal("1000", contacts=("loser", "other"), currency="USD")])
+    moved = moved_to(booked, "loser", "winner")
+    # the base amount stays as booked, never converted again at today's rates
+    assert summary(moved) == [("reversal", "-1000", "-900.00"), ("won", "1000", "900.00")]
+    assert [e.contacts for e in moved] == [("loser", "other"), ("other", "winner")]
+    now = position([*booked, *moved])
+    assert now is not None
+    assert (now.amount_base, now.closed_at, now.contacts) == (Decimal("900.00"), MARCH_1, ("other", "winner"))
+
+
+@pytest.mark.parametrize(
+    "states",
+    [
+        pytest.param([deal("1000", contacts=("winner",))], id="loser-not-credited"),
+        pytest.param([deal("1000", contacts=("loser",)), deal("1000", won=False)], id="reopened"),
+        pytest.param([], id="never-won"),
+    ],
+)
+def test_a_merge_moves_nothing_that_does_not_credit_the_loser_now(states: list[DealState]) -> None:
+    assert moved_to(apply(states), "loser", "winner") == []
+
+
+def test_a_merge_into_a_contact_already_credited_credits_it_once() -> None:
+    moved = moved_to(apply([deal("1000", contacts=("loser", "winner"))]), "loser", "winner")
+    assert moved[-1].contacts == ("winner",)

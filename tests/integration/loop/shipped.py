@@ -1,0 +1,60 @@
+"""Salesforce and HubSpot sandboxes on the mappings closeloop ships, with an engine syncing them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from closeloop.config.loader import load_config
+from closeloop.connector import registry
+from closeloop.engine.runtime import Engine
+from closeloop.store import Store
+
+from .test_loop_vendor_milestones import CRMS, MARKETING, SHIPPED, World
+
+
+@asynccontextmanager
+async def shipped_pair(tmp_path: Path) -> AsyncIterator[World]:
+    """The pair on the shipped mappings; HubSpot's archived list read every cycle, so a merge shows at once."""
+    crm = CRMS["salesforce"]
+    installed = registry()
+    crm_box = installed.get("salesforce").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    mkt_box = installed.get("hubspot").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
+    for name in ("contacts.yaml", "deals.yaml"):
+        (tmp_path / name).write_text((SHIPPED / name).read_text())
+    hubspot = MARKETING["hubspot"].settings[:-1] + ", archived_check_seconds: 0}"
+    (tmp_path / "closeloop.yaml").write_text(f"""
+systems:
+  crm: {{connector: salesforce, settings: {crm.settings}}}
+  marketing: {{connector: hubspot, settings: {hubspot}}}
+connections:
+  - {{name: pair, systems: [crm, marketing], mappings: [contacts.yaml, deals.yaml], lookback: 1m,
+      marketing_system: marketing}}
+loop: {{base_currency: USD}}
+""")
+    config = load_config(tmp_path / "closeloop.yaml", environ={})
+    store = Store.open(tmp_path / "state.db")
+    transports = {"crm": httpx.ASGITransport(app=crm_box), "marketing": httpx.ASGITransport(app=mkt_box)}
+    engine = Engine(config, store, transports=transports)
+    try:
+        yield World(crm, crm_box, mkt_box, engine, store)
+    finally:
+        await engine.aclose()
+        store.close()
+
+
+async def sync_ok(world: World, times: int = 1) -> None:
+    """Sync the pair ``times`` times; each run must end ok."""
+    for _ in range(times):
+        outcome = await world.engine.sync("pair")
+        assert outcome.status.value == "ok", world.store.list_quarantine()
+
+
+def hubspot_contact(world: World, email: str) -> Any:
+    """The live HubSpot contact of ``email``."""
+    return next(r for r in world.mkt_box.table("contacts").live() if r.fields.get("email") == email)

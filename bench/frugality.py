@@ -19,6 +19,8 @@ OBJECTS = {"salesforce": 3, "hubspot": 2}  # Contact, Lead, Opportunity; contact
 
 
 OTHER = {"salesforce": "hubspot", "hubspot": "salesforce"}
+FORM_BATCH = 100
+"""Contacts per HubSpot contacts v1 batch read (the form submissions of each)."""
 
 
 def minimum_calls(changed: dict[str, int], *, rechecked: bool = True) -> dict[str, int]:
@@ -26,9 +28,21 @@ def minimum_calls(changed: dict[str, int], *, rechecked: bool = True) -> dict[st
     (``rechecked``) the lost-update guard's one batch read of each write batch's records just before it is sent."""
     per_write = 2 if rechecked else 1
     return {
-        side: (OBJECTS[side] - 1) + ceil(changed[side] / MAX_PAGE[side]) + write_batches(changed, side) * per_write
+        side: (OBJECTS[side] - 1)
+        + ceil(changed[side] / MAX_PAGE[side])
+        + touch_reads(changed[side], side)
+        + write_batches(changed, side) * per_write
         for side in changed
     }
+
+
+def touch_reads(changed: int, side: str) -> int:
+    """The touches the changed people bring: Salesforce's campaign-member stream, one query a cycle; HubSpot's
+    form submissions, one contacts v1 batch read per 100 contacts of each page read (the only API listing them)."""
+    if side == "salesforce":
+        return 1
+    pages = [min(MAX_PAGE[side], changed - start) for start in range(0, changed, MAX_PAGE[side])]
+    return sum(ceil(size / FORM_BATCH) for size in pages)
 
 
 def write_batches(changed: dict[str, int], side: str) -> int:

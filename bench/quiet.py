@@ -8,6 +8,7 @@ from bench.harness import Bench, Timer, parser, report
 from bench.steady import steady
 
 TARGET_MS = 200.0
+TOUCH_STREAMS = 1
 OBJECTS = {"salesforce": ("Contact", "Lead", "Opportunity"), "hubspot": ("contacts", "deals")}
 
 
@@ -33,7 +34,9 @@ async def measure(contacts: int, repeats: int) -> dict[str, object]:
         "best_ms": round(times[0], 1),
         "calls": calls,
         "total_calls": sum(sum(c.values()) for c in calls.values()),
-        "minimum_calls": sum(len(objs) for objs in OBJECTS.values()),
+        # one read per object per side, and one per touch stream (Salesforce campaign members), which a campaign
+        # response changes without changing the person
+        "minimum_calls": sum(len(objs) for objs in OBJECTS.values()) + TOUCH_STREAMS,
         "counts": runs[-1][2],
     }
 
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         f"a cycle with no changes, {args.contacts} contacts converged and older than the lookback, in-process",
         figures,
         [
-            ("API calls per quiet cycle", str(calls), f"{minimum} (1/object/side)", calls == minimum),
+            ("API calls per quiet cycle", str(calls), f"{minimum} (1/object/side + streams)", calls == minimum),
             ("median wall time, ms", f"{median:.0f}", f"< {TARGET_MS:.0f}", median < TARGET_MS),
         ],
     )

@@ -170,7 +170,10 @@ async def run_demo(people: int, out: Path, marketing_connector: str | None = Non
             async with Engine(config, store) as engine:
                 started = time.monotonic()
                 _show(await _initial_sync(engine, total), "initial sync")
-                _show(await engine.sync(CONNECTION), "second cycle (echoes of our writes)")
+                _show(
+                    await engine.sync(CONNECTION),
+                    "second cycle (echoes of our writes; the partner ids of the records the first cycle created)",
+                )
                 _show(await engine.sync(CONNECTION), "third cycle (quiet)")
                 deal = await _win_a_deal(engine, store, crm, marketing)
                 _show(await engine.sync(CONNECTION), "cycle after the win")

@@ -1,6 +1,6 @@
 """Marketing-originated and marketing-influenced revenue, and the data-quality figures of a report.
 
-Definitions (as HubSpot, Marketo Measure and Salesforce Campaign Influence use the words):
+Definitions (as the field's attribution and campaign-influence tools use the words; the README names them):
 
 - a *marketing touch* is any recorded touch except a direct one without a campaign: a direct touch with no
   campaign says the buyer came on their own or sales entered them, and nothing marketing did is on record;

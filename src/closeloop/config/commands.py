@@ -12,9 +12,7 @@ from closeloop.config.models import LoadedConfig
 from closeloop.config.problems import ConfigProblem
 from closeloop.config.schema import build_schemas, render
 from closeloop.connector import Registry
-
-EXIT_OK = 0
-EXIT_CONFIG = 2
+from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 
 
 def validate_command(
@@ -27,7 +25,7 @@ def validate_command(
     """Check a configuration and its mappings: 0 with a one-line summary, or 2 with file:line:col messages."""
     config = checked(config_path, registry, environ, err or sys.stderr)
     if config is None:
-        return EXIT_CONFIG
+        return EXIT_USAGE
     print(summary(config), file=out or sys.stdout)
     return EXIT_OK
 
@@ -52,7 +50,7 @@ def print_problems(config_path: Path, problems: Sequence[ConfigProblem], err: Te
         print(problem, file=err)
     count = len(problems)
     print(f"{config_path}: {count} problem{'s' if count != 1 else ''}; nothing was synced", file=err)
-    return EXIT_CONFIG
+    return EXIT_USAGE
 
 
 def summary(config: LoadedConfig) -> str:

@@ -14,17 +14,16 @@ from typing import TextIO
 
 import httpx
 
-from closeloop.config.commands import EXIT_CONFIG, EXIT_OK, checked, print_problems, summary
+from closeloop.config.commands import checked, print_problems, summary
 from closeloop.config.models import LoadedConfig
 from closeloop.config.problems import ConfigProblem
 from closeloop.connector import Connector, ConnectorContext, Registry
 from closeloop.engine.fieldcheck import check_connection
 from closeloop.engine.setup import after_setup
+from closeloop.exitcodes import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from closeloop.http.errors import BudgetExhausted, TransientError
 from closeloop.http.redact import redact, register_secret
 from closeloop.model import ObjectSchema
-
-EXIT_UNREACHABLE = 3
 
 
 class DescribeFailed(Exception):
@@ -32,7 +31,7 @@ class DescribeFailed(Exception):
 
     def __init__(self, system: str, obj: str, exc: Exception) -> None:
         unreachable = isinstance(exc, TransientError | BudgetExhausted)
-        self.exit_code = EXIT_UNREACHABLE if unreachable else EXIT_CONFIG
+        self.exit_code = EXIT_UNREACHABLE if unreachable else EXIT_USAGE
         what = "cannot reach" if unreachable else "could not describe"
         super().__init__(redact(f"system {system!r} {what} {obj!r}: {type(exc).__name__}: {exc}"))
 
@@ -49,7 +48,7 @@ def validate_online(
     out, err = out or sys.stdout, err or sys.stderr
     config = checked(config_path, registry, environ, err)
     if config is None:
-        return EXIT_CONFIG
+        return EXIT_USAGE
     for secret in config.secrets():
         register_secret(secret)
     try:

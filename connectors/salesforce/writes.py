@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
-from email.utils import format_datetime
 from decimal import Decimal
+from email.utils import format_datetime
 from typing import Any, TypeVar
 
 from closeloop.model import (
@@ -105,7 +105,8 @@ def conditional_update(api_path: str, obj: str, index: int, request: WriteReques
     ``If-Unmodified-Since`` is compared with the record's LastModifiedDate, to the second: an edit in the same
     second as the version closeloop read cannot be told apart (Salesforce keeps whole seconds).
     """
-    assert request.unmodified_since is not None and request.native_id is not None
+    assert request.unmodified_since is not None
+    assert request.native_id is not None
     return {
         "method": "PATCH",
         "url": f"{api_path}/sobjects/{obj}/{request.native_id}",

@@ -43,6 +43,7 @@ _VERSION = re.compile(r"v(\d+)\.(\d)")
 COMPOSITE_MAX = 25
 _ROW_URL = re.compile(r"/services/data/(?P<version>v[0-9.]+)/sobjects/(?P<sobject>\w+)/(?P<record_id>\w+)")
 
+
 def errors(status: int, *items: SfError) -> JSONAnswer:
     """Salesforce's error body: a JSON list of ``{message, errorCode, fields}``."""
     return JSONAnswer([item.single() for item in items], status_code=status)

@@ -47,6 +47,4 @@ def check(value: str | None, fields: Mapping[str, Any]) -> None:
     if not isinstance(modified, datetime):
         return
     if int(modified.timestamp()) > int(since.timestamp()):
-        raise PreconditionFailed(
-            412, SfError("PRECONDITION_FAILED", f"The record was modified after {value}", ())
-        )
+        raise PreconditionFailed(412, SfError("PRECONDITION_FAILED", f"The record was modified after {value}", ()))

@@ -29,7 +29,8 @@ async def test_an_unchanged_record_is_updated_and_an_edited_one_refused_in_one_c
         "Contact", [update(calm, READ_AT, FirstName="Ada"), update(edited, READ_AT, FirstName="Ada")]
     )
     assert [r.status for r in results] == [WriteStatus.UPDATED, WriteStatus.FAILED]
-    assert results[1].error is not None and results[1].error.code == MODIFIED_SINCE_READ
+    assert results[1].error is not None
+    assert results[1].error.code == MODIFIED_SINCE_READ
     assert results[1].error.retryable
     assert sandbox.table("Contact").get(calm).fields["FirstName"] == "Ada"
     assert sandbox.table("Contact").get(edited).fields["FirstName"] == "Bea"  # the user's edit stands
@@ -56,4 +57,5 @@ async def test_more_than_one_composite_call_goes_as_a_plain_collection_update(
     sandbox.stats.reset()
     results = await connector.write("Contact", [update(i, READ_AT, Title="z") for i in ids])
     assert all(r.ok for r in results)
-    assert list(sandbox.stats.calls) == [k for k in sandbox.stats.calls if "composite/sobjects" in k], sandbox.stats.calls
+    calls = list(sandbox.stats.calls)
+    assert calls == [k for k in calls if "composite/sobjects" in k], calls

@@ -248,4 +248,3 @@ async def test_a_row_patch_with_if_unmodified_since_before_the_last_change_is_41
     answer = await client.patch(url, json={"Title": "b"}, headers=stale)
     assert answer.status_code == 412
     assert sandbox.table("Contact").get(contact).fields["Title"] == "a"
-

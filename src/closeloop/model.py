@@ -112,6 +112,8 @@ class FieldType(enum.StrEnum):
     PICKLIST = "picklist"
     REFERENCE = "reference"
     ID = "id"
+    OWNER = "owner"
+    """A person who owns a record (salesperson), canonically their email; see ``closeloop.engine.owners``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +260,15 @@ class Limits:
     daily_budget: int | None = None
     buckets: Mapping[str, tuple[int, float]] = field(default_factory=dict)
     """Extra rate buckets: name -> (requests, window seconds), e.g. a slower search endpoint."""
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A user who can own records in a system (a HubSpot owner, a Salesforce or Zoho user), known by email."""
+
+    id: str
+    email: str
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from closeloop.config.documents import ConfigDoc, ConnectionDoc, LoopDoc, ScheduleDoc, SystemDoc
 from closeloop.config.env import interpolate
+from closeloop.config.feedback import feedback_of
 from closeloop.config.mapping_loader import LoadedMapping, load_mapping
 from closeloop.config.models import (
     Connection,
@@ -247,9 +248,15 @@ class _Loader:
             if system not in configured:
                 self.fail(("loop", "won_stages", system), unknown("system", system, configured), key=True)
         won = {system: tuple(stages) for system, stages in doc.won_stages.items()}
+        feedback = None
+        if doc.feedback is not None:
+            feedback, problems = feedback_of(doc.feedback)
+            for problem in problems:
+                self.fail(("loop", "feedback"), problem)
         return LoopConfig(
             base_currency=doc.base_currency,
             rates=rates,
             won_stages=won,
             time_decay_half_life_days=doc.time_decay_half_life_days,
+            feedback=feedback,
         )

@@ -21,6 +21,7 @@ from closeloop.engine.deals import fetch_associations, store_associations, sync_
 from closeloop.engine.drain import drain
 from closeloop.engine.fieldcheck import check_fields
 from closeloop.engine.merges import move_merged
+from closeloop.engine.owners import ensure_owners
 from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
@@ -187,6 +188,8 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
     # What the vendor must be asked about (associations, touchpoints) is asked before the transaction, and only
     # for versions not applied yet: a quiet cycle's lookback re-reads cost no further calls.
     news = applier.fresh(records)
+    if any(not (r.deleted or r.merged_into) for r in news) and await ensure_owners(ctx, system):
+        news = applier.fresh(records)  # versions as old as the last seen are told apart by values, owners included
     fresh = [r.id for r in news if not r.deleted]
     times = await fieldtimes.fetch(ctx, mapping, fieldtimes.asked(ctx, mapping, system, obj, news))
     associations = await fetch_associations(ctx, system, obj, fresh) if is_deal else []

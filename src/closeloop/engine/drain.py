@@ -20,6 +20,7 @@ from closeloop.engine.golden import PARTNER, GoldenState
 from closeloop.engine.mapper import to_native_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import OwedWrite, owed_writes
+from closeloop.engine.owners import ensure_owners
 from closeloop.engine.pagestate import PageState
 from closeloop.engine.recheck import moved_since_read, updated_ids
 from closeloop.http.errors import AuthError, BudgetExhausted, Unreachable
@@ -49,9 +50,16 @@ class Pending:
 
 async def drain(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
     """Send every due write of ``mapping``'s objects in ``system``."""
+    await owners_for_writes(ctx, mapping, system)
     for obj in mapping.objects(system):
         for pending in prepared(ctx, mapping, system, obj):
             await _send(ctx, mapping, system, obj, pending)
+
+
+async def owners_for_writes(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
+    """Read ``system``'s user directory when writes are due there: owners' emails become its user ids."""
+    if any(ctx.store.due_outbox(ctx.name, system, obj, 1, ctx.clock()) for obj in mapping.objects(system)):
+        await ensure_owners(ctx, system)
 
 
 def prepared(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str) -> Iterator[list[Pending]]:
@@ -118,7 +126,7 @@ def _request(
     """The native request for an owed write, the write without the values the target refuses up front (those go
     to quarantine and must not enter the snapshot as if written), and the canonical values the request carries."""
     native, problems = to_native_fields(
-        mapping, write.system, write.obj, write.values, ctx.schema(write.system, write.obj)
+        mapping, write.system, write.obj, write.values, ctx.schema(write.system, write.obj), ctx.owners
     )
     if problems:
         ctx.count("quarantined", write.system)

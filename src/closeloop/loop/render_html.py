@@ -8,6 +8,7 @@ from decimal import Decimal
 from html import escape
 
 from closeloop.loop.attribution import Model
+from closeloop.loop.feedback_render import feedback_sections
 from closeloop.loop.fmt import money, number, percent, source_label
 from closeloop.loop.report import NO_CAMPAIGN, Report
 from closeloop.loop.sections import (
@@ -276,6 +277,7 @@ def render_html(report: Report) -> str:
     ]
     if report.roi:
         sections.append(_roi_table(report))
+    sections += [_section(s) for s in feedback_sections(report)]
     sections += [_section(s) for s in detail_sections(report)]
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'

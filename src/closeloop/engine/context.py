@@ -112,7 +112,9 @@ class CycleContext:
     """Golden deals touched or written this cycle: their associations are checked after the drain. Kept on disk:
     an initial sync touches every deal."""
     owners: dict[str, Directory] = field(default_factory=dict)
-    """system -> its user directory, read this cycle for the systems that map an owner field."""
+    """system -> its user directory, for the systems that map an owner field (the engine's: kept across cycles)."""
+    owners_read: set[str] = field(default_factory=set)
+    """The systems whose directory this cycle read (at most once each)."""
 
     @property
     def name(self) -> str:

@@ -56,7 +56,7 @@ def to_canonical_fields(
 def _directory(owners: Owners | None, system: str) -> Directory:
     found = owners.get(system) if owners is not None else None
     if found is None:
-        raise OwnerProblem(f"the owners of {system} were not read this cycle")
+        raise OwnerProblem(f"the users of {system} are not at hand (their directory was not read)")
     return found
 
 

@@ -6,6 +6,8 @@ Rita Rep (Salesforce users, HubSpot owners, same emails); each side's ids differ
 - a lead Sam owns in Salesforce reaches HubSpot owned by Sam's HubSpot owner; reassigned to Rita in Salesforce,
   the HubSpot contact names Rita's owner after one cycle;
 - an MQL created in HubSpot with Rita as its owner reaches Salesforce owned by Rita's user;
+- Zoho and HubSpot on a mapping with an owner field: a Zoho contact owned by Sam reaches HubSpot owned by Sam,
+  an MQL made in HubSpot owned by Rita reaches Zoho owned by Rita, a reassignment in Zoho shows in HubSpot;
 - a Salesforce user made through the API with no HubSpot owner: the lead it owns is quarantined with a message
   that names the missing email, and the HubSpot contact keeps its owner (never blanked); once the owner exists
   in HubSpot (a user made through HubSpot's API) and the entry is retried, the owner is written.
@@ -20,11 +22,15 @@ from typing import Any
 import httpx
 import pytest
 
+from closeloop.config.loader import load_config
+from closeloop.connector import registry
+from closeloop.engine.runtime import Engine
 from closeloop.model import WriteOp, WriteRequest
+from closeloop.store import Store
 from closeloop.store.rows import QuarantineStatus
 
 from .shipped import hubspot_contact, shipped_pair, sync_ok
-from .test_loop_vendor_milestones import World
+from .test_loop_vendor_milestones import CRMS, MARKETING, World
 
 
 @pytest.fixture
@@ -117,3 +123,72 @@ async def test_an_owner_without_a_user_on_the_other_side_is_quarantined_naming_t
     await sync_ok(shipped)
     nina_owner = await _hubspot_owner(shipped, "nina.new@example.com")
     assert hubspot_contact(shipped, "nora@example.com").fields["hubspot_owner_id"] == nina_owner
+
+
+ZOHO_CONTACTS = """
+entity: contact
+systems:
+  crm: {objects: [Contacts], upsert: {key: Email, value: email}}
+  marketing: {objects: [contacts], upsert: {key: email, value: email}}
+match: [email]
+fields:
+  email: {type: email, crm: Email, marketing: email}
+  last_name: {type: string, crm: Last_Name, marketing: lastname}
+  owner: {type: owner, crm: Owner, marketing: hubspot_owner_id, prefer: crm}
+create:
+  crm -> marketing: all
+  marketing -> crm: all
+on_delete: unlink
+"""
+
+
+@pytest.fixture
+async def zoho(tmp_path: Path) -> AsyncIterator[World]:
+    crm, mkt = CRMS["zoho"], MARKETING["hubspot"]
+    installed = registry()
+    crm_box = installed.get("zoho").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    mkt_box = installed.get("hubspot").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
+    (tmp_path / "contacts.yaml").write_text(ZOHO_CONTACTS)
+    (tmp_path / "closeloop.yaml").write_text(f"""
+systems:
+  crm: {{connector: zoho, settings: {crm.settings}}}
+  marketing: {{connector: hubspot, settings: {mkt.settings}}}
+connections:
+  - {{name: pair, systems: [crm, marketing], mappings: [contacts.yaml], lookback: 1m, marketing_system: marketing}}
+""")
+    config = load_config(tmp_path / "closeloop.yaml", environ={})
+    store = Store.open(tmp_path / "state.db")
+    transports = {"crm": httpx.ASGITransport(app=crm_box), "marketing": httpx.ASGITransport(app=mkt_box)}
+    engine = Engine(config, store, transports=transports)
+    try:
+        yield World(crm, crm_box, mkt_box, engine, store)
+    finally:
+        await engine.aclose()
+        store.close()
+
+
+async def _zoho_user(world: World, email: str) -> str:
+    """The Zoho id of the user with ``email``, from Zoho's users API."""
+    users = await world.api.owners()  # type: ignore[attr-defined]
+    return next(u.id for u in users if u.email == email)
+
+
+async def test_zoho_owners_map_both_ways_by_email(zoho: World) -> None:
+    sam, rita = await _zoho_user(zoho, "sam.seller@example.com"), await _zoho_user(zoho, "rita.rep@example.com")
+    contact = await zoho.create("Contacts", {"Email": "zed@example.com", "Last_Name": "Zed", "Owner": sam})
+    rita_owner = await _hubspot_owner(zoho, "rita.rep@example.com")
+    props = {"email": "max@example.com", "lastname": "Max", "hubspot_owner_id": rita_owner}
+    await _hubspot(zoho, "POST", "/crm/v3/objects/contacts", {"properties": props})
+    await sync_ok(zoho)
+
+    assert hubspot_contact(zoho, "zed@example.com").fields["hubspot_owner_id"] == await _hubspot_owner(
+        zoho, "sam.seller@example.com"
+    )
+    max_row = zoho.crm_box.table("Contacts").find("Email", "max@example.com")
+    assert max_row is not None
+    assert max_row.fields["Owner"] == {"id": rita}
+
+    await zoho.update("Contacts", contact, {"Owner": rita})
+    await sync_ok(zoho)
+    assert hubspot_contact(zoho, "zed@example.com").fields["hubspot_owner_id"] == rita_owner

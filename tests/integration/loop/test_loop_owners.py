@@ -192,3 +192,64 @@ async def test_zoho_owners_map_both_ways_by_email(zoho: World) -> None:
     await zoho.update("Contacts", contact, {"Owner": rita})
     await sync_ok(zoho)
     assert hubspot_contact(zoho, "zed@example.com").fields["hubspot_owner_id"] == rita_owner
+
+
+MARKETO_CONTACTS = """
+entity: contact
+systems:
+  crm: {objects: [Contacts], upsert: {key: Email, value: email}}
+  marketing: {objects: [leads], upsert: {key: email, value: email}}
+match: [email]
+fields:
+  email: {type: email, crm: Email, marketing: email}
+  last_name: {type: string, crm: Last_Name, marketing: lastName}
+  owner: {type: owner, crm: Owner, marketing: leadOwnerEmail, prefer: crm}
+create:
+  crm -> marketing: all
+  marketing -> crm: all
+on_delete: unlink
+"""
+
+
+@pytest.fixture
+async def marketo(tmp_path: Path) -> AsyncIterator[World]:
+    crm, mkt = CRMS["zoho"], MARKETING["marketo"]
+    installed = registry()
+    crm_box = installed.get("zoho").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    mkt_box = installed.get("marketo").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
+    (tmp_path / "contacts.yaml").write_text(MARKETO_CONTACTS)
+    (tmp_path / "closeloop.yaml").write_text(f"""
+systems:
+  crm: {{connector: zoho, settings: {crm.settings}}}
+  marketing: {{connector: marketo, settings: {mkt.settings}}}
+connections:
+  - {{name: pair, systems: [crm, marketing], mappings: [contacts.yaml], lookback: 1m, marketing_system: marketing}}
+""")
+    config = load_config(tmp_path / "closeloop.yaml", environ={})
+    store = Store.open(tmp_path / "state.db")
+    transports = {"crm": httpx.ASGITransport(app=crm_box), "marketing": httpx.ASGITransport(app=mkt_box)}
+    engine = Engine(config, store, transports=transports)
+    try:
+        yield World(crm, crm_box, mkt_box, engine, store)
+    finally:
+        await engine.aclose()
+        store.close()
+
+
+async def test_marketo_lead_owner_emails_map_to_zoho_users(marketo: World) -> None:
+    sam = await _zoho_user(marketo, "sam.seller@example.com")
+    await marketo.create("Contacts", {"Email": "zed@example.com", "Last_Name": "Zed", "Owner": sam})
+    leads = marketo.engine.connector("marketing")
+    new_lead = {"email": "max@example.com", "lastName": "Max", "leadOwnerEmail": "Nobody.Here@example.com"}
+    (made,) = await leads.write("leads", [WriteRequest("max", WriteOp.CREATE, new_lead)])
+    assert made.ok, made.error
+
+    outcome = await marketo.engine.sync("pair")
+
+    (zed,) = [r for r in marketo.mkt_box.table("leads").live() if r.fields.get("email") == "zed@example.com"]
+    assert zed.fields["leadOwnerEmail"] == "sam.seller@example.com"
+    assert outcome.status.value == "quarantined"
+    (entry,) = marketo.store.list_quarantine(QuarantineStatus.OPEN)
+    assert entry.system == "crm"
+    assert "no crm user has the email nobody.here@example.com" in entry.reason

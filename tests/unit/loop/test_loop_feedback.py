@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from rich.console import Console
 
 from closeloop.config.documents import FeedbackDoc
 from closeloop.config.feedback import Verdict, feedback_of
+from closeloop.loop import build_report
 from closeloop.loop.feedback import NO_REASON, TOP_REASONS, Lead, build_feedback
+from closeloop.loop.render_csv import render_csv
+from closeloop.loop.render_html import render_html
+from closeloop.loop.render_json import report_to_dict
+from closeloop.loop.render_table import render_table
+
+from .conftest import report_input
 
 A, R, C = Verdict.ACCEPTED, Verdict.REJECTED, Verdict.RECYCLED
 
@@ -70,3 +79,19 @@ def test_no_decided_lead_has_no_rate() -> None:
 def test_top_rejection_reasons_per_source(reasons: list[str | None], expected: list[tuple[str, int]]) -> None:
     figures = build_feedback([lead("paid_search", R, reason) for reason in reasons] + [lead("paid_search", A, "x")])
     assert [(r.reason, r.leads) for r in figures.reasons_for("source")] == expected
+
+
+def test_every_report_format_carries_the_feedback_section() -> None:
+    base = report_input()
+    judged = tuple(replace(c, verdict=R, rejection_reason="No budget") for c in base.contacts)
+    report = build_report(replace(base, contacts=judged, feedback=True))
+    assert report.feedback is not None
+    total = report.feedback.total
+    console = Console(record=True, width=200)
+    render_table(report, console)
+    assert "Top rejection reasons by source" in console.export_text()
+    assert "Sales feedback by source" in render_html(report)
+    assert f"sales_feedback,,all,all,rejected,{total.rejected}" in render_csv(report)
+    assert report_to_dict(report)["sales_feedback"]["total"]["rejection_pct"] == "100.0"
+    assert build_report(base).feedback is None  # not configured: no section, JSON null
+    assert report_to_dict(build_report(base))["sales_feedback"] is None

@@ -202,7 +202,8 @@ CONTACT_PROPERTIES: tuple[Prop, ...] = (
     _text("utm_source", "UTM Source", _ANALYTICS, hubspot_defined=False),
     _text("utm_medium", "UTM Medium", _ANALYTICS, hubspot_defined=False),
     _text("utm_campaign", "UTM Campaign", _ANALYTICS, hubspot_defined=False),
-    _text("lead_rejection_reason", "Lead rejection reason", "sales_properties", hubspot_defined=False),  # the portal's own
+    # the portal's own property for sales' rejection reason (the shipped contacts mapping writes it)
+    _text("lead_rejection_reason", "Lead rejection reason", "sales_properties", hubspot_defined=False),
     _datetime("createdate", "Create Date", "contactinformation", read_only=True),
     _datetime("lastmodifieddate", "Last Modified Date", "contactinformation", read_only=True, calculated=True),
     _number("hs_object_id", "Record ID", "contactinformation", read_only=True, calculated=True),

@@ -416,6 +416,7 @@ class Org:
                 "UTM_Source__c",
                 "UTM_Medium__c",
                 "UTM_Campaign__c",
+                "OwnerId",  # the contact keeps the lead's owner, as Lead Convert does by default
             )
             fields = {k: lead.fields[k] for k in carried if lead.fields.get(k) not in (None, "")}
             fields["Account_Name__c"] = lead.fields.get("Company")

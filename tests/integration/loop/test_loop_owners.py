@@ -253,3 +253,20 @@ async def test_marketo_lead_owner_emails_map_to_zoho_users(marketo: World) -> No
     (entry,) = marketo.store.list_quarantine(QuarantineStatus.OPEN)
     assert entry.system == "crm"
     assert "no crm user has the email nobody.here@example.com" in entry.reason
+
+
+async def test_the_user_lists_are_read_once_then_kept_until_an_unknown_owner_shows(shipped: World) -> None:
+    sam = await _salesforce_user(shipped, "sam.seller@example.com")
+    lead = await _lead(shipped, "lena@example.com", sam)
+    first = await shipped.engine.sync("pair")
+    assert (first.counts["owner_directories:crm"], first.counts["owner_directories:marketing"]) == (1, 1)
+    quiet = [await shipped.engine.sync("pair") for _ in range(2)]
+    assert all("owner_directories" not in outcome.counts for outcome in quiet)
+
+    (made,) = await shipped.api.write(
+        "User", [WriteRequest("u", WriteOp.CREATE, {"Username": "ole@example.com", "Email": "ole@example.com",
+                                                   "LastName": "Ole"})]
+    )  # fmt: skip
+    await shipped.update("Lead", lead, {"OwnerId": made.native_id})
+    after = await shipped.engine.sync("pair")
+    assert after.counts["owner_directories:crm"] == 1  # an owner id the kept list did not know: read again

@@ -32,6 +32,7 @@ from closeloop.model import (
     NativeRecord,
     ObjectSchema,
     OwnedField,
+    Owner,
     Page,
     StageInfo,
     TouchPage,
@@ -70,6 +71,7 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 QUERY_BATCH_MAX = 2000
 IDS_PER_QUERY = 300  # keeps a GET /query URL well under Salesforce's 16 KB request-line limit
 ROLE_OBJECT = "OpportunityContactRole"
+USER_OBJECT = "User"  # the users who own records (OwnerId)
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -426,6 +428,14 @@ class SalesforceConnector:
         found = await self._select_in(campaigns.CAMPAIGN_OBJECT, "Id", wanted) if wanted else []
         names = {r.id: r.fields for r in found}
         return [t for m in members if (t := campaigns.member_touch(m.fields, names)) is not None]
+
+    async def owners(self) -> list[Owner]:
+        """The org's users with their emails, inactive ones flagged: the people an ``OwnerId`` names."""
+        allowed = await self._allowed(USER_OBJECT)
+        found: list[Owner] = []
+        async for batch in self._query(soql.select(allowed, ("Id", "Email", "IsActive")), all_rows=False):
+            found += [Owner(str(r["Id"]), str(r.get("Email") or ""), active=bool(r.get("IsActive"))) for r in batch]
+        return found
 
     async def _has(self, obj: str) -> bool:
         """True when the org lets this user read ``obj`` (campaigns are a feature an org or profile may lack)."""

@@ -112,6 +112,8 @@ class FieldType(enum.StrEnum):
     PICKLIST = "picklist"
     REFERENCE = "reference"
     ID = "id"
+    OWNER = "owner"
+    """A person who owns a record (salesperson), canonically their email; see ``closeloop.engine.owners``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +271,15 @@ class Limits:
     conditional_update_batch: int = 0
     """The most updates one call can send, each refused if its record changed since ``unmodified_since``
     (Salesforce's Composite API with ``If-Unmodified-Since``: 25); 0 when the system has no conditional update."""
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A user who can own records in a system (a HubSpot owner, a Salesforce or Zoho user), known by email."""
+
+    id: str
+    email: str
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)

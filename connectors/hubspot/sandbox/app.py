@@ -53,6 +53,7 @@ from .catalog import (
 )
 from .forms import Forms
 from .labels import Labels, kinds
+from .owners import Owners
 
 CONTACT_ID_START, DEAL_ID_START = 1_000_000_001, 2_000_000_001  # one width, so text and number order agree
 ID_WIDTH = 10
@@ -123,6 +124,7 @@ class HubSpotSandbox(SandboxBase):
 
     def __init__(self, *, seed: int = 0, clock: Callable[[], datetime] | None = None) -> None:
         self.forms = Forms(self)  # before the kit's set-up, which asks for the routes
+        self.owners = Owners(self)
         super().__init__(seed=seed, clock=clock)
         source = self.clock.source
         self.clock.source = lambda: _ms(utc(source()))
@@ -139,6 +141,7 @@ class HubSpotSandbox(SandboxBase):
         }  # fmt: skip
         self.catalog = {obj: dict(props) for obj, props in CATALOG.items()}
         """This portal's properties: HubSpot's own, then the ones created through the properties API."""
+        self.owners.seed()
         self.links: dict[tuple[str, str], dict[str, set[str]]] = {
             ("deals", "contacts"): {},
             ("contacts", "deals"): {},
@@ -181,6 +184,12 @@ class HubSpotSandbox(SandboxBase):
             (f"{submit}/submit/{{portal_id}}/{{form_guid}}", self.forms.submit, ["POST"]),
             (f"{submit}/secure/submit/{{portal_id}}/{{form_guid}}", self.forms.submit, ["POST"]),
             ("/contacts/v1/contact/vids/batch/", self.forms.contacts_batch, ["GET"]),
+            ("/crm/v3/owners", self.owners.list, ["GET"]),
+            ("/crm/v3/owners/", self.owners.list, ["GET"]),
+            ("/crm/v3/owners/{owner_id}", self.owners.one, ["GET"]),
+            ("/settings/v3/users", self.owners.create_user, ["POST"]),
+            ("/settings/v3/users/", self.owners.create_user, ["POST"]),
+            ("/settings/v3/users/{user_id}", self.owners.delete_user, ["DELETE"]),
         ]  # fmt: skip
         return [Route(path, _endpoint(handler), methods=methods) for path, handler, methods in table]
 

@@ -20,10 +20,11 @@ from closeloop.engine.golden import PARTNER, GoldenState
 from closeloop.engine.mapper import to_native_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import OwedWrite, owed_writes
+from closeloop.engine.owners import ensure_owners, unknown_emails
 from closeloop.engine.pagestate import PageState
 from closeloop.engine.recheck import moved_since_read, updated_ids
 from closeloop.http.errors import AuthError, BudgetExhausted, Unreachable
-from closeloop.model import MODIFIED_SINCE_READ, Limits, VendorError, WriteOp, WriteRequest, WriteResult
+from closeloop.model import MODIFIED_SINCE_READ, FieldType, Limits, VendorError, WriteOp, WriteRequest, WriteResult
 from closeloop.store.rows import OutboxEntry
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,30 @@ class Pending:
 
 async def drain(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
     """Send every due write of ``mapping``'s objects in ``system``."""
+    await owners_for_writes(ctx, mapping, system)
     for obj in mapping.objects(system):
         for pending in prepared(ctx, mapping, system, obj):
             await _send(ctx, mapping, system, obj, pending)
+
+
+async def owners_for_writes(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
+    """Have ``system``'s user directory at hand when writes are due there: owners' emails become its user ids.
+
+    Read again (once per cycle) when a due write names an owner's email it does not know: the user may have
+    joined since it was read, and a write refused for that would be quarantined for nothing.
+    """
+    owner_fields = [name for name, f in mapping.fields.items() if f.type is FieldType.OWNER and system in f.native]
+    if not owner_fields:
+        return
+    due = [e for obj in mapping.objects(system) for e in ctx.store.due_outbox(ctx.name, system, obj, 1000, ctx.clock())]
+    if not due:
+        return
+    if await ensure_owners(ctx, system):
+        return
+    goldens = ctx.store.get_goldens(list({e.item.golden_id for e in due}))
+    emails = [g.fields.get(name) for g in goldens.values() for name in owner_fields]
+    if unknown_emails(ctx.owners.get(system), emails):
+        await ensure_owners(ctx, system, refresh=True)
 
 
 def prepared(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str) -> Iterator[list[Pending]]:
@@ -127,7 +149,7 @@ def _request(
     An update carries ``read_at``, the target's modified time as closeloop last read it, for systems that can
     make the update conditional on it."""
     native, problems = to_native_fields(
-        mapping, write.system, write.obj, write.values, ctx.schema(write.system, write.obj)
+        mapping, write.system, write.obj, write.values, ctx.schema(write.system, write.obj), ctx.owners
     )
     if problems:
         ctx.count("quarantined", write.system)

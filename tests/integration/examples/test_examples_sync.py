@@ -9,6 +9,7 @@ system reaches the CRM, where the mapping creates that way.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -19,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
+from closeloop.config import build_schemas
 from closeloop.config.loader import load_config
 from closeloop.config.models import EntityMapping, LoadedConfig
 from closeloop.connector import registry
@@ -87,6 +90,20 @@ def test_closeloop_validate_accepts_the_example_with_the_sandbox_environment(pai
     )
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert "closeloop.yaml: ok" in validated.stdout
+
+
+@pytest.mark.parametrize("pairing", PAIRINGS)
+def test_example_files_match_the_json_schemas_and_its_readme_names_every_variable(pairing: str) -> None:
+    folder = EXAMPLES / pairing
+    schemas = build_schemas()
+    document = YAML(typ="safe").load(folder / "closeloop.yaml")
+    jsonschema.validate(json.loads(json.dumps(document)), schemas["closeloop"])
+    for name in document["connections"][0]["mappings"]:
+        jsonschema.validate(json.loads(json.dumps(YAML(typ="safe").load(folder / name))), schemas["mapping"])
+    settings = json.dumps(document["systems"])
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert [name for name, _ in REFERENCE.findall(settings) if f"`{name}`" not in readme] == []
+    assert f"closeloop sandbox --vendor {pairing.replace('-', ' --vendor ')}" in readme
 
 
 @dataclass

@@ -126,8 +126,15 @@ async def serve_until_signal(
     The credentials follow each URL as indented ``export NAME=value`` lines: the environment variables the
     example configurations (``config/examples/``) read, set to what this sandbox accepts.
     """
-    files = cert_dir or Path(tempfile.mkdtemp(prefix="closeloop-sandbox-"))
-    pair = self_signed_cert(files) if tls else None
+    with contextlib.ExitStack() as cleanup:
+        # The certificate and the key files the credentials name live as long as the sandboxes serve.
+        files = cert_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="closeloop-sandbox-")))
+        await _serve_and_print(sandboxes, port_base, files, self_signed_cert(files) if tls else None)
+
+
+async def _serve_and_print(
+    sandboxes: Sequence[tuple[str, SandboxBase]], port_base: int, files: Path, pair: tuple[Path, Path] | None
+) -> None:
     if pair:
         print(f"# tls certificate {pair[0]}", flush=True)
     stop = asyncio.Event()

@@ -10,10 +10,7 @@ system reaches the CRM, where the mapping creates that way.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +21,7 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
+from closeloop.cli import main as cli_main
 from closeloop.config import build_schemas
 from closeloop.config.loader import load_config
 from closeloop.config.models import EntityMapping, LoadedConfig
@@ -77,19 +75,15 @@ def test_example_reads_settings_from_the_variables_the_sandbox_prints(pairing: s
 
 
 @pytest.mark.parametrize("pairing", PAIRINGS)
-def test_closeloop_validate_accepts_the_example_with_the_sandbox_environment(pairing: str, tmp_path: Path) -> None:
+def test_closeloop_validate_accepts_the_example_with_the_sandbox_environment(
+    pairing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     crm, mkt = pairing.split("-")
     boxes = {system: registry().get(name).sandbox(seed=1) for system, name in (("crm", crm), ("marketing", mkt))}  # type: ignore[misc]
-    environ = sandbox_environment(boxes, {"crm": crm, "marketing": mkt}, tmp_path)
-    validated = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "closeloop.cli", "validate", "--config", str(EXAMPLES / pairing / "closeloop.yaml")],
-        env={"PATH": os.environ.get("PATH", ""), **environ},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert validated.returncode == 0, validated.stdout + validated.stderr
-    assert "closeloop.yaml: ok" in validated.stdout
+    for name, value in sandbox_environment(boxes, {"crm": crm, "marketing": mkt}, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    assert cli_main(["validate", "--config", str(EXAMPLES / pairing / "closeloop.yaml")]) == 0, capsys.readouterr()
+    assert "closeloop.yaml: ok" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("pairing", PAIRINGS)

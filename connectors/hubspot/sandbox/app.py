@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from itertools import islice
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -197,6 +198,10 @@ class HubSpotSandbox(SandboxBase):
         """Only the OAuth token endpoint and the public form submission take no bearer token."""
         path = request.url.path
         return path.startswith(("/oauth/", "/submissions/v3/integration/submit/"))
+
+    def credentials(self, directory: Path) -> dict[str, str]:
+        """The private-app token of this portal (``--seed 1``: pat-na1-sandbox-1)."""
+        return {"base_url": self.base_url, "access_token": self.private_app_token}
 
     def authenticate(self, request: Request) -> None:
         """Bearer tokens: private-app tokens never expire; OAuth access tokens do."""

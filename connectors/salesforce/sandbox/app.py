@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -81,6 +82,8 @@ class SalesforceSandbox(SandboxBase):
         self.org = Org(self.tables, self.clock, self.now, self.rejects)
         self.oauth_clients: dict[str, str] = {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}
         self.jwt_clients: dict[str, tuple[bytes, set[str]]] = {}
+        self.jwt_login: tuple[str, str, bytes] | None = None
+        """The JWT bearer login ``credentials`` hands out: (consumer key, username, private key PEM)."""
         self.query_batch_min = 1
         """Salesforce's floor for batchSize is 200; tests may page smaller."""
         self._locators: OrderedDict[str, _Locator] = OrderedDict()
@@ -95,6 +98,18 @@ class SalesforceSandbox(SandboxBase):
         """Accept JWT bearer assertions from ``consumer_key``, signed by the key, for ``username``."""
         _, users = self.jwt_clients.get(consumer_key, (public_key_pem, set()))
         self.jwt_clients[consumer_key] = (public_key_pem, {*users, username})
+
+    def credentials(self, directory: Path) -> dict[str, str]:
+        """JWT bearer, as production runs: the consumer key, the user and the private key written to a file."""
+        found = {"base_url": self.base_url, "auth_url": self.base_url}
+        if self.jwt_login is not None:
+            consumer_key, username, private_pem = self.jwt_login
+            directory.mkdir(parents=True, exist_ok=True)
+            key_file = directory / "salesforce-jwt-key.pem"
+            key_file.write_bytes(private_pem)
+            key_file.chmod(0o600)
+            found |= {"client_id": consumer_key, "username": username, "private_key_file": str(key_file)}
+        return found
 
     def authenticate(self, request: Request) -> None:
         """Bearer (or OAuth) access tokens from the token endpoint."""

@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -110,6 +111,16 @@ class ZohoSandbox(SandboxBase):
     def is_public(self, request: Request) -> bool:
         """The accounts host's token endpoint needs no access token."""
         return request.url.path == "/oauth/v2/token"
+
+    def credentials(self, directory: Path) -> dict[str, str]:
+        """The self-client this emulator knows; it serves the accounts host (token refresh) itself."""
+        return {
+            "base_url": self.base_url,
+            "auth_url": self.base_url,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": self.refresh_token,
+        }
 
     def authenticate(self, request: Request) -> None:
         """``Authorization: Zoho-oauthtoken <token>``; anything else is refused as Zoho does."""

@@ -53,7 +53,13 @@ async def drain(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
     await owners_for_writes(ctx, mapping, system)
     for obj in mapping.objects(system):
         for pending in prepared(ctx, mapping, system, obj):
-            await _send(ctx, mapping, system, obj, pending)
+            # A golden record queued under one object may owe writes to its links in another (a person queued
+            # under Contact whose record is a Lead): each request goes to the object of the record it writes.
+            by_obj: dict[str, list[Pending]] = defaultdict(list)
+            for item in pending:
+                by_obj[item.write.obj].append(item)
+            for target, items in by_obj.items():
+                await _send(ctx, mapping, system, target, items)
 
 
 async def owners_for_writes(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:

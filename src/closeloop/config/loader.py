@@ -25,6 +25,7 @@ from closeloop.config.models import (
 )
 from closeloop.config.policies import check_cron, check_every, parse_duration
 from closeloop.config.problems import ConfigError, ConfigProblem, Problems, one_of, suggest, unknown
+from closeloop.config.sla import parse_sla
 from closeloop.config.structure import check_mapping, sections, validate
 from closeloop.config.wiring import check_in_connection
 from closeloop.config.yamlsrc import Loc, Source, load_source
@@ -247,9 +248,17 @@ class _Loader:
             if system not in configured:
                 self.fail(("loop", "won_stages", system), unknown("system", system, configured), key=True)
         won = {system: tuple(stages) for system, stages in doc.won_stages.items()}
+        sla = None
+        if doc.sla is not None:
+            try:
+                sla = parse_sla(doc.sla)
+            except ValueError as exc:
+                self.fail(("loop", "sla"), str(exc))
         return LoopConfig(
             base_currency=doc.base_currency,
             rates=rates,
             won_stages=won,
             time_decay_half_life_days=doc.time_decay_half_life_days,
+            sla=sla,
+            clv_horizon_days=doc.clv_horizon_days,
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine import fieldtimes
+from closeloop.engine.activity import pull_activities
 from closeloop.engine.context import CycleContext
 from closeloop.engine.deals import fetch_associations, store_associations, sync_associations
 from closeloop.engine.drain import drain
@@ -221,6 +222,7 @@ async def run_cycle(ctx: CycleContext) -> None:
         await pull_mapping(ctx, mapping)
         if mapping.entity == Entity.CONTACT:
             await pull_touches(ctx)
+            await pull_activities(ctx)
     if ctx.dry_run:
         return
     for mapping in mappings:

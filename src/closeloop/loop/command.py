@@ -22,6 +22,7 @@ from closeloop.loop.money import Rates
 from closeloop.loop.open_deals import contact_labels, read_deal_book
 from closeloop.loop.render import Format, render
 from closeloop.loop.report import ReportInput, build_report
+from closeloop.loop.sla_facts import read_mqls
 from closeloop.loop.spend import SpendFileError, SpendRow, parse_spend_csv
 from closeloop.loop.trend import Granularity
 from closeloop.model import now_utc
@@ -148,8 +149,19 @@ def report_command(
     if request.detail:
         credited = [c for p in (*positions(facts.ledger).values(), *facts.open_deals) for c in p.contacts]
         facts = replace(facts, contact_labels=contact_labels(store, credited))
+    if config.loop.sla is not None:
+        facts = replace(facts, mqls=read_mqls(store, facts.contacts))
     half_life = timedelta(days=config.loop.time_decay_half_life_days)
-    report = build_report(facts, request.models, half_life=half_life, by=request.by, detail=request.detail)
+    report = build_report(
+        facts,
+        request.models,
+        half_life=half_life,
+        by=request.by,
+        detail=request.detail,
+        sla=config.loop.sla,
+        now=clock(),
+        clv_horizon_days=config.loop.clv_horizon_days,
+    )
     try:
         render(report, request.fmt, request.out, console=console or output_console())
     except OSError as exc:  # --out in a missing or read-only folder

@@ -1,0 +1,201 @@
+"""The MQL follow-up SLA and customer lifetime value from vendor data only: Salesforce and HubSpot sandboxes on
+the shipped mappings, records and activities made through their REST APIs, the engine, then the report.
+
+SLA of 24 hours, round the clock. Marketing makes MQLs in HubSpot (HubSpot stamps the day each entered the MQL
+stage); closeloop creates them in Salesforce, where sales logs its follow-ups as Events and Tasks:
+
+    ann  MQL 03-02 09:00  meeting booked (Event) 03-02 15:00           within, 6h
+    bob  MQL 03-02 10:00  call logged (Task, Completed) 03-03 10:01    breached: one minute past, 24h01m
+    fay  MQL 03-02 12:00  no activity; HubSpot moves her to SQL 18:00  within, 6h (the stage change counts)
+    cid  MQL 03-03 08:00  nothing                                      breached and open at 03-05 08:00: 48h old
+    dee  MQL 03-04 20:00  nothing                                      pending at 03-05 08:00 (12h of 24h gone)
+
+Handed over 5, within 2, breached 2, pending 1: 50.0 % within of the 4 decided; waits 6h, 6h, 24h01m: median
+(nearest rank 2 of 3) 6.00 h, 90th percentile (rank 3 of 3) 24.02 h.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from closeloop.loop import Report, build_report
+from closeloop.loop.facts import read_facts
+from closeloop.loop.sla_facts import read_mqls
+from closeloop.loop.spend import parse_spend_csv
+from closeloop.model import WriteOp, WriteRequest
+
+from .shipped import hubspot_contact, shipped_pair, sync_ok
+from .test_loop_vendor_milestones import World
+
+SLA_24H = "{base_currency: USD, sla: {mql_follow_up: 24h}}"
+SLA_BUSINESS = (
+    "{base_currency: USD, sla: {mql_follow_up: 4h, time_zone: Europe/Berlin, "
+    "business_hours: {start: '09:00', end: '17:00', days: [mon, tue, wed, thu, fri]}}}"
+)
+
+
+def at(month: int, dom: int, hour: int = 0, minute: int = 0) -> datetime:
+    """A moment of 2026 in UTC."""
+    return datetime(2026, month, dom, hour, minute, tzinfo=UTC)
+
+
+async def hubspot(world: World, op: WriteOp, fields: dict[str, Any], native_id: str | None = None) -> None:
+    """A contact made or changed through HubSpot's API."""
+    api = world.engine.connector("marketing")
+    (result,) = await api.write("contacts", [WriteRequest("x", op, fields, native_id=native_id)])
+    assert result.ok, result.error
+
+
+async def mql(world: World, email: str, when: datetime) -> None:
+    """Marketing hands a lead over: an MQL made in HubSpot at ``when``, then synced to Salesforce."""
+    world.at(when)
+    await hubspot(
+        world,
+        WriteOp.CREATE,
+        {"email": email, "lastname": email[:3].title(), "lifecyclestage": "marketingqualifiedlead"},
+    )
+    await sync_ok(world)
+
+
+def salesforce_contact(world: World, email: str) -> str:
+    """The id of the live Salesforce Contact of ``email`` (closeloop made it)."""
+    return next(r.id for r in world.crm_box.table("Contact").live() if r.fields.get("Email") == email)
+
+
+async def follow_up(world: World, obj: str, email: str, when: datetime) -> None:
+    """Sales logs a follow-up on the person in Salesforce at ``when``: a completed call (Task) or a meeting."""
+    world.at(when)
+    who = salesforce_contact(world, email)
+    if obj == "Task":
+        await world.create("Task", {"WhoId": who, "Subject": "Call", "Status": "Completed", "TaskSubtype": "Call"})
+    else:
+        start = when.isoformat().replace("+00:00", "Z")
+        await world.create("Event", {"WhoId": who, "Subject": "Demo", "StartDateTime": start, "DurationInMinutes": 30})
+
+
+def report_of(world: World, start: datetime, end: datetime, now: datetime, **kw: Any) -> Report:
+    """The report of [start, end) as of ``now``, with the configured SLA."""
+    facts = read_facts(world.store, start, end, "USD", kw.pop("spend", ()))
+    facts = replace(facts, mqls=read_mqls(world.store, facts.contacts))
+    return build_report(facts, sla=world.engine.config.loop.sla, now=now, **kw)
+
+
+async def test_sla_figures_from_vendor_activities(tmp_path: Path) -> None:
+    async with shipped_pair(tmp_path, SLA_24H) as world:
+        await mql(world, "ann@example.com", at(3, 2, 9))
+        await mql(world, "bob@example.com", at(3, 2, 10))
+        await mql(world, "fay@example.com", at(3, 2, 12))
+        await follow_up(world, "Event", "ann@example.com", at(3, 2, 15))
+        world.at(at(3, 2, 18))
+        fay = hubspot_contact(world, "fay@example.com").id
+        await hubspot(world, WriteOp.UPDATE, {"lifecyclestage": "salesqualifiedlead"}, fay)
+        await mql(world, "cid@example.com", at(3, 3, 8))
+        await follow_up(world, "Task", "bob@example.com", at(3, 3, 10, 1))
+        await mql(world, "dee@example.com", at(3, 4, 20))
+        world.at(at(3, 5, 8))
+        await sync_ok(world, 2)
+        sla = report_of(world, at(3, 1), at(4, 1), now=at(3, 5, 8)).sla
+    assert sla is not None
+    total = sla.total
+    assert (total.handed_over, total.within, total.breached, total.pending) == (5, 2, 2, 1)
+    assert (str(total.within_percent), str(total.median_hours), str(total.p90_hours)) == ("50.0", "6.00", "24.02")
+    (breach,) = sla.open_breaches
+    assert (breach.label, str(breach.age_hours), str(breach.overdue_hours)) == ("cid@example.com", "48.00", "24.00")
+    assert [(r.key, r.handed_over) for r in sla.by_source] == [("unknown", 5)]
+    assert [(r.key, r.within, r.breached) for r in sla.by_owner] == [("(no owner)", 2, 2)]
+
+
+async def test_activities_are_read_incrementally_and_a_reopened_task_stops_counting(tmp_path: Path) -> None:
+    async with shipped_pair(tmp_path, SLA_24H) as world:
+        await mql(world, "ann@example.com", at(3, 2, 9))
+        await follow_up(world, "Task", "ann@example.com", at(3, 2, 11))
+        world.at(at(3, 2, 12))
+        await sync_ok(world)
+        first = report_of(world, at(3, 1), at(4, 1), now=at(3, 2, 12)).sla
+        assert first is not None
+        assert (first.total.within, str(first.total.median_hours)) == (1, "2.00")
+        (task,) = world.crm_box.table("Task").live()
+        world.at(at(3, 2, 13))
+        await world.update("Task", task.id, {"Status": "In Progress"})  # reopened: no longer a follow-up
+        await sync_ok(world)
+        second = report_of(world, at(3, 1), at(4, 1), now=at(3, 4)).sla
+    assert second is not None
+    assert (second.total.within, second.total.breached) == (0, 1)
+    assert [b.label for b in second.open_breaches] == ["ann@example.com"]
+
+
+async def test_business_hours_stop_the_clock_over_the_weekend(tmp_path: Path) -> None:
+    # Friday 06 March 16:00 in Berlin (15:00 UTC); 4 business hours run out Monday 12:00 Berlin (11:00 UTC).
+    async with shipped_pair(tmp_path, SLA_BUSINESS) as world:
+        await mql(world, "ann@example.com", at(3, 6, 15))
+        await mql(world, "bob@example.com", at(3, 6, 15))
+        await follow_up(world, "Task", "ann@example.com", at(3, 9, 10, 30))  # Monday 11:30 Berlin: 3.5 business h
+        await follow_up(world, "Task", "bob@example.com", at(3, 9, 11, 1))  # Monday 12:01 Berlin: one minute late
+        world.at(at(3, 9, 12))
+        await sync_ok(world)
+        sla = report_of(world, at(3, 1), at(4, 1), now=at(3, 9, 12)).sla
+    assert sla is not None
+    assert sla.business_hours == "mon,tue,wed,thu,fri 09:00-17:00 Europe/Berlin"
+    assert (sla.total.within, sla.total.breached) == (1, 1)
+    assert (str(sla.total.median_hours), str(sla.total.p90_hours)) == ("3.50", "4.02")
+
+
+SPEND = "period,channel,campaign,amount\n2026-01,paid_search,,300\n2026-02,email,,800\n"
+
+
+async def test_customer_lifetime_value_by_source_from_won_deals(tmp_path: Path) -> None:
+    """ann (paid search) won 1,000 in January and renewed for 500 in June; bob and cid (email) share a 2,000
+    deal won in February. CLV: ann 1,500; bob and cid 1,000 each. With a 90-day horizon ann's is 1,000."""
+    async with shipped_pair(tmp_path) as world:
+        world.at(at(1, 2))
+        people = {}
+        for email, source in (("ann", "Paid Search"), ("bob", "Email"), ("cid", "Email")):
+            people[email] = await world.create(
+                "Contact", {"Email": f"{email}@example.com", "LastName": email.title(), "LeadSource": source}
+            )
+
+        async def won(name: str, amount: int, closed: datetime, *who: str) -> None:
+            world.at(closed)
+            day = closed.date().isoformat()
+            deal = await world.create(
+                "Opportunity",
+                {
+                    "Name": name,
+                    "Amount": amount,
+                    "StageName": "Prospecting",
+                    "CloseDate": day,
+                    "CurrencyIsoCode": "USD",
+                },
+            )
+            for first, person in enumerate(who):
+                await world.put_on_deal(deal, people[person], first=first == 0)
+            await world.update("Opportunity", deal, {"StageName": "Closed Won"})
+
+        await won("Ann new", 1000, at(1, 10), "ann")
+        await won("Email pair", 2000, at(2, 1), "bob", "cid")
+        await won("Ann renewal", 500, at(6, 10), "ann")
+        world.at(at(6, 20))
+        await sync_ok(world, 2)
+        spend = parse_spend_csv(SPEND)
+        clv = report_of(world, at(1, 1), at(4, 1), now=at(6, 20), spend=spend).clv
+        bounded = report_of(world, at(1, 1), at(4, 1), now=at(6, 20), clv_horizon_days=90).clv
+    assert clv is not None
+    assert bounded is not None
+    rows = {r.key: r for r in clv.rows_for("source")}
+    assert (rows["paid_search"].customers, rows["paid_search"].average_value) == (1, Decimal("1500.00"))
+    assert (rows["email"].customers, rows["email"].total_value, rows["email"].average_value) == (
+        2,
+        Decimal("2000.00"),
+        Decimal("1000.00"),
+    )
+    assert (str(rows["paid_search"].cac), str(rows["paid_search"].clv_to_cac)) == ("300.00", "5.00")
+    assert (str(rows["email"].cac), str(rows["email"].clv_to_cac)) == ("400.00", "2.50")
+    assert (clv.total.customers, str(clv.total.average_value)) == (3, "1166.67")
+    assert {r.key: str(r.average_value) for r in bounded.rows_for("source")} == {
+        "paid_search": "1000.00",
+        "email": "1000.00",
+    }

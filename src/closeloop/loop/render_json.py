@@ -11,6 +11,7 @@ from typing import Any
 from closeloop.loop.detail import DealDetail
 from closeloop.loop.influence import RevenueShare
 from closeloop.loop.report import STAGES, AttributedRow, DealStatsRow, FunnelRow, Report, RoiRow
+from closeloop.loop.sla_clv_render import clv_json, sla_json
 from closeloop.loop.trend import TrendRow
 from closeloop.model import iso_utc
 
@@ -117,6 +118,8 @@ def _newer(report: Report) -> dict[str, Any]:
             "open_deals_without_rate": quality.unpriced_open_deals,
         },
         "deals": [_deal(report, d) for d in report.details],
+        "sla": sla_json(report),
+        "clv": clv_json(report),
     }
 
 

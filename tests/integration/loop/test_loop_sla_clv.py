@@ -16,6 +16,7 @@ Handed over 5, within 2, breached 2, pending 1: 50.0 % within of the 4 decided; 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,6 +25,7 @@ from typing import Any
 
 from closeloop.loop import Report, build_report
 from closeloop.loop.facts import read_facts
+from closeloop.loop.render import render_text
 from closeloop.loop.sla_facts import read_mqls
 from closeloop.loop.spend import parse_spend_csv
 from closeloop.model import WriteOp, WriteRequest
@@ -98,7 +100,8 @@ async def test_sla_figures_from_vendor_activities(tmp_path: Path) -> None:
         await mql(world, "dee@example.com", at(3, 4, 20))
         world.at(at(3, 5, 8))
         await sync_ok(world, 2)
-        sla = report_of(world, at(3, 1), at(4, 1), now=at(3, 5, 8)).sla
+        report = report_of(world, at(3, 1), at(4, 1), now=at(3, 5, 8))
+    sla = report.sla
     assert sla is not None
     total = sla.total
     assert (total.handed_over, total.within, total.breached, total.pending) == (5, 2, 2, 1)
@@ -107,6 +110,17 @@ async def test_sla_figures_from_vendor_activities(tmp_path: Path) -> None:
     assert (breach.label, str(breach.age_hours), str(breach.overdue_hours)) == ("cid@example.com", "48.00", "24.00")
     assert [(r.key, r.handed_over) for r in sla.by_source] == [("unknown", 5)]
     assert [(r.key, r.within, r.breached) for r in sla.by_owner] == [("(no owner)", 2, 2)]
+    # every format carries the same figures
+    data = json.loads(render_text(report, "json"))["sla"]
+    assert (data["total"]["within_percent"], data["total"]["p90_hours"]) == ("50.0", "24.02")
+    assert data["open_breaches"][0]["label"] == "cid@example.com"
+    assert "sla,,all,all,within_sla_pct,50.0" in render_text(report, "csv").splitlines()
+    table = render_text(report, "table", width=200)
+    assert "Open SLA breaches (1)" in table
+    assert "cid@example.com" in table
+    page = render_text(report, "html")
+    assert "MQL follow-up by owner" in page
+    assert "Open SLA breaches (1)" in page
 
 
 async def test_activities_are_read_incrementally_and_a_reopened_task_stops_counting(tmp_path: Path) -> None:
@@ -181,7 +195,8 @@ async def test_customer_lifetime_value_by_source_from_won_deals(tmp_path: Path) 
         world.at(at(6, 20))
         await sync_ok(world, 2)
         spend = parse_spend_csv(SPEND)
-        clv = report_of(world, at(1, 1), at(4, 1), now=at(6, 20), spend=spend).clv
+        full = report_of(world, at(1, 1), at(4, 1), now=at(6, 20), spend=spend)
+        clv = full.clv
         bounded = report_of(world, at(1, 1), at(4, 1), now=at(6, 20), clv_horizon_days=90).clv
     assert clv is not None
     assert bounded is not None
@@ -199,3 +214,4 @@ async def test_customer_lifetime_value_by_source_from_won_deals(tmp_path: Path) 
         "paid_search": "1000.00",
         "email": "1000.00",
     }
+    assert "clv,,source,email,clv_to_cac,2.50" in render_text(full, "csv").splitlines()

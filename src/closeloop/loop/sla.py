@@ -187,6 +187,15 @@ def open_breaches(follow_ups: Iterable[FollowUp], now: datetime) -> list[OpenBre
     return found
 
 
+def describe_span(span: timedelta) -> str:
+    """A duration as the configuration writes it ("24h", "3d", "90m")."""
+    minutes = int(span.total_seconds() // 60)
+    if minutes % 60:
+        return f"{minutes}m"
+    hours = minutes // 60
+    return f"{hours // 24}d" if hours >= 48 and not hours % 24 else f"{hours}h"
+
+
 def describe_hours(sla: SlaConfig) -> str | None:
     """The business hours in words, or None when the clock runs day and night."""
     hours = sla.business_hours

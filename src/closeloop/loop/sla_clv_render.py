@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import fields
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ from closeloop.loop.clv import ClvReport, ClvRow
 from closeloop.loop.fmt import DASH, money, number, percent, source_label
 from closeloop.loop.report import Report
 from closeloop.loop.sections import Section
-from closeloop.loop.sla import OpenBreach, SlaReport, SlaRow
+from closeloop.loop.sla import OpenBreach, SlaReport, SlaRow, describe_span
 from closeloop.loop.svg import Series, grouped_bars
 from closeloop.model import iso_utc
 
@@ -27,11 +27,6 @@ _SLA_HEADERS = ("Handed over", "Within SLA", "Breached", "Pending", "Within %", 
 
 def _hours(value: Decimal | None) -> str:
     return DASH if value is None else f"{value:,.2f}"
-
-
-def _span(span: timedelta) -> str:
-    hours = span.total_seconds() / 3600
-    return f"{hours:g}h" if hours < 48 or hours % 24 else f"{hours / 24:g}d"
 
 
 def _when(moment: datetime) -> str:
@@ -53,8 +48,9 @@ def _sla_cells(row: SlaRow) -> list[str]:
 def sla_note(sla: SlaReport) -> str:
     """What the SLA section counts, in one sentence or two."""
     clock = f"business hours {sla.business_hours}" if sla.business_hours else "round the clock"
+    within = describe_span(sla.follow_up)
     return (
-        f"MQLs handed over in the period, held to a follow-up within {_span(sla.follow_up)} ({clock}): the first "
+        f"MQLs handed over in the period, held to a follow-up within {within} ({clock}): the first "
         "sales activity after the MQL date, else the first move out of MQL. Within % of those decided (pending: "
         "not yet followed up, time left). Times to follow-up in hours, nearest-rank median and 90th percentile."
     )

@@ -23,10 +23,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import generate_latest
+
+from closeloop.daemon_parts.lifecycle import Daemon
+from closeloop.daemon_parts.settings import DaemonSettings
 from closeloop.loop import Report, build_report
 from closeloop.loop.facts import read_facts
 from closeloop.loop.render import render_text
 from closeloop.loop.sla_facts import read_mqls
+from closeloop.loop.sla_now import status_lines
 from closeloop.loop.spend import parse_spend_csv
 from closeloop.model import WriteOp, WriteRequest
 
@@ -101,6 +106,16 @@ async def test_sla_figures_from_vendor_activities(tmp_path: Path) -> None:
         world.at(at(3, 5, 8))
         await sync_ok(world, 2)
         report = report_of(world, at(3, 1), at(4, 1), now=at(3, 5, 8))
+        config = world.engine.config
+        assert config.loop.sla is not None
+        status = status_lines(world.store, config.loop.sla, config.connections, at(3, 5, 8))
+        daemon = Daemon(DaemonSettings(), config, world.store, tmp_path / "state.db", clock=lambda: at(3, 5, 8))
+        daemon.count_sla_breaches("pair")
+        scraped = generate_latest(daemon.metrics.registry).decode()
+        await daemon.engine.aclose()
+    assert status[0] == "SLA breaches open now: 1 (pair 1); MQL follow-up within 24h"
+    assert status[1].startswith("  cid@example.com  owner (no owner)  MQL since 2026-03-03 08:00 UTC  age 48.00h")
+    assert 'closeloop_sla_breaches{connection="pair"} 1.0' in scraped
     sla = report.sla
     assert sla is not None
     total = sla.total

@@ -50,9 +50,14 @@ def test_nearest_rank_percentiles() -> None:
 
 
 def mql(
-    at: datetime, activities: tuple[datetime, ...] = (), moved: tuple[datetime, ...] = (), **kw: object
+    at: datetime,
+    activities: tuple[datetime, ...] = (),
+    moved: tuple[datetime, ...] = (),
+    *,
+    owner: str | None = None,
+    still: bool = True,
 ) -> MqlFacts:
-    return MqlFacts("c", "c@example.com", at, "email", kw.get("owner"), activities, moved, bool(kw.get("still", True)))  # type: ignore[arg-type]
+    return MqlFacts("c", "c@example.com", at, "email", owner, activities, moved, still)
 
 
 def test_an_activity_before_the_handover_is_no_follow_up() -> None:

@@ -63,7 +63,8 @@ def show_sla(report: Report, console: Console) -> None:
         f"the SLA, {len(open_)} open breach(es) now"
     )
     if FOLLOWED_UP not in open_:
-        console.print(f"  {FOLLOWED_UP}: called {describe_span(CALLED_AFTER)} after the handover, [green]within the SLA[/green]")
+        after = describe_span(CALLED_AFTER)
+        console.print(f"  {FOLLOWED_UP}: called {after} after the handover, [green]within the SLA[/green]")
     if (breach := open_.get(BREACHED)) is not None:
         console.print(
             f"  {BREACHED}: [red]no follow-up[/red], {breach.age_hours} h old, {breach.overdue_hours} h past the SLA"

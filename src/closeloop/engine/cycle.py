@@ -26,6 +26,7 @@ from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
 from closeloop.engine.setup import after_setup, ensure_owned_fields
+from closeloop.engine.sla_stamp import stamp_sla_breaches
 from closeloop.engine.source import capture_original_sources
 from closeloop.engine.touch import fetch_touchpoints, pull_touches, store_touchpoints, touch_subjects
 from closeloop.model import Cursor, NativeRecord, Page
@@ -223,6 +224,7 @@ async def run_cycle(ctx: CycleContext) -> None:
         if mapping.entity == Entity.CONTACT:
             await pull_touches(ctx)
             await pull_activities(ctx)
+            stamp_sla_breaches(ctx)
     if ctx.dry_run:
         return
     for mapping in mappings:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,27 @@ async def test_activities_are_read_incrementally_and_a_reopened_task_stops_count
     assert second is not None
     assert (second.total.within, second.total.breached) == (0, 1)
     assert [b.label for b in second.open_breaches] == ["ann@example.com"]
+
+
+STAMP = "  sla_breached_at: {type: datetime, from: loop.sla_breached_at, crm: Closeloop_SLA_Breached_At__c}\n"
+
+
+async def test_a_breach_is_stamped_on_the_crm_record_for_its_workflows(tmp_path: Path) -> None:
+    """The stamp is set when the engine (on real time) finds the SLA run out: bob's ran out an hour ago, and his
+    late call keeps it; ann was called in time and cid's SLA still runs: neither is stamped."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    async with shipped_pair(tmp_path, SLA_24H, contact_fields=STAMP) as world:
+        await mql(world, "bob@example.com", now - timedelta(hours=25))
+        await mql(world, "ann@example.com", now - timedelta(hours=3))
+        await follow_up(world, "Task", "ann@example.com", now - timedelta(hours=2))
+        await mql(world, "cid@example.com", now - timedelta(hours=1))
+        await follow_up(world, "Task", "bob@example.com", now - timedelta(minutes=30))  # late: the stamp stays
+        world.at(now)
+        await sync_ok(world, 2)
+        contacts = {r.fields["Email"]: r.fields for r in world.crm_box.table("Contact").live()}
+    stamps = {email: fields.get("Closeloop_SLA_Breached_At__c") for email, fields in contacts.items()}
+    due = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert stamps == {"bob@example.com": due, "ann@example.com": None, "cid@example.com": None}
 
 
 async def test_business_hours_stop_the_clock_over_the_weekend(tmp_path: Path) -> None:

@@ -17,16 +17,22 @@ Handed over 5, within 2, breached 2, pending 1: 50.0 % within of the 4 decided; 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 from prometheus_client import generate_latest
 
+from closeloop.config.loader import load_config
+from closeloop.connector import registry
 from closeloop.daemon_parts.lifecycle import Daemon
 from closeloop.daemon_parts.settings import DaemonSettings
+from closeloop.engine.runtime import Engine
 from closeloop.loop import Report, build_report
 from closeloop.loop.facts import read_facts
 from closeloop.loop.render import render_text
@@ -34,9 +40,10 @@ from closeloop.loop.sla_facts import read_mqls
 from closeloop.loop.sla_now import status_lines
 from closeloop.loop.spend import parse_spend_csv
 from closeloop.model import WriteOp, WriteRequest
+from closeloop.store import Store
 
 from .shipped import hubspot_contact, shipped_pair, sync_ok
-from .test_loop_vendor_milestones import World
+from .test_loop_vendor_milestones import CRMS, MARKETING, World
 
 SLA_24H = "{base_currency: USD, sla: {mql_follow_up: 24h}}"
 SLA_BUSINESS = (
@@ -251,3 +258,76 @@ async def test_customer_lifetime_value_by_source_from_won_deals(tmp_path: Path) 
         "email": "1000.00",
     }
     assert "clv,,source,email,clv_to_cac,2.50" in render_text(full, "csv").splitlines()
+
+
+ZOHO_CONTACTS = """
+entity: contact
+systems:
+  crm: {objects: [Contacts], upsert: {key: Email, value: email}}
+  marketing: {objects: [contacts], upsert: {key: email, value: email}}
+match: [email]
+fields:
+  email: {type: email, crm: Email, marketing: email}
+  last_name: {type: string, crm: Last_Name, marketing: lastname}
+  became_mql_at: {type: datetime, marketing: hs_lifecyclestage_marketingqualifiedlead_date, policy: earliest}
+create:
+  marketing -> crm: all
+on_delete: unlink
+"""
+
+
+@asynccontextmanager
+async def zoho_pair(tmp_path: Path) -> AsyncIterator[World]:
+    """Zoho CRM and HubSpot sandboxes, people only, held to a 24h follow-up SLA."""
+    crm, mkt = CRMS["zoho"], MARKETING["hubspot"]
+    installed = registry()
+    crm_box = installed.get("zoho").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    mkt_box = installed.get("hubspot").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
+    for box in (crm_box, mkt_box):
+        box.knobs.enforce_limits = False
+    (tmp_path / "contacts.yaml").write_text(ZOHO_CONTACTS)
+    (tmp_path / "closeloop.yaml").write_text(f"""
+systems:
+  crm: {{connector: zoho, settings: {crm.settings}}}
+  marketing: {{connector: hubspot, settings: {mkt.settings}}}
+connections:
+  - {{name: pair, systems: [crm, marketing], mappings: [contacts.yaml], lookback: 1m, marketing_system: marketing}}
+loop: {SLA_24H}
+""")
+    config = load_config(tmp_path / "closeloop.yaml", environ={})
+    store = Store.open(tmp_path / "state.db")
+    transports = {"crm": httpx.ASGITransport(app=crm_box), "marketing": httpx.ASGITransport(app=mkt_box)}
+    engine = Engine(config, store, transports=transports)
+    try:
+        yield World(crm, crm_box, mkt_box, engine, store)
+    finally:
+        await engine.aclose()
+        store.close()
+
+
+async def test_zoho_calls_tasks_and_events_are_follow_ups(tmp_path: Path) -> None:
+    """ann: a call 1h after her MQL (within); bob: a task completed 24h01m after (breached); cid: a meeting booked
+    4h after (within); dee: an open task only (no follow-up: an open breach)."""
+    async with zoho_pair(tmp_path) as world:
+        for email, hour in (("ann", 9), ("bob", 10), ("cid", 11), ("dee", 12)):
+            await mql(world, f"{email}@example.com", at(3, 2, hour))
+        zoho = {r.fields["Email"]: r.id for r in world.crm_box.table("Contacts").live()}
+        world.at(at(3, 2, 15))
+        who = {"Who_Id": {"id": zoho["cid@example.com"]}}
+        await world.create("Events", {"Event_Title": "Demo", "Start_DateTime": "2026-03-09T10:00:00+00:00",
+                                      "End_DateTime": "2026-03-09T11:00:00+00:00"} | who)  # fmt: skip
+        call = {"Subject": "Intro", "Call_Type": "Outbound", "Call_Start_Time": "2026-03-02T10:00:00+00:00"}
+        await world.create("Calls", call | {"Who_Id": {"id": zoho["ann@example.com"]}})
+        await world.create("Tasks", {"Subject": "Call back", "Who_Id": {"id": zoho["dee@example.com"]}})
+        task = await world.create("Tasks", {"Subject": "Call", "Who_Id": {"id": zoho["bob@example.com"]}})
+        await sync_ok(world)
+        world.at(at(3, 3, 10, 1))
+        await world.update("Tasks", task, {"Status": "Completed"})
+        world.at(at(3, 5))
+        await sync_ok(world, 2)
+        sla = report_of(world, at(3, 1), at(4, 1), now=at(3, 5)).sla
+    assert sla is not None
+    assert (sla.total.handed_over, sla.total.within, sla.total.breached) == (4, 2, 2)
+    assert (str(sla.total.median_hours), str(sla.total.p90_hours)) == ("4.00", "24.02")
+    assert [b.label for b in sla.open_breaches] == ["dee@example.com"]

@@ -24,11 +24,18 @@ def streams_configured(ctx: CycleContext) -> bool:
     return ctx.loop.sla is not None
 
 
+def sales_systems(ctx: CycleContext) -> list[str]:
+    """The systems whose activities are sales follow-ups: all but the connection's marketing system (where one is
+    named, its emails and tasks are marketing's own, and reading them would spend its API budget for nothing)."""
+    marketing = ctx.connection.marketing_system
+    return [s for s in ctx.connection.systems if s != marketing]
+
+
 async def pull_activities(ctx: CycleContext) -> None:
-    """Read the activity streams of every system that has them, when ``loop.sla`` is configured."""
+    """Read the activity streams of every sales system that has them, when ``loop.sla`` is configured."""
     if not streams_configured(ctx):
         return
-    for system in ctx.connection.systems:
+    for system in sales_systems(ctx):
         connector = ctx.connectors[system]
         if isinstance(connector, ActivityStream):
             for stream in connector.activity_streams():

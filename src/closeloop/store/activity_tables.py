@@ -28,14 +28,16 @@ class ActivityTables:
     _a: Access
 
     def put_activities(self, system: str, activities: Iterable[SalesActivity]) -> int:
-        """Record a stream page's activities: done ones replace their earlier version, deleted or undone ones
-        are removed (they no longer count as a follow-up); return how many rows were written or removed."""
-        done, gone = [], []
-        for a in activities:
-            if a.deleted or a.occurred_at is None:
-                gone.append((system, a.id))
-            else:
-                done.append((system, a.id, a.person_object, a.person_id, a.kind, ts(a.occurred_at), a.owner))
+        """Record a stream page's activities: each activity id's rows are replaced by its done versions in the
+        page (one per person it names); a deleted or undone one leaves none (it no longer counts as a follow-up).
+        Return how many rows were written or removed."""
+        page = list(activities)
+        gone = [(system, activity_id) for activity_id in dict.fromkeys(a.id for a in page)]
+        done = [
+            (system, a.id, a.person_object, a.person_id, a.kind, ts(a.occurred_at), a.owner)
+            for a in page
+            if not a.deleted and a.occurred_at is not None and a.person_id
+        ]
         with self._a.transaction():
             before = self._a.conn.total_changes
             self._a.conn.executemany("DELETE FROM sales_activities WHERE system = ? AND activity_id = ?", gone)

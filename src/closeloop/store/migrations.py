@@ -358,9 +358,10 @@ def _quarantine_version(db: sqlite_utils.Database) -> None:
 
 @migration(12, "sales activities read for the follow-up SLA")
 def _sales_activities(db: sqlite_utils.Database) -> None:
-    # One row per live, done activity (a call, email, meeting or task) of a CRM, keyed by the vendor's id so a
-    # re-read or an edit replaces it; the person is kept natively and joined to its golden record through the
-    # links when the report asks, so an activity read before its person was linked is not lost.
+    # One row per live, done activity (a call, email, meeting or task) of a CRM and person it names, keyed by
+    # the vendor's id so a re-read or an edit replaces all of the activity's rows; the person is kept natively
+    # and joined to its golden record through the links when the report asks, so an activity read before its
+    # person was linked is not lost.
     _script(
         db,
         """
@@ -372,7 +373,7 @@ def _sales_activities(db: sqlite_utils.Database) -> None:
             kind TEXT NOT NULL,
             occurred_at TEXT NOT NULL,
             owner TEXT,
-            PRIMARY KEY (system, activity_id)
+            PRIMARY KEY (system, activity_id, person_object, person_id)
         );
         CREATE INDEX sales_activities_person ON sales_activities (system, person_object, person_id, occurred_at);
         """,

@@ -331,3 +331,107 @@ async def test_zoho_calls_tasks_and_events_are_follow_ups(tmp_path: Path) -> Non
     assert (sla.total.handed_over, sla.total.within, sla.total.breached) == (4, 2, 2)
     assert (str(sla.total.median_hours), str(sla.total.p90_hours)) == ("4.00", "24.02")
     assert [b.label for b in sla.open_breaches] == ["dee@example.com"]
+
+
+HUBSPOT_CRM_CONTACTS = """
+entity: contact
+systems:
+  crm: {objects: [contacts], upsert: {key: email, value: email}}
+  marketing: {objects: [leads], upsert: {key: email, value: email}}
+match: [email]
+fields:
+  email: {type: email, crm: email, marketing: email}
+  last_name: {type: string, crm: lastname, marketing: lastName}
+  became_mql_at: {type: datetime, crm: hs_lifecyclestage_marketingqualifiedlead_date, policy: earliest}
+create:
+  crm -> marketing: all
+on_delete: unlink
+"""
+
+
+@asynccontextmanager
+async def hubspot_crm(tmp_path: Path) -> AsyncIterator[tuple[World, Any]]:
+    """HubSpot as the CRM (sales logs engagements there) and Marketo as the marketing tool; 24h SLA."""
+    crm, mkt = MARKETING["hubspot"], MARKETING["marketo"]
+    installed = registry()
+    crm_box = installed.get("hubspot").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    mkt_box = installed.get("marketo").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
+    for box in (crm_box, mkt_box):
+        box.knobs.enforce_limits = False
+    (tmp_path / "contacts.yaml").write_text(HUBSPOT_CRM_CONTACTS)
+    crm_settings = crm.settings.replace("http://marketing.test", "http://crm.test")
+    (tmp_path / "closeloop.yaml").write_text(f"""
+systems:
+  crm: {{connector: hubspot, settings: {crm_settings}}}
+  marketing: {{connector: marketo, settings: {mkt.settings}}}
+connections:
+  - {{name: pair, systems: [crm, marketing], mappings: [contacts.yaml], lookback: 1m, marketing_system: marketing}}
+loop: {SLA_24H}
+""")
+    config = load_config(tmp_path / "closeloop.yaml", environ={})
+    store = Store.open(tmp_path / "state.db")
+    transports = {"crm": httpx.ASGITransport(app=crm_box), "marketing": httpx.ASGITransport(app=mkt_box)}
+    engine = Engine(config, store, transports=transports)
+    try:
+        yield World(CRMS["salesforce"], crm_box, mkt_box, engine, store), engine.connector("crm")
+    finally:
+        await engine.aclose()
+        store.close()
+
+
+async def test_hubspot_engagements_are_follow_ups(tmp_path: Path) -> None:
+    """ann: a connected call 2h after her MQL (within); bob: an email sent 24h01m after (breached), a no-answer
+    call before it does not count; cid: a task completed 30 min after (within); dee: an incoming email only."""
+    async with hubspot_crm(tmp_path) as (world, hubspot):
+
+        async def engagement(obj: str, contact: str, when: datetime, **props: str) -> str:
+            world.at(when)
+            made = await hubspot.api.post(f"/crm/v3/objects/{obj}", {"properties": props}, idempotent=False)
+            path = f"/crm/v4/objects/{obj}/{made['id']}/associations/default/contacts/{contact}"
+            await hubspot.api.http.request("PUT", path, idempotent=True)
+            return str(made["id"])
+
+        people = {}
+        for email, hour in (("ann", 9), ("bob", 10), ("cid", 11), ("dee", 12)):
+            world.at(at(3, 2, hour))
+            await hubspot_api_contact(hubspot, f"{email}@example.com")
+            people[email] = next(
+                r.id for r in world.crm_box.table("contacts").live() if r.fields["email"] == f"{email}@example.com"
+            )
+        stamp = lambda when: when.isoformat().replace("+00:00", "Z")  # noqa: E731 - a tiny formatting helper
+        await engagement(
+            "calls", people["ann"], at(3, 2, 11), hs_timestamp=stamp(at(3, 2, 11)), hs_call_status="COMPLETED"
+        )
+        await engagement(
+            "calls", people["bob"], at(3, 2, 12), hs_timestamp=stamp(at(3, 2, 12)), hs_call_status="NO_ANSWER"
+        )
+        await engagement(
+            "emails", people["dee"], at(3, 2, 13), hs_timestamp=stamp(at(3, 2, 13)), hs_email_direction="INCOMING_EMAIL"
+        )
+        task = await engagement("tasks", people["cid"], at(3, 2, 11), hs_task_status="NOT_STARTED")
+        world.at(at(3, 2, 11, 30))
+        await sync_ok(world)
+        await hubspot.api.http.request(
+            "PATCH",
+            f"/crm/v3/objects/tasks/{task}",
+            json={"properties": {"hs_task_status": "COMPLETED"}},
+            idempotent=True,
+        )
+        await engagement(
+            "emails", people["bob"], at(3, 3, 10, 1), hs_timestamp=stamp(at(3, 3, 10, 1)), hs_email_direction="EMAIL"
+        )
+        world.at(at(3, 5))
+        await sync_ok(world, 2)
+        sla = report_of(world, at(3, 1), at(4, 1), now=at(3, 5)).sla
+    assert sla is not None
+    assert (sla.total.handed_over, sla.total.within, sla.total.breached) == (4, 2, 2)
+    assert (str(sla.total.median_hours), str(sla.total.p90_hours)) == ("2.00", "24.02")
+    assert [b.label for b in sla.open_breaches] == ["dee@example.com"]
+
+
+async def hubspot_api_contact(hubspot: Any, email: str) -> None:
+    """An MQL made through HubSpot's API (the CRM here)."""
+    fields = {"email": email, "lastname": email[:3].title(), "lifecyclestage": "marketingqualifiedlead"}
+    (result,) = await hubspot.write("contacts", [WriteRequest("x", WriteOp.CREATE, fields)])
+    assert result.ok, result.error

@@ -435,3 +435,18 @@ async def hubspot_api_contact(hubspot: Any, email: str) -> None:
     fields = {"email": email, "lastname": email[:3].title(), "lifecyclestage": "marketingqualifiedlead"}
     (result,) = await hubspot.write("contacts", [WriteRequest("x", WriteOp.CREATE, fields)])
     assert result.ok, result.error
+
+
+async def quiet_cycle_calls(tmp_path: Path, loop: str) -> dict[str, int]:
+    """API calls per system of a quiet cycle (the fourth) of the shipped pair."""
+    tmp_path.mkdir()
+    async with shipped_pair(tmp_path, loop) as world:
+        await sync_ok(world, 3)
+        outcome = await world.engine.sync("pair")
+    return {k: v for k, v in outcome.api_calls.items() if ":" not in k}
+
+
+async def test_the_sla_costs_one_query_per_activity_object_in_a_quiet_cycle(tmp_path: Path) -> None:
+    without = await quiet_cycle_calls(tmp_path / "without", "{base_currency: USD}")
+    with_sla = await quiet_cycle_calls(tmp_path / "with", SLA_24H)
+    assert with_sla == {"crm": without["crm"] + 2, "marketing": without["marketing"]}  # a Task and an Event query

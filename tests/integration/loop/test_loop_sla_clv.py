@@ -437,10 +437,15 @@ async def hubspot_api_contact(hubspot: Any, email: str) -> None:
     assert result.ok, result.error
 
 
+def fresh(folder: Path) -> Path:
+    """A new empty folder."""
+    folder.mkdir()
+    return folder
+
+
 async def quiet_cycle_calls(tmp_path: Path, loop: str) -> dict[str, int]:
     """API calls per system of a quiet cycle (the fourth) of the shipped pair."""
-    tmp_path.mkdir()
-    async with shipped_pair(tmp_path, loop) as world:
+    async with shipped_pair(fresh(tmp_path), loop) as world:
         await sync_ok(world, 3)
         outcome = await world.engine.sync("pair")
     return {k: v for k, v in outcome.api_calls.items() if ":" not in k}

@@ -23,6 +23,7 @@ from closeloop.http import (
     build_http,
 )
 from closeloop.model import (
+    ActivityPage,
     Association,
     Cursor,
     Limits,
@@ -38,6 +39,7 @@ from closeloop.model import (
     now_utc,
 )
 
+from . import activities
 from .reads import (
     COQL_MAX_LIMIT,
     PAGE_SIZE,
@@ -324,6 +326,18 @@ class ZohoConnector:
             if not (body or {}).get("info", {}).get("more_records"):
                 return found
             page += 1
+
+    def activity_streams(self) -> tuple[str, ...]:
+        """Calls, Tasks and Events, each read as its own stream (the SLA's follow-ups)."""
+        return activities.ACTIVITY_MODULES
+
+    async def activity_changes(self, stream: str, since: Cursor | None) -> AsyncIterator[ActivityPage]:
+        """Records of one activity module changed after ``since`` as sales activities; none where it is hidden."""
+        if not (await self.describe(stream)).fields:
+            return
+        async for page in self.read_changes(stream, since):
+            found = tuple(activities.to_activity(stream, r) for r in page.records)
+            yield ActivityPage(found, page.records[-1].position)
 
     def limits(self, obj: str) -> Limits:
         """Zoho's documented limits: 100 records per write, 2,000 rows per COQL page, concurrency 10."""

@@ -121,7 +121,9 @@ async def test_sla_figures_from_vendor_activities(tmp_path: Path) -> None:
         scraped = generate_latest(daemon.metrics.registry).decode()
         await daemon.engine.aclose()
     assert status[0] == "SLA breaches open now: 1 (pair 1); MQL follow-up within 24h"
-    assert status[1].startswith("  cid@example.com  owner (no owner)  MQL since 2026-03-03 08:00 UTC  age 48.00h")
+    assert status[1].startswith(
+        "  cid@example.com  owner integration@sandbox.invalid  MQL since 2026-03-03 08:00 UTC  age 48.00h"
+    )
     assert 'closeloop_sla_breaches{connection="pair"} 1.0' in scraped
     sla = report.sla
     assert sla is not None
@@ -131,7 +133,9 @@ async def test_sla_figures_from_vendor_activities(tmp_path: Path) -> None:
     (breach,) = sla.open_breaches
     assert (breach.label, str(breach.age_hours), str(breach.overdue_hours)) == ("cid@example.com", "48.00", "24.00")
     assert [(r.key, r.handed_over) for r in sla.by_source] == [("unknown", 5)]
-    assert [(r.key, r.within, r.breached) for r in sla.by_owner] == [("(no owner)", 2, 2)]
+    assert [(r.key, r.within, r.breached) for r in sla.by_owner] == [
+        ("integration@sandbox.invalid", 2, 2)
+    ]  # the owner Salesforce gave the MQLs it got
     # every format carries the same figures
     data = json.loads(render_text(report, "json"))["sla"]
     assert (data["total"]["within_percent"], data["total"]["p90_hours"]) == ("50.0", "24.02")

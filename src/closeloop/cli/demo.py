@@ -18,13 +18,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from closeloop.cli.sandbox import build_sandboxes
 from closeloop.config.loader import load_config
 from closeloop.config.models import Entity, LoadedConfig
 from closeloop.config.policies import FromLoop
 from closeloop.engine.revenue import STAGE
 from closeloop.engine.runtime import Engine, RunOutcome
+from closeloop.exitcodes import EXIT_OK
 from closeloop.model import WriteOp, WriteRequest
-from closeloop.sandbox.cli import build_sandboxes
 from closeloop.sandbox.serve import serving
 from closeloop.store import Store
 
@@ -37,7 +38,7 @@ SEED = 1
 def _config_file(marketing: str | None = None) -> Path:
     """config/sandbox.yaml (or sandbox-<marketing>.yaml) of the working tree or the package's source tree."""
     name = f"sandbox-{marketing}.yaml" if marketing else "sandbox.yaml"
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
         candidate = base / "config" / name
         if candidate.exists():
             return candidate
@@ -181,11 +182,11 @@ async def run_demo(people: int, out: Path, marketing_connector: str | None = Non
                     await _revenue_on_marketing_contacts(engine, store, deal, marketing)
                 _report(config, store, out)
                 console.print(f"demo finished in {time.monotonic() - started:.1f} s")
-    return 0
+    return EXIT_OK
 
 
 def _report(config: LoadedConfig, store: Store, out: Path) -> None:
-    from closeloop.loop.command import report_command
+    from closeloop.cli.report import report_command
 
     for fmt, target in (("table", None), ("html", out)):
         args = argparse.Namespace(model="all", format=fmt, out=target, since="2025-01-01", until=None, spend=None)

@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from closeloop.connector import registry
+from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 from closeloop.sandbox.kit import SandboxBase
 from closeloop.sandbox.serve import serve_until_signal
 
@@ -33,6 +34,6 @@ def sandbox_command(args: argparse.Namespace) -> int:
         sandboxes = build_sandboxes(args.vendors, seed=args.seed, people=args.people, deals=args.deals)
     except Exception as exc:  # unknown vendor names come back as a PluginError listing installed ones
         print(f"closeloop sandbox: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     asyncio.run(serve_until_signal(sandboxes, port_base=args.port_base, tls=args.tls))
-    return 0
+    return EXIT_OK

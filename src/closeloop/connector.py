@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -29,7 +29,6 @@ from closeloop.model import (
     WriteRequest,
     WriteResult,
 )
-from closeloop.webhooks import WebhookSpec
 
 ENTRY_POINT_GROUP = "closeloop.connectors"
 
@@ -118,6 +117,44 @@ class TouchStream(Protocol):
     def touch_changes(self, since: Cursor | None) -> AsyncIterator[TouchPage]:
         """Pages of the touches whose source records changed after ``since``, in (modified_at, id) order."""
         ...
+
+
+BodyFormat = Literal["json", "xml"]
+"""The body formats a webhook sender may be declared to post."""
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What a verifier may look at: method, the full URI as the sender called it, headers (lower-case), body."""
+
+    method: str
+    uri: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a webhook is authentic, and why not (for the log, never for the caller)."""
+
+    ok: bool
+    reason: str = ""
+
+
+Verifier = Callable[[WebhookRequest, SecretStr, datetime], Verdict]
+"""Checks one webhook against the secret at a time; the generic ones are in :mod:`closeloop.webhooks`."""
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """How a connector's webhooks are verified, and the body its sender needs as acknowledgement."""
+
+    verify: Verifier
+    ack: tuple[str, str] | None = None
+    """(media type, body) of the reply; None: a small JSON reply."""
+    body: BodyFormat | None = None
+    """The format the sender always posts; any other body is refused with 400 before verification."""
 
 
 class SystemSettings(BaseModel):

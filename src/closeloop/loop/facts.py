@@ -27,6 +27,7 @@ from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from decimal import Decimal
 
+from closeloop.jsoncodec import dump_json, load_json
 from closeloop.loop.ledger import EntryKind, LedgerEntry, positions
 from closeloop.loop.report import ContactFacts, FunnelStage, ReportInput
 from closeloop.loop.source import OriginalSource, merge_original_source
@@ -35,7 +36,6 @@ from closeloop.loop.touchpoints import Touch, TouchKind, channel_of_source, touc
 from closeloop.model import Touchpoint, parse_utc
 from closeloop.store import rows
 from closeloop.store.api import StateStore
-from closeloop.store.db import dump_json, load_json
 
 CONTACT = "contact"
 KEPT_SYSTEM = "closeloop"

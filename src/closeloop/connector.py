@@ -6,6 +6,7 @@ under the entry point group ``closeloop.connectors``; the core never imports a c
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -208,10 +209,27 @@ class ConnectorPlugin:
     objects: Mapping[str, str] = field(default_factory=dict)
     """Native objects and their role: ``{"contacts": "contact", "deals": "deal"}``."""
     sandbox: Callable[..., Any] | None = None
-    """Factory of the vendor's emulator: ``sandbox(seed=..., **knobs)`` returns a SandboxApp."""
+    """Factory of the vendor's emulator: ``sandbox(seed=..., **knobs)`` returns a SandboxApp. Use
+    :func:`sandbox_from` so the emulator (and the ``closeloop[sandbox]`` extra it needs) loads only when called."""
     webhook: WebhookSpec | None = None
     """How the vendor's webhooks to ``/webhooks/<name>`` are verified, when it sends any."""
     description: str = ""
+
+
+def sandbox_from(module: str, name: str = "create_sandbox") -> Callable[..., Any]:
+    """A sandbox factory that imports ``module`` when first called, never when the plugin loads.
+
+    The daemon loads every plugin; their emulators and the emulators' dependencies (Faker, sortedcontainers: the
+    ``closeloop[sandbox]`` extra) must stay out of its process. Without the extra, calling the factory raises the
+    ``ModuleNotFoundError`` naming the missing package.
+    """
+
+    def create(**knobs: Any) -> Any:
+        factory: Callable[..., Any] = getattr(importlib.import_module(module), name)
+        return factory(**knobs)
+
+    create.__qualname__ = create.__name__ = f"sandbox_from({module!r})"
+    return create
 
 
 class PluginError(Exception):

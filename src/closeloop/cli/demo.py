@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,15 +19,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from closeloop.cli.sandbox import build_sandboxes
+from closeloop.cli.sandbox import build_sandboxes, missing_extra
 from closeloop.config.loader import load_config
 from closeloop.config.models import Entity, LoadedConfig
 from closeloop.config.policies import FromLoop
 from closeloop.engine.revenue import STAGE
 from closeloop.engine.runtime import Engine, RunOutcome
-from closeloop.exitcodes import EXIT_OK
+from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 from closeloop.model import WriteOp, WriteRequest
-from closeloop.sandbox.serve import serving
 from closeloop.store import Store
 
 console = Console()
@@ -156,6 +156,8 @@ async def _revenue_on_marketing_contacts(engine: Engine, store: Store, deal_id: 
 
 async def run_demo(people: int, out: Path, marketing_connector: str | None = None) -> int:
     """The demo, start to finish (``marketing_connector`` picks config/sandbox-<name>.yaml)."""
+    from closeloop.sandbox.serve import serving  # the sandbox extra, checked by demo_command
+
     plain = _load(marketing=marketing_connector)
     crm, marketing = _sides(plain)
     vendors = {system: plain.systems[system].connector for system in (marketing, crm)}
@@ -195,4 +197,8 @@ def _report(config: LoadedConfig, store: Store, out: Path) -> None:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Entry point of ``closeloop demo``."""
+    problem = missing_extra("demo")
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
     return asyncio.run(run_demo(args.people, args.out, getattr(args, "marketing", None)))

@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# closeloop: the daemon, the CLI and the vendor sandboxes in one image.
+# closeloop: the daemon, the CLI and the vendor sandboxes (the closeloop[sandbox] extra; `closeloop run` never
+# loads them) in one image.
 #   docker build -t closeloop .
 #   docker run --read-only --tmpfs /tmp -v closeloop-state:/var/lib/closeloop \
 #     -v "$PWD/config:/etc/closeloop:ro" -e CLOSELOOP_CONFIG=/etc/closeloop/closeloop.yaml -p 8080:8080 closeloop
@@ -10,12 +11,12 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 COPY connectors ./connectors
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[sandbox]'
 
 # Stage 2: install from those wheels only; no compiler, no source tree, no pip cache.
 FROM python:3.11-slim
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels closeloop
+    pip install --no-cache-dir --no-index --find-links=/wheels 'closeloop[sandbox]'
 
 # A read-only root filesystem needs no .pyc writes; logs must reach the runtime unbuffered.
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -2,11 +2,10 @@
 
 from functools import partial
 
-from closeloop.connector import ConnectorPlugin
+from closeloop.connector import ConnectorPlugin, sandbox_from
 from closeloop.webhooks import WebhookSpec, hmac_signature
 
 from .adapter import HubSpotConnector, create
-from .sandbox import create_sandbox
 from .settings import HubSpotSettings
 
 plugin = ConnectorPlugin(
@@ -14,7 +13,7 @@ plugin = ConnectorPlugin(
     settings_model=HubSpotSettings,
     create=create,
     objects={"contacts": "contact", "deals": "deal"},
-    sandbox=create_sandbox,
+    sandbox=sandbox_from(f"{__name__}.sandbox"),  # loaded only when asked for: closeloop[sandbox]
     # Signature v3: HMAC-SHA256 over method + URI + body + timestamp, refused when older than 5 minutes.
     webhook=WebhookSpec(
         partial(

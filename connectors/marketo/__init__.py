@@ -1,9 +1,8 @@
 """Marketo Engage: leads synced as contacts, closed-won revenue written back to lead custom fields."""
 
-from closeloop.connector import ConnectorPlugin
+from closeloop.connector import ConnectorPlugin, sandbox_from
 from closeloop.webhooks import WebhookSpec, header_token
 from connectors.marketo.adapter import create
-from connectors.marketo.sandbox import create_sandbox
 from connectors.marketo.settings import MarketoSettings
 
 plugin = ConnectorPlugin(
@@ -12,7 +11,7 @@ plugin = ConnectorPlugin(
     create=create,
     # Opportunities are read-only under Marketo's native CRM sync; revenue reaches leads through custom fields.
     objects={"leads": "contact"},
-    sandbox=create_sandbox,
+    sandbox=sandbox_from(f"{__name__}.sandbox"),  # loaded only when asked for: closeloop[sandbox]
     # Smart Campaign webhooks are unsigned: a shared secret goes in a custom header.
     webhook=WebhookSpec(header_token),
     description="Marketo Engage REST API: leads, activities, program membership; revenue on lead fields.",

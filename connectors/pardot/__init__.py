@@ -1,9 +1,8 @@
 """Account Engagement (Pardot): prospects synced as contacts, visitor activities as touchpoints, closed-won
 revenue written back to prospect custom fields."""
 
-from closeloop.connector import ConnectorPlugin
+from closeloop.connector import ConnectorPlugin, sandbox_from
 from connectors.pardot.adapter import create
-from connectors.pardot.sandbox import create_sandbox
 from connectors.pardot.settings import PardotSettings
 
 plugin = ConnectorPlugin(
@@ -12,7 +11,7 @@ plugin = ConnectorPlugin(
     create=create,
     # Opportunities belong to the Salesforce connector and are read-only in v5: revenue goes to prospect fields.
     objects={"prospects": "contact"},
-    sandbox=create_sandbox,
+    sandbox=sandbox_from(f"{__name__}.sandbox"),  # loaded only when asked for: closeloop[sandbox]
     description="Account Engagement API v5: prospects, visitor activities as touchpoints; revenue on custom fields.",
 )
 

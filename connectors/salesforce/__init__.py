@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from closeloop.connector import ConnectorPlugin
+from closeloop.connector import ConnectorPlugin, sandbox_from
 from closeloop.webhooks import WebhookSpec, url_or_header_token
 
 from .adapter import SalesforceConnector
-from .sandbox import create_sandbox
 from .settings import SalesforceSettings
 
 OUTBOUND_MESSAGE_ACK = (
@@ -21,11 +20,11 @@ plugin = ConnectorPlugin(
     settings_model=SalesforceSettings,
     create=SalesforceConnector,
     objects={"Lead": "contact", "Contact": "contact", "Opportunity": "deal"},
-    sandbox=create_sandbox,
+    sandbox=sandbox_from(f"{__name__}.sandbox"),  # loaded only when asked for: closeloop[sandbox]
     # Outbound messages carry no signature: a shared secret in the URL or a header, and a SOAP acknowledgement,
     # or Salesforce re-sends the message for 24 hours.
     webhook=WebhookSpec(url_or_header_token, ack=("text/xml", OUTBOUND_MESSAGE_ACK), body="xml"),
     description="Salesforce REST API: SOQL queryAll change reads, sObject Collections upserts, JWT bearer auth.",
 )
 
-__all__ = ["SalesforceConnector", "SalesforceSettings", "create_sandbox", "plugin"]
+__all__ = ["SalesforceConnector", "SalesforceSettings", "plugin"]

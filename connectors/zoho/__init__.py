@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from closeloop.connector import ConnectorContext, ConnectorPlugin
+from closeloop.connector import ConnectorContext, ConnectorPlugin, sandbox_from
 from closeloop.webhooks import WebhookSpec, body_token
 
 from .adapter import ZohoConnector
@@ -13,18 +13,12 @@ def _create(context: ConnectorContext) -> ZohoConnector:
     return ZohoConnector(context)
 
 
-def _sandbox(**kwargs: object) -> object:
-    from .sandbox import create_sandbox  # the emulator's dependencies load only when asked for
-
-    return create_sandbox(**kwargs)  # type: ignore[arg-type]  # knobs are forwarded as given
-
-
 plugin = ConnectorPlugin(
     name="zoho",
     settings_model=ZohoSettings,
     create=_create,
     objects={"Leads": "contact", "Contacts": "contact", "Deals": "deal"},
-    sandbox=_sandbox,
+    sandbox=sandbox_from(f"{__name__}.sandbox"),  # loaded only when asked for: closeloop[sandbox]
     # Notifications echo the channel's token in the JSON body (no HMAC).
     webhook=WebhookSpec(body_token, body="json"),
     description="Zoho CRM v8: Leads, Contacts and Deals through COQL, upsert and the deleted-records list.",

@@ -6,12 +6,13 @@ under the entry point group ``closeloop.connectors``; the core never imports a c
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -31,7 +32,6 @@ from closeloop.model import (
     WriteRequest,
     WriteResult,
 )
-from closeloop.webhooks import WebhookSpec
 
 ENTRY_POINT_GROUP = "closeloop.connectors"
 
@@ -147,6 +147,44 @@ class ActivityStream(Protocol):
         ...
 
 
+BodyFormat = Literal["json", "xml"]
+"""The body formats a webhook sender may be declared to post."""
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What a verifier may look at: method, the full URI as the sender called it, headers (lower-case), body."""
+
+    method: str
+    uri: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a webhook is authentic, and why not (for the log, never for the caller)."""
+
+    ok: bool
+    reason: str = ""
+
+
+Verifier = Callable[[WebhookRequest, SecretStr, datetime], Verdict]
+"""Checks one webhook against the secret at a time; the generic ones are in :mod:`closeloop.webhooks`."""
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """How a connector's webhooks are verified, and the body its sender needs as acknowledgement."""
+
+    verify: Verifier
+    ack: tuple[str, str] | None = None
+    """(media type, body) of the reply; None: a small JSON reply."""
+    body: BodyFormat | None = None
+    """The format the sender always posts; any other body is refused with 400 before verification."""
+
+
 class SystemSettings(BaseModel):
     """Settings every system entry accepts; a connector's own settings model extends this."""
 
@@ -198,10 +236,27 @@ class ConnectorPlugin:
     objects: Mapping[str, str] = field(default_factory=dict)
     """Native objects and their role: ``{"contacts": "contact", "deals": "deal"}``."""
     sandbox: Callable[..., Any] | None = None
-    """Factory of the vendor's emulator: ``sandbox(seed=..., **knobs)`` returns a SandboxApp."""
+    """Factory of the vendor's emulator: ``sandbox(seed=..., **knobs)`` returns a SandboxApp. Use
+    :func:`sandbox_from` so the emulator (and the ``closeloop[sandbox]`` extra it needs) loads only when called."""
     webhook: WebhookSpec | None = None
     """How the vendor's webhooks to ``/webhooks/<name>`` are verified, when it sends any."""
     description: str = ""
+
+
+def sandbox_from(module: str, name: str = "create_sandbox") -> Callable[..., Any]:
+    """A sandbox factory that imports ``module`` when first called, never when the plugin loads.
+
+    The daemon loads every plugin; their emulators and the emulators' dependencies (Faker, sortedcontainers: the
+    ``closeloop[sandbox]`` extra) must stay out of its process. Without the extra, calling the factory raises the
+    ``ModuleNotFoundError`` naming the missing package.
+    """
+
+    def create(**knobs: Any) -> Any:
+        factory: Callable[..., Any] = getattr(importlib.import_module(module), name)
+        return factory(**knobs)
+
+    create.__qualname__ = create.__name__ = f"sandbox_from({module!r})"
+    return create
 
 
 class PluginError(Exception):

@@ -16,3 +16,10 @@ EXIT_INTERNAL = 4
 """A bug in closeloop or a connector; the log holds the details."""
 EXIT_INTERRUPTED = 130
 """Stopped by SIGINT/SIGTERM before the run finished."""
+
+EXIT_CODES_TEXT = (
+    f"Exit codes: {EXIT_OK} ok, {EXIT_QUARANTINED} ran with quarantined records, {EXIT_USAGE} bad usage or "
+    f"configuration (credentials refused included), {EXIT_UNREACHABLE} cannot reach or use a system, "
+    f"{EXIT_INTERNAL} internal error, {EXIT_INTERRUPTED} interrupted."
+)
+"""The summary ``closeloop --help`` ends with."""

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Any
 from xml.parsers import expat
 
-BodyFormat = Literal["json", "xml"]
+from closeloop.connector import BodyFormat
+
 MAX_BODY_DEPTH = 32
 """The deepest nesting of arrays/objects (JSON) or elements (XML) accepted; real notifications nest under ten."""
 

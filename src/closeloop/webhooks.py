@@ -1,5 +1,6 @@
 """Webhook verification: generic checks (an HMAC signature over the request, shared tokens) that connector
-plugins pick from and parametrise in their ``WebhookSpec``; the core knows no vendor's headers.
+plugins pick from and parametrise in their ``WebhookSpec`` (declared with the plugin contract in
+:mod:`closeloop.connector`); the core knows no vendor's headers.
 
 A verified webhook is only a hint to re-fetch: it schedules an early run, and the poll stays the source of truth.
 """
@@ -9,13 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from pydantic import SecretStr
 
-from closeloop.webhook_bodies import BadBody, BodyFormat, parse_json
+from closeloop.connector import Verdict, WebhookRequest, WebhookSpec
+from closeloop.webhook_bodies import BadBody, parse_json
 
 TOKEN_HEADER = "x-closeloop-token"  # noqa: S105 - a header name, not a secret
 """The header carrying a shared secret, for senders that can set custom headers."""
@@ -29,27 +30,7 @@ _URI_DECODE = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class WebhookRequest:
-    """What a verifier may look at: method, the full URI as the sender called it, headers (lower-case), body."""
-
-    method: str
-    uri: str
-    headers: Mapping[str, str]
-    query: Mapping[str, str]
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Whether a webhook is authentic, and why not (for the log, never for the caller)."""
-
-    ok: bool
-    reason: str = ""
-
-
 ACCEPTED = Verdict(ok=True)
-Verifier = Callable[[WebhookRequest, SecretStr, datetime], Verdict]
 
 
 def shared_token(given: str | None, secret: SecretStr) -> Verdict:
@@ -113,17 +94,6 @@ def body_token(request: WebhookRequest, secret: SecretStr, now: datetime) -> Ver
     return shared_token(token if isinstance(token, str) else None, secret)
 
 
-@dataclass(frozen=True)
-class WebhookSpec:
-    """How a connector's webhooks are verified, and the body its sender needs as acknowledgement."""
-
-    verify: Verifier
-    ack: tuple[str, str] | None = None
-    """(media type, body) of the reply; None: a small JSON reply."""
-    body: BodyFormat | None = None
-    """The format the sender always posts; any other body is refused with 400 before verification."""
-
-
 def verify(spec: WebhookSpec, request: WebhookRequest, secret: SecretStr | None, now: datetime) -> Verdict:
     """Verify a webhook against its connector's spec; without a configured secret nothing can be authentic."""
     if secret is None:
@@ -140,3 +110,21 @@ def secrets_from(environ: Mapping[str, str], connectors: Iterable[str]) -> dict[
     """The webhook secrets set in the environment, by connector name."""
     found = {name: environ.get(secret_variable(name), "") for name in connectors}
     return {name: SecretStr(value) for name, value in found.items() if value}
+
+
+__all__ = [
+    "ACCEPTED",
+    "MAX_BODY_BYTES",
+    "TOKEN_HEADER",
+    "Verdict",
+    "WebhookRequest",
+    "WebhookSpec",
+    "body_token",
+    "header_token",
+    "hmac_signature",
+    "secret_variable",
+    "secrets_from",
+    "shared_token",
+    "url_or_header_token",
+    "verify",
+]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from closeloop.config.commands import validate_command
+from closeloop.cli.config import validate_command
 from tests.reliability.kit import REPO
 
 LOCATION = re.compile(r"^\S+\.ya?ml:\d+(:\d+)?", re.MULTILINE)

@@ -4,7 +4,6 @@ The engine calls :func:`load_config` and works with :class:`LoadedConfig`; every
 :class:`ConfigProblem` with file, line, column and what would be valid.
 """
 
-from closeloop.config.commands import schema_command, validate_command
 from closeloop.config.loader import check_config, load_config
 from closeloop.config.models import (
     GOLDEN_ID,
@@ -69,7 +68,5 @@ __all__ = [
     "build_schemas",
     "check_config",
     "load_config",
-    "schema_command",
-    "validate_command",
     "write_schemas",
 ]

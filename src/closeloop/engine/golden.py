@@ -12,8 +12,8 @@ from datetime import datetime
 from functools import lru_cache
 
 from closeloop.engine.fieldmerge import FieldState
+from closeloop.jsoncodec import dump_json, load_json
 from closeloop.model import parse_utc, utc
-from closeloop.store.db import dump_json, load_json
 from closeloop.store.rows import Fields, FieldValue
 
 PROVENANCE = "~provenance"

@@ -1,4 +1,4 @@
-"""``closeloop validate --online``: the configuration checked offline, then every mapped field against the vendors.
+"""What ``closeloop validate --online`` checks after the offline checks: every mapped field against the vendors.
 
 Connectors are built from the configuration (secrets from the environment) and asked to describe each mapped
 object once; the problems are those a run would refuse to start with, as ``file:line:col: message`` lines.
@@ -6,23 +6,18 @@ object once; the problems are those a run would refuse to start with, as ``file:
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TextIO
 
 import httpx
 
-from closeloop.config.commands import checked, print_problems, summary
 from closeloop.config.models import LoadedConfig
 from closeloop.config.problems import ConfigProblem
-from closeloop.connector import Connector, ConnectorContext, Registry
+from closeloop.connector import Connector, ConnectorContext
 from closeloop.engine.fieldcheck import check_connection
 from closeloop.engine.setup import after_setup
-from closeloop.exitcodes import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from closeloop.exitcodes import EXIT_UNREACHABLE, EXIT_USAGE
 from closeloop.http.errors import BudgetExhausted, TransientError
-from closeloop.http.redact import redact, register_secret
+from closeloop.http.redact import redact
 from closeloop.model import ObjectSchema
 
 
@@ -34,32 +29,6 @@ class DescribeFailed(Exception):
         self.exit_code = EXIT_UNREACHABLE if unreachable else EXIT_USAGE
         what = "cannot reach" if unreachable else "could not describe"
         super().__init__(redact(f"system {system!r} {what} {obj!r}: {type(exc).__name__}: {exc}"))
-
-
-def validate_online(
-    config_path: Path,
-    registry: Registry | None = None,
-    environ: Mapping[str, str] | None = None,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    """0 when the configuration is valid and every mapped field fits the vendors' describe; else 2 (3: unreachable)."""
-    out, err = out or sys.stdout, err or sys.stderr
-    config = checked(config_path, registry, environ, err)
-    if config is None:
-        return EXIT_USAGE
-    for secret in config.secrets():
-        register_secret(secret)
-    try:
-        found = asyncio.run(online_problems(config, transports or {}))
-    except DescribeFailed as exc:
-        print(f"{config_path}: {exc}", file=err)
-        return exc.exit_code
-    if found:
-        return print_problems(config_path, found, err)
-    print(f"{summary(config)}; every mapped field fits the vendors' describe", file=out)
-    return EXIT_OK
 
 
 async def online_problems(

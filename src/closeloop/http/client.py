@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import httpx
 import orjson
 from tenacity import RetryCallState
 
-from closeloop.connector import ConnectorContext
 from closeloop.http.auth import Auth
 from closeloop.http.classify import Action, Classifier, classify
 from closeloop.http.errors import (
@@ -259,8 +259,43 @@ def _describe(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
+class HttpSettings(Protocol):
+    """The admin's overrides ``build_http`` applies (``closeloop.connector.SystemSettings`` has them all)."""
+
+    @property
+    def requests_per_window(self) -> int | None: ...
+    @property
+    def window_seconds(self) -> float | None: ...
+    @property
+    def max_concurrency(self) -> int | None: ...
+    @property
+    def daily_budget(self) -> int | None: ...
+    @property
+    def budget_reserve(self) -> float: ...
+    @property
+    def timeout_seconds(self) -> float: ...
+
+
+class HttpContext(Protocol):
+    """What ``build_http`` needs of the system it serves; ``closeloop.connector.ConnectorContext`` is one.
+
+    Declared here so the HTTP layer stays below the plugin contract: it knows no plugin, only these fields.
+    """
+
+    @property
+    def system(self) -> str: ...
+    @property
+    def settings(self) -> HttpSettings: ...
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport | None: ...
+    @property
+    def clock(self) -> Callable[[], datetime] | None: ...
+    @property
+    def on_response(self) -> Callable[[str, httpx.Response], None] | None: ...
+
+
 def build_http(
-    context: ConnectorContext,
+    context: HttpContext,
     *,
     base_url: str,
     auth: Auth | None,

@@ -28,6 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from closeloop.config.feedback import Feedback, Verdict
+from closeloop.jsoncodec import dump_json, load_json
 from closeloop.loop.ledger import EntryKind, LedgerEntry, positions
 from closeloop.loop.report import ContactFacts, FunnelStage, ReportInput
 from closeloop.loop.source import OriginalSource, merge_original_source
@@ -36,7 +37,6 @@ from closeloop.loop.touchpoints import Touch, TouchKind, channel_of_source, touc
 from closeloop.model import Touchpoint, parse_utc
 from closeloop.store import rows
 from closeloop.store.api import StateStore
-from closeloop.store.db import dump_json, load_json
 
 CONTACT = "contact"
 KEPT_SYSTEM = "closeloop"

@@ -15,7 +15,9 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-from closeloop.model import JSONValue, parse_utc, utc
+from closeloop.jsoncodec import dump_json as dump_json  # the store's modules import it from here
+from closeloop.jsoncodec import load_json as load_json
+from closeloop.model import parse_utc, utc
 from closeloop.store.rows import Fields
 
 MEMORY = ":memory:"
@@ -184,16 +186,6 @@ def dump_fields(fields: Fields) -> str:
 
 _CANONICAL = frozenset({str, bool, type(None)})
 """The exact types of canonical values (subclasses of str and bool pass the slower check)."""
-
-
-def dump_json(value: JSONValue) -> str:
-    """Encode a JSON value compactly and deterministically (keys sorted, UTF-8 as is)."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
-
-
-def load_json(text: str | None) -> Any:
-    """Decode a JSON column (NULL reads as an empty object)."""
-    return {} if text is None else orjson.loads(text)
 
 
 def id_list(ids: Sequence[str] | Sequence[int]) -> str:

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from closeloop.cli.config import validate_online
 from closeloop.config.loader import load_config
 from closeloop.connector import registry
 from closeloop.engine.failures import FailureKind
-from closeloop.engine.online import validate_online
 from closeloop.engine.runtime import Engine
 from closeloop.sandbox.kit import SandboxBase
 from closeloop.store import Store

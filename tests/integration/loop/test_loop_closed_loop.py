@@ -38,10 +38,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from closeloop.cli.report import report_command
 from closeloop.engine import cycle, touch
 from closeloop.engine.source import capture_original_sources
 from closeloop.loop import OriginalSource
-from closeloop.loop.command import report_command
 from closeloop.loop.facts import kept_source
 from closeloop.model import Touchpoint
 

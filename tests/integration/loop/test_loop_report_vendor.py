@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from closeloop.loop.command import report_command
+from closeloop.cli.report import report_command
 
 from .test_loop_vendor_milestones import World, _contact, _report, _seed, day, world  # noqa: F401 - world: the fixture
 

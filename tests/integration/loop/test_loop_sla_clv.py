@@ -30,8 +30,8 @@ from prometheus_client import generate_latest
 
 from closeloop.config.loader import load_config
 from closeloop.connector import registry
-from closeloop.daemon_parts.lifecycle import Daemon
-from closeloop.daemon_parts.settings import DaemonSettings
+from closeloop.daemon.lifecycle import Daemon
+from closeloop.daemon.settings import DaemonSettings
 from closeloop.engine.runtime import Engine
 from closeloop.loop import Report, build_report
 from closeloop.loop.facts import read_facts

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from rich.console import Console
 
+from closeloop.cli.report import report_command
 from closeloop.config.loader import load_config
 from closeloop.engine.runtime import Engine
-from closeloop.loop.command import report_command
 from closeloop.model import Association, WriteOp, WriteRequest
 from closeloop.store import Store
 from connectors.pardot.sandbox import PardotSandbox

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from closeloop.cli import main
-from closeloop.demo import run_demo
+from closeloop.cli.demo import run_demo
 
 
 async def test_demo_with_pardot_shows_revenue_on_a_prospect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from closeloop.config import schema_command, validate_command
+from closeloop.cli.config import schema_command, validate_command
 from closeloop.config.env import interpolate
 from closeloop.config.problems import Problems
 from closeloop.config.yamlsrc import Mark, load_source

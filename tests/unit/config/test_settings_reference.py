@@ -7,7 +7,7 @@ from typing import get_args
 
 import pytest
 
-from closeloop.config.reference import main, render
+from closeloop.cli.reference import main, render
 from closeloop.connector import registry
 from connectors.zoho.settings import ZohoSettings
 
@@ -17,7 +17,7 @@ REFERENCE = ROOT / "docs" / "settings.md"
 
 def test_reference_is_regenerated_after_every_model_change() -> None:
     expected = render(registry(), ROOT / "config" / "examples")
-    assert REFERENCE.read_text(encoding="utf-8") == expected, "regenerate: python -m closeloop.config.reference"
+    assert REFERENCE.read_text(encoding="utf-8") == expected, "regenerate: python -m closeloop.cli.reference"
 
 
 def test_zoho_data_centres_are_the_values_validation_accepts() -> None:

@@ -14,10 +14,10 @@ import pytest
 
 from closeloop.config.loader import load_config
 from closeloop.config.models import LoadedConfig
-from closeloop.daemon_parts import lifecycle
-from closeloop.daemon_parts.endpoints import build_app
-from closeloop.daemon_parts.lifecycle import Daemon
-from closeloop.daemon_parts.settings import DaemonSettings
+from closeloop.daemon import lifecycle
+from closeloop.daemon.endpoints import build_app
+from closeloop.daemon.lifecycle import Daemon
+from closeloop.daemon.settings import DaemonSettings
 from closeloop.store import Store
 
 REPO = Path(__file__).resolve().parents[3]

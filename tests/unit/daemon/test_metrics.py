@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY, generate_latest
 
-from closeloop.daemon_parts.metrics import DaemonMetrics
+from closeloop.daemon.metrics import DaemonMetrics
 from closeloop.engine.failures import FailureKind
 from closeloop.engine.runtime import RunOutcome
 from closeloop.store import RunStatus

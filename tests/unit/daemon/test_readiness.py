@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from closeloop.daemon_parts.readiness import ConnectionHealth, check_readiness, connection_health, store_problem
+from closeloop.daemon.readiness import ConnectionHealth, check_readiness, connection_health, store_problem
 from closeloop.engine.failures import FailureKind
 from closeloop.store import RunStatus, Store
 

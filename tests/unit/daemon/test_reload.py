@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from closeloop.daemon_parts.reload import ConfigFiles
+from closeloop.daemon.reload import ConfigFiles
 
 
 def touch_later(path: Path, text: str) -> None:

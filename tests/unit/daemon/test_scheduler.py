@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from closeloop.config.models import Connection, Schedule
-from closeloop.daemon_parts.scheduler import SyncScheduler, crontab_weekdays, effective_jitter, trigger_of
+from closeloop.daemon.scheduler import SyncScheduler, crontab_weekdays, effective_jitter, trigger_of
 
 
 class NoSpread(random.Random):

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from closeloop.daemon_parts.endpoints import DaemonView, build_app, installed_webhooks
-from closeloop.daemon_parts.metrics import DaemonMetrics
-from closeloop.daemon_parts.readiness import Readiness
+from closeloop.daemon.endpoints import DaemonView, build_app, installed_webhooks
+from closeloop.daemon.metrics import DaemonMetrics
+from closeloop.daemon.readiness import Readiness
 from closeloop.webhooks import (
     TOKEN_HEADER,
     Verdict,

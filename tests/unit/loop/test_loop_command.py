@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from closeloop.cli.report import period, report_command, year_before
 from closeloop.config.models import LoadedConfig, LoopConfig
 from closeloop.connector import Registry
 from closeloop.loop import OriginalSource
-from closeloop.loop.command import period, report_command, year_before
 from closeloop.loop.facts import kept_row
 from closeloop.store import Store
 from closeloop.store.rows import LedgerEntry, LedgerKind, TouchpointRow

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from closeloop.cli.sandbox import build_sandboxes
 from closeloop.connector import registry
-from closeloop.sandbox.cli import build_sandboxes
 from closeloop.sandbox.env import env_name, export_lines
 
 INSTALLED = [name for name in registry().names if registry().get(name).sandbox is not None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,16 +19,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from closeloop.cli.demo_feedback import reject_a_lead, show_feedback_in_marketing
+from closeloop.cli.demo_sla import PAIR, hand_over_mqls, show_clv, show_sla
+from closeloop.cli.sandbox import build_sandboxes, missing_extra
 from closeloop.config.loader import load_config
 from closeloop.config.models import Entity, LoadedConfig
 from closeloop.config.policies import FromLoop
-from closeloop.demo_feedback import reject_a_lead, show_feedback_in_marketing
-from closeloop.demo_sla import PAIR, hand_over_mqls, show_clv, show_sla
 from closeloop.engine.revenue import STAGE
 from closeloop.engine.runtime import Engine, RunOutcome
+from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 from closeloop.model import WriteOp, WriteRequest, now_utc
-from closeloop.sandbox.cli import build_sandboxes
-from closeloop.sandbox.serve import serving
 from closeloop.store import Store
 
 console = Console()
@@ -39,7 +40,7 @@ SEED = 1
 def _config_file(marketing: str | None = None) -> Path:
     """config/sandbox.yaml (or sandbox-<marketing>.yaml) of the working tree or the package's source tree."""
     name = f"sandbox-{marketing}.yaml" if marketing else "sandbox.yaml"
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
         candidate = base / "config" / name
         if candidate.exists():
             return candidate
@@ -157,6 +158,8 @@ async def _revenue_on_marketing_contacts(engine: Engine, store: Store, deal_id: 
 
 async def run_demo(people: int, out: Path, marketing_connector: str | None = None) -> int:
     """The demo, start to finish (``marketing_connector`` picks config/sandbox-<name>.yaml)."""
+    from closeloop.sandbox.serve import serving  # the sandbox extra, checked by demo_command
+
     plain = _load(marketing=marketing_connector)
     crm, marketing = _sides(plain)
     vendors = {system: plain.systems[system].connector for system in (marketing, crm)}
@@ -189,11 +192,11 @@ async def run_demo(people: int, out: Path, marketing_connector: str | None = Non
                     await show_feedback_in_marketing(engine, marketing, CONNECTION, console)
                 _report(config, store, out)
                 console.print(f"demo finished in {time.monotonic() - started:.1f} s")
-    return 0
+    return EXIT_OK
 
 
 def _report(config: LoadedConfig, store: Store, out: Path) -> None:
-    from closeloop.loop.command import assemble, report_command, request_of
+    from closeloop.cli.report import assemble, report_command, request_of
 
     for fmt, target in (("table", None), ("html", out)):
         args = argparse.Namespace(model="all", format=fmt, out=target, since="2025-01-01", until=None, spend=None)
@@ -206,4 +209,8 @@ def _report(config: LoadedConfig, store: Store, out: Path) -> None:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Entry point of ``closeloop demo``."""
+    problem = missing_extra("demo")
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
     return asyncio.run(run_demo(args.people, args.out, getattr(args, "marketing", None)))

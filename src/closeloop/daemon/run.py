@@ -1,4 +1,5 @@
-"""``closeloop run``: the daemon. Refuses to start on an invalid config or a state store in use; see daemon_parts."""
+"""``closeloop run``: the daemon. Refuses to start on an invalid config or a state store in use; the parts are the
+modules beside this one."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import sys
 
 from closeloop.config.loader import load_config
 from closeloop.config.problems import ConfigError
-from closeloop.daemon_parts.endpoints import webhook_secrets
-from closeloop.daemon_parts.lifecycle import Daemon, bind
-from closeloop.daemon_parts.settings import DaemonSettings
+from closeloop.daemon.endpoints import webhook_secrets
+from closeloop.daemon.lifecycle import Daemon, bind
+from closeloop.daemon.settings import DaemonSettings
 from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 from closeloop.http import register_secret
 from closeloop.logs import setup_logging

@@ -1,31 +1,14 @@
-"""The command line: the contract that docs, tests and ops scripts rely on.
-
-Exit codes (closeloop.exitcodes): 0 ok, 1 a sync ran with quarantined records, 2 bad usage or configuration
-(credentials refused included), 3 cannot reach or use a system, 4 internal error, 130 interrupted.
-"""
+"""The command line's arguments: the contract that docs, tests and ops scripts rely on (argparse only, so
+``closeloop --help`` loads nothing else)."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
 from closeloop import __version__
-from closeloop.exitcodes import (
-    EXIT_INTERNAL,
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-)
-
-EXIT_CODES_TEXT = (
-    "Exit codes: 0 ok, 1 ran with quarantined records, 2 bad usage or configuration (credentials refused "
-    "included), 3 cannot reach or use a system, 4 internal error, 130 interrupted."
-)
-
-Handler = Callable[[argparse.Namespace], int]
+from closeloop.exitcodes import EXIT_CODES_TEXT
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -134,43 +117,3 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("schema", help="JSON Schema of the configuration and mapping files, for editors")
     return parser
-
-
-def _handlers() -> dict[str, Handler]:
-    # Imported lazily: `closeloop --help` and `validate` must not pay for the engine, uvicorn or rich.
-    from closeloop import commands
-
-    return {
-        "run": commands.run,
-        "sync": commands.sync,
-        "plan": commands.plan,
-        "validate": commands.validate,
-        "status": commands.status,
-        "errors": commands.errors,
-        "report": commands.report,
-        "sandbox": commands.sandbox,
-        "demo": commands.demo,
-        "schema": commands.schema,
-    }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``closeloop`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    try:
-        return _handlers()[args.command](args)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # the last net: a bug gets one line here, its traceback only at DEBUG
-        logging.getLogger("closeloop").debug("internal error", exc_info=exc)
-        print(f"closeloop {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("(set CLOSELOOP_LOG_LEVEL=DEBUG for the details)", file=sys.stderr)
-        return EXIT_INTERNAL
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,8 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from closeloop.connector import registry
-from closeloop.daemon_parts.metrics import DaemonMetrics
-from closeloop.daemon_parts.readiness import Readiness
+from closeloop.daemon.metrics import DaemonMetrics
+from closeloop.daemon.readiness import Readiness
 from closeloop.webhook_bodies import BadBody, check_body
 from closeloop.webhooks import MAX_BODY_BYTES, WebhookRequest, WebhookSpec, secret_variable, secrets_from, verify
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from closeloop.cli.common import reading
 from closeloop.config.models import Entity, LoadedConfig
 from closeloop.console import output_console
 from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
@@ -177,3 +178,8 @@ def report_command(
     if request.out is not None:
         print(f"report written to {request.out}")
     return EXIT_OK
+
+
+def report(args: argparse.Namespace) -> int:
+    """``closeloop report``: the closed-loop report of the existing state store."""
+    return reading(args, lambda config, store: report_command(config, store, args))

@@ -1,18 +1,25 @@
-"""The ``validate`` and ``schema`` commands: plain functions returning exit codes, wired by the CLI."""
+"""``validate`` (offline, and ``--online`` against the vendors' describe) and ``schema``: functions returning exit
+codes."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
+import httpx
+
+from closeloop.cli import common
 from closeloop.config.loader import check_config
 from closeloop.config.models import LoadedConfig
 from closeloop.config.problems import ConfigProblem
 from closeloop.config.schema import build_schemas, render
 from closeloop.connector import Registry
 from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
+from closeloop.http.redact import register_secret
 
 
 def validate_command(
@@ -67,4 +74,44 @@ def summary(config: LoadedConfig) -> str:
 def schema_command(out: TextIO | None = None) -> int:
     """Print one JSON document holding the schema of both files: ``{"closeloop": ..., "mapping": ...}``."""
     (out or sys.stdout).write(render(dict(build_schemas())))
+    return EXIT_OK
+
+
+def validate(args: argparse.Namespace) -> int:
+    """Exit 0 on a valid configuration, or 2 with one file:line:col message per problem (3: a vendor unreachable)."""
+    if args.online:
+        return validate_online(common.config_path(args))
+    return validate_command(common.config_path(args))
+
+
+def schema(args: argparse.Namespace) -> int:
+    """Print the JSON Schema of both file kinds."""
+    return schema_command()
+
+
+def validate_online(
+    config_path: Path,
+    registry: Registry | None = None,
+    environ: Mapping[str, str] | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """0 when the configuration is valid and every mapped field fits the vendors' describe; else 2 (3: unreachable)."""
+    from closeloop.engine.online import DescribeFailed, online_problems  # the engine only when going online
+
+    out, err = out or sys.stdout, err or sys.stderr
+    config = checked(config_path, registry, environ, err)
+    if config is None:
+        return EXIT_USAGE
+    for secret in config.secrets():
+        register_secret(secret)
+    try:
+        found = asyncio.run(online_problems(config, transports or {}))
+    except DescribeFailed as exc:
+        print(f"{config_path}: {exc}", file=err)
+        return exc.exit_code
+    if found:
+        return print_problems(config_path, found, err)
+    print(f"{summary(config)}; every mapped field fits the vendors' describe", file=out)
     return EXIT_OK

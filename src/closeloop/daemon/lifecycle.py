@@ -17,12 +17,12 @@ import uvicorn
 from closeloop.config.loader import load_config
 from closeloop.config.models import LoadedConfig
 from closeloop.config.problems import ConfigError
-from closeloop.daemon_parts.endpoints import DaemonView, build_app, installed_webhooks, webhook_secrets
-from closeloop.daemon_parts.metrics import DaemonMetrics
-from closeloop.daemon_parts.readiness import Readiness, check_readiness, connection_health, store_problem
-from closeloop.daemon_parts.reload import ConfigFiles
-from closeloop.daemon_parts.scheduler import SyncScheduler
-from closeloop.daemon_parts.settings import DaemonSettings
+from closeloop.daemon.endpoints import DaemonView, build_app, installed_webhooks, webhook_secrets
+from closeloop.daemon.metrics import DaemonMetrics
+from closeloop.daemon.readiness import Readiness, check_readiness, connection_health, store_problem
+from closeloop.daemon.reload import ConfigFiles
+from closeloop.daemon.scheduler import SyncScheduler
+from closeloop.daemon.settings import DaemonSettings
 from closeloop.engine.runtime import Engine
 from closeloop.http import HttpClient, register_secret
 from closeloop.loop.sla_now import breaches_by_connection, open_breaches_now

@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from closeloop import report_cli
+from closeloop.cli import output
 from closeloop.console import PIPED_WIDTH, output_console
 from closeloop.engine.failures import FailureKind
 from closeloop.engine.runtime import RunOutcome
@@ -28,8 +28,8 @@ def test_a_piped_console_keeps_tables_whole() -> None:
 
 def test_sync_shows_progress_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     screen = Tty()
-    monkeypatch.setattr(report_cli, "console", Console(file=screen, force_terminal=True, width=100))
-    with report_cli.sync_progress("crm-marketing") as tick:
+    monkeypatch.setattr(output, "console", Console(file=screen, force_terminal=True, width=100))
+    with output.sync_progress("crm-marketing") as tick:
         assert tick is not None
         tick("read", 200)
         tick("read:crm", 200)  # per-system repeats of whole-run counts are not added twice
@@ -38,8 +38,8 @@ def test_sync_shows_progress_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_sync_shows_no_progress_when_piped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(report_cli, "console", Console(file=io.StringIO(), force_terminal=False))
-    with report_cli.sync_progress("crm-marketing") as tick:
+    monkeypatch.setattr(output, "console", Console(file=io.StringIO(), force_terminal=False))
+    with output.sync_progress("crm-marketing") as tick:
         assert tick is None
 
 
@@ -47,11 +47,11 @@ def test_a_failed_run_prints_its_kind_and_reason_and_each_problem_on_stderr(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = io.StringIO()
-    monkeypatch.setattr(report_cli, "console", Console(file=out, force_terminal=False, width=PIPED_WIDTH))
+    monkeypatch.setattr(output, "console", Console(file=out, force_terminal=False, width=PIPED_WIDTH))
     outcome = RunOutcome(
         7, RunStatus.FAILED, {}, {}, "a.yaml:3:5: no field 'x'", FailureKind.CONFIG, ("a.yaml:3:5: no field 'x'",)
     )
-    report_cli.print_run("crm-marketing", outcome)
+    output.print_run("crm-marketing", outcome)
     assert "run 7: failed" in out.getvalue()
     assert "failed (config): a.yaml:3:5: no field 'x'" in out.getvalue()
     assert capsys.readouterr().err == "a.yaml:3:5: no field 'x'\n"

@@ -1,14 +1,36 @@
-"""``closeloop sandbox``: serve installed connectors' emulators on 127.0.0.1 with seeded data."""
+"""``closeloop sandbox``: serve installed connectors' emulators on 127.0.0.1 with seeded data.
+
+The emulators and their dependencies are the ``closeloop[sandbox]`` extra: imported here only when a command
+needs them, and named with the way to install them when they are missing.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
 from closeloop.connector import registry
-from closeloop.sandbox.kit import SandboxBase
-from closeloop.sandbox.serve import serve_until_signal
+from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from closeloop.sandbox.kit import SandboxBase
+
+INSTALL_HINT = "pip install 'closeloop[sandbox]'"
+
+
+def missing_extra(command: str) -> str | None:
+    """Why ``command`` cannot run without the sandbox extra (with how to install it), or None when it is there."""
+    try:
+        import closeloop.sandbox  # noqa: F401 - imported to learn whether Faker and sortedcontainers are there
+    except ModuleNotFoundError as exc:
+        return (
+            f"closeloop {command}: the sandboxes are not installed (no module {exc.name!r}); "
+            f"install the sandbox extra: {INSTALL_HINT}"
+        )
+    return None
+
 
 LEADS_PER_PEOPLE = 5
 """``closeloop sandbox`` seeds one Lead per this many people in the CRMs that keep Leads apart."""
@@ -38,11 +60,17 @@ def sandbox_command(args: argparse.Namespace) -> int:
 
     Every object the connectors read is seeded: a fifth as many Leads as people where a CRM has them.
     """
+    problem = missing_extra("sandbox")
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    from closeloop.sandbox.serve import serve_until_signal
+
     try:
         leads = args.people // LEADS_PER_PEOPLE
         sandboxes = build_sandboxes(args.vendors, seed=args.seed, people=args.people, deals=args.deals, leads=leads)
     except Exception as exc:  # unknown vendor names come back as a PluginError listing installed ones
         print(f"closeloop sandbox: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     asyncio.run(serve_until_signal(sandboxes, port_base=args.port_base, tls=args.tls))
-    return 0
+    return EXIT_OK

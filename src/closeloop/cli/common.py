@@ -1,4 +1,7 @@
-"""The handlers behind each CLI command: load what they need, do one thing, return an exit code."""
+"""What the commands share: the configuration loaded and checked, the state store opened, the engine started.
+
+Each command family (:mod:`closeloop.cli.sync`, :mod:`closeloop.cli.report`...) loads what it needs through these
+helpers, does one thing and returns an exit code from :mod:`closeloop.exitcodes`."""
 
 from __future__ import annotations
 
@@ -9,18 +12,21 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from closeloop.config.commands import schema_command, validate_command
 from closeloop.config.loader import load_config
 from closeloop.config.models import LoadedConfig
 from closeloop.config.problems import ConfigError
-from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
+from closeloop.exitcodes import EXIT_USAGE
 from closeloop.http.redact import register_secret
 from closeloop.logs import setup_logging
 from closeloop.settings import Settings
 from closeloop.store import Store
 from closeloop.store.db import StoreError
 from closeloop.store.lock import StateLock, StoreLocked
+
+if TYPE_CHECKING:  # the engine is imported when a command starts it, not when the CLI loads
+    from closeloop.engine.runtime import Engine
 
 log = logging.getLogger("closeloop")
 
@@ -75,7 +81,7 @@ def open_store(config: LoadedConfig, *, create: bool = True, interrupt: bool = T
 
 
 @contextmanager
-def _writer(config: LoadedConfig) -> Iterator[Store]:
+def writer(config: LoadedConfig) -> Iterator[Store]:
     """The store with its writer's lock: the daemon and every syncing command take the same one."""
     path = state_path(config)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -84,13 +90,19 @@ def _writer(config: LoadedConfig) -> Iterator[Store]:
         yield store
 
 
-def _with_engine(args: argparse.Namespace, work: Callable[..., Awaitable[int]], *, writes: bool = True) -> int:
+EngineWork = Callable[["Engine", list[str]], Awaitable[int]]
+"""What a command does with the started engine and the connections it names; returns an exit code."""
+
+
+def with_engine(args: argparse.Namespace, work: EngineWork, *, writes: bool = True) -> int:
+    """Load the configuration, take the writer's lock (``writes``) and open the store, start the engine, run
+    ``work``; every expected failure is a message and exit code 2."""
     config = load(args)
     if config is None:
         return EXIT_USAGE
     from closeloop.engine.runtime import Engine
 
-    names = _connections(config, args.connection)
+    names = connections(config, args.connection)
     if names is None:
         return EXIT_USAGE
 
@@ -100,7 +112,7 @@ def _with_engine(args: argparse.Namespace, work: Callable[..., Awaitable[int]], 
 
     try:
         if writes:
-            with _writer(config) as store:
+            with writer(config) as store:
                 return asyncio.run(go(store))
         with open_store(config, interrupt=False) as store:  # a plan before the first sync starts a store
             return asyncio.run(go(store))
@@ -116,7 +128,7 @@ def _with_engine(args: argparse.Namespace, work: Callable[..., Awaitable[int]], 
         return EXIT_USAGE
 
 
-def _connections(config: LoadedConfig, name: str | None) -> list[str] | None:
+def connections(config: LoadedConfig, name: str | None) -> list[str] | None:
     """The connections a command works on; None (after saying why) for an unknown name."""
     names = [c.name for c in config.connections]
     if name is not None and name not in names:
@@ -125,52 +137,7 @@ def _connections(config: LoadedConfig, name: str | None) -> list[str] | None:
     return [name] if name else names
 
 
-def sync(args: argparse.Namespace) -> int:
-    """One cycle of each (or one) connection; the worst run's exit code (see closeloop.exitcodes)."""
-    from closeloop.engine.runtime import Engine
-    from closeloop.report_cli import print_run, sync_progress
-
-    async def work(engine: Engine, names: list[str]) -> int:
-        worst = EXIT_OK
-        for name in names:
-            with sync_progress(name) as on_count:
-                outcome = await engine.sync(name, on_count=on_count)
-            print_run(name, outcome)
-            worst = max(worst, outcome.exit_code)
-        return worst
-
-    return _with_engine(args, work)
-
-
-def plan(args: argparse.Namespace) -> int:
-    """Print the writes a sync would make, per system, with field diffs and counts."""
-    from closeloop.engine.runtime import Engine
-    from closeloop.report_cli import print_plan
-
-    async def work(engine: Engine, names: list[str]) -> int:
-        for name in names:
-            print_plan(name, await engine.plan(name))
-        return EXIT_OK
-
-    # A plan writes nothing: it needs no lock and leaves a running daemon's runs alone.
-    return _with_engine(args, work, writes=False)
-
-
-def validate(args: argparse.Namespace) -> int:
-    """Exit 0 on a valid configuration, or 2 with one file:line:col message per problem."""
-    if args.online:
-        from closeloop.engine.online import validate_online
-
-        return validate_online(config_path(args))
-    return validate_command(config_path(args))
-
-
-def schema(args: argparse.Namespace) -> int:
-    """Print the JSON Schema of both file kinds."""
-    return schema_command()
-
-
-def _reading(args: argparse.Namespace, work: Callable[[LoadedConfig, Store], int]) -> int:
+def reading(args: argparse.Namespace, work: Callable[[LoadedConfig, Store], int]) -> int:
     """Run ``work`` on the existing state store, opened without disturbing a running daemon."""
     config = load(args)
     if config is None:
@@ -181,61 +148,3 @@ def _reading(args: argparse.Namespace, work: Callable[[LoadedConfig, Store], int
     except (NoStore, StoreError) as exc:
         print(f"closeloop {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-
-
-def status(args: argparse.Namespace) -> int:
-    """Connections with their cursors and outbox depth, and the latest runs."""
-    from closeloop.report_cli import print_status
-
-    def work(config: LoadedConfig, store: Store) -> int:
-        print_status(config, store)
-        return EXIT_OK
-
-    return _reading(args, work)
-
-
-def errors(args: argparse.Namespace) -> int:
-    """List quarantined records; --retry ID|all queues a retry, --ignore ID silences one."""
-    from closeloop.report_cli import print_errors
-
-    def work(config: LoadedConfig, store: Store) -> int:
-        if args.retry is not None:
-            count = store.mark_retry(args.retry)
-            print(f"{count} record(s) will be retried by the next sync")
-            return EXIT_OK if count else EXIT_USAGE
-        if args.ignore is not None:
-            ok = store.ignore_quarantine(args.ignore)
-            print(f"record {args.ignore} ignored" if ok else f"no open record {args.ignore}")
-            return EXIT_OK if ok else EXIT_USAGE
-        print_errors(store, include_closed=args.all)
-        return EXIT_OK
-
-    return _reading(args, work)
-
-
-def report(args: argparse.Namespace) -> int:
-    """The closed-loop report."""
-    from closeloop.loop.command import report_command
-
-    return _reading(args, lambda config, store: report_command(config, store, args))
-
-
-def sandbox(args: argparse.Namespace) -> int:
-    """Serve the vendor emulators on 127.0.0.1 until SIGINT/SIGTERM."""
-    from closeloop.sandbox.cli import sandbox_command
-
-    return sandbox_command(args)
-
-
-def demo(args: argparse.Namespace) -> int:
-    """The end-to-end demo on the local sandboxes."""
-    from closeloop.demo import demo_command
-
-    return demo_command(args)
-
-
-def run(args: argparse.Namespace) -> int:
-    """The daemon."""
-    from closeloop.daemon import run_command
-
-    return run_command(args)

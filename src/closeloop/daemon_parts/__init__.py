@@ -1,1 +1,0 @@
-"""The daemon's parts: settings, state lock, scheduler, webhooks, metrics, readiness, HTTP endpoints, lifecycle."""

@@ -31,17 +31,12 @@ from closeloop.model import (
     WriteResult,
     WriteStatus,
 )
+from closeloop.testing.clock import FakeClock
 
 
-class FakeClock:
+def ticking_clock() -> FakeClock:
     """A clock that ticks one second every time it is read, so every write gets a later stamp."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
+    return FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), tick=timedelta(seconds=1))
 
 
 @dataclass

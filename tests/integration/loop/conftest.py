@@ -12,7 +12,7 @@ from closeloop.config.loader import load_config
 from closeloop.config.models import LoadedConfig
 from closeloop.engine.runtime import Engine
 from closeloop.store import Store
-from closeloop.testing.fake import FakeClock, FakeVendor, fake_registry
+from closeloop.testing.fake import FakeVendor, fake_registry, ticking_clock
 
 CONFIG = """
 state: {path: state.db}
@@ -112,7 +112,7 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    clock = FakeClock()
+    clock = ticking_clock()
     vendors = {"a": FakeVendor("a", clock), "b": FakeVendor("b", clock)}
     (tmp_path / "contacts.yaml").write_text(CONTACTS)
     (tmp_path / "deals.yaml").write_text(DEALS)

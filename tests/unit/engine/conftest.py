@@ -11,7 +11,8 @@ import pytest
 from closeloop.config.loader import load_config
 from closeloop.engine.runtime import Engine
 from closeloop.store import Store
-from closeloop.testing.fake import FakeClock, FakeVendor, fake_registry
+from closeloop.testing.clock import FakeClock
+from closeloop.testing.fake import FakeVendor, fake_registry, ticking_clock
 
 CONFIG = """
 state: {path: state.db}
@@ -114,7 +115,7 @@ def write_config(path: Path, contacts: str = CONTACTS, deals: str = DEALS, confi
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    clock = FakeClock()
+    clock = ticking_clock()
     vendors = {"a": FakeVendor("a", clock), "b": FakeVendor("b", clock)}
     config = load_config(write_config(tmp_path), registry=fake_registry(vendors), environ={})
     store = Store.open(tmp_path / "state.db", clock=clock)

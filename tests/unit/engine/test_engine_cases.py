@@ -17,7 +17,7 @@ from closeloop.config.loader import load_config
 from closeloop.engine.runtime import Engine
 from closeloop.store import Store
 from closeloop.store.rows import QuarantineStatus
-from closeloop.testing.fake import Crash, FakeClock, FakeConnector, FakeVendor, crash_on_call, fake_registry
+from closeloop.testing.fake import Crash, FakeConnector, FakeVendor, crash_on_call, fake_registry, ticking_clock
 
 from .conftest import CONTACTS, World, write_config
 
@@ -29,7 +29,7 @@ POLICY_CONTACTS = CONTACTS.replace(
 
 
 async def make_world(tmp_path: Path, contacts: str = CONTACTS) -> World:
-    clock = FakeClock()
+    clock = ticking_clock()
     vendors = {"a": FakeVendor("a", clock), "b": FakeVendor("b", clock)}
     config = load_config(write_config(tmp_path, contacts=contacts), registry=fake_registry(vendors), environ={})
     store = Store.open(tmp_path / "state.db", clock=clock)

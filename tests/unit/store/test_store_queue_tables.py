@@ -8,8 +8,7 @@ import pytest
 
 from closeloop.model import WriteOp
 from closeloop.store import OutboxItem, QuarantineStatus, RunStatus, Store
-
-from .conftest import FakeClock
+from closeloop.testing.clock import FakeClock
 
 
 def _item(n: int, *, system: str = "mkt", connection: str = "c1") -> OutboxItem:

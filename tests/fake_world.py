@@ -13,7 +13,7 @@ from closeloop.config.models import LoadedConfig
 from closeloop.engine.runtime import Engine
 from closeloop.store import Store
 from closeloop.testing.clock import FakeClock
-from closeloop.testing.fake import FakeVendor, fake_registry, ticking_clock
+from tests.fake_connector import FakeVendor, fake_registry, ticking_clock
 
 CONFIG = """
 state: {path: state.db}

@@ -1,1 +1,1 @@
-"""Test support shipped with closeloop: an in-memory fake connector for sync and loop tests without a vendor."""
+"""Test support shipped with closeloop: the connector conformance kit and the fake clock its checks and tests use."""

@@ -17,7 +17,7 @@ from closeloop.config.loader import load_config
 from closeloop.engine.runtime import Engine
 from closeloop.store import Store
 from closeloop.store.rows import QuarantineStatus
-from closeloop.testing.fake import Crash, FakeConnector, FakeVendor, crash_on_call, fake_registry, ticking_clock
+from tests.fake_connector import Crash, FakeConnector, FakeVendor, crash_on_call, fake_registry, ticking_clock
 
 from .conftest import CONTACTS, World, write_config
 

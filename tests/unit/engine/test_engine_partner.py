@@ -11,7 +11,7 @@ import pytest
 from closeloop.config.loader import load_config
 from closeloop.engine.runtime import Engine
 from closeloop.store import Store
-from closeloop.testing.fake import FakeVendor, fake_registry, ticking_clock
+from tests.fake_connector import FakeVendor, fake_registry, ticking_clock
 
 from .conftest import CONTACTS, DEALS, World, write_config
 

@@ -28,7 +28,7 @@ from closeloop.engine.normalize import to_canonical
 from closeloop.engine.runtime import Engine
 from closeloop.model import FieldType
 from closeloop.store import Store
-from closeloop.testing.fake import Crash, FakeConnector, FakeVendor, crash_on_call, fake_registry, ticking_clock
+from tests.fake_connector import Crash, FakeConnector, FakeVendor, crash_on_call, fake_registry, ticking_clock
 
 from .conftest import World, write_config
 

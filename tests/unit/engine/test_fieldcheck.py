@@ -20,7 +20,7 @@ from closeloop.engine.runtime import Engine
 from closeloop.model import FieldInfo, FieldType, ObjectSchema
 from closeloop.store import Store
 from closeloop.store.rows import RunStatus
-from closeloop.testing.fake import FIELDS, FakeVendor, fake_registry, ticking_clock
+from tests.fake_connector import FIELDS, FakeVendor, fake_registry, ticking_clock
 
 from .conftest import CONTACTS, write_config
 

@@ -1,6 +1,6 @@
 """An in-memory connector for tests of the engine and the loop: an ordered change stream, upserts, per-record
-rejections, restricted picklists, outages, touchpoints and counters. Shipped so connector and plugin authors can
-test sync behaviour without a vendor."""
+rejections, restricted picklists, outages, touchpoints and counters. Kept with the tests: a connector author tests a
+connector with the conformance kit (``closeloop.testing.conformance``) against its own sandbox instead."""
 
 from __future__ import annotations
 

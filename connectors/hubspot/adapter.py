@@ -16,6 +16,7 @@ from closeloop.model import (
     NativeRecord,
     ObjectSchema,
     OwnedField,
+    Owner,
     Page,
     Touchpoint,
     WriteRequest,
@@ -23,7 +24,7 @@ from closeloop.model import (
     now_utc,
 )
 
-from . import forms, reads, schema, writes
+from . import forms, owners, reads, schema, writes
 from .api import MAX_BATCH, HubSpotApi
 from .settings import HubSpotSettings
 
@@ -176,6 +177,10 @@ class HubSpotConnector:
                 raise
             log.warning("HubSpot form submissions not readable (HTTP %s): form fills without their pages", exc.status)
             return None
+
+    async def owners(self) -> list[Owner]:
+        """The portal's owners with their emails (active ones and archived ones, flagged)."""
+        return await owners.read_owners(self.api)
 
     def limits(self, obj: str) -> Limits:
         """HubSpot's limits, with search's own bucket."""

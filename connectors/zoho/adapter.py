@@ -31,6 +31,7 @@ from closeloop.model import (
     NativeRecord,
     ObjectSchema,
     OwnedField,
+    Owner,
     Page,
     Touchpoint,
     WriteOp,
@@ -60,6 +61,7 @@ from .settings import ZohoSettings
 from .writes import WRITE_LIMIT, chunks, group_key, record_body, whole_call_failure, write_result
 
 API_PATH = "/crm/v8"
+USERS_PAGE = 200  # the users API's largest page
 LIMITS = Limits(
     max_write_batch=WRITE_LIMIT,
     max_read_batch=100,  # ids per list call
@@ -303,6 +305,18 @@ class ZohoConnector:
     async def touchpoints(self, obj: str, ids: Sequence[str], since: datetime | None) -> list[Touchpoint]:
         """Zoho CRM holds no marketing touchpoints closeloop reads."""
         return []
+
+    async def owners(self) -> list[Owner]:
+        """The org's users with their emails (disabled ones flagged): the people a record's ``Owner`` names."""
+        found: list[Owner] = []
+        page = 1
+        while True:
+            body = await self._get("users", params={"type": "AllUsers", "page": page, "per_page": USERS_PAGE})
+            users = (body or {}).get("users") or []
+            found += [Owner(str(u["id"]), str(u.get("email") or ""), active=u.get("status") == "active") for u in users]
+            if not (body or {}).get("info", {}).get("more_records"):
+                return found
+            page += 1
 
     def limits(self, obj: str) -> Limits:
         """Zoho's documented limits: 100 records per write, 2,000 rows per COQL page, concurrency 10."""

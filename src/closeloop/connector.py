@@ -23,6 +23,7 @@ from closeloop.model import (
     NativeRecord,
     ObjectSchema,
     OwnedField,
+    Owner,
     Page,
     TouchPage,
     Touchpoint,
@@ -99,6 +100,18 @@ class FieldHistory(Protocol):
     async def field_times(self, obj: str, ids: Sequence[str], fields: Sequence[str]) -> FieldTimes:
         """When each of ``fields`` of these records last changed; those the vendor keeps no history of are left
         out."""
+        ...
+
+
+@runtime_checkable
+class OwnerDirectory(Protocol):
+    """A connector whose records name their owner by a user id: it lists the users, so owners map by email.
+
+    Connectors whose owner fields hold the email itself (Marketo's ``leadOwnerEmail``) do not offer this.
+    """
+
+    async def owners(self) -> list[Owner]:
+        """Every user who can own a record, with their email (inactive users too, flagged)."""
         ...
 
 

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from closeloop.config.loader import load_config
 from closeloop.config.models import Entity, LoadedConfig
 from closeloop.config.policies import FromLoop
+from closeloop.demo_feedback import reject_a_lead, show_feedback_in_marketing
 from closeloop.engine.revenue import STAGE
 from closeloop.engine.runtime import Engine, RunOutcome
 from closeloop.model import WriteOp, WriteRequest
@@ -179,6 +180,9 @@ async def run_demo(people: int, out: Path, marketing_connector: str | None = Non
                 _show(await engine.sync(CONNECTION), "cycle after the win")
                 if deal:
                     await _revenue_on_marketing_contacts(engine, store, deal, marketing)
+                if await reject_a_lead(engine, crm, marketing, CONNECTION, console):
+                    _show(await engine.sync(CONNECTION), "cycle after sales rejected a lead")
+                    await show_feedback_in_marketing(engine, marketing, CONNECTION, console)
                 _report(config, store, out)
                 console.print(f"demo finished in {time.monotonic() - started:.1f} s")
     return 0

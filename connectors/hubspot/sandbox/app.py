@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from itertools import islice
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -53,6 +54,7 @@ from .catalog import (
 )
 from .forms import Forms
 from .labels import Labels, kinds
+from .owners import Owners
 
 CONTACT_ID_START, DEAL_ID_START = 1_000_000_001, 2_000_000_001  # one width, so text and number order agree
 ID_WIDTH = 10
@@ -123,6 +125,7 @@ class HubSpotSandbox(SandboxBase):
 
     def __init__(self, *, seed: int = 0, clock: Callable[[], datetime] | None = None) -> None:
         self.forms = Forms(self)  # before the kit's set-up, which asks for the routes
+        self.owners = Owners(self)
         super().__init__(seed=seed, clock=clock)
         source = self.clock.source
         self.clock.source = lambda: _ms(utc(source()))
@@ -139,6 +142,7 @@ class HubSpotSandbox(SandboxBase):
         }  # fmt: skip
         self.catalog = {obj: dict(props) for obj, props in CATALOG.items()}
         """This portal's properties: HubSpot's own, then the ones created through the properties API."""
+        self.owners.seed()
         self.links: dict[tuple[str, str], dict[str, set[str]]] = {
             ("deals", "contacts"): {},
             ("contacts", "deals"): {},
@@ -181,6 +185,12 @@ class HubSpotSandbox(SandboxBase):
             (f"{submit}/submit/{{portal_id}}/{{form_guid}}", self.forms.submit, ["POST"]),
             (f"{submit}/secure/submit/{{portal_id}}/{{form_guid}}", self.forms.submit, ["POST"]),
             ("/contacts/v1/contact/vids/batch/", self.forms.contacts_batch, ["GET"]),
+            ("/crm/v3/owners", self.owners.list, ["GET"]),
+            ("/crm/v3/owners/", self.owners.list, ["GET"]),
+            ("/crm/v3/owners/{owner_id}", self.owners.one, ["GET"]),
+            ("/settings/v3/users", self.owners.create_user, ["POST"]),
+            ("/settings/v3/users/", self.owners.create_user, ["POST"]),
+            ("/settings/v3/users/{user_id}", self.owners.delete_user, ["DELETE"]),
         ]  # fmt: skip
         return [Route(path, _endpoint(handler), methods=methods) for path, handler, methods in table]
 
@@ -188,6 +198,10 @@ class HubSpotSandbox(SandboxBase):
         """Only the OAuth token endpoint and the public form submission take no bearer token."""
         path = request.url.path
         return path.startswith(("/oauth/", "/submissions/v3/integration/submit/"))
+
+    def credentials(self, directory: Path) -> dict[str, str]:
+        """The private-app token of this portal (``--seed 1``: pat-na1-sandbox-1)."""
+        return {"base_url": self.base_url, "access_token": self.private_app_token}
 
     def authenticate(self, request: Request) -> None:
         """Bearer tokens: private-app tokens never expire; OAuth access tokens do."""

@@ -154,6 +154,8 @@ CONTACT_PROPERTIES: tuple[Prop, ...] = (
     _text("company", "Company Name", "contactinformation"),
     _text("jobtitle", "Job Title", "contactinformation"),
     Prop("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", "contactinformation", options=LIFECYCLE_STAGES),
+    # its options are the portal's active owners, kept by owners.py
+    Prop("hubspot_owner_id", "Contact owner", "enumeration", "select", "sales_properties"),
     Prop(
         "hs_analytics_source",
         "Original Traffic Source",
@@ -200,6 +202,8 @@ CONTACT_PROPERTIES: tuple[Prop, ...] = (
     _text("utm_source", "UTM Source", _ANALYTICS, hubspot_defined=False),
     _text("utm_medium", "UTM Medium", _ANALYTICS, hubspot_defined=False),
     _text("utm_campaign", "UTM Campaign", _ANALYTICS, hubspot_defined=False),
+    # the portal's own property for sales' rejection reason (the shipped contacts mapping writes it)
+    _text("lead_rejection_reason", "Lead rejection reason", "sales_properties", hubspot_defined=False),
     _datetime("createdate", "Create Date", "contactinformation", read_only=True),
     _datetime("lastmodifieddate", "Last Modified Date", "contactinformation", read_only=True, calculated=True),
     _number("hs_object_id", "Record ID", "contactinformation", read_only=True, calculated=True),

@@ -20,6 +20,7 @@ from connectors.salesforce.sandbox.schema import (
     STAGES,
     TEXT_TYPES,
     TRACKED,
+    USERS,
     SfField,
     SObjectType,
     build_objects,
@@ -176,6 +177,10 @@ class Org:
                     f.name for f in sobject.fields.values() if f.type == "reference" and f.name not in COMPUTED
                 ),
             )
+        users = self.tables["User"]
+        for email, first, last in USERS:  # the integration user first: it gets the id OwnerId defaults to
+            users.insert({"Username": email, "Email": email, "FirstName": first, "LastName": last, "IsActive": True},
+                         at=clock.now() - timedelta(days=365))  # fmt: skip
         stages = self.tables["OpportunityStage"]
         for order, (name, probability, closed, won, forecast) in enumerate(STAGES, start=1):
             stages.insert(
@@ -411,6 +416,7 @@ class Org:
                 "UTM_Source__c",
                 "UTM_Medium__c",
                 "UTM_Campaign__c",
+                "OwnerId",  # the contact keeps the lead's owner, as Lead Convert does by default
             )
             fields = {k: lead.fields[k] for k in carried if lead.fields.get(k) not in (None, "")}
             fields["Account_Name__c"] = lead.fields.get("Company")

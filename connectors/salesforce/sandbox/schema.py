@@ -145,7 +145,15 @@ LEAD_SOURCES = (
     "Event",
 )
 LIFECYCLE = ("Subscriber", "Lead", "MQL", "SQL", "Opportunity", "Customer")
-LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
+LEAD_STATUSES = (
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Converted",
+    "Closed - Not Converted",
+    "Recycled",  # added by the org's admin: sales hands a lead back to marketing's nurture
+)
+DISQUALIFIED_REASONS = ("No budget", "Not a fit", "Competitor", "Student or job seeker", "Bad contact data")
+"""The org's custom Disqualified Reason picklist on Lead (values sales picks when closing a lead unconverted)."""
 CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY")
 ROLES = (
     "Business User",
@@ -216,6 +224,22 @@ def _utm_fields() -> list[SfField]:
         SfField("UTM_Medium__c", "string", "UTM Medium", length=255),
         SfField("UTM_Campaign__c", "string", "UTM Campaign", length=255),
     ]
+
+
+INTEGRATION_USER = make_id("005", 1)
+"""The org's first user: the integration user, who owns what it creates unless told otherwise."""
+USERS = (
+    ("integration@sandbox.invalid", "Integration", "User"),
+    ("sam.seller@example.com", "Sam", "Seller"),
+    ("rita.rep@example.com", "Rita", "Rep"),
+)
+"""The org's users on creation (the integration user first, then two salespeople)."""
+
+
+def _owner_field() -> SfField:
+    return SfField(
+        "OwnerId", "reference", "Owner ID", nillable=False, reference_to=("User",), default=INTEGRATION_USER, length=18
+    )
 
 
 def _person_fields() -> list[SfField]:
@@ -387,16 +411,27 @@ def build_objects() -> dict[str, SObjectType]:
             default=LEAD_STATUSES[0],
             length=255,
         ),
+        SfField("Disqualified_Reason__c", "picklist", "Disqualified Reason", picklist=DISQUALIFIED_REASONS, length=255),
         _ro("IsConverted", "boolean", nillable=False),
         _ro("ConvertedContactId", "reference", reference_to=("Contact",), length=18),
         _ro("ConvertedDate", "date"),
+        _owner_field(),
         *_utm_fields(),
     ]
     contact = [
         *_system_fields(mergeable=True, name="Contact"),
         *_person_fields(),
         SfField("Account_Name__c", "string", "Account Name", length=255),
+        _owner_field(),
         *_utm_fields(),
+    ]
+    user = [
+        *_system_fields(mergeable=False, name="User"),
+        SfField("Username", "string", nillable=False, unique=True, id_lookup=True, length=80),
+        SfField("Email", "email", nillable=False, length=128),
+        SfField("FirstName", "string", "First Name", length=40),
+        SfField("LastName", "string", "Last Name", nillable=False, length=80),
+        SfField("IsActive", "boolean", "Active", nillable=False, default=True),
     ]
     opportunity = [
         *_system_fields(mergeable=False, name="Opportunity"),
@@ -480,6 +515,7 @@ def build_objects() -> dict[str, SObjectType]:
     ]  # fmt: skip
     return {
         **histories,
+        "User": sobject("User", "005", user),
         "Campaign": sobject("Campaign", "701", campaign),
         "CampaignMember": sobject("CampaignMember", "00v", member),
         "Lead": sobject("Lead", "00Q", lead),

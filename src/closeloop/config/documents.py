@@ -74,6 +74,20 @@ class ConnectionDoc(Doc):
     )
 
 
+class FeedbackDoc(Doc):
+    """Sales feedback (``loop.feedback``): which lead status values mean accepted, rejected and recycled."""
+
+    status: str = Field(default="lead_status", description="Canonical contact field holding the lead status.")
+    reason: str = Field(
+        default="rejection_reason", description="Canonical contact field holding a rejected lead's reason."
+    )
+    accepted: list[str] = Field(default_factory=list, description="Status values meaning sales accepted the lead.")
+    rejected: list[str] = Field(default_factory=list, description="Status values meaning sales rejected the lead.")
+    recycled: list[str] = Field(
+        default_factory=list, description="Status values meaning sales sent the lead back to marketing."
+    )
+
+
 class LoopDoc(Doc):
     """Closed-loop settings: currencies, won stages, attribution."""
 
@@ -83,6 +97,7 @@ class LoopDoc(Doc):
     )
     won_stages: dict[str, list[str]] = Field(default_factory=dict, description="Won stages per system.")
     time_decay_half_life_days: float = Field(default=7, gt=0)
+    feedback: FeedbackDoc | None = Field(default=None, description="Sales feedback: lead statuses -> verdicts.")
 
 
 class ConfigDoc(Doc):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import ConfigDict, Field
 
+from closeloop.config.feedback import Feedback
 from closeloop.config.policies import Filter, Frozen, Policy, Prefer, TwoWay
 from closeloop.config.yamlsrc import Source
 from closeloop.connector import ConnectorPlugin, Registry, SystemSettings
@@ -220,6 +221,8 @@ class LoopConfig(Frozen):
     """1 unit of the currency = rate units of the base currency."""
     won_stages: Mapping[str, tuple[str, ...]] = Field(default_factory=dict)
     time_decay_half_life_days: float = 7.0
+    feedback: Feedback | None = None
+    """Sales feedback on lead quality (``loop.feedback``), when configured."""
 
     def to_base(self, amount: Decimal, currency: str | None) -> Decimal:
         """``amount`` in the base currency; KeyError (naming the known ones) for a currency without a rate."""

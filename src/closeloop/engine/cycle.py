@@ -21,6 +21,7 @@ from closeloop.engine.deals import fetch_associations, store_associations, sync_
 from closeloop.engine.drain import drain
 from closeloop.engine.fieldcheck import check_fields
 from closeloop.engine.merges import move_merged
+from closeloop.engine.owners import ensure_owners, unknown_ids
 from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
@@ -186,7 +187,7 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
     is_deal = mapping.entity == Entity.DEAL
     # What the vendor must be asked about (associations, touchpoints) is asked before the transaction, and only
     # for versions not applied yet: a quiet cycle's lookback re-reads cost no further calls.
-    news = applier.fresh(records)
+    news = await _news(ctx, applier, records)
     fresh = [r.id for r in news if not r.deleted]
     times = await fieldtimes.fetch(ctx, mapping, fieldtimes.asked(ctx, mapping, system, obj, news))
     associations = await fetch_associations(ctx, system, obj, fresh) if is_deal else []
@@ -206,6 +207,23 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
         stored = ctx.store.get_cursor(ctx.name, system, obj)
         if stored is None or last > stored:
             ctx.store.set_cursor(ctx.name, system, obj, last)
+
+
+async def _news(ctx: CycleContext, applier: PageApplier, records: Sequence[NativeRecord]) -> list[NativeRecord]:
+    """The page's versions not applied yet, with the user directory at hand when they name owners.
+
+    The directory is read when missing or stale, or when a new version names an owner it does not know; versions
+    as old as the last seen are told apart by their values, owners included, so they are looked at again then.
+    """
+    news = applier.fresh(records)
+    live = [r for r in news if not (r.deleted or r.merged_into)]
+    if not live:
+        return news
+    mapping, system, obj = applier.mapping, applier.system, applier.obj
+    read = await ensure_owners(ctx, system)
+    if not read and unknown_ids(ctx, mapping, system, obj, live):
+        read = await ensure_owners(ctx, system, refresh=True)
+    return applier.fresh(records) if read else news
 
 
 async def run_cycle(ctx: CycleContext) -> None:

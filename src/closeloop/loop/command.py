@@ -143,7 +143,9 @@ def report_command(
     except (ReportUsageError, SpendFileError) as exc:
         print(f"closeloop report: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    facts = read_facts(store, request.start, request.end, config.loop.base_currency, request.spend)
+    facts = read_facts(
+        store, request.start, request.end, config.loop.base_currency, request.spend, feedback=config.loop.feedback
+    )
     facts = with_pipeline(facts, store, config)
     if request.detail:
         credited = [c for p in (*positions(facts.ledger).values(), *facts.open_deals) for c in p.contacts]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from closeloop.loop.detail import DealDetail
+from closeloop.loop.feedback_render import feedback_csv_rows
 from closeloop.loop.influence import RevenueShare
 from closeloop.loop.report import STAGES, Report
 from closeloop.model import iso_utc
@@ -121,6 +122,7 @@ def _rows(report: Report) -> Iterator[Row]:
             ("roi_pct", r.roi),
         ):
             yield ("roi", r.model.value, r.dimension, r.key, metric, _value(value))
+    yield from feedback_csv_rows(report)
     for deal in report.details:
         yield from _detail_rows(report, deal)
 

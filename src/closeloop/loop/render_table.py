@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from closeloop.loop.feedback_render import feedback_sections
 from closeloop.loop.fmt import money, number, percent, source_label
 from closeloop.loop.report import Report
 from closeloop.loop.sections import (
@@ -102,6 +103,7 @@ def report_tables(report: Report) -> list[Table]:
         deal_table(report),
     ]
     tables += [roi_table(report)] if report.roi else []
+    tables += [section_table(s) for s in feedback_sections(report)]
     return tables + [section_table(s) for s in detail_sections(report)]
 
 

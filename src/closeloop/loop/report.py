@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+from closeloop.config.feedback import Verdict
 from closeloop.loop.attribution import DEFAULT_HALF_LIFE, Milestones, Model, attribute
 from closeloop.loop.detail import DealDetail, build_details
+from closeloop.loop.feedback import Lead, SalesFeedback, build_feedback
 from closeloop.loop.influence import DataQuality, Influence, build_influence, build_quality
 from closeloop.loop.ledger import LedgerEntry, Position, positions
 from closeloop.loop.money import cents
@@ -55,6 +57,9 @@ class ContactFacts:
     lifecycle_stage: str
     original_source: OriginalSource | None = None
     stage_dates: Mapping[FunnelStage, datetime] = field(default_factory=dict, hash=False)
+    verdict: Verdict | None = None
+    """Sales' verdict on the lead, from its lead status (``loop.feedback``), where it has one."""
+    rejection_reason: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "created_at", utc(self.created_at))
@@ -94,6 +99,8 @@ class ReportInput:
     unpriced_open_deals: int = 0
     deal_names: Mapping[str, str] = field(default_factory=dict, hash=False)
     contact_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    feedback: bool = False
+    """Sales feedback is configured: the report has its section (with zeros when no lead has a verdict)."""
 
     def in_period(self, moment: datetime | None) -> bool:
         """True when ``moment`` falls within the period."""
@@ -192,6 +199,7 @@ class Report:
     influence: Influence | None = None
     quality: DataQuality | None = None
     details: tuple[DealDetail, ...] = ()
+    feedback: SalesFeedback | None = None
 
     def attributed_for(self, model: Model, dimension: str) -> list[AttributedRow]:
         """The attributed rows of one model and dimension ("source" or "campaign")."""
@@ -240,6 +248,15 @@ def build_funnel(inp: ReportInput) -> tuple[tuple[FunnelRow, ...], FunnelRow]:
     rows = [_funnel_row(source, group) for source, group in by_source.items()]
     rows.sort(key=lambda r: (-r.counts[0], r.source))
     return tuple(rows), _funnel_row(ALL_SOURCES, cohort)
+
+
+def feedback_leads(inp: ReportInput) -> list[Lead]:
+    """The contacts created in the period as leads for the sales feedback figures."""
+    return [
+        Lead(c.source, _campaign_of(c), c.reached(FunnelStage.MQL), c.verdict, c.rejection_reason)
+        for c in inp.contacts
+        if inp.in_period(c.created_at)
+    ]
 
 
 def won_in_period(inp: ReportInput) -> list[Position]:
@@ -463,4 +480,5 @@ def build_report(
         influence=build_influence(deals, touched, inp.deal_created),
         quality=build_quality(deals, touched, inp.unpriced_open_deals),
         details=tuple(details),
+        feedback=build_feedback(feedback_leads(inp)) if inp.feedback else None,
     )

@@ -18,8 +18,11 @@ from .test_loop_vendor_milestones import CRMS, MARKETING, SHIPPED, World
 
 
 @asynccontextmanager
-async def shipped_pair(tmp_path: Path) -> AsyncIterator[World]:
-    """The pair on the shipped mappings; HubSpot's archived list read every cycle, so a merge shows at once."""
+async def shipped_pair(tmp_path: Path, loop: str = "{base_currency: USD}") -> AsyncIterator[World]:
+    """The pair on the shipped mappings; HubSpot's archived list read every cycle, so a merge shows at once.
+
+    ``loop`` is the configuration's ``loop`` section, as YAML.
+    """
     crm = CRMS["salesforce"]
     installed = registry()
     crm_box = installed.get("salesforce").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
@@ -35,7 +38,7 @@ systems:
 connections:
   - {{name: pair, systems: [crm, marketing], mappings: [contacts.yaml, deals.yaml], lookback: 1m,
       marketing_system: marketing}}
-loop: {{base_currency: USD}}
+loop: {loop}
 """)
     config = load_config(tmp_path / "closeloop.yaml", environ={})
     store = Store.open(tmp_path / "state.db")

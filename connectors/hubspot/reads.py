@@ -23,10 +23,7 @@ from closeloop.connector import FieldTimes
 from closeloop.http.paging import KeysetPaginator, Params, TokenPaginator, dig, paginate
 from closeloop.model import Cursor, NativeRecord, Page, parse_utc
 
-from .api import JSON, MAX_BATCH, MODIFIED, HubSpotApi, millis, order, to_record
-
-NEXT_AFTER = ("paging", "next", "after")
-"""Where a HubSpot answer names its next page (absent on the last)."""
+from .api import JSON, MAX_BATCH, MODIFIED, NEXT_AFTER, HubSpotApi, millis, order, to_record
 
 
 @dataclass(frozen=True)

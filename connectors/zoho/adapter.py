@@ -309,14 +309,11 @@ class ZohoConnector:
     async def owners(self) -> list[Owner]:
         """The org's users with their emails (disabled ones flagged): the people a record's ``Owner`` names."""
         found: list[Owner] = []
-        page = 1
-        while True:
-            body = await self._get("users", params={"type": "AllUsers", "page": page, "per_page": USERS_PAGE})
+        pages = PageNumberPaginator({"type": "AllUsers", "per_page": USERS_PAGE}, MORE_RECORDS)
+        async for body in paginate(partial(self._get_page, "users"), pages):
             users = (body or {}).get("users") or []
             found += [Owner(str(u["id"]), str(u.get("email") or ""), active=u.get("status") == "active") for u in users]
-            if not (body or {}).get("info", {}).get("more_records"):
-                return found
-            page += 1
+        return found
 
     def limits(self, obj: str) -> Limits:
         """Zoho's documented limits: 100 records per write, 2,000 rows per COQL page, concurrency 10."""

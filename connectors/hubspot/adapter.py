@@ -10,6 +10,7 @@ from typing import Any
 from closeloop.connector import ConnectorContext, FieldTimes
 from closeloop.http import HttpError
 from closeloop.model import (
+    ActivityPage,
     Association,
     Cursor,
     Limits,
@@ -24,8 +25,8 @@ from closeloop.model import (
     now_utc,
 )
 
-from . import forms, owners, reads, schema, writes
-from .api import MAX_BATCH, HubSpotApi
+from . import activities, forms, owners, reads, schema, writes
+from .api import HubSpotApi
 from .settings import HubSpotSettings
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,21 @@ class HubSpotConnector:
         if sweep is not None:
             self._sweeps.finished(obj, sweep)
 
+    def activity_streams(self) -> tuple[str, ...]:
+        """Calls, emails, meetings and tasks, each read as its own stream (the SLA's follow-ups)."""
+        return activities.ENGAGEMENTS
+
+    async def activity_changes(self, stream: str, since: Cursor | None) -> AsyncIterator[ActivityPage]:
+        """Engagements of one type changed after ``since``, as sales activities of their contacts."""
+        sweep = self._sweeps.due(stream, since)
+        reader = reads.ChangeReader(self.api, stream, activities.PROPERTIES[stream], self._page_size())
+        async for page in reader.pages(since, sweep):
+            contacts = await activities.contacts_of(self.api, stream, [r.id for r in page.records if not r.deleted])
+            found = [a for r in page.records for a in activities.to_activities(stream, r, contacts.get(r.id, ()))]
+            yield ActivityPage(tuple(found), page.records[-1].position)
+        if sweep is not None:
+            self._sweeps.finished(stream, sweep)
+
     async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
         """Live records by id, 100 per batch read."""
         obj = self._object(obj)
@@ -129,18 +145,10 @@ class HubSpotConnector:
         obj = self._object(obj)
         other = COUNTERPART[obj]
         found: list[Association] = []
-        pending = [{"id": i} for i in dict.fromkeys(ids)]
-        while pending:
-            chunk, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
-            answer = await self.api.post(
-                f"/crm/v4/associations/{obj}/{other}/batch/read", {"inputs": chunk}, idempotent=True
-            )
+        async for answer in reads.association_pages(self.api, obj, other, ids):  # a record with many links pages
             for result in answer.get("results", []):
                 from_id = str(result["from"]["id"])
                 found.extend(Association(from_id, str(to["toObjectId"])) for to in result.get("to", []))
-                after = result.get("paging", {}).get("next", {}).get("after")
-                if after:  # one record with many links pages on its own
-                    pending.append({"id": from_id, "after": after})
         return found
 
     async def associate(self, obj: str, links: Sequence[Association]) -> list[WriteResult]:

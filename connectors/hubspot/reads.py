@@ -341,3 +341,37 @@ class LiveSearch:
         if older:
             return Position(Bound(newest, inclusive=True), tuple(held))
         return Position(Bound(newest, inclusive=False))
+
+
+@dataclass(frozen=True)
+class LinkQueue:
+    """How v4's association batch read pages: each answer may name, per record, the ``after`` of its next links;
+    those go back into the queue, read 100 inputs per call, until none is left."""
+
+    ids: Sequence[str]
+
+    def first(self) -> list[JSON]:
+        """Every record once, without ``after``."""
+        return [{"id": i} for i in dict.fromkeys(self.ids)]
+
+    def next(self, state: list[JSON], body: JSON) -> list[JSON] | None:
+        """The inputs left after this call's, with the records whose links go on; None when none are left."""
+        more = [
+            {"id": str(result["from"]["id"]), "after": after}
+            for result in body.get("results", [])
+            if (after := dig(result, NEXT_AFTER))
+        ]
+        return [*state[MAX_BATCH:], *more] or None
+
+
+async def association_pages(api: HubSpotApi, from_obj: str, to_obj: str, ids: Sequence[str]) -> AsyncIterator[JSON]:
+    """The answers of v4's association batch read for these records, every link page included."""
+    if not ids:
+        return
+    path = f"/crm/v4/associations/{from_obj}/{to_obj}/batch/read"
+
+    async def fetch(inputs: list[JSON]) -> JSON:
+        return await api.post(path, {"inputs": inputs[:MAX_BATCH]}, idempotent=True)
+
+    async for body in paginate(fetch, LinkQueue(ids)):
+        yield body

@@ -29,6 +29,7 @@ from closeloop.http import (
 )
 from closeloop.http.paging import NextUrlPaginator, paginate
 from closeloop.model import (
+    ActivityPage,
     Association,
     Cursor,
     Limits,
@@ -47,7 +48,7 @@ from closeloop.model import (
     now_utc,
 )
 
-from . import campaigns, history, soql
+from . import activities, campaigns, history, soql
 from .paging import DONE, NEXT_URL, ChangeBatch, ChangePaginator, expired_locator
 from .schema import (
     STAGE_FIELDS,
@@ -440,6 +441,18 @@ class SalesforceConnector:
         async for batch in self._query(soql.select(allowed, ("Id", "Email", "IsActive")), all_rows=False):
             found += [Owner(str(r["Id"]), str(r.get("Email") or ""), active=bool(r.get("IsActive"))) for r in batch]
         return found
+
+    def activity_streams(self) -> tuple[str, ...]:
+        """Tasks and Events, each read as its own stream (the SLA's follow-ups)."""
+        return activities.ACTIVITY_OBJECTS
+
+    async def activity_changes(self, stream: str, since: Cursor | None) -> AsyncIterator[ActivityPage]:
+        """Tasks or Events changed after ``since`` as sales activities; none where the user cannot see them."""
+        if not await self._has(stream):
+            return
+        async for page in self.read_changes(stream, since):
+            found = tuple(activities.to_activity(stream, r) for r in page.records)
+            yield ActivityPage(found, page.records[-1].position)
 
     async def _has(self, obj: str) -> bool:
         """True when the org lets this user read ``obj`` (campaigns are a feature an org or profile may lack)."""

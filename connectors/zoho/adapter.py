@@ -25,6 +25,7 @@ from closeloop.http import (
 )
 from closeloop.http.paging import KeysetPaginator, PageNumberPaginator, Params, paginate
 from closeloop.model import (
+    ActivityPage,
     Association,
     Cursor,
     Limits,
@@ -40,6 +41,7 @@ from closeloop.model import (
     now_utc,
 )
 
+from . import activities
 from .reads import (
     COQL_MAX_LIMIT,
     MORE_RECORDS,
@@ -314,6 +316,18 @@ class ZohoConnector:
             users = (body or {}).get("users") or []
             found += [Owner(str(u["id"]), str(u.get("email") or ""), active=u.get("status") == "active") for u in users]
         return found
+
+    def activity_streams(self) -> tuple[str, ...]:
+        """Calls, Tasks and Events, each read as its own stream (the SLA's follow-ups)."""
+        return activities.ACTIVITY_MODULES
+
+    async def activity_changes(self, stream: str, since: Cursor | None) -> AsyncIterator[ActivityPage]:
+        """Records of one activity module changed after ``since`` as sales activities; none where it is hidden."""
+        if not (await self.describe(stream)).fields:
+            return
+        async for page in self.read_changes(stream, since):
+            found = tuple(activities.to_activity(stream, r) for r in page.records)
+            yield ActivityPage(found, page.records[-1].position)
 
     def limits(self, obj: str) -> Limits:
         """Zoho's documented limits: 100 records per write, 2,000 rows per COQL page, concurrency 10."""

@@ -17,6 +17,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from closeloop.model import (
+    ActivityPage,
     Association,
     Cursor,
     Limits,
@@ -130,6 +131,19 @@ class TouchStream(Protocol):
 
     def touch_changes(self, since: Cursor | None) -> AsyncIterator[TouchPage]:
         """Pages of the touches whose source records changed after ``since``, in (modified_at, id) order."""
+        ...
+
+
+@runtime_checkable
+class ActivityStream(Protocol):
+    """A CRM whose sales activities (calls, emails, meetings, tasks) closeloop reads for the follow-up SLA."""
+
+    def activity_streams(self) -> tuple[str, ...]:
+        """The vendor's activity objects, each read as its own stream with its own cursor (``Task``, ``Event``)."""
+        ...
+
+    def activity_changes(self, stream: str, since: Cursor | None) -> AsyncIterator[ActivityPage]:
+        """Pages of the activities of ``stream`` changed after ``since``, deletions included."""
         ...
 
 

@@ -310,6 +310,36 @@ class TouchPage:
     last: Cursor
 
 
+@dataclass(frozen=True, slots=True)
+class SalesActivity:
+    """One sales activity on a person (a call, email, meeting or task), as a CRM's activity stream tells it.
+
+    ``person_object`` and ``person_id`` name the person (a Lead or Contact, say) natively; ``occurred_at`` is
+    when the activity counts as done (each connector says which vendor field that is); ``deleted`` marks an
+    activity removed since (it no longer counts); ``owner`` is the vendor's id of the user who owns it.
+    """
+
+    id: str
+    person_object: str
+    person_id: str
+    kind: str
+    occurred_at: datetime | None
+    owner: str | None = None
+    deleted: bool = False
+
+    def __post_init__(self) -> None:
+        if self.occurred_at is not None:
+            object.__setattr__(self, "occurred_at", utc(self.occurred_at))
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityPage:
+    """One page of an activity stream, up to ``last`` in (modified_at, id) order."""
+
+    activities: tuple[SalesActivity, ...]
+    last: Cursor
+
+
 def now_utc() -> datetime:
     """The current time as an aware UTC datetime (inject a clock where tests need one)."""
     return datetime.now(UTC)

@@ -13,6 +13,7 @@ from closeloop.model import Cursor
 from closeloop.sandbox import RecordTable, Row, SandboxClock
 from connectors.salesforce.sandbox import soql
 from connectors.salesforce.sandbox.schema import (
+    CLOSED_TASK_STATUSES,
     COMPUTED,
     HISTORY_OBJECTS,
     NUMBER_TYPES,
@@ -461,6 +462,14 @@ class Org:
     def _derive(self, sobject: SObjectType, clean: dict[str, Any], merged: Mapping[str, Any]) -> None:
         """Fields Salesforce sets on save: an opportunity's IsWon/IsClosed/Probability follow its stage; a campaign
         member's HasResponded follows its status, and the day it first responded stays."""
+        if sobject.name == "Task":  # closed with its status; completed when it first closed, blank when reopened
+            closed = merged.get("Status") in CLOSED_TASK_STATUSES
+            clean["IsClosed"] = closed
+            if not closed:
+                clean["CompletedDateTime"] = None
+            elif not merged.get("CompletedDateTime"):
+                clean["CompletedDateTime"] = self._now()
+            return
         if sobject.name == "CampaignMember":
             responded = merged.get("Status") in RESPONDED_STATUSES
             clean["HasResponded"] = responded

@@ -183,6 +183,11 @@ CAMPAIGN_TYPES = (
 )
 MEMBER_STATUSES = ("Sent", "Responded")
 RESPONDED_STATUSES = frozenset({"Responded"})
+# A new org's task statuses (Completed is the closed one), task types and subtypes, and activity types.
+TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
+CLOSED_TASK_STATUSES = frozenset({"Completed"})
+ACTIVITY_TYPES = ("Call", "Email", "Meeting", "Other")
+TASK_SUBTYPES = ("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")
 # (ApiName, DefaultProbability, IsClosed, IsWon, ForecastCategoryName): a new org's default sales process, whose
 # stages a mapping may name; the seed uses six of them.
 STAGES = (
@@ -513,9 +518,32 @@ def build_objects() -> dict[str, SObjectType]:
         _ro("HasResponded", "boolean", nillable=False),
         _ro("FirstRespondedDate", "date"),
     ]  # fmt: skip
+    who = SfField("WhoId", "reference", "Name ID", reference_to=("Contact", "Lead"), length=18)
+    task = [
+        *_system_fields(mergeable=False, name="Task"),
+        who,
+        SfField("Subject", "string", length=255),
+        SfField("Status", "picklist", nillable=False, picklist=TASK_STATUSES, default=TASK_STATUSES[0], length=40),
+        SfField("Type", "picklist", picklist=ACTIVITY_TYPES, length=40),
+        SfField("TaskSubtype", "picklist", "Task Subtype", picklist=TASK_SUBTYPES, updateable=False, length=40),
+        SfField("ActivityDate", "date", "Due Date Only"),
+        _ro("IsClosed", "boolean", nillable=False),
+        _ro("CompletedDateTime", "datetime", label="Completed Date/Time"),
+    ]
+    event = [
+        *_system_fields(mergeable=False, name="Event"),
+        who,
+        SfField("Subject", "string", length=255),
+        SfField("Type", "picklist", picklist=ACTIVITY_TYPES, length=40),
+        SfField("StartDateTime", "datetime", "Start Date Time"),
+        SfField("EndDateTime", "datetime", "End Date Time"),
+        SfField("DurationInMinutes", "int", "Duration"),
+    ]
     return {
         **histories,
         "User": sobject("User", "005", user),
+        "Task": sobject("Task", "00T", task),
+        "Event": sobject("Event", "00U", event),
         "Campaign": sobject("Campaign", "701", campaign),
         "CampaignMember": sobject("CampaignMember", "00v", member),
         "Lead": sobject("Lead", "00Q", lead),

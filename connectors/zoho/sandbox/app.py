@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from closeloop.model import Cursor, parse_utc
 from closeloop.sandbox import RecordTable, Refusal, Row, SandboxBase, sequential_ids
 
-from .modules import MODULE_IDS, MODULES, ModuleDef, custom_field, field_metadata, pipeline_metadata
+from .modules import CLOSED_TASK_STATUS, MODULE_IDS, MODULES, ModuleDef, custom_field, field_metadata, pipeline_metadata
 from .queries import QueryError, comparable, in_time_order, parse_coql, parse_criteria, second
 from .users import Users
 
@@ -656,6 +656,10 @@ class ZohoSandbox(SandboxBase):
                 },
             )
         moment = self.now()
+        if module.api_name == "Tasks":  # closed when completed, at the moment it first was; open again: blank
+            before = existing.fields if existing else {}
+            done = cleaned.get("Status", before.get("Status")) == CLOSED_TASK_STATUS
+            cleaned["Closed_Time"] = (before.get("Closed_Time") or moment) if done else None
         if existing is None:
             row = table.insert(cleaned, at=moment)
             action, message = "insert", "record added"

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from closeloop.config.sla import SlaDoc
 from closeloop.model import FieldType
 
 Duration = Annotated[
@@ -98,6 +99,13 @@ class LoopDoc(Doc):
     won_stages: dict[str, list[str]] = Field(default_factory=dict, description="Won stages per system.")
     time_decay_half_life_days: float = Field(default=7, gt=0)
     feedback: FeedbackDoc | None = Field(default=None, description="Sales feedback: lead statuses -> verdicts.")
+    sla: SlaDoc | None = Field(default=None, description="The MQL follow-up SLA the report holds sales to.")
+    clv_horizon_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Customer lifetime value counts won deals closed within this many days of a "
+        "customer's first win (default: all of them).",
+    )
 
 
 class ConfigDoc(Doc):

@@ -26,6 +26,7 @@ from closeloop.config.models import (
 )
 from closeloop.config.policies import check_cron, check_every, parse_duration
 from closeloop.config.problems import ConfigError, ConfigProblem, Problems, one_of, suggest, unknown
+from closeloop.config.sla import parse_sla
 from closeloop.config.structure import check_mapping, sections, validate
 from closeloop.config.wiring import check_in_connection
 from closeloop.config.yamlsrc import Loc, Source, load_source
@@ -263,10 +264,18 @@ class _Loader:
             feedback, problems = feedback_of(doc.feedback)
             for problem in problems:
                 self.fail(("loop", "feedback"), problem)
+        sla = None
+        if doc.sla is not None:
+            try:
+                sla = parse_sla(doc.sla)
+            except ValueError as exc:
+                self.fail(("loop", "sla"), str(exc))
         return LoopConfig(
             base_currency=doc.base_currency,
             rates=rates,
             won_stages=won,
             time_decay_half_life_days=doc.time_decay_half_life_days,
             feedback=feedback,
+            sla=sla,
+            clv_horizon_days=doc.clv_horizon_days,
         )

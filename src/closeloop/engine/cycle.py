@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine import fieldtimes
+from closeloop.engine.activity import pull_activities
 from closeloop.engine.context import CycleContext
 from closeloop.engine.deals import fetch_associations, store_associations, sync_associations
 from closeloop.engine.drain import drain
@@ -26,6 +27,7 @@ from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
 from closeloop.engine.setup import after_setup, ensure_owned_fields
+from closeloop.engine.sla_stamp import stamp_sla_breaches
 from closeloop.engine.source import capture_original_sources
 from closeloop.engine.touch import fetch_touchpoints, pull_touches, store_touchpoints, touch_subjects
 from closeloop.model import Cursor, NativeRecord, Page
@@ -239,6 +241,8 @@ async def run_cycle(ctx: CycleContext) -> None:
         await pull_mapping(ctx, mapping)
         if mapping.entity == Entity.CONTACT:
             await pull_touches(ctx)
+            await pull_activities(ctx)
+            stamp_sla_breaches(ctx)
     if ctx.dry_run:
         return
     for mapping in mappings:

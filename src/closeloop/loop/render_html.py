@@ -19,6 +19,7 @@ from closeloop.loop.sections import (
     quality_section,
     trend_section,
 )
+from closeloop.loop.sla_clv_render import clv_chart, clv_sections, sla_chart, sla_sections
 from closeloop.loop.svg import Series, columns, diverging_bars, funnel, grouped_bars
 from closeloop.loop.trend import Granularity
 
@@ -269,6 +270,17 @@ def _roi_table(report: Report) -> str:
     return _card("CAC and ROI", note, _table(headers, rows, text=2))
 
 
+def alignment_cards(report: Report) -> list[str]:
+    """The follow-up SLA and customer lifetime value: each chart, then its tables."""
+    cards = []
+    if (chart := sla_chart(report)) is not None:
+        cards.append(_card("MQL follow-up by owner", "MQLs handed over in the period, by whose they are.", chart))
+    cards += [_section(s) for s in sla_sections(report)]
+    if (chart := clv_chart(report)) is not None:
+        cards.append(_card("Customer lifetime value", "Average CLV of the customers acquired in the period.", chart))
+    return cards + [_section(s) for s in clv_sections(report)]
+
+
 def render_html(report: Report) -> str:
     """The whole report as one HTML document."""
     last_day = report.period_end - timedelta(microseconds=1)
@@ -291,6 +303,7 @@ def render_html(report: Report) -> str:
     if report.roi:
         sections.append(_roi_table(report))
     sections += [feedback_chart(report), *(_section(s) for s in feedback_sections(report))]
+    sections += alignment_cards(report)
     sections += [_section(s) for s in detail_sections(report)]
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'

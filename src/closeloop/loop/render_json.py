@@ -12,6 +12,7 @@ from closeloop.loop.detail import DealDetail
 from closeloop.loop.feedback_render import feedback_json
 from closeloop.loop.influence import RevenueShare
 from closeloop.loop.report import STAGES, AttributedRow, DealStatsRow, FunnelRow, Report, RoiRow
+from closeloop.loop.sla_clv_render import clv_json, sla_json
 from closeloop.loop.trend import TrendRow
 from closeloop.model import iso_utc
 
@@ -119,6 +120,8 @@ def _newer(report: Report) -> dict[str, Any]:
         },
         "sales_feedback": feedback_json(report),
         "deals": [_deal(report, d) for d in report.details],
+        "sla": sla_json(report),
+        "clv": clv_json(report),
     }
 
 

@@ -267,4 +267,3 @@ async def test_an_update_of_an_unchanged_salesforce_record_costs_no_re_read(pair
     assert "rechecked:crm" not in counts, counts
     composite = {k: n for k, n in pair.sf.stats.calls.items() if k.endswith("/composite")}
     assert sum(composite.values()) == 1, pair.sf.stats.calls
-

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 
 from closeloop.model import NativeRecord, SalesActivity, parse_utc
 
-from .api import MAX_BATCH, HubSpotApi
+from .api import HubSpotApi
+from .reads import association_pages
 
 ENGAGEMENTS = ("calls", "emails", "meetings", "tasks")
 CONTACTS = "contacts"
@@ -58,16 +59,8 @@ def to_activities(stream: str, record: NativeRecord, contacts: Sequence[str]) ->
 async def contacts_of(api: HubSpotApi, stream: str, ids: Sequence[str]) -> dict[str, list[str]]:
     """The contacts each engagement is associated with (v4 batch read; an engagement with none is left out)."""
     found: dict[str, list[str]] = {}
-    pending = [{"id": i} for i in dict.fromkeys(ids)]
-    while pending:
-        chunk, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
-        answer = await api.post(
-            f"/crm/v4/associations/{stream}/{CONTACTS}/batch/read", {"inputs": chunk}, idempotent=True
-        )
+    async for answer in association_pages(api, stream, CONTACTS, ids):
         for result in answer.get("results", []):
             from_id = str(result["from"]["id"])
             found.setdefault(from_id, []).extend(str(to["toObjectId"]) for to in result.get("to", []))
-            after = result.get("paging", {}).get("next", {}).get("after")
-            if after:
-                pending.append({"id": from_id, "after": after})
     return found

@@ -26,7 +26,7 @@ from closeloop.model import (
 )
 
 from . import activities, forms, owners, reads, schema, writes
-from .api import MAX_BATCH, HubSpotApi
+from .api import HubSpotApi
 from .settings import HubSpotSettings
 
 log = logging.getLogger(__name__)
@@ -145,18 +145,10 @@ class HubSpotConnector:
         obj = self._object(obj)
         other = COUNTERPART[obj]
         found: list[Association] = []
-        pending = [{"id": i} for i in dict.fromkeys(ids)]
-        while pending:
-            chunk, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
-            answer = await self.api.post(
-                f"/crm/v4/associations/{obj}/{other}/batch/read", {"inputs": chunk}, idempotent=True
-            )
+        async for answer in reads.association_pages(self.api, obj, other, ids):  # a record with many links pages
             for result in answer.get("results", []):
                 from_id = str(result["from"]["id"])
                 found.extend(Association(from_id, str(to["toObjectId"])) for to in result.get("to", []))
-                after = result.get("paging", {}).get("next", {}).get("after")
-                if after:  # one record with many links pages on its own
-                    pending.append({"id": from_id, "after": after})
         return found
 
     async def associate(self, obj: str, links: Sequence[Association]) -> list[WriteResult]:

@@ -38,6 +38,8 @@ MODIFIED = {
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 JSON = dict[str, Any]
+NEXT_AFTER = ("paging", "next", "after")
+"""Where a HubSpot answer names its next page (absent on the last)."""
 
 
 def hubspot_limits(settings: HubSpotSettings) -> Limits:

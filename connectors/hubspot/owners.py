@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
+from closeloop.http.paging import TokenPaginator, paginate
 from closeloop.model import Owner
 
-from .api import HubSpotApi
+from .api import NEXT_AFTER, HubSpotApi
 
 PAGE = 500
 """The owners API's largest page."""
@@ -16,15 +17,11 @@ async def read_owners(api: HubSpotApi) -> list[Owner]:
     """Every owner, active and archived (a contact may still name an archived owner), page by page."""
     found: list[Owner] = []
     for archived in (False, True):
-        params: dict[str, Any] = {"limit": PAGE, "archived": str(archived).lower()}
-        while True:
-            body = await api.get("/crm/v3/owners", params)
+        params = {"limit": PAGE, "archived": str(archived).lower()}
+        pages = TokenPaginator(params, NEXT_AFTER, "after")
+        async for body in paginate(partial(api.get, "/crm/v3/owners"), pages):
             found += [
                 Owner(str(item["id"]), str(item.get("email") or ""), active=not archived)
                 for item in body.get("results", [])
             ]
-            after = body.get("paging", {}).get("next", {}).get("after")
-            if not after:
-                break
-            params["after"] = after
     return found

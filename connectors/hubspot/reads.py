@@ -17,11 +17,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from closeloop.connector import FieldTimes
+from closeloop.http.paging import KeysetPaginator, Params, TokenPaginator, dig, paginate
 from closeloop.model import Cursor, NativeRecord, Page, parse_utc
 
-from .api import JSON, MAX_BATCH, MODIFIED, HubSpotApi, millis, order, to_record
+from .api import JSON, MAX_BATCH, MODIFIED, NEXT_AFTER, HubSpotApi, millis, order, to_record
 
 
 @dataclass(frozen=True)
@@ -113,51 +115,46 @@ class ChangeReader:
                 async for records in self.instant(start, since.id):
                     yield records
             bound = Bound(start, inclusive=at_start and not since.id)
-        held: list[NativeRecord] = []
-        while True:
-            filters = [bound.filter(self.obj)] if bound else []
-            if held:
-                left_out = [r.id for r in held[:MAX_BATCH]]
-                filters.append({"propertyName": "hs_object_id", "operator": "NOT_IN", "values": left_out})
+        start_at = Position(bound)
+
+        async def fetch(position: Position) -> tuple[Position, JSON]:
             body = await self.api.search(
-                self.obj, filters, sort=MODIFIED[self.obj], properties=self.properties, limit=self.page_size
-            )
-            have = {(r.id, r.modified_at) for r in held}  # past 100 held, the rest may come again
-            found = (to_record(self.obj, item) for item in body.get("results", []))
-            records = [*held, *(r for r in found if (r.id, r.modified_at) not in have)]
+                self.obj, position.filters(self.obj), sort=MODIFIED[self.obj], properties=self.properties,
+                limit=self.page_size,
+            )  # fmt: skip
+            return position, body
+
+        async for position, body in paginate(fetch, LiveSearch(self.obj, start_at)):
+            records = position.merge(self.obj, body)
             if not _has_next(body):
                 if records:
                     yield sorted(records, key=order)
                 return
-            newest = max(r.modified_at for r in records)
-            older = [r for r in records if r.modified_at < newest]
-            held = [r for r in records if r.modified_at == newest]
+            older, newest, _ = cut(records)
             if older:
                 # The newest instant may go on past this page. Its records are held back, and the next search
                 # starts at that instant without them (without the first 100, in a crowded instant).
                 yield sorted(older, key=order)
-                bound = Bound(newest, inclusive=True)
             else:
-                # One instant fills the page (a mass update): walk it by id, then go past it.
+                # One instant fills the page (a mass update): walk it by id; the next search goes past it.
                 async for chunk in self.instant(newest, ""):
                     yield chunk
-                bound, held = Bound(newest, inclusive=False), []
 
     async def instant(self, at: datetime, after_id: str) -> AsyncIterator[list[NativeRecord]]:
         """Records modified exactly at ``at`` with an id above ``after_id``, paged by ``hs_object_id``."""
-        while True:
+
+        async def fetch(after: str) -> JSON:
             filters: list[JSON] = [{"propertyName": MODIFIED[self.obj], "operator": "EQ", "value": millis(at)}]
-            if after_id:
-                filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": after_id})
-            body = await self.api.search(
+            if after:
+                filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": after})
+            return await self.api.search(
                 self.obj, filters, sort="hs_object_id", properties=self.properties, limit=self.page_size
             )
+
+        async for body in paginate(fetch, KeysetPaginator(after_id, _last_id)):
             records = sorted((to_record(self.obj, item) for item in body.get("results", [])), key=order)
             if records:
                 yield records
-            if not records or not _has_next(body):
-                return
-            after_id = records[-1].id
 
     async def archived_after(self, floor: Cursor | None) -> list[NativeRecord]:
         """Archived records whose ``archivedAt`` lies after ``floor``, with ``merged_into`` for merge losers.
@@ -165,17 +162,13 @@ class ChangeReader:
         HubSpot cannot search archived records, so the archived list is read in full.
         """
         found: list[NativeRecord] = []
-        params: dict[str, str | int] = {"archived": "true", "limit": MAX_BATCH, "properties": MODIFIED[self.obj]}
-        while True:
-            body = await self.api.get(f"/crm/v3/objects/{self.obj}", params)
+        params = {"archived": "true", "limit": MAX_BATCH, "properties": MODIFIED[self.obj]}
+        path = f"/crm/v3/objects/{self.obj}"
+        async for body in paginate(partial(self.api.get, path), TokenPaginator(params, NEXT_AFTER, "after")):
             for item in body.get("results", []):
                 record = to_record(self.obj, item, deleted=True)
                 if floor is None or order(record) > _cursor_order(floor):
                     found.append(record)
-            after = body.get("paging", {}).get("next", {}).get("after")
-            if not after:
-                break
-            params["after"] = after
         if not found:
             return []
         winners = await self.merge_winners(floor)
@@ -195,21 +188,20 @@ class ChangeReader:
             start = floor.modified_at - timedelta(microseconds=floor.modified_at.microsecond % 1000)
             filters.append(Bound(start, inclusive=True).filter(self.obj))
         winners: dict[str, str] = {}
-        last_id = ""
-        while True:
+
+        async def fetch(last_id: str) -> JSON:
             above = [{"propertyName": "hs_object_id", "operator": "GT", "value": last_id}] if last_id else []
-            body = await self.api.search(
+            return await self.api.search(
                 self.obj, [*filters, *above], sort="hs_object_id", properties=["hs_merged_object_ids"],
                 limit=self.page_size,
             )  # fmt: skip
-            results = body.get("results", [])
-            for item in results:
+
+        async for body in paginate(fetch, KeysetPaginator("", _last_result_id)):
+            for item in body.get("results", []):
                 merged = str((item.get("properties") or {}).get("hs_merged_object_ids") or "")
                 for loser in filter(None, merged.split(";")):
                     winners[loser.strip()] = str(item["id"])
-            if not results or not _has_next(body):
-                return winners
-            last_id = str(results[-1]["id"])
+        return winners
 
 
 async def read_by_ids(
@@ -264,16 +256,15 @@ async def search_in(
     wanted = list(dict.fromkeys(v.lower() for v in values if v))  # HubSpot's IN wants lower-case strings
     for start in range(0, len(wanted), MAX_BATCH):
         condition = {"propertyName": key, "operator": "IN", "values": wanted[start : start + MAX_BATCH]}
-        after: str | None = None
-        while True:
-            body = await api.search(
-                obj, [condition], sort="hs_object_id", properties=properties, limit=page_size, after=after
+
+        async def fetch(params: Params, condition: JSON = condition) -> JSON:
+            return await api.search(
+                obj, [condition], sort="hs_object_id", properties=properties, limit=page_size, after=params.get("after")
             )
+
+        async for body in paginate(fetch, TokenPaginator({}, NEXT_AFTER, "after")):
             for item in body.get("results", []):
                 found[str(item["id"])] = to_record(obj, item)
-            after = body.get("paging", {}).get("next", {}).get("after")
-            if not after:
-                break
     return list(found.values())
 
 
@@ -283,4 +274,104 @@ def _cursor_order(cursor: Cursor) -> tuple[datetime, int, str]:
 
 
 def _has_next(body: JSON) -> bool:
-    return bool(body.get("paging", {}).get("next", {}).get("after"))
+    return bool(dig(body, NEXT_AFTER))
+
+
+def _last_id(body: JSON) -> str | None:
+    """The highest record id of a page paged by id, None when it was the last page."""
+    ids = [str(item["id"]) for item in body.get("results", [])]
+    return max(ids, key=lambda i: (len(i), i)) if ids and _has_next(body) else None
+
+
+def _last_result_id(body: JSON) -> str | None:
+    """The last result's id of a page sorted by ``hs_object_id``, None when it was the last page."""
+    results = body.get("results", [])
+    return str(results[-1]["id"]) if results and _has_next(body) else None
+
+
+def cut(records: Sequence[NativeRecord]) -> tuple[list[NativeRecord], datetime, list[NativeRecord]]:
+    """A page split at its newest instant: the records before it, that instant, and the instant's records."""
+    newest = max(r.modified_at for r in records)
+    return [r for r in records if r.modified_at < newest], newest, [r for r in records if r.modified_at == newest]
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the live search stands: its lower bound, and the records of the bound's instant already read."""
+
+    bound: Bound | None
+    held: tuple[NativeRecord, ...] = ()
+
+    def filters(self, obj: str) -> list[JSON]:
+        """The search's filters: after the bound, leaving out (the first 100 of) the held records."""
+        filters = [self.bound.filter(obj)] if self.bound else []
+        if self.held:
+            left_out = [r.id for r in self.held[:MAX_BATCH]]
+            filters.append({"propertyName": "hs_object_id", "operator": "NOT_IN", "values": left_out})
+        return filters
+
+    def merge(self, obj: str, body: JSON) -> list[NativeRecord]:
+        """The held records and the page's, those held that came again once (past 100 held, they may)."""
+        have = {(r.id, r.modified_at) for r in self.held}
+        found = (to_record(obj, item) for item in body.get("results", []))
+        return [*self.held, *(r for r in found if (r.id, r.modified_at) not in have)]
+
+
+@dataclass(frozen=True)
+class LiveSearch:
+    """HubSpot's live change search, paged by keyset: each search starts at the newest instant of the last page.
+
+    The records of that instant are held back and left out by id; a page that one instant fills is walked by id
+    (:meth:`ChangeReader.instant`) and the next search starts past that instant.
+    """
+
+    obj: str
+    start: Position
+
+    def first(self) -> Position:
+        """The search from the stream's start."""
+        return self.start
+
+    def next(self, state: Position, body: tuple[Position, JSON]) -> Position | None:
+        """The search after a page, None when the page was the last."""
+        position, answer = body
+        if not _has_next(answer):
+            return None
+        older, newest, held = cut(position.merge(self.obj, answer))
+        if older:
+            return Position(Bound(newest, inclusive=True), tuple(held))
+        return Position(Bound(newest, inclusive=False))
+
+
+@dataclass(frozen=True)
+class LinkQueue:
+    """How v4's association batch read pages: each answer may name, per record, the ``after`` of its next links;
+    those go back into the queue, read 100 inputs per call, until none is left."""
+
+    ids: Sequence[str]
+
+    def first(self) -> list[JSON]:
+        """Every record once, without ``after``."""
+        return [{"id": i} for i in dict.fromkeys(self.ids)]
+
+    def next(self, state: list[JSON], body: JSON) -> list[JSON] | None:
+        """The inputs left after this call's, with the records whose links go on; None when none are left."""
+        more = [
+            {"id": str(result["from"]["id"]), "after": after}
+            for result in body.get("results", [])
+            if (after := dig(result, NEXT_AFTER))
+        ]
+        return [*state[MAX_BATCH:], *more] or None
+
+
+async def association_pages(api: HubSpotApi, from_obj: str, to_obj: str, ids: Sequence[str]) -> AsyncIterator[JSON]:
+    """The answers of v4's association batch read for these records, every link page included."""
+    if not ids:
+        return
+    path = f"/crm/v4/associations/{from_obj}/{to_obj}/batch/read"
+
+    async def fetch(inputs: list[JSON]) -> JSON:
+        return await api.post(path, {"inputs": inputs[:MAX_BATCH]}, idempotent=True)
+
+    async for body in paginate(fetch, LinkQueue(ids)):
+        yield body

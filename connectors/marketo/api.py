@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,10 +27,13 @@ from closeloop.http import (
     build_http,
     register_secret,
 )
+from closeloop.http.paging import TokenPaginator, paginate
 from closeloop.model import Limits, now_utc
 from connectors.marketo.settings import MarketoSettings
 
 MAX_BATCH = 300
+NEXT_TOKEN, MORE_RESULT = ("nextPageToken",), ("moreResult",)
+"""Where a Marketo answer names its next page, and (activities) says whether one follows."""
 REAUTH_CODES = frozenset({"600", "601", "602"})
 """Token missing, invalid, expired: fetch a token and try once more."""
 RATE_CODES = frozenset({"606", "615"})
@@ -179,12 +183,9 @@ class MarketoApi:
                 "fields": ",".join(fields),
                 "batchSize": min(batch, MAX_BATCH),
             }
-            while True:
-                body = await self.get("/rest/v1/leads.json", params)
+            pages = TokenPaginator(params, NEXT_TOKEN, "nextPageToken")
+            async for body in paginate(partial(self.get, "/rest/v1/leads.json"), pages):
                 yield list(body.get("result") or [])
-                if not body.get("nextPageToken"):
-                    break
-                params["nextPageToken"] = body["nextPageToken"]
 
     async def aclose(self) -> None:
         """Close both clients."""

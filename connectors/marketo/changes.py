@@ -23,10 +23,12 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+from closeloop.http.paging import TokenPaginator, paginate
 from closeloop.model import Cursor, NativeRecord, Page, iso_utc, parse_utc
-from connectors.marketo.api import MAX_BATCH, MarketoApi
+from connectors.marketo.api import MAX_BATCH, MORE_RESULT, NEXT_TOKEN, MarketoApi
 
 NEW_LEAD, CHANGE_DATA_VALUE, MERGE_LEADS, DELETE_LEAD = 12, 13, 32, 37
 ActivityKey = tuple[datetime, int]
@@ -87,25 +89,36 @@ class ActivityStream:
     """One activity endpoint walked with a paging token, 300 per call, one activity at a time."""
 
     def __init__(self, api: MarketoApi, path: str, params: dict[str, Any], token: str) -> None:
-        self._api, self._path, self._params, self._token = api, path, params, token
-        self._buffer: list[dict[str, Any]] = []
-        self._more = True
+        pages = TokenPaginator(
+            {**params, "nextPageToken": token, "batchSize": MAX_BATCH}, NEXT_TOKEN, "nextPageToken", more_at=MORE_RESULT
+        )
+        # An empty page has no "result" at all; moreResult may still be true.
+        self._activities = (
+            a async for body in paginate(partial(api.get, path), pages) for a in body.get("result") or []
+        )
+        self._head: dict[str, Any] | None = None
+        self._ended = False
 
     async def peek(self) -> dict[str, Any] | None:
-        """The next activity without taking it."""
-        while not self._buffer and self._more:
-            body = await self._api.get(
-                self._path, {**self._params, "nextPageToken": self._token, "batchSize": MAX_BATCH}
-            )
-            # An empty page has no "result" at all; moreResult may still be true.
-            self._buffer = list(body.get("result") or [])
-            self._token = body.get("nextPageToken") or self._token
-            self._more = bool(body.get("moreResult"))
-        return self._buffer[0] if self._buffer else None
+        """The next activity without taking it (a page is read only when the one before is taken)."""
+        if self._head is None and not self._ended:
+            self._head = await anext(self._activities, None)
+            self._ended = self._head is None
+        return self._head
 
     def take(self) -> dict[str, Any]:
         """Take the activity :meth:`peek` returned."""
-        return self._buffer.pop(0)
+        head, self._head = self._head, None
+        if head is None:
+            raise RuntimeError("ActivityStream.take() without an activity from peek()")
+        return head
+
+
+async def merged(streams: Sequence[ActivityStream]) -> AsyncIterator[dict[str, Any]]:
+    """The activities of several streams, each in log order, merged in log order."""
+    while live := [(activity_key(a), s) for s in streams if (a := await s.peek()) is not None]:
+        _, stream = min(live, key=lambda pair: pair[0])
+        yield stream.take()
 
 
 class ChangeReader:
@@ -170,35 +183,29 @@ class ChangeReader:
         ]  # fmt: skip
         carried: dict[str, None] = {}
         last = since
-        while True:
-            window, exhausted = await self._next_window(streams)
+        async for window, exhausted in self._windows(streams):
             end = None if exhausted else window.last
             records, carried = await self._settle(window, carried, end)
             fresh = [r for r in records if last.precedes(r)]
             for start in range(0, len(fresh), self.page_size):
-                page = Page(tuple(fresh[start : start + self.page_size]))
-                yield page
+                yield Page(tuple(fresh[start : start + self.page_size]))
             if fresh:
                 last = fresh[-1].position
-            if exhausted:
-                return
 
     def _watched(self) -> list[str]:
         watched = self.api.settings.watched_fields
         return [f for f in watched if f in self.fields] or list(watched)
 
-    async def _next_window(self, streams: list[ActivityStream]) -> tuple[Window, bool]:
-        """Activities in log order until the window is full and the next activity has a later second."""
+    async def _windows(self, streams: list[ActivityStream]) -> AsyncIterator[tuple[Window, bool]]:
+        """Windows of activities in log order, each closed once full and the next activity has a later second;
+        the last one comes with True (the log is exhausted)."""
         window = Window()
-        while True:
-            heads = [(await s.peek(), s) for s in streams]
-            live = [(activity_key(a), s) for a, s in heads if a is not None]
-            if not live:
-                return window, True
-            key, stream = min(live, key=lambda pair: pair[0])
-            if len(window) >= self.page_size and window.last is not None and key[0] > window.last:
-                return window, False
-            window.absorb(stream.take())
+        async for activity in merged(streams):
+            if len(window) >= self.page_size and window.last is not None and activity_key(activity)[0] > window.last:
+                yield window, False
+                window = Window()
+            window.absorb(activity)
+        yield window, True
 
     async def _settle(
         self, window: Window, carried: dict[str, None], end: datetime | None

@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from closeloop.http.paging import TokenPaginator, paginate
 from closeloop.model import Cursor, TouchPage, Touchpoint, iso_utc, parse_utc
-from connectors.marketo.api import MAX_BATCH, MarketoApi, MarketoError
+from connectors.marketo.api import MAX_BATCH, MORE_RESULT, NEXT_TOKEN, MarketoApi, MarketoError
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +84,9 @@ async def _activities(api: MarketoApi, token: str, ids: Sequence[str]) -> AsyncI
     params = {"activityTypeIds": ",".join(str(k) for k in KINDS), "batchSize": MAX_BATCH, "nextPageToken": token}
     if ids:
         params["leadIds"] = ",".join(ids)
-    while True:
-        body = await api.get("/rest/v1/activities.json", params)
+    pages = TokenPaginator(params, NEXT_TOKEN, "nextPageToken", more_at=MORE_RESULT)
+    async for body in paginate(partial(api.get, "/rest/v1/activities.json"), pages):
         yield list(body.get("result") or [])
-        if not body.get("moreResult") or not body.get("nextPageToken"):
-            return
-        params["nextPageToken"] = body["nextPageToken"]
 
 
 async def activity_touchpoints(api: MarketoApi, activities: Sequence[dict[str, Any]]) -> list[Touchpoint]:

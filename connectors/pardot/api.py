@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from closeloop.http import (
     decode_json,
     register_secret,
 )
+from closeloop.http.paging import KeysetPaginator, paginate
 from closeloop.model import Limits, now_utc
 from connectors.pardot.settings import DAILY_CALLS, PardotSettings
 
@@ -104,6 +106,8 @@ class QueryPage:
 
     values: list[dict[str, Any]]
     cut: bool = False
+    token: str | None = None
+    """The next page's ``nextPageToken``; None on a sequence's last page."""
 
 
 class PardotApi:
@@ -161,17 +165,17 @@ class PardotApi:
         self, collection: str, fields: Sequence[str], params: Mapping[str, Any]
     ) -> AsyncIterator[QueryPage]:
         """Every page of a query, following ``nextPageToken`` (with which only ``fields`` may be sent)."""
-        path = f"{API}/{collection}"
-        names = ",".join(fields)
-        response = await self.call("GET", path, params={"fields": names, **params})
-        while True:
-            body = decode_json(response) or {}
-            token = body.get("nextPageToken")
-            cut = response.headers.get("Pardot-Warning", "").startswith(SEQUENCE_CUT)
-            yield QueryPage(list(body.get("values") or []), cut=cut and not token)
-            if not token:
-                return
-            response = await self.call("GET", path, params={"fields": names, "nextPageToken": token})
+        pages = KeysetPaginator(dict(params), _after_token)
+        async for page in paginate(partial(self.page, collection, fields), pages):
+            yield page
+
+    async def page(self, collection: str, fields: Sequence[str], params: Mapping[str, Any]) -> QueryPage:
+        """One page of a query: the first for the query's parameters, a later one for ``nextPageToken``."""
+        response = await self.call("GET", f"{API}/{collection}", params={"fields": ",".join(fields), **params})
+        body = decode_json(response) or {}
+        token = body.get("nextPageToken") or None
+        cut = response.headers.get("Pardot-Warning", "").startswith(SEQUENCE_CUT)
+        return QueryPage(list(body.get("values") or []), cut=cut and not token, token=token)
 
     async def aclose(self) -> None:
         """Close both HTTP clients."""
@@ -183,3 +187,8 @@ def _label(path: str) -> str:
     """The endpoint label of a path, ids folded (``/objects/prospects/{id}``)."""
     parts = ["{id}" if part.isdigit() else part for part in path.split("/")]
     return "/".join(parts)
+
+
+def _after_token(page: QueryPage) -> dict[str, Any] | None:
+    """The parameters of the page after ``page``: its token alone (v5 refuses filters beside one)."""
+    return {"nextPageToken": page.token} if page.token else None

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from closeloop.http.paging import paginate
 from closeloop.model import Cursor, NativeRecord, Page, parse_utc, utc
-from connectors.pardot.api import PardotApi
+from connectors.pardot.api import PardotApi, QueryPage
 
 ORDER = "updatedAt ASC, id ASC"
 MAX_GAP = 50
@@ -76,26 +78,16 @@ class ChangeReader:
 
     async def _rows(self, start: datetime | None) -> AsyncIterator[list[dict[str, Any]]]:
         """Raw pages from ``start`` (inclusive) on, across token sequences cut at 100,000 records."""
-        bound, after_id, inclusive = start, None, True
-        while True:
-            params = self._params(bound, after_id, inclusive=inclusive)
-            last: dict[str, Any] | None = None
-            cut = False
-            async for page in self.api.query("prospects", self.fields, params):
-                if page.values:
-                    last = page.values[-1]
-                    yield page.values
-                cut = page.cut
-            if not cut or last is None:
-                if after_id is None:
-                    return
-                after_id, inclusive = None, False  # that second is done: go on strictly after it
-                continue
-            stamp = parse_utc(str(last["updatedAt"]))
-            if stamp == bound and (after_id is not None or inclusive):
-                after_id = int(last["id"])  # one second holds more than a sequence: page it by id
-            else:
-                bound, after_id, inclusive = stamp, None, True
+
+        async def fetch(stretch: Stretch) -> QueryPage:
+            if stretch.token is not None:
+                return await self.api.page("prospects", self.fields, {"nextPageToken": stretch.token})
+            params = self._params(stretch.bound, stretch.after_id, inclusive=stretch.inclusive)
+            return await self.api.page("prospects", self.fields, params)
+
+        async for page in paginate(fetch, Sequences(Stretch(start))):
+            if page.values:
+                yield page.values
 
     def _params(self, bound: datetime | None, after_id: int | None, *, inclusive: bool) -> dict[str, Any]:
         params: dict[str, Any] = {"deleted": "all", "limit": self.page_size}
@@ -133,3 +125,40 @@ async def _each(api: PardotApi, fields: Sequence[str], queries: Sequence[Mapping
         if isinstance(part, BaseException):
             raise part  # after every query has ended: none is left running unobserved
     return [record for part in parts if not isinstance(part, BaseException) for record in part]
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """Where the prospect stream stands: a token sequence's start (a bound, maybe an id within its second), the
+    token of its next page, and the last prospect the sequence gave."""
+
+    bound: datetime | None
+    after_id: int | None = None
+    inclusive: bool = True
+    token: str | None = None
+    last: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """How v5 pages the prospect stream: tokens within a sequence; a cut sequence restarts at its last
+    ``updatedAt`` (inclusively), or by ``idGreaterThan`` when one second holds more than a sequence."""
+
+    start: Stretch
+
+    def first(self) -> Stretch:
+        """The first sequence, from the stream's start."""
+        return self.start
+
+    def next(self, state: Stretch, page: QueryPage) -> Stretch | None:
+        """The next page: by token, by a restarted sequence, or None once the stream is read."""
+        last = page.values[-1] if page.values else state.last
+        if page.token:
+            return replace(state, token=page.token, last=last)
+        if not page.cut or last is None:
+            # The sequence ran out; a second paged by id still has its later records to come.
+            return None if state.after_id is None else Stretch(state.bound, None, inclusive=False)
+        stamp = parse_utc(str(last["updatedAt"]))
+        if stamp == state.bound and (state.after_id is not None or state.inclusive):
+            return Stretch(state.bound, int(last["id"]), state.inclusive)  # one second holds more than a sequence
+        return Stretch(stamp)

@@ -6,7 +6,9 @@ import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import jwt
@@ -25,6 +27,7 @@ from closeloop.http import (
     build_http,
     decode_json,
 )
+from closeloop.http.paging import NextUrlPaginator, paginate
 from closeloop.model import (
     ActivityPage,
     Association,
@@ -46,6 +49,7 @@ from closeloop.model import (
 )
 
 from . import activities, campaigns, history, soql
+from .paging import DONE, NEXT_URL, ChangeBatch, ChangePaginator, expired_locator
 from .schema import (
     STAGE_FIELDS,
     STAGE_OBJECT,
@@ -225,40 +229,40 @@ class SalesforceConnector:
     # -- reads -----------------------------------------------------------------------------------------
     async def _query(self, query: str, *, all_rows: bool, batch: int | None = None) -> AsyncIterator[list[Any]]:
         """Batches of a query's rows, following ``nextRecordsUrl``."""
-        headers = {"Sforce-Query-Options": f"batchSize={batch}"} if batch else {}
-        resource = "queryAll" if all_rows else "query"
-        payload = await self._json("GET", resource, params={"q": query}, headers=headers)
-        while True:
+        headers = _batch_header(batch)
+        first = f"{await self._url('queryAll' if all_rows else 'query')}?{urlencode({'q': query})}"
+        async for payload in paginate(partial(self._json_at, headers=headers), NextUrlPaginator(first, NEXT_URL, DONE)):
             yield list(payload.get("records") or [])
-            next_url = payload.get("nextRecordsUrl")
-            if payload.get("done", True) or not next_url:
-                return
-            payload = await self._json_at(str(next_url), headers)
 
-    async def _json_at(self, path: str, headers: Mapping[str, str]) -> Any:
-        response = await self.http.request("GET", f"{self._instance}{path}", headers=dict(headers))
+    async def _json_at(self, url: str, headers: Mapping[str, str]) -> Any:
+        """GET a query URL: the query's own, or a ``nextRecordsUrl`` (a path on the org's instance)."""
+        absolute = url if url.startswith(("http://", "https://")) else f"{self._instance}{url}"
+        response = await self.http.request("GET", absolute, headers=dict(headers))
         return decode_json(response)
 
     async def read_changes(self, obj: str, since: Cursor | None) -> AsyncIterator[Page]:
         """queryAll on (SystemModstamp, Id) after the cursor: deletions, merges and conversions included."""
         allowed = await self._allowed(obj)
         fields = selectable(await self._describe(obj))
-        batch = min(self.settings.page_size or QUERY_BATCH_MAX, QUERY_BATCH_MAX)
+        headers = _batch_header(min(self.settings.page_size or QUERY_BATCH_MAX, QUERY_BATCH_MAX))
+
+        async def fetch(batch: ChangeBatch) -> Any:
+            if batch.next_url is not None:
+                try:
+                    return await self._json_at(batch.next_url, headers)
+                except HttpError as exc:
+                    if not expired_locator(exc.body_text):
+                        raise
+            query = soql.changes_query(allowed, fields, batch.after)
+            return await self._json_at(f"{await self._url('queryAll')}?{urlencode({'q': query})}", headers)
+
         after = since
-        while True:
-            moved = False
-            try:
-                async for rows in self._query(soql.changes_query(allowed, fields, after), all_rows=True, batch=batch):
-                    # The literal holds milliseconds; a finer cursor is honoured here.
-                    records = [r for r in map(to_record, rows) if after is None or after.precedes(r)]
-                    if records:
-                        yield Page(tuple(records))
-                        after, moved = records[-1].position, True
-                return
-            except HttpError as exc:
-                # A query cursor lives ~15 minutes; when it expired mid-read, query again from the last page.
-                if not moved or "INVALID_QUERY_LOCATOR" not in exc.body_text:
-                    raise
+        async for payload in paginate(fetch, ChangePaginator(since)):
+            # The literal holds milliseconds; a finer cursor is honoured here.
+            records = [r for r in map(to_record, payload.get("records") or []) if after is None or after.precedes(r)]
+            if records:
+                yield Page(tuple(records))
+                after = records[-1].position
 
     async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
         """The live records with these ids."""
@@ -477,3 +481,8 @@ class SalesforceConnector:
         """Close both HTTP clients."""
         await self.http.aclose()
         await self._login.aclose()
+
+
+def _batch_header(batch: int | None) -> dict[str, str]:
+    """The query options asking ``batch`` rows per answer (Salesforce's default, 2,000, without)."""
+    return {"Sforce-Query-Options": f"batchSize={batch}"} if batch else {}

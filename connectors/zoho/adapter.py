@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from closeloop.http import (
     Token,
     build_http,
 )
+from closeloop.http.paging import KeysetPaginator, PageNumberPaginator, Params, paginate
 from closeloop.model import (
     ActivityPage,
     Association,
@@ -42,6 +44,7 @@ from closeloop.model import (
 from . import activities
 from .reads import (
     COQL_MAX_LIMIT,
+    MORE_RECORDS,
     PAGE_SIZE,
     SEARCH_MAX_CRITERIA,
     changes_query,
@@ -50,6 +53,7 @@ from .reads import (
     deleted_since,
     equals_criteria,
     interleave,
+    more_records,
     position_key,
     to_deletion,
     to_record,
@@ -144,6 +148,9 @@ class ZohoConnector:
         response = await self._call("GET", path, **kwargs)
         return response.json() if response.status_code == 200 and response.content else None
 
+    async def _get_page(self, path: str, params: Params, **kwargs: Any) -> Any:
+        return await self._get(path, params=params, **kwargs)
+
     # -- metadata --------------------------------------------------------------------------------------
     async def describe(self, obj: str) -> ObjectSchema:
         """Fields from ``/settings/fields``; Deals' stages from the Stage picklist or the layout's pipeline."""
@@ -183,40 +190,33 @@ class ZohoConnector:
         size = min(self.settings.page_size or COQL_MAX_LIMIT, COQL_MAX_LIMIT)
         deletions = await self._deletions(obj, since)
         floor = cursor_key(since) if since else None
-        after = since
-        while True:
-            query = changes_query(obj, columns, after, size)
-            response = await self._call("POST", "coql", json={"select_query": query}, idempotent=True)
-            payload = response.json() if response.status_code == 200 else {}
+
+        def after(payload: Any) -> str | None:
             rows = payload.get("data") or []
-            records = sorted(map(to_record, rows), key=position_key)
-            more = bool((payload.get("info") or {}).get("more_records")) and bool(rows)
-            kept = [r for r in records if floor is None or position_key(r) > floor]
-            page = interleave(kept, deletions, last_page=not more)
+            if not (rows and more_records(payload)):
+                return None
+            return changes_query(obj, columns, max(map(to_record, rows), key=position_key).position, size)
+
+        async def fetch(query: str) -> Any:
+            response = await self._call("POST", "coql", json={"select_query": query}, idempotent=True)
+            return response.json() if response.status_code == 200 else {}
+
+        async for payload in paginate(fetch, KeysetPaginator(changes_query(obj, columns, since, size), after)):
+            rows = payload.get("data") or []
+            kept = [
+                r for r in sorted(map(to_record, rows), key=position_key) if floor is None or position_key(r) > floor
+            ]
+            page = interleave(kept, deletions, last_page=not (rows and more_records(payload)))
             if page:
                 yield Page(page)
-            if not more:
-                return
-            after = records[-1].position
 
     async def _deletions(self, obj: str, since: Cursor | None) -> list[NativeRecord]:
         floor = cursor_key(since) if since else None
         found: list[NativeRecord] = []
-        page = 1
-        while True:
-            payload = await self._get(
-                f"{obj}/deleted",
-                params={"type": "all", "page": page, "per_page": PAGE_SIZE},
-                headers=deleted_since(since),
-            )
-            if not payload:
-                break
-            found.extend(
-                d for d in map(to_deletion, payload.get("data") or []) if floor is None or position_key(d) > floor
-            )
-            if not (payload.get("info") or {}).get("more_records"):
-                break
-            page += 1
+        pages = PageNumberPaginator({"type": "all", "per_page": PAGE_SIZE}, MORE_RECORDS)
+        async for payload in paginate(partial(self._get_page, f"{obj}/deleted", headers=deleted_since(since)), pages):
+            deletions = map(to_deletion, (payload or {}).get("data") or [])
+            found.extend(d for d in deletions if floor is None or position_key(d) > floor)
         return sorted(found, key=position_key)
 
     async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
@@ -233,18 +233,11 @@ class ZohoConnector:
         await self._columns(obj, "search its records")
         found: dict[str, NativeRecord] = {}
         for chunk in chunks(list(values), SEARCH_MAX_CRITERIA):
-            page = 1
-            while True:
-                payload = await self._get(
-                    f"{obj}/search",
-                    params={"criteria": equals_criteria(key, chunk), "page": page, "per_page": PAGE_SIZE},
-                )
+            pages = PageNumberPaginator({"criteria": equals_criteria(key, chunk), "per_page": PAGE_SIZE}, MORE_RECORDS)
+            async for payload in paginate(partial(self._get_page, f"{obj}/search"), pages):
                 for row in (payload or {}).get("data") or []:
                     record = to_record(row)
                     found[record.id] = record
-                if not payload or not (payload.get("info") or {}).get("more_records"):
-                    break
-                page += 1
         return list(found.values())
 
     # -- writes ----------------------------------------------------------------------------------------
@@ -318,14 +311,11 @@ class ZohoConnector:
     async def owners(self) -> list[Owner]:
         """The org's users with their emails (disabled ones flagged): the people a record's ``Owner`` names."""
         found: list[Owner] = []
-        page = 1
-        while True:
-            body = await self._get("users", params={"type": "AllUsers", "page": page, "per_page": USERS_PAGE})
+        pages = PageNumberPaginator({"type": "AllUsers", "per_page": USERS_PAGE}, MORE_RECORDS)
+        async for body in paginate(partial(self._get_page, "users"), pages):
             users = (body or {}).get("users") or []
             found += [Owner(str(u["id"]), str(u.get("email") or ""), active=u.get("status") == "active") for u in users]
-            if not (body or {}).get("info", {}).get("more_records"):
-                return found
-            page += 1
+        return found
 
     def activity_streams(self) -> tuple[str, ...]:
         """Calls, Tasks and Events, each read as its own stream (the SLA's follow-ups)."""

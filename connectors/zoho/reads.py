@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from closeloop.http.paging import dig
 from closeloop.model import Cursor, NativeRecord, parse_utc
 
 from .schema import MODIFIED_TIME
@@ -18,6 +19,8 @@ API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_$]*")
 SEARCH_MAX_CRITERIA = 10
 PAGE_SIZE = 200
 """Records per page of list, search and deleted-records calls."""
+MORE_RECORDS = ("info", "more_records")
+"""Where a Zoho answer says another page follows."""
 
 
 def whole_second(moment: datetime) -> datetime:
@@ -115,3 +118,8 @@ def criteria_value(value: str) -> str:
 def equals_criteria(key: str, values: Sequence[str]) -> str:
     """``(key:equals:a)or(key:equals:b)...`` (at most 10 conditions per search)."""
     return "or".join(f"({key}:equals:{criteria_value(v)})" for v in values)
+
+
+def more_records(payload: Any) -> bool:
+    """Whether a Zoho answer says another page follows."""
+    return bool(dig(payload, MORE_RECORDS))

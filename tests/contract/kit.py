@@ -28,10 +28,10 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from closeloop.sandbox.kit import SandboxBase
 from closeloop.sandbox.serve import serving
+from tests import specs
+from tests.specs import SPECS
 
-REPO = Path(__file__).resolve().parents[2]
-SPECS = REPO.parent / "shared" / "specs"
-needs_specs = pytest.mark.skipif(not SPECS.is_dir(), reason=f"the vendors' spec files are not present at {SPECS}")
+needs_specs = specs.needs_specs()
 ZOHO_OAS = "https://raw.githubusercontent.com/Zohocorp-Pvt-Ltd/crm-oas/refs/heads/main/v8.0/"
 
 

@@ -124,8 +124,12 @@ def state_of(crm: SandboxBase, mkt: SandboxBase) -> dict[str, list[tuple[str, ..
 
 
 @dataclass
-class FakeClock:
-    """The engine's clock, stepped forward so outbox back-offs come due without waiting."""
+class ShiftedClock:
+    """The engine's clock: real time shifted forward, so outbox back-offs come due without waiting.
+
+    Not the tests' FakeClock (``closeloop.testing.clock``): the sandboxes here stamp records with real time, and
+    the engine's clock must keep moving with it.
+    """
 
     offset: timedelta = timedelta(0)
 
@@ -146,7 +150,7 @@ async def in_process(
     crm: SandboxBase,
     mkt: SandboxBase,
     extra: str = "",
-    clock: FakeClock | None = None,
+    clock: ShiftedClock | None = None,
     mkt_auth: str = "",
 ) -> AsyncIterator[tuple[Engine, Store]]:
     """An engine over in-process sandboxes (httpx.ASGITransport), its store in ``tmp``."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.kit import FakeClock, converge, in_process, seeded, state_of
+from tests.reliability.kit import ShiftedClock, converge, in_process, seeded, state_of
 
 FAULTS = {"fault_500": 0.05, "fault_502": 0.05, "fault_429": 0.05, "fault_timeout": 0.02, "fault_partial": 0.01}
 FAST = (
@@ -22,7 +22,7 @@ async def _faulty_sync(tmp: Path, contacts: int) -> tuple[dict, int]:
         box.knobs.update({**FAULTS, "timeout_sleep_s": 1.0})
     mkt.knobs.update({"enforce_limits": True, "requests_per_window": 100, "window_s": 1.0})
     mkt.knobs.bucket_limits = {"search": (100, 1.0)}
-    clock = FakeClock()
+    clock = ShiftedClock()
     async with in_process(tmp, crm, mkt, FAST, clock) as (engine, store):
         for _ in range(15):
             before = crm.stats.records_written + mkt.stats.records_written

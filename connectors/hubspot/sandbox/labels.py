@@ -29,7 +29,7 @@ def kinds(pair: tuple[str, str], specs: Any) -> list[Kind]:
         known = (category == "HUBSPOT_DEFINED" and type_id == ASSOCIATION_TYPES[pair]) or (
             category == "USER_DEFINED" and type_id in USER_LABELS.get(pair, {})
         )
-        if not known:
+        if not known or not isinstance(type_id, int):
             raise ValueError(f"{category} association type {type_id} does not exist between {pair[0]} and {pair[1]}")
         found.append((str(category), int(type_id)))
     return found

@@ -110,7 +110,7 @@ class Owners:
         if any(o["email"] == email and not o["archived"] for o in self.rows):
             return error(409, f"A user with email {email} already exists", "CONFLICT")
         owner = self.add(email, str(body.get("firstName") or ""), str(body.get("lastName") or ""))
-        user = {"id": str(owner["userId"]), "email": email, "roleIds": [], "primaryTeamId": None}
+        user: dict[str, Any] = {"id": str(owner["userId"]), "email": email, "roleIds": [], "primaryTeamId": None}
         return JSONAnswer(user, status_code=201)
 
     async def delete_user(self, request: Request) -> Response:

@@ -183,6 +183,10 @@ class _Parser:
         token = self.peek()
         return token is not None and token.kind == "name" and token.text.upper() in words
 
+    def at(self, text: str) -> bool:
+        token = self.peek()
+        return token is not None and token.text == text
+
     def take(self) -> Token:
         token = self.peek()
         if token is None:
@@ -220,7 +224,7 @@ class _Parser:
             self.take()
             self.expect_keyword("BY")
             order.append(self.order_key())
-            while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
+            while self.at(","):
                 self.take()
                 order.append(self.order_key())
         limit = self.integer_clause("LIMIT")
@@ -265,9 +269,10 @@ class _Parser:
 
     def condition(self) -> Condition:
         first = self.unary()
-        if not self.keyword("AND", "OR"):
+        joiner = self.peek()
+        if joiner is None or not self.keyword("AND", "OR"):
             return first
-        op = self.peek().text.upper()  # type: ignore[union-attr]
+        op = joiner.text.upper()
         parts = [first]
         while self.keyword("AND", "OR"):
             token = self.take()

@@ -196,7 +196,7 @@ def _settle(
     items: Sequence[_Owed],
     outcome: Mapping[str, list[tuple[str, WriteResult]]],
 ) -> None:
-    """Remember the associations made on each deal's link; park a deal for each one refused."""
+    """Remember the associations made on each deal's link; quarantine a deal for each one refused."""
     links = ctx.store.find_links(system, obj, [item.deal_native for item in items])
     remembered: list[Link] = []
     for item in items:

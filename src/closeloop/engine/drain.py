@@ -1,7 +1,7 @@
 """Drain the outbox: owed writes go out in the vendor's largest batches, concurrently up to its limit.
 
 Results are handled per record: a success updates the link and its snapshot (the echo guard), a retryable error
-holds the item back with exponential backoff, a permanent one parks the record in quarantine with the vendor's
+holds the item back with exponential backoff, a permanent one quarantines the record with the vendor's
 message. One bad record never holds up its batch.
 """
 
@@ -43,7 +43,7 @@ class Pending:
     outbox_ids: list[int]
     attempts: int
     refused: bool = False
-    """Some owed values were refused before sending (parked): they are not written, the record stays parked."""
+    """Some owed values were refused before sending: they are not written, the record stays quarantined."""
     sent: Mapping[str, Canonical] = field(default_factory=dict)
     """The canonical values the request carries (read-only targets and refused values left out)."""
 
@@ -302,7 +302,7 @@ def _settle(ctx: CycleContext, mapping: EntityMapping, settled: Settled, item: P
     elif result.error is not None and result.error.retryable:
         _retry_later(ctx, mapping, item, result.error)
     else:
-        _park(ctx, mapping, item, result.error)
+        _quarantine(ctx, mapping, item, result.error)
 
 
 class Settled:
@@ -348,10 +348,10 @@ class Settled:
 
 
 def _retry_later(ctx: CycleContext, mapping: EntityMapping, item: Pending, error: VendorError) -> None:
-    """Hold the write back with exponential backoff; after the connection's last attempt, park its record."""
+    """Hold the write back with exponential backoff; after the connection's last attempt, quarantine its record."""
     tried = item.attempts + 1
     if tried >= ctx.connection.write_attempts:
-        _park(ctx, mapping, item, replace(error, message=f"gave up after {tried} attempts: {error.message}"))
+        _quarantine(ctx, mapping, item, replace(error, message=f"gave up after {tried} attempts: {error.message}"))
         return
     delay = min(BACKOFF_MAX, BACKOFF_BASE * (2 ** min(item.attempts, 10)))
     ctx.count("retry_later", item.write.system)
@@ -359,7 +359,7 @@ def _retry_later(ctx: CycleContext, mapping: EntityMapping, item: Pending, error
         ctx.store.outbox_retry_later(outbox_id, ctx.clock() + delay, str(error))
 
 
-def _park(ctx: CycleContext, mapping: EntityMapping, item: Pending, error: VendorError | None) -> None:
+def _quarantine(ctx: CycleContext, mapping: EntityMapping, item: Pending, error: VendorError | None) -> None:
     ctx.count("quarantined", item.write.system)
     ctx.store.quarantine(
         ctx.name,

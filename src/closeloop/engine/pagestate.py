@@ -83,7 +83,7 @@ class PageState:
             self._stored_matches[(entity, key, value)] = found.get(value, [])
 
     def load_quarantine(self, connection: str, system: str, obj: str) -> None:
-        """Read which records of one object are parked, so records that sync again are released in bulk."""
+        """Read which records of one object are quarantined, so records that sync again are released in bulk."""
         where = (connection, system, obj)
         if where not in self._live_quarantine:
             self._live_quarantine[where] = self.store.quarantined_keys(connection, system, obj)
@@ -204,7 +204,7 @@ class PageState:
     def resolve_quarantine(
         self, connection: str, system: str, obj: str, *, native_id: str | None = None, golden_id: str | None = None
     ) -> None:
-        """Release a parked record (by native id, or by golden id) that synced; a no-op unless it is parked."""
+        """Release a quarantined record (by native id, or by golden id) that synced; a no-op unless quarantined."""
         where = (connection, system, obj)
         self.load_quarantine(connection, system, obj)
         key = record_key(native_id=native_id, golden_id=golden_id)
@@ -226,7 +226,7 @@ class PageState:
             by_entity.setdefault(entity, []).append((golden_id, keys))
         for entity, keys_of in by_entity.items():
             store.set_golden_keys_many(entity, keys_of)
-        for (connection, system, obj), parked in self._resolved.items():
-            store.resolve_quarantine_keys(connection, system, obj, sorted(parked))
+        for (connection, system, obj), quarantined in self._resolved.items():
+            store.resolve_quarantine_keys(connection, system, obj, sorted(quarantined))
         if self._outbox:
             store.enqueue(self._outbox)

@@ -27,7 +27,7 @@ Mapped = tuple[dict[str, Canonical], list[MappingProblem]]
 """A record's canonical values and the problems mapping it."""
 
 READ_CODES = frozenset({"INVALID_VALUE", "AMBIGUOUS_MATCH", "DUPLICATE"})
-"""Quarantine codes of records parked while being read (the others are writes a system refused)."""
+"""Quarantine codes of records quarantined while being read (the others are writes a system refused)."""
 
 
 @dataclass
@@ -68,12 +68,12 @@ class PageApplier:
         self._keep_last_seen = keep_last_seen
         mapped = self._prefetch(records)
         touched: dict[str, str] = {}
-        parked = self._parked([r for r in records if page.link(self.system, self.obj, r.id) is None])
+        quarantined = self._quarantined([r for r in records if page.link(self.system, self.obj, r.id) is None])
         for record in records:
             link = page.link(self.system, self.obj, record.id)
             self.ctx.count("read", self.system)
-            if (link and self._seen(record, link, mapped.get(record.id))) or record.id in parked:
-                self.ctx.count("skipped")  # re-read by the lookback window, already applied (or parked)
+            if (link and self._seen(record, link, mapped.get(record.id))) or record.id in quarantined:
+                self.ctx.count("skipped")  # re-read by the lookback window, already applied (or quarantined)
                 continue
             if link and is_tombstone(link.snapshot):
                 continue
@@ -90,11 +90,11 @@ class PageApplier:
         inside the transaction, where they cannot change under it.
         """
         links = self.ctx.store.find_links(self.system, self.obj, [r.id for r in records])
-        parked = self._parked([r for r in records if r.id not in links])
+        quarantined = self._quarantined([r for r in records if r.id not in links])
         found = []
         for record in records:
             link = links.get(record.id)
-            if record.id in parked:
+            if record.id in quarantined:
                 continue
             if link is None or link.last_modified_at is None or record.modified_at > link.last_modified_at:
                 found.append(record)
@@ -104,11 +104,11 @@ class PageApplier:
                     found.append(record)
         return found
 
-    def _parked(self, unlinked: Sequence[NativeRecord]) -> set[str]:
-        """The unlinked records whose very version is parked in quarantine (not news until it changes)."""
+    def _quarantined(self, unlinked: Sequence[NativeRecord]) -> set[str]:
+        """The unlinked records whose very version is quarantined (not news until it changes)."""
         if not unlinked:
             return set()
-        versions = self.ctx.store.parked_versions(self.ctx.name, self.system, self.obj, [r.id for r in unlinked])
+        versions = self.ctx.store.quarantined_versions(self.ctx.name, self.system, self.obj, [r.id for r in unlinked])
         return {r.id for r in unlinked if versions.get(r.id) == r.modified_at}
 
     def _prefetch(self, records: Sequence[NativeRecord]) -> dict[str, Mapped]:
@@ -168,7 +168,7 @@ class PageApplier:
             return None
         values, problems = mapped
         if problems:
-            self._park(record, "INVALID_VALUE", "; ".join(str(p) for p in problems), link)
+            self._quarantine(record, "INVALID_VALUE", "; ".join(str(p) for p in problems), link)
             return None
         golden = self._golden_for(record, link, values)
         if golden is None:
@@ -232,7 +232,7 @@ class PageApplier:
         candidates = self._partner(record) or self._match(values)
         if len(candidates) > 1:
             names = ", ".join(candidates)
-            self._park(record, "AMBIGUOUS_MATCH", f"several golden records match: {names}", link)
+            self._quarantine(record, "AMBIGUOUS_MATCH", f"several golden records match: {names}", link)
             return None
         if candidates:
             matched = page.golden(candidates[0])
@@ -245,7 +245,7 @@ class PageApplier:
                     and not is_tombstone(other.snapshot)
                 ]
                 if same_object:
-                    self._park(
+                    self._quarantine(
                         record,
                         "DUPLICATE",
                         f"{self.system} {self.obj} {same_object[0].native_id} and {record.id} match the same record",
@@ -359,7 +359,7 @@ class PageApplier:
             )
         self.page.mark_deleted(golden_id)
 
-    def _park(self, record: NativeRecord, code: str, reason: str, link: Link | None) -> None:
+    def _quarantine(self, record: NativeRecord, code: str, reason: str, link: Link | None) -> None:
         self.ctx.count("quarantined", self.system)
         self.ctx.store.quarantine(
             self.ctx.name,

@@ -1,6 +1,6 @@
 """``closeloop errors --retry``: quarantined records an admin asked to retry are tried again this cycle.
 
-A record parked while being read (a value that did not map, an ambiguous match) is re-read from its system and
+A record quarantined while being read (a value that did not map, an ambiguous match) is re-read from its system and
 applied as if it had just changed; a write a system refused is owed again and goes out with the next drain.
 """
 

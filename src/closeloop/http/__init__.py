@@ -16,7 +16,7 @@ from closeloop.http.limiter import DEFAULT_BUCKET, DailyBudget, RateLimiter, Usa
 from closeloop.http.redact import RedactingFilter, redact, register_secret
 from closeloop.http.retry import RetryPolicy, parse_retry_after
 from closeloop.http.stats import HttpStats, StatsSnapshot
-from closeloop.http.timing import FakeClock, Timing
+from closeloop.http.timing import Timing
 
 __all__ = [
     "DEFAULT_BUCKET",
@@ -28,7 +28,6 @@ __all__ = [
     "BudgetExhausted",
     "Classifier",
     "DailyBudget",
-    "FakeClock",
     "HttpClient",
     "HttpError",
     "HttpLayerError",

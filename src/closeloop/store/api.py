@@ -165,7 +165,7 @@ class StateStore(Protocol):
         ...
 
     def outbox_done(self, ids: Sequence[int]) -> int:
-        """Remove delivered or parked writes."""
+        """Remove delivered or quarantined writes."""
         ...
 
     def outbox_retry_later(self, id: int, next_attempt_at: datetime, error: str) -> None:
@@ -191,7 +191,7 @@ class StateStore(Protocol):
         payload: Mapping[str, JSONValue] | None = None,
         modified_at: datetime | None = None,
     ) -> QuarantineEntry:
-        """Park a record (``modified_at``: the version parked), or bump its live entry."""
+        """Quarantine a record (``modified_at``: the version quarantined), or bump its live entry."""
         ...
 
     def list_quarantine(
@@ -227,10 +227,10 @@ class StateStore(Protocol):
         """Record keys (``n:<native id>``, ``g:<golden id>``) of one object's live quarantine entries."""
         ...
 
-    def parked_versions(
+    def quarantined_versions(
         self, connection: str, system: str, object: str, native_ids: Sequence[str]
     ) -> dict[str, datetime]:
-        """Native id -> the modified time of the version its open or ignored entry parked (where it keeps one)."""
+        """Native id -> the modified time of the version its open or ignored entry quarantined (where it keeps one)."""
         ...
 
     def ignore_quarantine(self, id: int) -> bool:

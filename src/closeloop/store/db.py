@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import sqlite_utils
 
 from closeloop.jsoncodec import dump_json as dump_json  # the store's modules import it from here
 from closeloop.jsoncodec import load_json as load_json
@@ -51,8 +50,8 @@ def prepare_file(path: Path) -> None:
         _create_private(path.with_name(path.name + suffix))
 
 
-def connect(path: str | Path, *, busy_timeout_ms: int) -> sqlite_utils.Database:
-    """Open ``path`` with the pragmas closeloop relies on and wrap it in a sqlite-utils Database."""
+def connect(path: str | Path, *, busy_timeout_ms: int) -> sqlite3.Connection:
+    """Open ``path`` with the pragmas closeloop relies on."""
     target = str(path)
     if target != MEMORY:
         prepare_file(Path(target))
@@ -73,7 +72,7 @@ def connect(path: str | Path, *, busy_timeout_ms: int) -> sqlite_utils.Database:
     except BaseException:
         conn.close()
         raise
-    return sqlite_utils.Database(conn, execute_plugins=False)
+    return conn
 
 
 class Transactions:
@@ -130,9 +129,8 @@ class Transactions:
 class Access:
     """What the table modules share: the connection, its lock, transactions and the clock."""
 
-    def __init__(self, db: sqlite_utils.Database, clock: Callable[[], datetime], lock: threading.RLock) -> None:
-        self.db = db
-        self.conn: sqlite3.Connection = db.conn
+    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], datetime], lock: threading.RLock) -> None:
+        self.conn = conn
         self.lock = lock
         self.transaction = Transactions(self.conn, lock)
         self.clock = clock

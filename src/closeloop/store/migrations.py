@@ -1,6 +1,6 @@
 """Numbered schema migrations, each applied together with its ``schema_version`` row in one transaction.
 
-A migration is a function of a sqlite-utils Database registered with ``@migration(n, "what it does")``.
+A migration is a function of the sqlite3 connection registered with ``@migration(n, "what it does")``.
 Its SQL is written out in full rather than generated, so the schema a number stands for never changes
 with a library upgrade. Migrations only ever move forward: there is no rebuild and no downgrade.
 """
@@ -11,11 +11,9 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import sqlite_utils
-
 from closeloop.store.db import StoreError, Transactions
 
-MigrationFn = Callable[[sqlite_utils.Database], None]
+MigrationFn = Callable[[sqlite3.Connection], None]
 
 
 class SchemaTooNewError(StoreError):
@@ -65,9 +63,9 @@ class Migrations:
         return older
 
 
-def current_version(db: sqlite_utils.Database) -> int:
+def current_version(db: sqlite3.Connection) -> int:
     """The schema version recorded in ``db``; 0 for an empty file, an error for a foreign one."""
-    tables = set(db.table_names())
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "schema_version" not in tables:
         if tables:
             raise StoreError(
@@ -75,11 +73,11 @@ def current_version(db: sqlite_utils.Database) -> int:
                 "(closeloop will not rebuild it; point it at a new file)"
             )
         return 0
-    row = db.conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
     return int(row[0] or 0)
 
 
-def migrate(db: sqlite_utils.Database, registry: Migrations, *, transaction: Transactions, now: str) -> int:
+def migrate(db: sqlite3.Connection, registry: Migrations, *, transaction: Transactions, now: str) -> int:
     """Bring ``db`` up to ``registry.latest``, one transaction per step; return the resulting version."""
     found = current_version(db)
     if found > registry.latest:
@@ -94,7 +92,7 @@ def migrate(db: sqlite_utils.Database, registry: Migrations, *, transaction: Tra
             if step.version <= current_version(db):
                 continue
             step.apply(db)
-            db.conn.execute(
+            db.execute(
                 "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
                 (step.version, step.name, now),
             )
@@ -108,21 +106,21 @@ migration = MIGRATIONS
 """Decorator: ``@migration(3, "what it does")`` registers a migration of the state store."""
 
 
-def _script(db: sqlite_utils.Database, sql: str) -> None:
+def _script(db: sqlite3.Connection, sql: str) -> None:
     """Run several DDL statements inside the caller's transaction (executescript would commit it)."""
     statement = ""
     for line in sql.splitlines(keepends=True):
         statement += line
         # complete_statement knows that a trigger body's inner ";" does not end the CREATE TRIGGER.
         if sqlite3.complete_statement(statement):
-            db.conn.execute(statement)
+            db.execute(statement)
             statement = ""
     if statement.strip():
-        db.conn.execute(statement)
+        db.execute(statement)
 
 
 @migration(1, "initial schema")
-def _initial_schema(db: sqlite_utils.Database) -> None:
+def _initial_schema(db: sqlite3.Connection) -> None:
     # schema_version itself is created by the first migration, so that it appears with version 1, atomically.
     _script(
         db,
@@ -221,7 +219,7 @@ def _initial_schema(db: sqlite_utils.Database) -> None:
 
 
 @migration(2, "closed-loop tables")
-def _closed_loop(db: sqlite_utils.Database) -> None:
+def _closed_loop(db: sqlite3.Connection) -> None:
     _script(
         db,
         """
@@ -290,7 +288,7 @@ def _closed_loop(db: sqlite_utils.Database) -> None:
 
 
 @migration(3, "golden record match keys")
-def _golden_keys(db: sqlite_utils.Database) -> None:
+def _golden_keys(db: sqlite3.Connection) -> None:
     _script(
         db,
         """
@@ -307,7 +305,7 @@ def _golden_keys(db: sqlite_utils.Database) -> None:
 
 
 @migration(4, "outbox read in id order through an index")
-def _outbox_in_order(db: sqlite_utils.Database) -> None:
+def _outbox_in_order(db: sqlite3.Connection) -> None:
     # The drain reads due writes oldest first, a window at a time: with (…, next_attempt_at) every window sorted
     # the whole due outbox; (…, id) walks the index in order and stops at the window's end.
     _script(
@@ -320,7 +318,7 @@ def _outbox_in_order(db: sqlite_utils.Database) -> None:
 
 
 @migration(5, "ledger entries found by the contacts they credit")
-def _ledger_contacts(db: sqlite_utils.Database) -> None:
+def _ledger_contacts(db: sqlite3.Connection) -> None:
     # A contact's rollup reads the entries crediting it. Searching every entry's contacts array made a sync's
     # rollups cost the whole ledger per contact; this index table, filled by the ledger's own insert trigger
     # (the ledger is append-only), answers a page's contacts with one indexed query.
@@ -343,21 +341,21 @@ def _ledger_contacts(db: sqlite_utils.Database) -> None:
 
 
 @migration(6, "runs say what kind of failure ended them")
-def _run_failure(db: sqlite_utils.Database) -> None:
+def _run_failure(db: sqlite3.Connection) -> None:
     # The kind (auth, unreachable, bug...) decides readiness, metrics and exit codes; kept in its own column
     # rather than parsed back out of the error text.
     _script(db, "ALTER TABLE runs ADD COLUMN failure TEXT")
 
 
 @migration(7, "quarantine entries keep the version of the record they parked")
-def _quarantine_version(db: sqlite_utils.Database) -> None:
+def _quarantine_version(db: sqlite3.Connection) -> None:
     # A record parked while unlinked has no link to keep its last-seen modified time; the entry keeps it, so
     # the lookback's re-read of the same version is not another attempt.
     _script(db, "ALTER TABLE quarantine ADD COLUMN modified_at TEXT")
 
 
 @migration(12, "sales activities read for the follow-up SLA")
-def _sales_activities(db: sqlite_utils.Database) -> None:
+def _sales_activities(db: sqlite3.Connection) -> None:
     # One row per live, done activity (a call, email, meeting or task) of a CRM and person it names, keyed by
     # the vendor's id so a re-read or an edit replaces all of the activity's rows; the person is kept natively
     # and joined to its golden record through the links when the report asks, so an activity read before its

@@ -1,4 +1,4 @@
-"""The outbox of owed writes, the quarantine of parked records, and the history of sync runs."""
+"""The outbox of owed writes, the quarantine of quarantined records, and the history of sync runs."""
 
 from __future__ import annotations
 
@@ -148,7 +148,7 @@ class QueueTables:
         return [_outbox(row) for row in rows]
 
     def outbox_done(self, ids: Sequence[int]) -> int:
-        """Remove delivered (or parked) writes from the outbox; return how many were removed."""
+        """Remove delivered (or quarantined) writes from the outbox; return how many were removed."""
         with self._a.transaction():
             cursor = self._a.conn.execute(
                 "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", (id_list(ids),)
@@ -188,9 +188,9 @@ class QueueTables:
         payload: Mapping[str, JSONValue] | None = None,
         modified_at: datetime | None = None,
     ) -> QuarantineEntry:
-        """Park a record; parking it again bumps the live entry's attempts and last_seen instead.
+        """Quarantine a record; quarantining it again bumps the live entry's attempts and last_seen instead.
 
-        ``modified_at`` is the modified time of the version parked (a record read from a change stream).
+        ``modified_at`` is the modified time of the version quarantined (a record read from a change stream).
         """
         if native_id is None and golden_id is None:
             raise ValueError("a quarantined record needs a native id or a golden id")
@@ -299,10 +299,10 @@ class QueueTables:
         )
         return {str(row[0]) for row in rows}
 
-    def parked_versions(
+    def quarantined_versions(
         self, connection: str, system: str, object: str, native_ids: Sequence[str]
     ) -> dict[str, datetime]:
-        """Native id -> the modified time of the version its open or ignored entry parked (where it keeps one)."""
+        """Native id -> the modified time of the version its open or ignored entry quarantined (where it keeps one)."""
         if not native_ids:
             return {}
         rows = self._a.rows(

@@ -23,7 +23,7 @@ Fields = Mapping[str, FieldValue]
 
 
 class QuarantineStatus(enum.StrEnum):
-    """Where a parked record stands: waiting for an admin, queued for retry, ignored, or cleared."""
+    """Where a quarantined record stands: waiting for an admin, queued for retry, ignored, or cleared."""
 
     OPEN = "open"
     RETRY = "retry"
@@ -104,7 +104,7 @@ class OutboxEntry:
 
 @dataclass(frozen=True, slots=True)
 class QuarantineEntry:
-    """A record parked after a permanent error, with the vendor's message and how often it failed."""
+    """A record quarantined after a permanent error, with the vendor's message and how often it failed."""
 
     id: int
     connection: str

@@ -82,7 +82,7 @@ class Store(SyncTables, KeyTables, QueueTables, LoopTables, ActivityTables):
     def close(self) -> None:
         """Close the connection; the store is unusable afterwards."""
         with self._a.lock:
-            self._a.db.close()
+            self._a.conn.close()
 
     def __enter__(self) -> Store:
         return self

@@ -213,12 +213,12 @@ async def test_a_duplicate_parked_while_unlinked_counts_one_attempt_per_version(
     twin = created.json()["id"]
     for _ in range(3):  # the lookback re-reads the same version of the twin every cycle
         await pair.engine.sync("pair")
-    (parked,) = pair.engine.store.list_quarantine(QuarantineStatus.OPEN)
-    assert (parked.native_id, parked.code, parked.attempts) == (twin, "DUPLICATE", 1)
+    (quarantined,) = pair.engine.store.list_quarantine(QuarantineStatus.OPEN)
+    assert (quarantined.native_id, quarantined.code, quarantined.attempts) == (twin, "DUPLICATE", 1)
     await pair.sf_edit(twin, {"Title": "Edited"})
     await pair.engine.sync("pair")
-    (parked,) = pair.engine.store.list_quarantine(QuarantineStatus.OPEN)
-    assert parked.attempts == 2  # a new version is a new attempt
+    (quarantined,) = pair.engine.store.list_quarantine(QuarantineStatus.OPEN)
+    assert quarantined.attempts == 2  # a new version is a new attempt
 
 
 async def test_field_histories_are_asked_only_for_a_conflict(pair: Pair) -> None:

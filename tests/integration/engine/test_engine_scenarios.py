@@ -1,6 +1,6 @@
 """The engine's hard cases against the real vendor sandboxes, in-process (Salesforce <-> HubSpot, Zoho <-> HubSpot).
 
-A restricted Salesforce picklist refuses a value with no native mapping (parked before sending, the batch goes on),
+A restricted Salesforce picklist refuses a value with no native mapping (quarantined before sending, the batch goes on),
 an email changed in HubSpot follows the link, a Salesforce delete propagates, a HubSpot merge is never resurrected,
 a Zoho org on +05:30 syncs dates with HubSpot without ping-pong, and (slow) more than 10,000 HubSpot records on one
 timestamp all arrive. The construction follows test_engine_pairs.py.
@@ -204,10 +204,10 @@ async def test_restricted_picklist_value_without_a_native_value_is_parked_before
     await s.update("marketing", "contacts", good.id, {"lifecyclestage": "customer"})
     outcome = await s.engine.sync("pair")
     assert outcome.exit_code == 1
-    parked = s.store.list_quarantine(QuarantineStatus.OPEN)
-    assert [(q.system, q.code) for q in parked] == [("crm", "INVALID_FOR_TARGET")]  # no vendor error: never sent
-    assert "'evangelist'" in parked[0].reason
-    assert "Subscriber, Lead, MQL, SQL, Opportunity, Customer" in parked[0].reason
+    quarantined = s.store.list_quarantine(QuarantineStatus.OPEN)
+    assert [(q.system, q.code) for q in quarantined] == [("crm", "INVALID_FOR_TARGET")]  # no vendor error: never sent
+    assert "'evangelist'" in quarantined[0].reason
+    assert "Subscriber, Lead, MQL, SQL, Opportunity, Customer" in quarantined[0].reason
     (bad_crm,) = by_email(s.crm_box, "Contact", "Email", str(bad.fields["email"]))
     (good_crm,) = by_email(s.crm_box, "Contact", "Email", str(good.fields["email"]))
     assert bad_crm.fields["FirstName"] == "Eve"  # the rest of the record went

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from closeloop.config.loader import load_config
-from closeloop.config.models import LoadedConfig
-from closeloop.engine.runtime import Engine
-from closeloop.store import Store
-from closeloop.testing.fake import FakeClock, FakeVendor, fake_registry
+from tests.fake_world import World, fake_world
 
-CONFIG = """
-state: {path: state.db}
-systems:
-  a: {connector: fake, settings: {}}
-  b: {connector: fake, settings: {}}
-connections:
-  - name: ab
-    systems: [a, b]
-    mappings: [contacts.yaml, deals.yaml]
-    lookback: 5s
-    marketing_system: b
-loop:
-  base_currency: USD
-  rates: {EUR: "1.10"}
-"""
+__all__ = ["CONTACTS", "DEALS", "World"]
 
 CONTACTS = """
 entity: contact
@@ -85,41 +66,8 @@ on_delete: unlink
 """
 
 
-@dataclass
-class World:
-    """The two fake vendors, the engine and its store."""
-
-    a: FakeVendor
-    b: FakeVendor
-    engine: Engine
-    store: Store
-    config: LoadedConfig
-
-    async def sync(self) -> dict[str, int]:
-        """One cycle of connection ab."""
-        outcome = await self.engine.sync("ab")
-        return dict(outcome.counts)
-
-    def golden_of(self, email: str) -> str:
-        """The golden contact id linked to the contact of ``email`` in system a or b."""
-        for vendor in (self.a, self.b):
-            row = vendor.find("contacts", "email", email)
-            link = self.store.get_link(vendor.name, "contacts", row.id) if row else None
-            if link is not None:
-                return link.golden_id
-        raise LookupError(email)
-
-
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    clock = FakeClock()
-    vendors = {"a": FakeVendor("a", clock), "b": FakeVendor("b", clock)}
-    (tmp_path / "contacts.yaml").write_text(CONTACTS)
-    (tmp_path / "deals.yaml").write_text(DEALS)
-    (tmp_path / "closeloop.yaml").write_text(CONFIG)
-    config = load_config(tmp_path / "closeloop.yaml", registry=fake_registry(vendors), environ={})
-    store = Store.open(tmp_path / "state.db", clock=clock)
-    w = World(vendors["a"], vendors["b"], Engine(config, store, clock=clock), store, config)
-    yield w
-    await w.engine.aclose()
-    w.store.close()
+    """Two fake systems and the engine over them, with this suite's mappings."""
+    async with fake_world(tmp_path, CONTACTS, DEALS) as made:
+        yield made

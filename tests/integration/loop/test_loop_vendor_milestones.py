@@ -384,9 +384,9 @@ async def test_a_won_deal_without_a_currency_is_quarantined_not_booked_in_the_ba
     outcome = await world.engine.sync("pair")
     assert outcome.status.value == "quarantined"
     assert len(world.store.ledger_entries()) == booked
-    (parked,) = world.store.list_quarantine()
-    assert (parked.code, parked.entity) == ("UNKNOWN_CURRENCY", "deal")
-    assert parked.reason.startswith("the deal has no currency")
+    (quarantined,) = world.store.list_quarantine()
+    assert (quarantined.code, quarantined.entity) == ("UNKNOWN_CURRENCY", "deal")
+    assert quarantined.reason.startswith("the deal has no currency")
 
 
 @pytest.mark.parametrize("world", [("salesforce", "hubspot")], indirect=True, ids=["salesforce-hubspot"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,33 +12,20 @@ import pytest
 
 from closeloop.connector import ConnectorContext
 from closeloop.model import Cursor, FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, WriteStatus
+from closeloop.testing.clock import FakeClock
 from connectors.marketo.adapter import MarketoConnector
 from connectors.marketo.sandbox import MarketoSandbox, create_sandbox
 from connectors.marketo.settings import MarketoSettings
 
 
-class Clock:
-    """A sandbox clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def tick(self, seconds: float = 1) -> datetime:
-        self.moment += timedelta(seconds=seconds)
-        return self.moment
-
-
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> FakeClock:
     """The sandbox's clock."""
-    return Clock()
+    return FakeClock(datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def sandbox(clock: Clock) -> MarketoSandbox:
+def sandbox(clock: FakeClock) -> MarketoSandbox:
     """Twelve seeded leads on a controllable clock."""
     return create_sandbox(seed=11, people=12, clock=clock)
 
@@ -75,15 +62,15 @@ def keys(records: list[NativeRecord]) -> list[tuple[datetime, str]]:
 
 
 async def test_lead_changed_again_later_is_carried_not_reordered(
-    sandbox: MarketoSandbox, clock: Clock, make_connector: Callable[..., MarketoConnector]
+    sandbox: MarketoSandbox, clock: FakeClock, make_connector: Callable[..., MarketoConnector]
 ) -> None:
     connector = make_connector(page_size=3)
-    since = Cursor(clock.tick())
+    since = Cursor(clock.advance(1))
     ids = [row.id for row in sandbox.leads.live()]
-    sandbox.leads.update(ids[0], {"firstName": "Early"}, at=clock.tick())
+    sandbox.leads.update(ids[0], {"firstName": "Early"}, at=clock.advance(1))
     for lead_id in ids[1:8]:
-        sandbox.leads.update(lead_id, {"company": "Acme"}, at=clock.tick())
-    sandbox.leads.update(ids[0], {"firstName": "Latest"}, at=clock.tick())
+        sandbox.leads.update(lead_id, {"company": "Acme"}, at=clock.advance(1))
+    sandbox.leads.update(ids[0], {"firstName": "Latest"}, at=clock.advance(1))
     records = await read_all(connector, since)
     assert keys(records) == sorted(keys(records))
     assert [r.id for r in records] == [*ids[1:8], ids[0]]
@@ -91,32 +78,32 @@ async def test_lead_changed_again_later_is_carried_not_reordered(
 
 
 async def test_change_to_an_unwatched_field_still_delivers_the_lead(
-    sandbox: MarketoSandbox, clock: Clock, make_connector: Callable[..., MarketoConnector]
+    sandbox: MarketoSandbox, clock: FakeClock, make_connector: Callable[..., MarketoConnector]
 ) -> None:
     connector = make_connector(page_size=2)
-    since = Cursor(clock.tick())
+    since = Cursor(clock.advance(1))
     ids = [row.id for row in sandbox.leads.live()]
-    sandbox.leads.update(ids[0], {"firstName": "Watched"}, at=clock.tick())
-    sandbox.leads.update(ids[1], {"firstName": "Watched"}, at=clock.tick())
-    sandbox.leads.update(ids[2], {"firstName": "Watched"}, at=clock.tick())
+    sandbox.leads.update(ids[0], {"firstName": "Watched"}, at=clock.advance(1))
+    sandbox.leads.update(ids[1], {"firstName": "Watched"}, at=clock.advance(1))
+    sandbox.leads.update(ids[2], {"firstName": "Watched"}, at=clock.advance(1))
     # closeloopRevenue is not a watched field: no lead-change activity names it, yet updatedAt moves.
     await connector.create_fields("leads", [OwnedField("closeloopRevenue", FieldType.DECIMAL, "Revenue")])
-    sandbox.leads.update(ids[0], {"closeloopRevenue": 99.0}, at=clock.tick())
+    sandbox.leads.update(ids[0], {"closeloopRevenue": 99.0}, at=clock.advance(1))
     records = await read_all(connector, since)
     assert [r.id for r in records] == [ids[1], ids[2], ids[0]]
     assert records[-1].fields["closeloopRevenue"] == 99.0
 
 
 async def test_incremental_read_resumes_at_every_position(
-    sandbox: MarketoSandbox, clock: Clock, make_connector: Callable[..., MarketoConnector]
+    sandbox: MarketoSandbox, clock: FakeClock, make_connector: Callable[..., MarketoConnector]
 ) -> None:
     connector = make_connector(page_size=4)
-    since = Cursor(clock.tick())
-    stamp = clock.tick()
+    since = Cursor(clock.advance(1))
+    stamp = clock.advance(1)
     ids = [row.id for row in sandbox.leads.live()]
     for lead_id in ids[:9]:
         sandbox.leads.update(lead_id, {"leadStatus": "Recycled"}, at=stamp)  # one second for nine leads
-    sandbox.leads.delete(ids[9], at=clock.tick())
+    sandbox.leads.delete(ids[9], at=clock.advance(1))
     records = await read_all(connector, since)
     assert len(records) == 10
     for n, record in enumerate(records):
@@ -125,14 +112,14 @@ async def test_incremental_read_resumes_at_every_position(
 
 
 async def test_full_read_then_tail_picks_up_changes(
-    sandbox: MarketoSandbox, clock: Clock, make_connector: Callable[..., MarketoConnector]
+    sandbox: MarketoSandbox, clock: FakeClock, make_connector: Callable[..., MarketoConnector]
 ) -> None:
     connector = make_connector(page_size=5, scan_gap_batches=4)
     first = await read_all(connector, None)
     assert len(first) == 12
     assert keys(first) == sorted(keys(first))
-    sandbox.leads.update(first[0].id, {"title": "CTO"}, at=clock.tick())
-    sandbox.leads.merge(first[1].id, first[2].id, at=clock.tick())
+    sandbox.leads.update(first[0].id, {"title": "CTO"}, at=clock.advance(1))
+    sandbox.leads.merge(first[1].id, first[2].id, at=clock.advance(1))
     later = await read_all(connector, first[-1].position)
     assert [(r.id, r.deleted, r.merged_into) for r in later] == [
         (first[0].id, False, None),
@@ -142,11 +129,11 @@ async def test_full_read_then_tail_picks_up_changes(
 
 
 async def test_merge_through_the_api_reports_the_winner(
-    sandbox: MarketoSandbox, clock: Clock, make_connector: Callable[..., MarketoConnector]
+    sandbox: MarketoSandbox, clock: FakeClock, make_connector: Callable[..., MarketoConnector]
 ) -> None:
     connector = make_connector()
-    since = Cursor(clock.tick())
-    clock.tick()
+    since = Cursor(clock.advance(1))
+    clock.advance(1)
     body = await connector.api.post("/rest/v1/leads/1005/merge.json?leadIds=1006,1007", None, idempotent=False)
     assert body["success"] is True
     records = {r.id: r for r in await read_all(connector, since)}
@@ -156,7 +143,7 @@ async def test_merge_through_the_api_reports_the_winner(
 
 
 async def test_writes_create_update_reject_and_delete(
-    sandbox: MarketoSandbox, clock: Clock, make_connector: Callable[..., MarketoConnector]
+    sandbox: MarketoSandbox, clock: FakeClock, make_connector: Callable[..., MarketoConnector]
 ) -> None:
     connector = make_connector()
     existing = next(sandbox.leads.live())
@@ -177,7 +164,7 @@ async def test_writes_create_update_reject_and_delete(
 
 
 async def test_revenue_write_back_fields(
-    sandbox: MarketoSandbox, clock: Clock, make_connector: Callable[..., MarketoConnector]
+    sandbox: MarketoSandbox, clock: FakeClock, make_connector: Callable[..., MarketoConnector]
 ) -> None:
     connector = make_connector()
     lead_id = next(sandbox.leads.live()).id
@@ -260,21 +247,21 @@ async def test_615_beyond_a_misconfigured_cap_is_retried(
 
 
 async def test_data_value_changes_give_each_watched_field_its_change_time(
-    sandbox: MarketoSandbox, clock: Clock, make_connector: Callable[..., MarketoConnector]
+    sandbox: MarketoSandbox, clock: FakeClock, make_connector: Callable[..., MarketoConnector]
 ) -> None:
     connector = make_connector()
-    since = Cursor(clock.tick())
+    since = Cursor(clock.advance(1))
     lead = next(iter(sandbox.leads.live()))
-    named_at = clock.tick()
+    named_at = clock.advance(1)
     sandbox.leads.update(lead.id, {"firstName": "Ada"}, at=named_at)
-    sandbox.leads.update(lead.id, {"company": "Later Inc"}, at=clock.tick(5))
+    sandbox.leads.update(lead.id, {"company": "Later Inc"}, at=clock.advance(5))
     (record,) = [r for r in await read_all(connector, since) if r.id == lead.id]
     assert record.field_times["firstName"] == named_at  # not the lead's updatedAt, moved by the later edit
     assert record.modified_at > named_at
 
 
 async def test_program_status_set_through_the_api_streams_as_a_touch_with_its_programs_channel(
-    sandbox: MarketoSandbox, clock: Clock, make_connector: Callable[..., MarketoConnector]
+    sandbox: MarketoSandbox, clock: FakeClock, make_connector: Callable[..., MarketoConnector]
 ) -> None:
     connector = make_connector()
     lead = next(iter(sandbox.leads.live())).id
@@ -288,7 +275,7 @@ async def test_program_status_set_through_the_api_streams_as_a_touch_with_its_pr
     )  # fmt: skip
     program = made.json()["result"][0]["id"]
     browsed = await connector.api.get(path, {"filterType": "id", "filterValues": str(program)})
-    clock.tick(60)
+    clock.advance(60)
     body = {"status": "Registered", "input": [{"id": int(lead)}, {"id": 999999}]}
     answer = await connector.api.post(f"/rest/v1/leads/programs/{program}/status.json", body, idempotent=False)
     again = await connector.api.post(f"/rest/v1/leads/programs/{program}/status.json", body, idempotent=False)
@@ -298,6 +285,6 @@ async def test_program_status_set_through_the_api_streams_as_a_touch_with_its_pr
     assert [r["status"] for r in answer["result"]] == ["updated", "skipped"]
     assert [r["status"] for r in again["result"]] == ["skipped", "skipped"]  # no change, no activity
     (touch,) = [t for page in pages for t in page.touches]
-    assert (touch.native_id, touch.kind, touch.occurred_at) == (lead, "program", clock.moment.replace(microsecond=0))
+    assert (touch.native_id, touch.kind, touch.occurred_at) == (lead, "program", clock.now.replace(microsecond=0))
     assert (touch.channel, touch.campaign, touch.detail) == ("events", "Q3 webinar", "Registered")
     assert [page async for page in connector.touch_changes(pages[-1].last)] == []

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
-
-class Clock:
-    """The sandboxes' (and the engine's) clock, moved only by the test."""
-
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def tick(self, seconds: float = 1) -> datetime:
-        """Move on ``seconds``; the new time."""
-        self.moment += timedelta(seconds=seconds)
-        return self.moment
+from closeloop.testing.clock import FakeClock
 
 
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> FakeClock:
     """A clock at 2026-06-01 09:00 UTC."""
-    return Clock()
+    return FakeClock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))

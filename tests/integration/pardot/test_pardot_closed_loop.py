@@ -24,12 +24,11 @@ from closeloop.config.loader import load_config
 from closeloop.engine.runtime import Engine
 from closeloop.model import Association, WriteOp, WriteRequest
 from closeloop.store import Store
+from closeloop.testing.clock import FakeClock
 from connectors.pardot.sandbox import PardotSandbox
 from connectors.pardot.sandbox import create_sandbox as pardot_sandbox
 from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.salesforce.sandbox import create_sandbox as salesforce_sandbox
-
-from .conftest import Clock
 
 ROOT = Path(__file__).resolve().parents[3]
 URLS = {
@@ -52,18 +51,18 @@ class World:
     pardot: PardotSandbox
     engine: Engine
     store: Store
-    clock: Clock
+    clock: FakeClock
     browser: httpx.AsyncClient
 
     async def visit_and_convert(self) -> None:
         """A visitor reads two pages (the first from a LinkedIn ad), then posts the contact form."""
         for page in (FIRST_PAGE, "https://www.example.com/pricing"):
             (await self.browser.get("/analytics", params={"url": page})).raise_for_status()
-            self.clock.tick(300)
+            self.clock.advance(300)
         form = {"email": EMAIL, "first_name": "Ann", "last_name": "Lee", "company": "Acme"}
         answer = await self.browser.post("/l/1001/contact-us", data=form, headers={"Referer": FORM_PAGE})
         assert answer.status_code == 302
-        self.clock.tick(300)
+        self.clock.advance(300)
 
     async def crm_deal(self, amount: int) -> str:
         """A Contact with the visitor's email and an open Opportunity crediting it, through Salesforce's API."""
@@ -76,7 +75,7 @@ class World:
         assert opportunity.native_id
         (linked,) = await crm.associate("Opportunity", [Association(opportunity.native_id, made.native_id)])
         assert linked.ok, linked.error
-        self.clock.tick(300)
+        self.clock.advance(300)
         return opportunity.native_id
 
     async def win(self, opportunity: str) -> None:
@@ -84,7 +83,7 @@ class World:
         request = WriteRequest("w", WriteOp.UPDATE, {"StageName": "Closed Won"}, native_id=opportunity)
         (result,) = await self.engine.connector("crm").write("Opportunity", [request])
         assert result.ok, result.error
-        self.clock.tick(300)
+        self.clock.advance(300)
 
     async def prospect(self) -> dict[str, Any]:
         """The prospect, read through v5."""
@@ -94,7 +93,7 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, clock: Clock) -> AsyncIterator[World]:
+async def world(tmp_path: Path, clock: FakeClock) -> AsyncIterator[World]:
     crm, pardot = salesforce_sandbox(seed=1, clock=clock), pardot_sandbox(seed=1, clock=clock)
     pardot.add_form_handler("contact-us", "Contact Us", "spring-launch", "https://www.example.com/thanks")
     config = load_config(ROOT / "config" / "sandbox-pardot.yaml", environ=URLS)

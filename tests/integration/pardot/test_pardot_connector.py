@@ -14,16 +14,15 @@ import pytest
 from closeloop.connector import ConnectorContext
 from closeloop.http import BudgetExhausted
 from closeloop.model import Cursor, FieldType, NativeRecord, WriteOp, WriteRequest, WriteStatus
+from closeloop.testing.clock import FakeClock
 from connectors.pardot.adapter import PardotConnector, UnsupportedSearch
 from connectors.pardot.custom_fields import CustomFieldName
 from connectors.pardot.sandbox import PardotSandbox, create_sandbox
 from connectors.pardot.settings import PardotSettings
 
-from .conftest import Clock
-
 
 @pytest.fixture
-def sandbox(clock: Clock) -> PardotSandbox:
+def sandbox(clock: FakeClock) -> PardotSandbox:
     """Twelve seeded prospects on a controllable clock."""
     return create_sandbox(seed=9, people=12, clock=clock, custom_fields=True)
 
@@ -63,10 +62,10 @@ def keys(records: list[NativeRecord]) -> list[tuple[datetime, str]]:
 
 
 async def test_one_second_is_ordered_by_text_id_across_a_digit_boundary(
-    sandbox: PardotSandbox, clock: Clock, make_connector: Callable[..., PardotConnector]
+    sandbox: PardotSandbox, clock: FakeClock, make_connector: Callable[..., PardotConnector]
 ) -> None:
     table = sandbox.tables["prospects"]
-    stamp = clock.tick()
+    stamp = clock.advance(1)
     for row_id in ("998", "999", "1000", "10000"):
         table.insert({"email": f"p{row_id}@example.org"}, row_id=row_id, at=stamp)
     table.restamp([row.id for row in table.live()][:5], stamp)
@@ -78,36 +77,36 @@ async def test_one_second_is_ordered_by_text_id_across_a_digit_boundary(
 
 
 async def test_a_read_restarts_when_a_token_sequence_is_cut(
-    sandbox: PardotSandbox, clock: Clock, make_connector: Callable[..., PardotConnector]
+    sandbox: PardotSandbox, clock: FakeClock, make_connector: Callable[..., PardotConnector]
 ) -> None:
     sandbox.sequence_limit = 4  # v5 stops a sequence at 100,000 records
     table = sandbox.tables["prospects"]
     for row in list(table.live()):
-        table.update(row.id, {"notes": "touched"}, at=clock.tick())
+        table.update(row.id, {"notes": "touched"}, at=clock.advance(1))
     records = await read_all(make_connector(page_size=3))
     assert [r.id for r in records] == [row.id for row in sorted(table.live(), key=lambda r: r.key)]
     assert sandbox.stats.calls["GET /api/v5/objects/prospects"] >= 12 // 4 + 1
 
 
 async def test_one_second_larger_than_a_token_sequence_is_paged_by_id(
-    sandbox: PardotSandbox, clock: Clock, make_connector: Callable[..., PardotConnector]
+    sandbox: PardotSandbox, clock: FakeClock, make_connector: Callable[..., PardotConnector]
 ) -> None:
     sandbox.sequence_limit = 3
     table = sandbox.tables["prospects"]
-    stamp = clock.tick()
+    stamp = clock.advance(1)
     ids = [row.id for row in table.live()]
     table.restamp(ids[:10], stamp)  # month-end mass update: ten prospects, one second
-    table.update(ids[10], {"notes": "later"}, at=clock.tick())
+    table.update(ids[10], {"notes": "later"}, at=clock.advance(1))
     records = await read_all(make_connector(page_size=2), Cursor(stamp - timedelta(seconds=1)))
     assert [r.id for r in records] == [*sorted(ids[:10]), ids[10]]
 
 
 async def test_recycled_prospects_come_back_deleted(
-    sandbox: PardotSandbox, clock: Clock, make_connector: Callable[..., PardotConnector]
+    sandbox: PardotSandbox, clock: FakeClock, make_connector: Callable[..., PardotConnector]
 ) -> None:
     connector = make_connector()
     start = await read_all(connector)
-    clock.tick()
+    clock.advance(1)
     deleted = await connector.write("prospects", [WriteRequest("d", WriteOp.DELETE, native_id=start[0].id)])
     assert deleted[0].status is WriteStatus.DELETED
     again = await connector.write("prospects", [WriteRequest("d", WriteOp.DELETE, native_id=start[0].id)])
@@ -208,7 +207,7 @@ class Wanted:
     label: str
 
 
-async def test_closeloop_fields_are_created_as_custom_fields(clock: Clock) -> None:
+async def test_closeloop_fields_are_created_as_custom_fields(clock: FakeClock) -> None:
     bare = create_sandbox(seed=9, people=2, clock=clock, custom_fields=False)
     settings = PardotSettings(
         base_url="http://pardot.test", auth_url="http://pardot.test", business_unit_id=bare.business_unit_id,

@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from closeloop.config.loader import load_config
-from closeloop.engine.runtime import Engine
-from closeloop.store import Store
-from closeloop.testing.fake import FakeClock, FakeVendor, fake_registry
+import tests.fake_world as fake_world_module
+from tests.fake_world import CONFIG, World, fake_world
 
-CONFIG = """
-state: {path: state.db}
-systems:
-  a: {connector: fake, settings: {}}
-  b: {connector: fake, settings: {}}
-connections:
-  - name: ab
-    systems: [a, b]
-    mappings: [contacts.yaml, deals.yaml]
-    lookback: 5s
-    marketing_system: b
-loop:
-  base_currency: USD
-  rates: {EUR: "1.10"}
-"""
+__all__ = ["CONFIG", "CONTACTS", "DEALS", "World", "write_config"]
 
 CONTACTS = """
 entity: contact
@@ -79,46 +62,13 @@ on_delete: unlink
 """
 
 
-@dataclass
-class World:
-    """The two fake vendors, the engine and its store."""
-
-    a: FakeVendor
-    b: FakeVendor
-    engine: Engine
-    store: Store
-    clock: FakeClock
-    path: Path
-
-    async def sync(self) -> dict[str, int]:
-        outcome = await self.engine.sync("ab")
-        return dict(outcome.counts)
-
-    def writes(self) -> int:
-        return sum(self.a.writes.values()) + sum(self.b.writes.values())
-
-    async def reopen(self) -> None:
-        """A fresh process: new store handle and new engine over the same files and vendors."""
-        await self.engine.aclose()
-        self.store.close()
-        self.store = Store.open(self.path / "state.db", clock=self.clock)
-        self.engine = Engine(self.engine.config, self.store, clock=self.clock)
-
-
 def write_config(path: Path, contacts: str = CONTACTS, deals: str = DEALS, config: str = CONFIG) -> Path:
-    (path / "contacts.yaml").write_text(contacts)
-    (path / "deals.yaml").write_text(deals)
-    (path / "closeloop.yaml").write_text(config)
-    return path / "closeloop.yaml"
+    """This suite's configuration written under ``path`` (other mappings where a test names them)."""
+    return fake_world_module.write_config(path, contacts, deals, config)
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    clock = FakeClock()
-    vendors = {"a": FakeVendor("a", clock), "b": FakeVendor("b", clock)}
-    config = load_config(write_config(tmp_path), registry=fake_registry(vendors), environ={})
-    store = Store.open(tmp_path / "state.db", clock=clock)
-    w = World(vendors["a"], vendors["b"], Engine(config, store, clock=clock), store, clock, tmp_path)
-    yield w
-    await w.engine.aclose()
-    w.store.close()
+    """Two fake systems and the engine over them, with this suite's mappings."""
+    async with fake_world(tmp_path, CONTACTS, DEALS) as made:
+        yield made

@@ -17,7 +17,7 @@ from closeloop.config.loader import load_config
 from closeloop.engine.runtime import Engine
 from closeloop.store import Store
 from closeloop.store.rows import QuarantineStatus
-from closeloop.testing.fake import Crash, FakeClock, FakeConnector, FakeVendor, crash_on_call, fake_registry
+from tests.fake_connector import Crash, FakeConnector, FakeVendor, crash_on_call, fake_registry, ticking_clock
 
 from .conftest import CONTACTS, World, write_config
 
@@ -29,7 +29,7 @@ POLICY_CONTACTS = CONTACTS.replace(
 
 
 async def make_world(tmp_path: Path, contacts: str = CONTACTS) -> World:
-    clock = FakeClock()
+    clock = ticking_clock()
     vendors = {"a": FakeVendor("a", clock), "b": FakeVendor("b", clock)}
     config = load_config(write_config(tmp_path, contacts=contacts), registry=fake_registry(vendors), environ={})
     store = Store.open(tmp_path / "state.db", clock=clock)
@@ -187,7 +187,7 @@ async def test_an_outage_holds_writes_back_and_they_all_arrive_after_it(world: W
         world.a.put("contacts", {"email": f"p{i}@x.com", "name": f"P{i}"})
     world.b.outage = True
     outcome = await world.engine.sync("ab")
-    assert outcome.exit_code == 0  # a transient failure parks nothing
+    assert outcome.exit_code == 0  # a transient failure quarantines nothing
     assert world.store.list_quarantine(QuarantineStatus.OPEN) == []
     assert world.store.outbox_depth() == 5
     world.b.outage = False
@@ -269,10 +269,10 @@ async def test_a_value_a_restricted_picklist_refuses_is_quarantined_before_sendi
     world.b.put("contacts", {"stage": "customer"}, rows[2].id)
     outcome = await world.engine.sync("ab")
     assert outcome.exit_code == 1
-    parked = world.store.list_quarantine(QuarantineStatus.OPEN)
-    assert [(q.system, q.code) for q in parked] == [("a", "INVALID_FOR_TARGET")]
-    assert "'evangelist'" in parked[0].reason
-    assert "Lead, MQL, Customer" in parked[0].reason
+    quarantined = world.store.list_quarantine(QuarantineStatus.OPEN)
+    assert [(q.system, q.code) for q in quarantined] == [("a", "INVALID_FOR_TARGET")]
+    assert "'evangelist'" in quarantined[0].reason
+    assert "Lead, MQL, Customer" in quarantined[0].reason
     p1 = world.a.find("contacts", "email", "p1@x.com")
     p2 = world.a.find("contacts", "email", "p2@x.com")
     assert p1 is not None
@@ -281,7 +281,7 @@ async def test_a_value_a_restricted_picklist_refuses_is_quarantined_before_sendi
     assert p1.fields["name"] == "P1 changed"  # the rest of the record went
     assert p2.fields["stage"] == "Customer"  # the rest of the batch went
     assert world.a.writes["contacts:update"] == writes_before.get("contacts:update", 0) + 2
-    # the refused value is still owed: it stays parked on the next cycles, and goes once b has a value a accepts
+    # the refused value is still owed: it stays quarantined on the next cycles, and goes once b has a value a accepts
     await settle(world)
     assert [q.code for q in world.store.list_quarantine(QuarantineStatus.OPEN)] == ["INVALID_FOR_TARGET"]
     world.b.put("contacts", {"stage": "customer"}, rows[1].id)
@@ -303,9 +303,9 @@ async def test_a_refused_value_in_a_create_stays_parked_and_is_not_recorded_as_w
     assert bob is not None
     assert "source" not in ann.fields  # created without the refused value
     assert bob.fields["source"] == "email"
-    parked = world.store.list_quarantine(QuarantineStatus.OPEN)
-    assert [(q.system, q.code) for q in parked] == [("b", "INVALID_FOR_TARGET")]
-    assert "'webinar'" in parked[0].reason
+    quarantined = world.store.list_quarantine(QuarantineStatus.OPEN)
+    assert [(q.system, q.code) for q in quarantined] == [("b", "INVALID_FOR_TARGET")]
+    assert "'webinar'" in quarantined[0].reason
     await settle(world)
     assert [q.code for q in world.store.list_quarantine(QuarantineStatus.OPEN)] == ["INVALID_FOR_TARGET"]
     link = world.store.get_link("b", "contacts", ann.id)

@@ -16,9 +16,9 @@ async def test_rejected_record_is_quarantined_and_the_rest_of_its_batch_proceeds
     outcome = await world.engine.sync("ab")
     assert outcome.exit_code == 1
     assert len(world.b.live("contacts")) == 4
-    parked = world.store.list_quarantine(QuarantineStatus.OPEN)
-    assert [(q.system, q.code) for q in parked] == [("b", "INVALID")]
-    assert "name is not valid" in parked[0].reason
+    quarantined = world.store.list_quarantine(QuarantineStatus.OPEN)
+    assert [(q.system, q.code) for q in quarantined] == [("b", "INVALID")]
+    assert "name is not valid" in quarantined[0].reason
     # fixed at the source, retried on request: it arrives and the entry closes
     world.b.reject_values = set()
     world.store.mark_retry("all")
@@ -39,10 +39,10 @@ async def test_ambiguous_match_is_quarantined_naming_both_candidates(world: Worl
     world.b.put("contacts", {"email": "ANN@x.com", "name": "Ann in B"}, "b-new")
     world.b.writes.clear()
     await world.sync()
-    parked = [q for q in world.store.list_quarantine(QuarantineStatus.OPEN) if q.code == "AMBIGUOUS_MATCH"]
-    assert len(parked) == 1
-    assert goldens[0] in parked[0].reason
-    assert "g-extra" in parked[0].reason
+    quarantined = [q for q in world.store.list_quarantine(QuarantineStatus.OPEN) if q.code == "AMBIGUOUS_MATCH"]
+    assert len(quarantined) == 1
+    assert goldens[0] in quarantined[0].reason
+    assert "g-extra" in quarantined[0].reason
 
 
 async def test_a_record_parked_while_unlinked_is_not_parked_again_when_the_lookback_rereads_it(world: World) -> None:
@@ -54,12 +54,12 @@ async def test_a_record_parked_while_unlinked_is_not_parked_again_when_the_lookb
     world.b.put("contacts", {"email": "ann@x.com", "name": "Ann in B"}, "b-new")
     for _ in range(3):  # each cycle's lookback re-reads the same version of b-new
         await world.sync()
-    (parked,) = world.store.list_quarantine(QuarantineStatus.OPEN)
-    assert (parked.native_id, parked.code, parked.attempts) == ("b-new", "AMBIGUOUS_MATCH", 1)
+    (quarantined,) = world.store.list_quarantine(QuarantineStatus.OPEN)
+    assert (quarantined.native_id, quarantined.code, quarantined.attempts) == ("b-new", "AMBIGUOUS_MATCH", 1)
     world.b.put("contacts", {"email": "ann@x.com", "name": "Ann in B, edited"}, "b-new")
     await world.sync()  # a new version is a new attempt
-    (parked,) = world.store.list_quarantine(QuarantineStatus.OPEN)
-    assert parked.attempts == 2
+    (quarantined,) = world.store.list_quarantine(QuarantineStatus.OPEN)
+    assert quarantined.attempts == 2
 
 
 @pytest.mark.parametrize("batches_before_crash", [1, 2, 3], ids=["first-batch", "second-batch", "third-batch"])

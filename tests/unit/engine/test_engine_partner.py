@@ -11,7 +11,7 @@ import pytest
 from closeloop.config.loader import load_config
 from closeloop.engine.runtime import Engine
 from closeloop.store import Store
-from closeloop.testing.fake import FakeClock, FakeVendor, fake_registry
+from tests.fake_connector import FakeVendor, fake_registry, ticking_clock
 
 from .conftest import CONTACTS, DEALS, World, write_config
 
@@ -34,7 +34,7 @@ PARTNER_DEALS = DEALS.replace(
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     """The two fake vendors with mappings that name a partner-id field on both sides."""
-    clock = FakeClock()
+    clock = ticking_clock()
     vendors = {"a": FakeVendor("a", clock), "b": FakeVendor("b", clock)}
     path = write_config(tmp_path, PARTNER_CONTACTS, PARTNER_DEALS)
     config = load_config(path, registry=fake_registry(vendors), environ={})

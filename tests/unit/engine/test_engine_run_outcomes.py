@@ -86,10 +86,10 @@ async def test_a_write_that_keeps_failing_is_quarantined_after_the_last_attempt(
         await world.sync()
         assert world.store.list_quarantine(QuarantineStatus.OPEN) == [] or _ == attempts - 1
         world.clock.now += timedelta(hours=2)  # past the longest backoff
-    parked = world.store.list_quarantine(QuarantineStatus.OPEN)
-    assert [(q.system, q.code) for q in parked] == [("b", "WRITE_FAILED")]
-    assert f"gave up after {attempts} attempts" in parked[0].reason
-    assert "ConnectionError: b is unavailable" in parked[0].reason
+    quarantined = world.store.list_quarantine(QuarantineStatus.OPEN)
+    assert [(q.system, q.code) for q in quarantined] == [("b", "WRITE_FAILED")]
+    assert f"gave up after {attempts} attempts" in quarantined[0].reason
+    assert "ConnectionError: b is unavailable" in quarantined[0].reason
     assert world.store.outbox_depth("ab") == 0
     # the outage ends; the admin retries: the record arrives and the entry closes
     world.b.outage = False

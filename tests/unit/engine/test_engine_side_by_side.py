@@ -11,7 +11,7 @@ import pytest
 import closeloop.engine.cycle as cycle
 from closeloop.engine.cycle import together
 from closeloop.model import Cursor, Page
-from closeloop.testing.fake import FakeConnector
+from tests.fake_connector import FakeConnector
 
 from .conftest import World
 

@@ -28,7 +28,7 @@ from closeloop.engine.normalize import to_canonical
 from closeloop.engine.runtime import Engine
 from closeloop.model import FieldType
 from closeloop.store import Store
-from closeloop.testing.fake import Crash, FakeClock, FakeConnector, FakeVendor, crash_on_call, fake_registry
+from tests.fake_connector import Crash, FakeConnector, FakeVendor, crash_on_call, fake_registry, ticking_clock
 
 from .conftest import World, write_config
 
@@ -61,7 +61,7 @@ class Convergence(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="closeloop-stateful-"))
-        clock = FakeClock()
+        clock = ticking_clock()
         vendors = {"a": FakeVendor("a", clock), "b": FakeVendor("b", clock)}
         config = load_config(write_config(self.dir), registry=fake_registry(vendors), environ={})
         store = Store.open(self.dir / "state.db", clock=clock)

@@ -20,13 +20,13 @@ from closeloop.engine.runtime import Engine
 from closeloop.model import FieldInfo, FieldType, ObjectSchema
 from closeloop.store import Store
 from closeloop.store.rows import RunStatus
-from closeloop.testing.fake import FIELDS, FakeClock, FakeVendor, fake_registry
+from tests.fake_connector import FIELDS, FakeVendor, fake_registry, ticking_clock
 
 from .conftest import CONTACTS, write_config
 
 
 def connection(tmp_path: Path, contacts: str) -> Connection:
-    vendors = {"a": FakeVendor("a", FakeClock()), "b": FakeVendor("b", FakeClock())}
+    vendors = {"a": FakeVendor("a", ticking_clock()), "b": FakeVendor("b", ticking_clock())}
     config = load_config(write_config(tmp_path, contacts=contacts), registry=fake_registry(vendors), environ={})
     return config.connections[0]
 
@@ -155,7 +155,7 @@ def test_a_missing_upsert_key_is_a_problem_at_the_key(tmp_path: Path) -> None:
 
 
 async def test_a_run_with_a_missing_field_refuses_before_reading_and_describes_again_next_time(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = ticking_clock()
     vendors = {"a": FakeVendor("a", clock), "b": FakeVendor("b", clock)}
     contacts = CONTACTS.replace("name: {type: string, a: name, b: name}", "name: {type: string, a: name, b: nmae}")
     config = load_config(write_config(tmp_path, contacts=contacts), registry=fake_registry(vendors), environ={})

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from closeloop.connector import ConnectorContext, SystemSettings
-from closeloop.http import Auth, Classifier, FakeClock, HttpClient, RetryPolicy, build_http
+from closeloop.http import Auth, Classifier, HttpClient, RetryPolicy, build_http
 from closeloop.model import Limits
+from closeloop.testing.clock import FakeClock
 
 BASE = "https://api.example.test"
 

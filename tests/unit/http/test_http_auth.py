@@ -11,7 +11,8 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from closeloop.http import Action, AuthError, BearerAuth, FakeClock, HttpClient, RefreshingAuth, Token
+from closeloop.http import Action, AuthError, BearerAuth, HttpClient, RefreshingAuth, Token
+from closeloop.testing.clock import FakeClock
 
 MakeClient = Callable[..., HttpClient]
 
@@ -29,7 +30,7 @@ class TokenSource:
             await asyncio.sleep(0)
         value = f"tok-{len(self.issued) + 1}-abcdefgh"
         self.issued.append(value)
-        return Token(value, self.clock.now() + self.lifetime)
+        return Token(value, self.clock() + self.lifetime)
 
 
 def accept_only(valid: str) -> Callable[[httpx.Request], httpx.Response]:
@@ -45,7 +46,7 @@ async def test_refused_token_is_refreshed_once_then_the_call_succeeds(
     make_client: MakeClient, clock: FakeClock
 ) -> None:
     source = TokenSource(clock)
-    client = make_client(auth=RefreshingAuth(source.fetch, clock=clock.now))
+    client = make_client(auth=RefreshingAuth(source.fetch, clock=clock))
     with respx.mock(base_url=client.base_url, assert_all_called=True) as mock:
         route = mock.get("/me").mock(side_effect=accept_only("tok-2-abcdefgh"))
         assert await client.get_json("/me") == {"ok": True}
@@ -56,7 +57,7 @@ async def test_refused_token_is_refreshed_once_then_the_call_succeeds(
 
 async def test_token_refused_after_refresh_fails_with_auth_error(make_client: MakeClient, clock: FakeClock) -> None:
     source = TokenSource(clock)
-    client = make_client(auth=RefreshingAuth(source.fetch, clock=clock.now))
+    client = make_client(auth=RefreshingAuth(source.fetch, clock=clock))
     with respx.mock(base_url=client.base_url, assert_all_called=True) as mock:
         route = mock.get("/me").mock(side_effect=accept_only("never"))
         with pytest.raises(AuthError):
@@ -82,7 +83,7 @@ async def test_vendor_reauth_signal_in_a_200_body_refreshes_the_token(
         return Action.REAUTH if any(e["code"] in ("601", "602") for e in errors) else None
 
     source = TokenSource(clock)
-    client = make_client(auth=RefreshingAuth(source.fetch, clock=clock.now), classifier=classifier)
+    client = make_client(auth=RefreshingAuth(source.fetch, clock=clock), classifier=classifier)
     expired = httpx.Response(200, json={"success": False, "errors": [{"code": "602"}]})
     with respx.mock(base_url=client.base_url, assert_all_called=True) as mock:
         mock.get("/leads").mock(side_effect=[expired, httpx.Response(200, json={"success": True})])
@@ -92,7 +93,7 @@ async def test_vendor_reauth_signal_in_a_200_body_refreshes_the_token(
 
 async def test_token_is_refreshed_before_expiry_without_a_401(make_client: MakeClient, clock: FakeClock) -> None:
     source = TokenSource(clock, lifetime=timedelta(seconds=3600))
-    client = make_client(auth=RefreshingAuth(source.fetch, clock=clock.now, margin=timedelta(seconds=60)))
+    client = make_client(auth=RefreshingAuth(source.fetch, clock=clock, margin=timedelta(seconds=60)))
     with respx.mock(base_url=client.base_url, assert_all_called=True) as mock:
         route = mock.get("/me").mock(return_value=httpx.Response(200, json={}))
         await client.get_json("/me")
@@ -108,7 +109,7 @@ async def test_token_is_refreshed_before_expiry_without_a_401(make_client: MakeC
 
 async def test_hundred_concurrent_requests_fetch_the_token_once(make_client: MakeClient, clock: FakeClock) -> None:
     source = TokenSource(clock)
-    client = make_client(auth=RefreshingAuth(source.fetch, clock=clock.now))
+    client = make_client(auth=RefreshingAuth(source.fetch, clock=clock))
     with respx.mock(base_url=client.base_url, assert_all_called=True) as mock:
         route = mock.get("/me").mock(return_value=httpx.Response(200, json={}))
         await asyncio.gather(*(client.get_json("/me") for _ in range(100)))
@@ -118,7 +119,7 @@ async def test_hundred_concurrent_requests_fetch_the_token_once(make_client: Mak
 
 async def test_hundred_concurrent_refusals_refresh_the_token_once(make_client: MakeClient, clock: FakeClock) -> None:
     source = TokenSource(clock)
-    auth = RefreshingAuth(source.fetch, clock=clock.now)
+    auth = RefreshingAuth(source.fetch, clock=clock)
     client = make_client(auth=auth)
     await auth.header()  # everyone starts with tok-1, which the server no longer accepts
     with respx.mock(base_url=client.base_url, assert_all_called=True) as mock:
@@ -133,10 +134,10 @@ async def test_custom_scheme_and_header_are_used() -> None:
 
 
 def test_token_from_an_oauth_response_expires_after_expires_in(clock: FakeClock) -> None:
-    token = Token.from_oauth({"access_token": "abc-abcdefgh", "expires_in": 3600}, clock.now())
-    assert token.expires_at == clock.now() + timedelta(hours=1)
+    token = Token.from_oauth({"access_token": "abc-abcdefgh", "expires_in": 3600}, clock())
+    assert token.expires_at == clock() + timedelta(hours=1)
     assert "abc-abcdefgh" not in repr(token)
-    assert Token.from_oauth({"access_token": "abc-abcdefgh"}, clock.now()).expires_at is None
+    assert Token.from_oauth({"access_token": "abc-abcdefgh"}, clock()).expires_at is None
 
 
 async def test_token_fetch_through_an_unauthenticated_client(make_client: MakeClient, clock: FakeClock) -> None:
@@ -147,9 +148,9 @@ async def test_token_fetch_through_an_unauthenticated_client(make_client: MakeCl
         payload = await token_client.post_json(
             "/oauth/token", None, data={"grant_type": "client_credentials", "client_secret": "cs-abcdefgh"}
         )
-        return Token.from_oauth(payload, clock.now())
+        return Token.from_oauth(payload, clock())
 
-    auth = RefreshingAuth(fetch, clock=clock.now)
+    auth = RefreshingAuth(fetch, clock=clock)
     with respx.mock(base_url=api.base_url, assert_all_called=True) as mock:
         token_route = mock.post("/oauth/token").mock(
             return_value=httpx.Response(200, json={"access_token": "fetched-abcdefgh", "expires_in": 3600})

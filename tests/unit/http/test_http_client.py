@@ -19,7 +19,6 @@ from closeloop.http import (
     AuthError,
     BearerAuth,
     BudgetExhausted,
-    FakeClock,
     HttpClient,
     HttpError,
     RetryPolicy,
@@ -27,6 +26,7 @@ from closeloop.http import (
     Unreachable,
 )
 from closeloop.model import Limits
+from closeloop.testing.clock import FakeClock
 
 MakeClient = Callable[..., HttpClient]
 
@@ -107,7 +107,7 @@ async def test_retry_after_seconds_is_waited(make_client: MakeClient, clock: Fak
 
 async def test_retry_after_http_date_is_waited(make_client: MakeClient, clock: FakeClock) -> None:
     client = make_client()
-    when = format_datetime(clock.now() + timedelta(seconds=30), usegmt=True)
+    when = format_datetime(clock() + timedelta(seconds=30), usegmt=True)
     with respx.mock(base_url=client.base_url, assert_all_called=True) as mock:
         mock.get("/x").mock(side_effect=[httpx.Response(503, headers={"Retry-After": when}), ok()])
         await client.request("GET", "/x")

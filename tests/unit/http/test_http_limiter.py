@@ -14,7 +14,6 @@ from closeloop.connector import ConnectorContext, SystemSettings
 from closeloop.http import (
     BudgetExhausted,
     DailyBudget,
-    FakeClock,
     HttpClient,
     RateLimiter,
     RetryPolicy,
@@ -25,6 +24,7 @@ from closeloop.http import (
     build_http,
 )
 from closeloop.model import Limits
+from closeloop.testing.clock import FakeClock
 
 MakeClient = Callable[..., HttpClient]
 
@@ -250,7 +250,7 @@ async def test_a_waiter_wakes_when_the_call_holding_the_place_is_answered(clock:
         sleeps.append(seconds)
         await asyncio.Event().wait()
 
-    window = Window(1, 10.0, Timing(now=clock.now, monotonic=clock.monotonic, sleep=never))
+    window = Window(1, 10.0, Timing(now=clock, monotonic=clock.monotonic, sleep=never))
     first = await window.acquire()
     waiting = asyncio.ensure_future(window.acquire())
     for _ in range(3):

@@ -22,7 +22,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
         "d-open": {"name": "Open one", "stage": "proposal", "amount": "1000", "currency": "USD"},
         "d-gbp": {"name": "In pounds", "stage": "qualification", "amount": "100", "currency": "GBP"},
         "d-lost": {"name": "Lost", "stage": "closed_lost", "amount": "50", "currency": "USD"},
-        "d-won-parked": {"stage": "closed_won", "amount": "70", "currency": "USD"},  # won, quarantined: no entry
+        "d-won-quarantined": {"stage": "closed_won", "amount": "70", "currency": "USD"},  # won, quarantined: no entry
         "d-signed": {"stage": "signed", "amount": "90", "currency": "USD"},  # a won stage of this org's own naming
         "d-yen": {"stage": "proposal", "amount": "5000", "currency": "JPY"},
         "d-blank": {"stage": "proposal", "amount": "10", "currency": ""},

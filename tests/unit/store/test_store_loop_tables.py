@@ -17,8 +17,7 @@ from closeloop.store import (
     Store,
     TouchpointRow,
 )
-
-from .conftest import FakeClock
+from closeloop.testing.clock import FakeClock
 
 CLOSED = datetime(2026, 1, 3, 12, tzinfo=UTC)
 

@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
 from closeloop.store import MIGRATIONS, Migrations, Store
 from closeloop.store.rows import LedgerEntry, LedgerKind
@@ -32,11 +31,11 @@ EXPECTED_TABLES = {
 
 
 def _tables(path: Path) -> set[str]:
-    db = sqlite_utils.Database(path)
+    raw = sqlite3.connect(path)
     try:
-        return set(db.table_names())
+        return {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     finally:
-        db.close()
+        raw.close()
 
 
 def _schema(path: Path) -> list[tuple[str, str]]:
@@ -120,7 +119,7 @@ def test_failing_migration_leaves_neither_its_changes_nor_its_version(db_path: P
     registry = MIGRATIONS.upto(MIGRATIONS.latest)
 
     @registry(MIGRATIONS.latest + 1, "breaks half-way")
-    def _broken(db: sqlite_utils.Database) -> None:
+    def _broken(db: sqlite3.Connection) -> None:
         db.execute("CREATE TABLE half_done (id INTEGER)")
         raise RuntimeError("boom")
 
@@ -143,7 +142,7 @@ def test_registering_a_bad_migration_number_is_refused(version: int) -> None:
     registry = Migrations()
 
     @registry(1, "first")
-    def _first(db: sqlite_utils.Database) -> None:
+    def _first(db: sqlite3.Connection) -> None:
         return None
 
     with pytest.raises(ValueError, match="not a new positive number"):

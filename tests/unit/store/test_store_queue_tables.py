@@ -8,15 +8,14 @@ import pytest
 
 from closeloop.model import WriteOp
 from closeloop.store import OutboxItem, QuarantineStatus, RunStatus, Store
-
-from .conftest import FakeClock
+from closeloop.testing.clock import FakeClock
 
 
 def _item(n: int, *, system: str = "mkt", connection: str = "c1") -> OutboxItem:
     return OutboxItem(connection, system, "lead", "contact", f"g{n}", WriteOp.UPDATE, {"n": str(n)}, native_id=str(n))
 
 
-def _park(store: Store, native_id: str | None = "1", golden_id: str | None = None, code: str = "INVALID") -> int:
+def _quarantine(store: Store, native_id: str | None = "1", golden_id: str | None = None, code: str = "INVALID") -> int:
     entry = store.quarantine(
         "c1",
         "crm",
@@ -75,7 +74,7 @@ def test_upsert_item_keeps_its_key(store: Store) -> None:
 
 def test_quarantining_a_record_again_bumps_attempts_and_last_seen(store: Store, clock: FakeClock) -> None:
     first_seen = clock.now
-    first = _park(store)
+    first = _quarantine(store)
     last_seen = clock.advance(hours=1)
     again = store.quarantine("c1", "crm", "contact", "contact", code="DUP", reason="duplicate", native_id="1")
     assert again.id == first
@@ -85,44 +84,44 @@ def test_quarantining_a_record_again_bumps_attempts_and_last_seen(store: Store, 
 
 
 def test_records_without_native_id_are_keyed_by_golden_id(store: Store) -> None:
-    a = _park(store, native_id=None, golden_id="g1")
-    b = _park(store, native_id=None, golden_id="g2")
+    a = _quarantine(store, native_id=None, golden_id="g1")
+    b = _quarantine(store, native_id=None, golden_id="g2")
     assert a != b
-    assert _park(store, native_id=None, golden_id="g1") == a
+    assert _quarantine(store, native_id=None, golden_id="g1") == a
 
 
 def test_quarantine_needs_a_record_id(store: Store) -> None:
     with pytest.raises(ValueError, match="native id or a golden id"):
-        _park(store, native_id=None)
+        _quarantine(store, native_id=None)
 
 
 def test_retry_request_then_a_new_failure_reopens_the_entry(store: Store) -> None:
-    entry = _park(store)
+    entry = _quarantine(store)
     assert store.mark_retry(entry) == 1
     assert [e.status for e in store.list_quarantine()] == [QuarantineStatus.RETRY]
-    _park(store)
+    _quarantine(store)
     assert [(e.status, e.attempts) for e in store.list_quarantine()] == [(QuarantineStatus.OPEN, 2)]
 
 
 def test_mark_retry_all_only_touches_open_entries(store: Store) -> None:
-    _park(store, native_id="1")
-    _park(store, native_id="2")
-    store.ignore_quarantine(_park(store, native_id="3"))
+    _quarantine(store, native_id="1")
+    _quarantine(store, native_id="2")
+    store.ignore_quarantine(_quarantine(store, native_id="3"))
     assert store.mark_retry("all") == 2
     assert len(store.list_quarantine(QuarantineStatus.RETRY)) == 2
     assert len(store.list_quarantine(QuarantineStatus.IGNORED)) == 1
 
 
 def test_ignored_entry_stays_ignored_when_it_fails_again(store: Store) -> None:
-    store.ignore_quarantine(_park(store))
-    _park(store)
+    store.ignore_quarantine(_quarantine(store))
+    _quarantine(store)
     assert [(e.status, e.attempts) for e in store.list_quarantine()] == [(QuarantineStatus.IGNORED, 2)]
 
 
 def test_resolved_entry_is_history_and_a_new_failure_opens_a_new_one(store: Store) -> None:
-    first = _park(store)
+    first = _quarantine(store)
     assert store.resolve_quarantine("c1", "crm", "contact", native_id="1") == 1
-    second = _park(store)
+    second = _quarantine(store)
     assert second != first
     assert [e.status for e in store.list_quarantine()] == [QuarantineStatus.RESOLVED, QuarantineStatus.OPEN]
     live = store.list_quarantine([QuarantineStatus.OPEN, QuarantineStatus.RETRY], connection="c1")
@@ -149,14 +148,14 @@ def test_quarantine_keeps_the_payload(store: Store) -> None:
 def test_finished_run_keeps_its_counts_and_api_calls(store: Store, clock: FakeClock) -> None:
     run_id = store.start_run("c1")
     clock.advance(seconds=30)
-    store.finish_run(run_id, RunStatus.QUARANTINED, {"read": 10, "written": 2}, {"crm": 4, "mkt": 3}, "1 parked")
+    store.finish_run(run_id, RunStatus.QUARANTINED, {"read": 10, "written": 2}, {"crm": 4, "mkt": 3}, "1 quarantined")
     run = store.last_run("c1")
     assert run is not None
     assert (run.status, dict(run.counts), dict(run.api_calls), run.error) == (
         RunStatus.QUARANTINED,
         {"read": 10, "written": 2},
         {"crm": 4, "mkt": 3},
-        "1 parked",
+        "1 quarantined",
     )
     assert run.finished_at == clock.now
 

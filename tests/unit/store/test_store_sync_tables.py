@@ -10,8 +10,7 @@ import pytest
 
 from closeloop.model import Cursor
 from closeloop.store import Store
-
-from .conftest import FakeClock
+from closeloop.testing.clock import FakeClock
 
 SEEN = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from closeloop.model import Cursor, NativeRecord, Page
+from closeloop.testing.clock import FakeClock
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.hubspot.adapter import TOUCH_CACHE_PAGES
 from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
@@ -29,19 +30,6 @@ ARCHIVED = {"contacts": "GET /crm/v3/objects/contacts?archived", "deals": "GET /
 SEARCH = {"contacts": "POST /crm/v3/objects/contacts/search", "deals": "POST /crm/v3/objects/deals/search"}
 BATCH_READ = "POST /crm/v3/objects/contacts/batch/read"
 SUBMISSIONS = "GET /contacts/v1/contact/vids/batch/"  # form submissions: one call per 100 contacts that converted
-
-
-@dataclass
-class SteppedClock:
-    """The time the sandbox stamps and the connector schedules by; it moves only when a test steps it."""
-
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def step(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -76,7 +64,7 @@ class Portal:
     """A seeded sandbox, the clock it shares with the connector, and the connector's calls."""
 
     sandbox: HubSpotSandbox
-    clock: SteppedClock
+    clock: FakeClock
     calls: Calls
     connector: HubSpotConnector
 
@@ -90,7 +78,7 @@ async def portal(hubspot: SimpleNamespace) -> AsyncIterator[Build]:
     made: list[HubSpotConnector] = []
 
     def build(people: int = 12, deals: int = 0, **settings: Any) -> Portal:
-        clock = SteppedClock()
+        clock = FakeClock(START)
         sandbox = create_sandbox(seed=41, people=people, deals=deals, clock=clock)
         calls = Calls()
         overrides = {**hubspot.fast_search(sandbox), "page_size": None, **settings}
@@ -193,9 +181,9 @@ async def test_archived_list_read_at_most_every_archived_check_seconds(portal: B
         return p.calls.take()
 
     first = await cycle()
-    p.clock.step(599)
+    p.clock.advance(599)
     early = await cycle()
-    p.clock.step(1)
+    p.clock.advance(1)
     due = await cycle()
 
     assert (first[ARCHIVED["contacts"]], first[ARCHIVED["deals"]]) == (1, 1)
@@ -219,19 +207,19 @@ async def test_deletion_between_sweeps_is_not_missed(portal: Build) -> None:
     table = p.sandbox.table("contacts")
     rows = list(table.live())
     table.delete(rows[0].id)  # before the second sweep's since: not handed out again by the third
-    p.clock.step(600)
+    p.clock.advance(600)
     table.update(rows[4].id, {"firstname": "Seen"})
-    p.clock.step(10)
+    p.clock.advance(10)
     cursor = lookback(await read_all(p.connector, "contacts"))  # sweep 1
-    p.clock.step(1000)
+    p.clock.advance(1000)
     await read_all(p.connector, "contacts", cursor)  # sweep 2, in a stream from ``cursor``
-    p.clock.step(10)
+    p.clock.advance(10)
     table.delete(rows[1].id)
-    p.clock.step(10)
+    p.clock.advance(10)
     table.update(rows[2].id, {"firstname": "Later"})
     between = await read_all(p.connector, "contacts", cursor)  # no sweep due: the edits only
     cursor = between[-1].position  # the engine's cursor moves past the deletion
-    p.clock.step(900)
+    p.clock.advance(900)
     swept = await read_all(p.connector, "contacts", cursor)  # sweep 3
 
     assert [(r.id, r.deleted) for r in between] == [(rows[4].id, False), (rows[2].id, False)]
@@ -247,11 +235,11 @@ async def test_first_sweep_after_start_reads_whole_archive(portal: Build) -> Non
     rows = list(table.live())
     table.delete(rows[0].id)
     table.merge(rows[1].id, rows[2].id)
-    p.clock.step(3600)
+    p.clock.advance(3600)
     table.update(rows[3].id, {"firstname": "Later"})
     cursor = Cursor(p.clock.now - LOOKBACK, "")  # a restarted process: its stored cursor is past both
     swept = await read_all(p.connector, "contacts", cursor)
-    p.clock.step(900)
+    p.clock.advance(900)
     next_sweep = await read_all(p.connector, "contacts", cursor)
 
     gone = {r.id: r.merged_into for r in swept if r.deleted}
@@ -269,7 +257,7 @@ async def test_sweep_given_up_midway_runs_again(portal: Build) -> None:
     async for _page in stream:
         break  # the engine gave up after one page (a crash, an outage)
     await stream.aclose()
-    p.clock.step(60)
+    p.clock.advance(60)
     again = await read_all(p.connector, "contacts", Cursor(START, ""))
 
     assert [(r.id, r.deleted) for r in again] == [(victim.id, True)]
@@ -279,7 +267,7 @@ async def test_quiet_cycle_one_search_per_object(portal: Build) -> None:
     p = portal(people=30, deals=6)
     contacts, deals = await read_all(p.connector, "contacts"), await read_all(p.connector, "deals")
     p.calls.take()
-    p.clock.step(300)  # the next scheduled cycle
+    p.clock.advance(300)  # the next scheduled cycle
     again = {obj: await read_all(p.connector, obj, lookback(found)) for obj, found in
              (("contacts", contacts), ("deals", deals))}  # fmt: skip
     touches = await p.connector.touchpoints("contacts", [r.id for r in again["contacts"]], None)

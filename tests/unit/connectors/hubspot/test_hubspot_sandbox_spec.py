@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 from functools import cache
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,9 +12,10 @@ import jsonschema
 import pytest
 
 from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
+from tests.specs import needs_specs, spec_dir
 
-SPECS = Path(__file__).resolve().parents[4].parent / "shared" / "specs" / "hubspot"  # <repo>/../shared/specs
-pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason=f"official HubSpot specs not present at {SPECS}")
+SPECS = spec_dir("hubspot")
+pytestmark = needs_specs("hubspot")
 
 
 @cache

@@ -7,7 +7,6 @@ import copy
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,16 +14,16 @@ import jsonschema
 import pytest
 
 from connectors.marketo.sandbox import MarketoSandbox, create_sandbox
+from tests.specs import spec_dir
 
-# shared/ sits beside the repository (tests/unit/connectors/marketo -> repo -> its parent).
-SPECS = Path(__file__).resolve().parents[4].parent / "shared" / "specs" / "marketo"
+SPECS = spec_dir("marketo")
 SPEC_DIR = SPECS if (SPECS / "swagger-mapi.json").exists() else None
 
 
 def definitions() -> dict[str, Any]:
     """Definitions of both Swagger files; Attribute.value is loosened (see below)."""
     if SPEC_DIR is None:
-        pytest.skip("the official Marketo specs (shared/specs/marketo) are not present")
+        pytest.skip(f"the official Marketo specs are not present at {SPECS}")
     defs: dict[str, Any] = {}
     for name in ("swagger-mapi.json", "swagger-identity.json"):
         defs.update(json.loads((SPEC_DIR / name).read_text())["definitions"])

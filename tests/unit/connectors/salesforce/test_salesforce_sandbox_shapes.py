@@ -8,7 +8,6 @@ bodies. If an official spec ever lands under <repo>/../shared/specs/salesforce, 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,8 +15,9 @@ import jsonschema
 import pytest
 
 from connectors.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, create_sandbox
+from tests.specs import spec_dir
 
-SPECS = Path(__file__).resolve().parents[4].parent / "shared" / "specs" / "salesforce"  # <repo>/../shared/specs
+SPECS = spec_dir("salesforce")
 ID18 = {"type": "string", "pattern": "^[a-zA-Z0-9]{18}$"}
 ERRORS = {
     "type": "array",

@@ -6,7 +6,6 @@ import copy
 import json
 from collections.abc import AsyncIterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,9 +13,10 @@ import jsonschema
 import pytest
 
 from connectors.zoho.sandbox import ZohoSandbox, create_sandbox
+from tests.specs import needs_specs, spec_dir
 
-SPECS = Path(__file__).resolve().parents[4].parent / "shared" / "specs" / "zoho"  # <repo>/../shared/specs
-pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason=f"official Zoho specs not present at {SPECS}")
+SPECS = spec_dir("zoho")
+pytestmark = needs_specs("zoho")
 REMOTE = "https://raw.githubusercontent.com/Zohocorp-Pvt-Ltd/crm-oas/refs/heads/main/v8.0/"
 
 

@@ -1,6 +1,6 @@
 """An in-memory connector for tests of the engine and the loop: an ordered change stream, upserts, per-record
-rejections, restricted picklists, outages, touchpoints and counters. Shipped so connector and plugin authors can
-test sync behaviour without a vendor."""
+rejections, restricted picklists, outages, touchpoints and counters. Kept with the tests: a connector author tests a
+connector with the conformance kit (``closeloop.testing.conformance``) against its own sandbox instead."""
 
 from __future__ import annotations
 
@@ -31,17 +31,12 @@ from closeloop.model import (
     WriteResult,
     WriteStatus,
 )
+from closeloop.testing.clock import FakeClock
 
 
-class FakeClock:
+def ticking_clock() -> FakeClock:
     """A clock that ticks one second every time it is read, so every write gets a later stamp."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
+    return FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), tick=timedelta(seconds=1))
 
 
 @dataclass

@@ -1,0 +1,190 @@
+"""The store's SQL is written once, in SQLite's dialect; this turns a statement into PostgreSQL's.
+
+Every table module keeps one text per statement, so both back-ends run the same queries. The few constructs
+where the dialects differ are rewritten here, in one place, and nowhere else:
+
+- ``?`` and ``:name`` placeholders become psycopg's ``%s`` and ``%(name)s`` (a literal ``%`` becomes ``%%``);
+- ``x IN (SELECT value FROM json_each(?))`` (an id list passed as one JSON array) becomes ``x = ANY(%s)``, and
+  the statement remembers which parameter to decode into a list, so PostgreSQL gets a typed array;
+- ``? IS NULL`` becomes ``CAST(%s AS TEXT) IS NULL`` (PostgreSQL must know a parameter's type; every such
+  optional filter in the store compares text);
+- ``INSERT OR IGNORE`` becomes ``INSERT ... ON CONFLICT DO NOTHING``; ``INSERT OR REPLACE`` becomes an upsert on
+  the table's primary key; ``ON CONFLICT DO UPDATE`` without a target gets the primary key as its target;
+- in ``DO UPDATE SET``, a bare column on the right-hand side means the stored row in SQLite but is ambiguous in
+  PostgreSQL (it could be ``excluded``'s): it is qualified with the table's name;
+- a single-row ``INSERT`` into a table with an ``id`` key gets ``RETURNING id``, which stands in for SQLite's
+  ``lastrowid``.
+
+The translation is a pure function of the text, cached, so a statement costs one dictionary lookup after its
+first use.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "golden": ("id",),
+    "links": ("system", "object", "native_id"),
+    "cursors": ("connection", "system", "object"),
+    "rollups": ("contact_golden_id",),
+    "associations": ("deal_golden_id", "contact_golden_id"),
+    "pending_associations": ("connection", "deal_golden_id", "system", "object", "contact_native_id"),
+    "golden_keys": ("entity", "key", "value", "golden_id"),
+    "ledger_contacts": ("contact_golden_id", "ledger_id"),
+}
+"""Conflict targets for the SQLite forms that leave them implicit (``INSERT OR REPLACE``, a bare ``ON CONFLICT``)."""
+
+ID_TABLES = frozenset({"outbox", "quarantine", "runs", "ledger", "touchpoints"})
+"""Tables whose key is a generated integer ``id`` (SQLite's rowid), so an insert can report the id it took."""
+
+_KEYWORDS = frozenset(
+    {"and", "or", "not", "is", "null", "in", "case", "when", "then", "else", "end", "excluded", "true", "false"}
+    | {"cast", "as", "text"}
+)
+
+
+class DialectError(ValueError):
+    """A statement uses a SQLite construct this module does not know how to translate."""
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A statement in PostgreSQL's dialect, with what the caller must do around it."""
+
+    sql: str
+    list_params: tuple[int, ...] = ()
+    """Positions of parameters that arrive as a JSON array text and must be passed as a list."""
+    returns_id: bool = False
+    """The statement ends in ``RETURNING id``: its first row's first value is the inserted row's id."""
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<string>'(?:[^']|'')*')
+    | (?P<ident>"(?:[^"]|"")*"|[A-Za-z_][A-Za-z_0-9]*)
+    | (?P<param>\?)
+    | (?P<named>(?<!:):[A-Za-z_][A-Za-z_0-9]*)
+    | (?P<space>\s+)
+    | (?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_ID_LIST = re.compile(r"\bIN\s*\(\s*SELECT\s+value\s+FROM\s+json_each\s*\(\s*\?\s*\)\s*\)", re.IGNORECASE)
+_LIST_MARK = "\x00list\x00"
+_IS_NULL = re.compile(r"\?(\s+IS\s+NULL\b)", re.IGNORECASE)
+_INSERT = re.compile(
+    r"^\s*INSERT\s+(?:OR\s+(?P<mode>IGNORE|REPLACE)\s+)?INTO\s+(?P<table>\w+)\s*\((?P<columns>[^)]*)\)",
+    re.IGNORECASE,
+)
+_BARE_CONFLICT = re.compile(r"\bON\s+CONFLICT\s+DO\s+UPDATE\b", re.IGNORECASE)
+_DO_UPDATE_SET = re.compile(r"\bDO\s+UPDATE\s+SET\b", re.IGNORECASE)
+_RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)
+def to_postgres(sql: str, *, many: bool = False) -> Statement:
+    """``sql`` (SQLite's dialect, as the table modules write it) in PostgreSQL's; ``many``: run by executemany."""
+    text = _ID_LIST.sub(_LIST_MARK, sql)
+    text = _IS_NULL.sub(r"CAST(? AS TEXT)\1", text)
+    insert = _INSERT.match(text)
+    returns_id = False
+    if insert is not None:
+        table = insert["table"]
+        mode = (insert["mode"] or "").upper()
+        text = _INSERT.sub(lambda m: f"INSERT INTO {m['table']} ({m['columns']})", text, count=1)
+        if mode == "IGNORE":
+            text = text.rstrip() + " ON CONFLICT DO NOTHING"
+        elif mode == "REPLACE":
+            text = text.rstrip() + _replace_clause(table, insert["columns"])
+        if _BARE_CONFLICT.search(text):
+            text = _BARE_CONFLICT.sub(f"ON CONFLICT ({', '.join(_key(table))}) DO UPDATE", text)
+        text = _qualify_update(text, table)
+        if table in ID_TABLES and not many and not _RETURNING.search(text):
+            text = text.rstrip() + " RETURNING id"
+            returns_id = True
+    converted, list_params = _placeholders(text)
+    return Statement(converted, list_params, returns_id)
+
+
+def _key(table: str) -> tuple[str, ...]:
+    try:
+        return PRIMARY_KEYS[table]
+    except KeyError:
+        raise DialectError(f"no primary key known for table {table!r}: add it to dialect.PRIMARY_KEYS") from None
+
+
+def _replace_clause(table: str, columns: str) -> str:
+    key = _key(table)
+    names = [c.strip() for c in columns.split(",")]
+    rest = [c for c in names if c.strip('"') not in key]
+    if not rest:
+        return f" ON CONFLICT ({', '.join(key)}) DO NOTHING"
+    sets = ", ".join(f"{c} = excluded.{c}" for c in rest)
+    return f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
+
+
+def _qualify_update(text: str, table: str) -> str:
+    """In ``DO UPDATE SET a = expr, ...``, write bare columns inside each ``expr`` as ``table.column``."""
+    found = _DO_UPDATE_SET.search(text)
+    if found is None:
+        return text
+    head, tail = text[: found.end()], text[found.end() :]
+    out: list[str] = []
+    depth = 0
+    left_side = True  # the next identifier at depth 0 is an assignment target, which stays bare
+    previous = ""
+    for match in _TOKEN.finditer(tail):
+        kind, piece = match.lastgroup, match.group()
+        if kind == "ident":
+            lowered = piece.lower()
+            if lowered in ("returning", "where") and depth == 0:
+                out.append(tail[match.start() :])
+                break
+            if left_side and depth == 0:
+                left_side = False
+            elif previous != "." and lowered not in _KEYWORDS and not _calls(tail, match.end()):
+                piece = f"{table}.{piece}"
+        elif kind == "other":
+            if piece == "(":
+                depth += 1
+            elif piece == ")":
+                depth -= 1
+            elif piece == "," and depth == 0:
+                left_side = True
+        out.append(piece)
+        if kind != "space":
+            previous = piece
+    return head + "".join(out)
+
+
+def _calls(text: str, end: int) -> bool:
+    """Whether the identifier ending at ``end`` is a function name (followed by an opening parenthesis)."""
+    rest = text[end:].lstrip()
+    return rest.startswith("(")
+
+
+def _placeholders(text: str) -> tuple[str, tuple[int, ...]]:
+    """Rewrite placeholders for psycopg and find the id-list parameters by position."""
+    out: list[str] = []
+    lists: list[int] = []
+    position = 0
+    for match in _TOKEN.finditer(text.replace(_LIST_MARK, "= ANY(\x00)")):
+        kind, piece = match.lastgroup, match.group()
+        if kind == "param":
+            out.append("%s")
+            position += 1
+        elif kind == "named":
+            out.append(f"%({piece[1:]})s")
+        elif kind == "other" and piece == "\x00":
+            out.append("%s")
+            lists.append(position)
+            position += 1
+        elif piece == "%":
+            out.append("%%")
+        else:
+            out.append(piece.replace("%", "%%") if kind == "string" else piece)
+    return "".join(out), tuple(lists)

@@ -1,0 +1,393 @@
+"""The PostgreSQL state store: the same table code as SQLite's, on one psycopg 3 connection.
+
+The table modules write SQLite's dialect; ``PgConnection`` runs each statement through ``dialect.to_postgres`` and
+offers the slice of ``sqlite3.Connection`` they use (``execute``, ``executemany``, ``rowcount``, ``lastrowid``,
+``total_changes``), so one body of SQL serves both back-ends. Transactions are the connection's own: the outer
+block is BEGIN/COMMIT, nested blocks are savepoints, as in SQLite; a lock keeps other threads out for the whole
+block. The tables live in the first schema of the connection's ``search_path`` (see ``connect``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import psycopg
+from psycopg import pq
+
+from closeloop.model import now_utc
+from closeloop.store.db import StoreError, ts
+from closeloop.store.dialect import to_postgres
+from closeloop.store.key_tables import KeyTables
+from closeloop.store.loop_tables import LoopTables
+from closeloop.store.migrations import MIGRATIONS, Migrations, SchemaTooNewError
+from closeloop.store.pg_schema import PG_MIGRATIONS
+from closeloop.store.queue_tables import QueueTables
+from closeloop.store.sync_tables import SyncTables
+from closeloop.store.url import is_postgres_url, redact
+
+if TYPE_CHECKING:
+    from closeloop.store.api import StateStore
+
+APPLICATION_NAME = "closeloop"
+CONNECT_TIMEOUT_S = 10
+_MIGRATION_LOCK = 0x636C6F73656C6F6F  # "closeloop" as a 64-bit advisory lock key: one migrator at a time
+
+
+class PgRow:
+    """A result row read by column name or position, like ``sqlite3.Row``."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, values: Sequence[Any], index: Mapping[str, int]) -> None:
+        self._values = values
+        self._index = index
+
+    def __getitem__(self, key: int | str, /) -> Any:
+        if key.__class__ is str:
+            return self._values[self._index[key]]
+        return self._values[key]  # type: ignore[index]
+
+    def keys(self) -> list[str]:
+        """The column names, in order."""
+        return list(self._index)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"PgRow({dict(zip(self._index, self._values, strict=True))!r})"
+
+
+def _row_factory(cursor: psycopg.Cursor[Any]) -> Callable[[Sequence[Any]], PgRow]:
+    description = cursor.description or []
+    index = {column.name: i for i, column in enumerate(description)}
+
+    def make(values: Sequence[Any]) -> PgRow:
+        return PgRow(values, index)
+
+    return make
+
+
+@dataclass(slots=True)
+class PgResult:
+    """What a statement left behind: changed rows, the inserted id, and its rows to fetch."""
+
+    cursor: psycopg.Cursor[Any]
+    rowcount: int
+    lastrowid: int | None = None
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+        return self.cursor.fetchone() if self.cursor.description is not None else None
+
+    def fetchall(self) -> list[Any]:
+        """Every remaining row."""
+        return self.cursor.fetchall() if self.cursor.description is not None else []
+
+
+def _decode_lists(params: Any, positions: tuple[int, ...]) -> Any:
+    """Turn the JSON id-list parameters (``db.id_list``) into lists, which psycopg sends as typed arrays."""
+    if not positions:
+        return params
+    decoded = list(params)
+    for i in positions:
+        decoded[i] = orjson.loads(decoded[i])
+    return decoded
+
+
+class PgConnection:
+    """The part of ``sqlite3.Connection`` the table modules use, on a psycopg connection, SQL translated."""
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+        self.total_changes = 0
+        self.trace: Callable[[str], None] | None = None
+        """Called with every statement as sent (tests count queries with it, as with SQLite's trace callback)."""
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on the connection."""
+        return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
+
+    def execute(self, sql: str, parameters: Any = (), /) -> PgResult:
+        """Run one statement written in SQLite's dialect."""
+        statement = to_postgres(sql)
+        if self.trace is not None:
+            self.trace(statement.sql)
+        cursor = self.raw.cursor(row_factory=_row_factory)
+        cursor.execute(statement.sql, _decode_lists(parameters, statement.list_params) or None)
+        changed = max(cursor.rowcount, 0)
+        lastrowid = None
+        if statement.returns_id:
+            found = cursor.fetchone()
+            lastrowid = None if found is None else int(found[0])
+        if cursor.description is None or statement.returns_id:
+            self.total_changes += changed
+        return PgResult(cursor, changed, lastrowid)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> PgResult:
+        """Run one statement (SQLite's dialect) once per parameter row, pipelined in one round trip."""
+        statement = to_postgres(sql, many=True)
+        if self.trace is not None:
+            self.trace(statement.sql)
+        rows = [_decode_lists(p, statement.list_params) for p in parameters]
+        cursor = self.raw.cursor(row_factory=_row_factory)
+        if rows:
+            cursor.executemany(statement.sql, rows)
+        changed = max(cursor.rowcount, 0) if rows else 0
+        self.total_changes += changed
+        return PgResult(cursor, changed)
+
+    def insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """Insert ``rows`` with ``sql`` (SQLite's dialect, a table with an ``id`` key); their ids in input order.
+
+        Ids come back from ``RETURNING``: another replica inserting at the same time may take ids in between, so
+        they need not be consecutive.
+        """
+        statement = to_postgres(sql)
+        cursor = self.raw.cursor()
+        cursor.executemany(statement.sql, rows, returning=True)
+        ids: list[int] = []
+        while True:
+            found = cursor.fetchone()
+            if found is not None:
+                ids.append(int(found[0]))
+            if not cursor.nextset():
+                break
+        self.total_changes += len(ids)
+        return ids
+
+
+class PgTransactions:
+    """The outer block is a transaction, inner blocks are savepoints (psycopg's own nesting), under the lock."""
+
+    def __init__(self, conn: PgConnection, lock: threading.RLock) -> None:
+        self._conn = conn
+        self._lock = lock
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        """Run the block atomically; an exception undoes everything the block wrote, then propagates."""
+        with self._lock, self._conn.raw.transaction():
+            yield
+
+
+class PgAccess:
+    """``Access`` on one PostgreSQL connection."""
+
+    def __init__(self, conn: PgConnection, clock: Callable[[], datetime], lock: threading.RLock) -> None:
+        self.conn = conn
+        self.lock = lock
+        self.transaction = PgTransactions(conn, lock)
+        self.clock = clock
+
+    def rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[PgRow]:
+        """Run a query under the lock and fetch every row."""
+        with self.lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def row(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> PgRow | None:
+        """Run a query under the lock and fetch its first row, if any."""
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+    def now(self) -> str:
+        """The injected clock's current time, encoded for storage."""
+        return ts(self.clock())
+
+    def insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """Insert ``rows`` (inside the caller's transaction) into a table keyed by ``id``; their ids, in order."""
+        with self.lock:
+            return self.conn.insert_ids(sql, rows)
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    """An autocommit connection to ``url`` (TLS and other libpq options pass through the URL's query).
+
+    The URL's password never appears in the error: a failure names the redacted URL.
+    """
+    if not is_postgres_url(url):
+        raise StoreError(f"{redact(url)}: not a PostgreSQL URL (postgresql://user@host:5432/database)")
+    try:
+        return psycopg.connect(
+            url, autocommit=True, application_name=APPLICATION_NAME, connect_timeout=CONNECT_TIMEOUT_S
+        )
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot connect to the state store {redact(url)}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What ``migrate`` did: the version found, the version left, and the steps applied in between."""
+
+    before: int
+    after: int
+    steps: tuple[tuple[int, str], ...]
+
+
+def current_version(conn: PgConnection) -> int:
+    """The schema version in the connection's schema; 0 when it holds no table, an error for a foreign one."""
+    schema = conn.execute("SELECT current_schema()").fetchone()[0]
+    if schema is None:
+        raise StoreError(
+            "no schema to create the state store in: the search_path names no existing schema "
+            "(create one the closeloop role owns, or set options=-csearch_path%3D<schema> in the URL)"
+        )
+    tables = {
+        str(row[0])
+        for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", (schema,)
+        ).fetchall()
+    }
+    if "schema_version" not in tables:
+        if tables:
+            raise StoreError(
+                f"schema {schema!r} holds tables but no schema_version: it is not a closeloop state store "
+                "(closeloop will not rebuild it; point it at an empty schema)"
+            )
+        return 0
+    return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
+
+
+def migrate(conn: PgConnection, registry: Migrations, *, transaction: PgTransactions, now: str) -> Applied:
+    """Bring the schema up to ``registry.latest``, one transaction per step (its PostgreSQL form, ``pg_schema``)."""
+    found = current_version(conn)
+    if found > registry.latest:
+        raise SchemaTooNewError(
+            f"the state store is at schema version {found}, but this closeloop knows versions up to "
+            f"{registry.latest}: upgrade closeloop, or restore a backup taken before the upgrade "
+            "(closeloop never downgrades a store)"
+        )
+    applied: list[tuple[int, str]] = []
+    for step in registry.steps:
+        if step.version <= found:
+            continue
+        ddl = PG_MIGRATIONS.get(step.version)
+        if ddl is None:
+            raise StoreError(
+                f"migration {step.version} ({step.name}) has no PostgreSQL form: closeloop.store.pg_schema "
+                "must translate every migration"
+            )
+        with transaction():
+            # Replicas starting together: one migrates, the others wait here and then find the step done.
+            conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            if step.version <= current_version(conn):
+                continue
+            conn.raw.execute(ddl.encode())  # bytes: a script without parameters, run as it is written
+            conn.execute(
+                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                (step.version, step.name, now),
+            )
+            applied.append((step.version, step.name))
+    return Applied(found, current_version(conn), tuple(applied))
+
+
+class PostgresStore(SyncTables, KeyTables, QueueTables, LoopTables):
+    """The state store in a PostgreSQL schema; the only owner of its connection.
+
+    Thread-safe as ``Store`` is: a lock serialises calls, and a transaction holds it for its whole block.
+    """
+
+    _a: PgAccess
+
+    def __init__(self, access: PgAccess, url: str) -> None:
+        """Wrap an open connection; use ``PostgresStore.open`` rather than calling this."""
+        self._a = access
+        self.location = redact(url)
+        self.schema_version = 0
+        self.applied: Applied | None = None
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        clock: Callable[[], datetime] = now_utc,
+        migrations: Migrations = MIGRATIONS,
+        interrupt_running: bool = True,
+    ) -> PostgresStore:
+        """Connect to ``url`` and migrate its schema.
+
+        ``interrupt_running`` marks runs left 'running' as 'interrupted' (as SQLite's store does on open); with
+        several replicas on one database only a process that knows no other is running may pass True.
+        """
+        lock = threading.RLock()
+        conn = PgConnection(connect(url))
+        store = cls(PgAccess(conn, clock, lock), url)
+        try:
+            store.applied = migrate(conn, migrations, transaction=store._a.transaction, now=ts(clock()))
+            store.schema_version = store.applied.after
+            if interrupt_running and store.schema_version >= 1:
+                store.interrupt_running_runs()
+        except psycopg.Error as exc:
+            conn.raw.close()
+            raise StoreError(f"state store {store.location}: {_first_line(exc)}") from None
+        except BaseException:
+            conn.raw.close()
+            raise
+        return store
+
+    @property
+    def connection(self) -> psycopg.Connection[Any]:
+        """The psycopg connection (for a caller that needs the same session, e.g. session advisory locks)."""
+        return self._a.conn.raw
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything written inside the block commits together or not at all; nested blocks join it."""
+        with self._a.transaction():
+            yield
+
+    def integrity_check(self) -> str:
+        """'ok', or the problems found: constraints not validated, and ledger triggers someone disabled."""
+        problems = [
+            f"constraint {row[0]} on {row[1]} is not validated"
+            for row in self._a.rows(
+                "SELECT c.conname, t.relname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid"
+                " WHERE t.relnamespace = current_schema()::regnamespace AND NOT c.convalidated"
+            )
+        ]
+        triggers = {
+            str(row[0]): str(row[1])
+            for row in self._a.rows(
+                "SELECT g.tgname, g.tgenabled FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid"
+                " WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = 'ledger'"
+                " AND NOT g.tgisinternal"
+            )
+        }
+        for name in ("ledger_no_update", "ledger_no_delete", "ledger_no_truncate", "ledger_contacts_fill"):
+            state = triggers.get(name)
+            if state is None:
+                problems.append(f"trigger {name} on ledger is missing")
+            elif state == "D":
+                problems.append(f"trigger {name} on ledger is disabled")
+        return "\n".join(problems) or "ok"
+
+    def close(self) -> None:
+        """Close the connection; the store is unusable afterwards."""
+        with self._a.lock:
+            self._a.conn.raw.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+if TYPE_CHECKING:
+
+    def _conforms(store: PostgresStore) -> StateStore:
+        """Let mypy prove that PostgresStore offers everything StateStore promises."""
+        return store

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from closeloop.config.commands import schema_command, validate_command
 from closeloop.config.loader import load_config
@@ -18,9 +19,15 @@ from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 from closeloop.http.redact import register_secret
 from closeloop.logs import setup_logging
 from closeloop.settings import Settings
-from closeloop.store import Store
+from closeloop.store import AnyStore, open_state_store
 from closeloop.store.db import StoreError
 from closeloop.store.lock import StateLock, StoreLocked
+from closeloop.store.opening import migrate_store
+from closeloop.store.url import is_postgres_url, password_of
+from closeloop.store.url import redact as redact_url
+
+if TYPE_CHECKING:
+    from closeloop.store.postgres import PgWriterLock
 
 log = logging.getLogger("closeloop")
 
@@ -47,7 +54,22 @@ def load(args: argparse.Namespace) -> LoadedConfig | None:
         return None
     for secret in config.secrets():
         register_secret(secret)
+    url_problem = state_url_problem(settings)
+    if url_problem is not None:
+        print(url_problem, file=sys.stderr)
+        return None
+    if settings.state_url is not None:
+        register_secret(password_of(settings.state_url.get_secret_value()))
     return config
+
+
+def state_url_problem(settings: Settings) -> str | None:
+    """Why $CLOSELOOP_STATE_URL cannot be used (the URL itself is never echoed: it may hold a password)."""
+    if settings.state_url is None or is_postgres_url(settings.state_url.get_secret_value()):
+        return None
+    return (
+        "CLOSELOOP_STATE_URL must be a PostgreSQL URL, postgresql://user@host:5432/database; unset it to use state.path"
+    )
 
 
 class NoStore(Exception):
@@ -59,29 +81,66 @@ def state_path(config: LoadedConfig) -> Path:
     return config.state.resolve(_settings().state_dir)
 
 
-def open_store(config: LoadedConfig, *, create: bool = True, interrupt: bool = True) -> Store:
+def state_target(config: LoadedConfig) -> str | Path:
+    """The state store: $CLOSELOOP_STATE_URL, else the config's ``state.url``, else its SQLite file (state_path)."""
+    settings = _settings()
+    return config.state.target(settings.state_dir, settings.state_url)
+
+
+def open_store(config: LoadedConfig, *, create: bool = True, interrupt: bool = True) -> AnyStore:
     """The state store the configuration names. Commands that only read pass ``create=False`` (no store is made
     where none is: :class:`NoStore`); those that run nothing pass ``interrupt=False``, leaving a running daemon's
     runs alone."""
-    path = state_path(config)
-    if not create and not path.exists():
-        raise NoStore(
-            f"no state store at {path}: no sync has run with this configuration yet, "
-            "or state.path / CLOSELOOP_STATE_DIR points elsewhere"
-        )
-    # The store holds customer data: its folder is the owner's alone (the file itself is created 0600).
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return Store.open(path, interrupt_running=interrupt)
+    target = state_target(config)
+    if isinstance(target, Path):
+        if not create and not target.exists():
+            raise NoStore(
+                f"no state store at {target}: no sync has run with this configuration yet, "
+                "or state.path / CLOSELOOP_STATE_DIR points elsewhere"
+            )
+        # The store holds customer data: its folder is the owner's alone (the file itself is created 0600).
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return open_state_store(target, interrupt_running=interrupt, create=create)
 
 
 @contextmanager
-def _writer(config: LoadedConfig) -> Iterator[Store]:
+def _writer(config: LoadedConfig) -> Iterator[AnyStore]:
     """The store with its writer's lock: the daemon and every syncing command take the same one."""
-    path = state_path(config)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = state_target(config)
+    lock: StateLock | PgWriterLock
+    if isinstance(target, Path):
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = StateLock(target)
+    else:
+        from closeloop.store.postgres import PgWriterLock
+
+        lock = PgWriterLock(target)
     # The lock comes before opening: opening marks 'running' runs interrupted.
-    with StateLock(path), open_store(config) as store:
+    with lock, open_store(config) as store:
         yield store
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """Bring the state store to this closeloop's schema (creating it if need be) and say what was applied."""
+    config = load(args)
+    if config is None:
+        return EXIT_USAGE
+    target = state_target(config)
+    where = str(target) if isinstance(target, Path) else redact_url(target)
+    try:
+        if isinstance(target, Path):
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        applied = migrate_store(target)
+    except (StoreError, OSError) as exc:
+        print(f"closeloop migrate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for version, name in applied.steps:
+        print(f"applied migration {version}: {name}")
+    if applied.steps:
+        print(f"{where}: schema version {applied.before} -> {applied.after}")
+    else:
+        print(f"{where}: schema version {applied.after}, up to date; nothing applied")
+    return EXIT_OK
 
 
 def _with_engine(args: argparse.Namespace, work: Callable[..., Awaitable[int]], *, writes: bool = True) -> int:
@@ -94,7 +153,7 @@ def _with_engine(args: argparse.Namespace, work: Callable[..., Awaitable[int]], 
     if names is None:
         return EXIT_USAGE
 
-    async def go(store: Store) -> int:
+    async def go(store: AnyStore) -> int:
         async with Engine(config, store) as engine:
             return await work(engine, names)
 
@@ -170,7 +229,7 @@ def schema(args: argparse.Namespace) -> int:
     return schema_command()
 
 
-def _reading(args: argparse.Namespace, work: Callable[[LoadedConfig, Store], int]) -> int:
+def _reading(args: argparse.Namespace, work: Callable[[LoadedConfig, AnyStore], int]) -> int:
     """Run ``work`` on the existing state store, opened without disturbing a running daemon."""
     config = load(args)
     if config is None:
@@ -187,7 +246,7 @@ def status(args: argparse.Namespace) -> int:
     """Connections with their cursors and outbox depth, and the latest runs."""
     from closeloop.report_cli import print_status
 
-    def work(config: LoadedConfig, store: Store) -> int:
+    def work(config: LoadedConfig, store: AnyStore) -> int:
         print_status(config, store)
         return EXIT_OK
 
@@ -198,7 +257,7 @@ def errors(args: argparse.Namespace) -> int:
     """List quarantined records; --retry ID|all queues a retry, --ignore ID silences one."""
     from closeloop.report_cli import print_errors
 
-    def work(config: LoadedConfig, store: Store) -> int:
+    def work(config: LoadedConfig, store: AnyStore) -> int:
         if args.retry is not None:
             count = store.mark_retry(args.retry)
             print(f"{count} record(s) will be retried by the next sync")

@@ -26,7 +26,7 @@ from closeloop.daemon_parts.settings import DaemonSettings
 from closeloop.engine.runtime import Engine
 from closeloop.http import HttpClient, register_secret
 from closeloop.model import now_utc
-from closeloop.store import RunStatus, Store
+from closeloop.store import AnyStore, RunStatus
 
 log = logging.getLogger("closeloop.daemon")
 
@@ -60,8 +60,8 @@ class Daemon:
         self,
         settings: DaemonSettings,
         config: LoadedConfig,
-        store: Store,
-        db_path: Path,
+        store: AnyStore,
+        db_path: Path | None,
         *,
         clock: Callable[[], datetime] = now_utc,
     ) -> None:
@@ -69,6 +69,7 @@ class Daemon:
         self.config = config
         self.store = store
         self.db_path = db_path
+        self._target = config.state.target(settings.state_dir, settings.state_url)
         self.clock = clock
         self.engine = Engine(config, store, clock=clock)
         self.metrics = DaemonMetrics()
@@ -184,7 +185,8 @@ class Daemon:
         names = [c.name for c in self.config.connections]
         return check_readiness(
             connection_health(self.store, names),
-            store_problem=store_problem(self.db_path),
+            # A PostgreSQL store (no file) shows its trouble through the runs it fails (StoreUnavailable).
+            store_problem=store_problem(self.db_path) if self.db_path is not None else None,
             now=self.clock(),
             started_at=self.started_at,
             threshold=timedelta(seconds=self.settings.ready_failing_seconds),
@@ -200,8 +202,8 @@ class Daemon:
                 return False
             for secret in config.secrets():
                 register_secret(secret)
-            if config.state.resolve(self.settings.state_dir) != self.db_path:
-                log.warning("state.path changed; a new state store takes a restart, the current one stays in use")
+            if config.state.target(self.settings.state_dir, self.settings.state_url) != self._target:
+                log.warning("the state store changed; a new state store takes a restart, the current one stays in use")
             await self.scheduler.hold()
             try:
                 old, self.engine, self.config = self.engine, Engine(config, self.store, clock=self.clock), config

@@ -30,6 +30,10 @@ class StoreError(Exception):
     """The state store cannot be opened or used as it is."""
 
 
+class StoreUnavailable(StoreError):
+    """The state store's server cannot be reached (connection lost or refused); it may come back by itself."""
+
+
 def _create_private(path: Path) -> None:
     """Create ``path`` empty with mode 0600 unless it exists, so no other user can ever read it."""
     try:

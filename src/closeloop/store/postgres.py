@@ -21,11 +21,12 @@ import psycopg
 from psycopg import pq
 
 from closeloop.model import now_utc
-from closeloop.store.db import StoreError, ts
+from closeloop.store.db import StoreError, StoreUnavailable, ts
 from closeloop.store.dialect import to_postgres
 from closeloop.store.key_tables import KeyTables
+from closeloop.store.lock import StoreLocked
 from closeloop.store.loop_tables import LoopTables
-from closeloop.store.migrations import MIGRATIONS, Migrations, SchemaTooNewError
+from closeloop.store.migrations import MIGRATIONS, Applied, Migrations, SchemaTooNewError
 from closeloop.store.pg_schema import PG_MIGRATIONS
 from closeloop.store.queue_tables import QueueTables
 from closeloop.store.sync_tables import SyncTables
@@ -102,26 +103,62 @@ def _decode_lists(params: Any, positions: tuple[int, ...]) -> Any:
 
 
 class PgConnection:
-    """The part of ``sqlite3.Connection`` the table modules use, on a psycopg connection, SQL translated."""
+    """The part of ``sqlite3.Connection`` the table modules use, on a psycopg connection, SQL translated.
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
-        self.raw = raw
+    A lost connection (server restarted, network cut) fails the statement at hand with ``StoreUnavailable``;
+    the next statement outside a transaction connects again, so a daemon recovers without a restart.
+    """
+
+    def __init__(self, raw: psycopg.Connection[Any], url: str) -> None:
+        self._raw = raw
+        self._url = url
+        self._closed = False
+        self.depth = 0
+        """How many transaction blocks are open (set by ``PgTransactions``)."""
         self.total_changes = 0
         self.trace: Callable[[str], None] | None = None
         """Called with every statement as sent (tests count queries with it, as with SQLite's trace callback)."""
 
     @property
+    def raw(self) -> psycopg.Connection[Any]:
+        """The live psycopg connection, connecting again if the last one was lost (never inside a transaction:
+        a lost connection took its transaction with it, and the failed block has already raised)."""
+        if self._raw.broken and not self._closed:
+            if self.depth:
+                raise StoreUnavailable(f"lost the connection to the state store {redact(self._url)} in a transaction")
+            self._raw.close()
+            self._raw = connect(self._url)
+        return self._raw
+
+    def close(self) -> None:
+        """Close for good."""
+        self._closed = True
+        self._raw.close()
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            if self._raw.broken or self._raw.closed:
+                raise StoreUnavailable(
+                    f"lost the connection to the state store {redact(self._url)}: {_first_line(exc)}"
+                ) from exc
+            raise
+
+    @property
     def in_transaction(self) -> bool:
         """Whether a transaction is open on the connection."""
-        return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
+        return self._raw.info.transaction_status != pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, parameters: Any = (), /) -> PgResult:
         """Run one statement written in SQLite's dialect."""
         statement = to_postgres(sql)
         if self.trace is not None:
             self.trace(statement.sql)
-        cursor = self.raw.cursor(row_factory=_row_factory)
-        cursor.execute(statement.sql, _decode_lists(parameters, statement.list_params) or None)
+        with self._translated_errors():
+            cursor = self.raw.cursor(row_factory=_row_factory)
+            cursor.execute(statement.sql, _decode_lists(parameters, statement.list_params) or None)
         changed = max(cursor.rowcount, 0)
         lastrowid = None
         if statement.returns_id:
@@ -137,9 +174,10 @@ class PgConnection:
         if self.trace is not None:
             self.trace(statement.sql)
         rows = [_decode_lists(p, statement.list_params) for p in parameters]
-        cursor = self.raw.cursor(row_factory=_row_factory)
-        if rows:
-            cursor.executemany(statement.sql, rows)
+        with self._translated_errors():
+            cursor = self.raw.cursor(row_factory=_row_factory)
+            if rows:
+                cursor.executemany(statement.sql, rows)
         changed = max(cursor.rowcount, 0) if rows else 0
         self.total_changes += changed
         return PgResult(cursor, changed)
@@ -151,8 +189,9 @@ class PgConnection:
         they need not be consecutive.
         """
         statement = to_postgres(sql)
-        cursor = self.raw.cursor()
-        cursor.executemany(statement.sql, rows, returning=True)
+        with self._translated_errors():
+            cursor = self.raw.cursor()
+            cursor.executemany(statement.sql, rows, returning=True)
         ids: list[int] = []
         while True:
             found = cursor.fetchone()
@@ -174,8 +213,14 @@ class PgTransactions:
     @contextmanager
     def __call__(self) -> Iterator[None]:
         """Run the block atomically; an exception undoes everything the block wrote, then propagates."""
-        with self._lock, self._conn.raw.transaction():
-            yield
+        with self._lock:
+            raw = self._conn.raw
+            self._conn.depth += 1
+            try:
+                with self._conn._translated_errors(), raw.transaction():
+                    yield
+            finally:
+                self._conn.depth -= 1
 
 
 class PgAccess:
@@ -225,15 +270,6 @@ def connect(url: str) -> psycopg.Connection[Any]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """What ``migrate`` did: the version found, the version left, and the steps applied in between."""
-
-    before: int
-    after: int
-    steps: tuple[tuple[int, str], ...]
 
 
 def current_version(conn: PgConnection) -> int:
@@ -316,27 +352,38 @@ class PostgresStore(SyncTables, KeyTables, QueueTables, LoopTables):
         clock: Callable[[], datetime] = now_utc,
         migrations: Migrations = MIGRATIONS,
         interrupt_running: bool = True,
+        create: bool = True,
     ) -> PostgresStore:
         """Connect to ``url`` and migrate its schema.
 
         ``interrupt_running`` marks runs left 'running' as 'interrupted' (as SQLite's store does on open); with
         several replicas on one database only a process that knows no other is running may pass True.
+        ``create=False`` refuses an empty schema (a command that only reads makes no store where none is).
         """
         lock = threading.RLock()
-        conn = PgConnection(connect(url))
+        conn = PgConnection(connect(url), url)
         store = cls(PgAccess(conn, clock, lock), url)
         try:
+            if not create and current_version(conn) == 0:
+                raise StoreError(
+                    f"no state store at {store.location} (schema {store.schema_name()!r} is empty): no sync has run "
+                    "with this configuration yet, or the URL / CLOSELOOP_STATE_URL points elsewhere"
+                )
             store.applied = migrate(conn, migrations, transaction=store._a.transaction, now=ts(clock()))
             store.schema_version = store.applied.after
             if interrupt_running and store.schema_version >= 1:
                 store.interrupt_running_runs()
         except psycopg.Error as exc:
-            conn.raw.close()
+            conn.close()
             raise StoreError(f"state store {store.location}: {_first_line(exc)}") from None
         except BaseException:
-            conn.raw.close()
+            conn.close()
             raise
         return store
+
+    def schema_name(self) -> str:
+        """The schema the store's tables live in."""
+        return str(self._a.conn.execute("SELECT current_schema()").fetchone()[0])
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
@@ -377,7 +424,7 @@ class PostgresStore(SyncTables, KeyTables, QueueTables, LoopTables):
     def close(self) -> None:
         """Close the connection; the store is unusable afterwards."""
         with self._a.lock:
-            self._a.conn.raw.close()
+            self._a.conn.close()
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -391,3 +438,53 @@ if TYPE_CHECKING:
     def _conforms(store: PostgresStore) -> StateStore:
         """Let mypy prove that PostgresStore offers everything StateStore promises."""
         return store
+
+
+WRITER_LOCK = 0x636C6F7365777269  # the session advisory lock a writer holds on the whole store ("closewri")
+
+
+class PgWriterLock:
+    """One writer per PostgreSQL store, as ``StateLock`` is for a SQLite file: a session advisory lock.
+
+    It is held by a connection of its own, so the server drops it when the process dies (its session ends);
+    nothing is ever left to clean up by hand.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`StoreLocked` naming the holder's session when it can be seen."""
+        conn = connect(self.url)
+        try:
+            taken = conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK,)).fetchone()
+            if taken is None or not taken[0]:
+                holder = conn.execute(
+                    "SELECT a.pid, a.client_addr, a.application_name FROM pg_locks l"
+                    " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
+                    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    " AND (l.classid::bigint << 32) + l.objid::bigint = %s",
+                    (WRITER_LOCK,),
+                ).fetchone()
+                who = f" (server session pid {holder[0]}, client {holder[1] or 'local'})" if holder else ""
+                raise StoreLocked(
+                    f"the state store {redact(self.url)} is in use by another closeloop instance{who}; stop it first"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def release(self) -> None:
+        """Drop the lock by closing its session."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> PgWriterLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -42,7 +42,8 @@ from closeloop.store.dialect import DialectError, Statement, to_postgres
         ),
         pytest.param(
             "INSERT INTO quarantine (record_key, code) VALUES (?, ?)"
-            " ON CONFLICT (record_key) WHERE status != 'resolved' DO UPDATE SET attempts = attempts + 1, code = excluded.code,"
+            " ON CONFLICT (record_key) WHERE status != 'resolved'"
+            " DO UPDATE SET attempts = attempts + 1, code = excluded.code,"
             " status = CASE WHEN status = 'retry' THEN 'open' ELSE status END",
             Statement(
                 "INSERT INTO quarantine (record_key, code) VALUES (%s, %s) ON CONFLICT (record_key)"

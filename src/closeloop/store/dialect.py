@@ -15,6 +15,9 @@ where the dialects differ are rewritten here, in one place, and nowhere else:
 - a single-row ``INSERT`` into a table with an ``id`` key gets ``RETURNING id``, which stands in for SQLite's
   ``lastrowid``.
 
+``to_postgres_batch`` turns a statement run once per row into one statement over arrays (``unnest``): the
+identifiers it writes come from the store's own SQL text, never from data (hence the S608 waivers).
+
 The translation is a pure function of the text, cached, so a statement costs one dictionary lookup after its
 first use.
 """
@@ -180,7 +183,7 @@ def _placeholders(text: str) -> tuple[str, tuple[int, ...]]:
         elif kind == "named":
             out.append(f"%({piece[1:]})s")
         elif kind == "other" and piece == "\x00":
-            out.append("%s")
+            out.append("%b")  # a list: dumped in binary, no per-element escaping
             lists.append(position)
             position += 1
         elif piece == "%":
@@ -188,3 +191,98 @@ def _placeholders(text: str) -> tuple[str, tuple[int, ...]]:
         else:
             out.append(piece.replace("%", "%%") if kind == "string" else piece)
     return "".join(out), tuple(lists)
+
+
+# -- whole batches in one statement -----------------------------------------------------------------------------
+
+INTEGER_COLUMNS = frozenset({"ledger_id", "attempts", "deleted", "version"})
+"""Columns whose arrays are typed ``bigint[]`` in a batch (with ``id`` in ``ID_TABLES``); the others are text."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A statement run once per row (``executemany``) rewritten to run once for all of them.
+
+    Its parameters are one array per placeholder column (rows transposed); ``key`` holds the positions, among the
+    row's values, of the conflict target of a ``DO UPDATE``: rows repeating a key are reduced to the last one, as
+    SQLite's row-by-row execution leaves the last one standing (PostgreSQL refuses to update a row twice in one
+    statement).
+    """
+
+    sql: str
+    key: tuple[int, ...] = ()
+
+
+_VALUES_INSERT = re.compile(
+    r"^\s*INSERT\s+(?:OR\s+(?:IGNORE|REPLACE)\s+)?INTO\s+(?P<table>\w+)\s*\((?P<columns>[^)]*)\)"
+    r"\s*VALUES\s*\((?P<values>[^()]*)\)",
+    re.IGNORECASE,
+)
+_VALUES_CLAUSE = re.compile(r"\bVALUES\s*\([^()]*\)", re.IGNORECASE)
+_CONFLICT_UPDATE = re.compile(r"\bON\s+CONFLICT\s*\((?P<key>[^)]*)\)\s*DO\s+UPDATE\b", re.IGNORECASE)
+_EQUALITY_DELETE = re.compile(
+    r"^\s*DELETE\s+FROM\s+(?P<table>\w+)\s+WHERE\s+(?P<where>\w+\s*=\s*\?(?:\s+AND\s+\w+\s*=\s*\?)*)\s*$",
+    re.IGNORECASE,
+)
+
+
+def _array(table: str, column: str) -> str:
+    name = column.strip('"')
+    integer = name in INTEGER_COLUMNS or (name == "id" and table in ID_TABLES)
+    return f"%b::{'bigint' if integer else 'text'}[]"  # %b: arrays dumped in binary, no per-element escaping
+
+
+@lru_cache(maxsize=256)
+def to_postgres_batch(sql: str) -> Batch | None:
+    """``sql`` (run per row) as one statement over arrays, or None when it is not a form this knows.
+
+    Two forms are known: ``INSERT ... VALUES (?, ..., literal, ...)`` (any conflict clause), which becomes
+    ``INSERT ... SELECT ... FROM unnest(arrays) WITH ORDINALITY ... ORDER BY`` the row's position (so generated ids
+    follow the input order), and ``DELETE FROM t WHERE a = ? AND b = ?``, which becomes ``WHERE (a, b) IN (SELECT *
+    FROM unnest(arrays))``.
+    """
+    insert = _VALUES_INSERT.match(sql)
+    if insert is not None:
+        return _insert_batch(sql, insert)
+    delete = _EQUALITY_DELETE.match(sql)
+    if delete is not None:
+        columns = [part.split("=")[0].strip() for part in re.split(r"\s+AND\s+", delete["where"], flags=re.I)]
+        arrays = ", ".join(_array(delete["table"], c) for c in columns)
+        if len(columns) == 1:
+            return Batch(f"DELETE FROM {delete['table']} WHERE {columns[0]} = ANY({arrays})")  # noqa: S608
+        return Batch(
+            f"DELETE FROM {delete['table']} WHERE ({', '.join(columns)}) IN (SELECT * FROM unnest({arrays}))"  # noqa: S608
+        )
+    return None
+
+
+def _insert_batch(sql: str, insert: re.Match[str]) -> Batch | None:
+    names = [c.strip() for c in insert["columns"].split(",")]
+    items = [v.strip() for v in insert["values"].split(",")]
+    if len(names) != len(items) or any("?" in item and item != "?" for item in items):
+        return None
+    if "?" in sql[insert.end() :] or ":" in insert["values"]:
+        return None  # parameters after VALUES, or named ones: not a plain row insert
+    placed = [name for name, item in zip(names, items, strict=True) if item == "?"]
+    aliases = [f"c{i}" for i in range(len(placed))]
+    select, position = [], 0
+    for item in items:
+        if item == "?":
+            select.append(f"v.{aliases[position]}")
+            position += 1
+        else:
+            select.append(item)
+    source = (
+        f"SELECT {', '.join(select)} FROM unnest({', '.join(_array(insert['table'], n) for n in placed)})"  # noqa: S608
+        f" WITH ORDINALITY AS v({', '.join(aliases)}, n) ORDER BY v.n"
+    )
+    translated = to_postgres(sql, many=True).sql
+    rewritten = _VALUES_CLAUSE.sub(lambda _: source, translated, count=1)
+    key: tuple[int, ...] = ()
+    conflict = _CONFLICT_UPDATE.search(rewritten)
+    if conflict is not None:
+        wanted = [c.strip() for c in conflict["key"].split(",")]
+        if not all(c in placed for c in wanted):
+            return None
+        key = tuple(placed.index(c) for c in wanted)
+    return Batch(rewritten, key)

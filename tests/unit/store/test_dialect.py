@@ -17,7 +17,7 @@ from closeloop.store.dialect import DialectError, Statement, to_postgres
         ),
         pytest.param(
             "SELECT * FROM links WHERE system = ? AND native_id IN (SELECT value FROM json_each(?))",
-            Statement("SELECT * FROM links WHERE system = %s AND native_id = ANY(%s)", list_params=(1,)),
+            Statement("SELECT * FROM links WHERE system = %s AND native_id = ANY(%b)", list_params=(1,)),
             id="id_list_becomes_an_array",
         ),
         pytest.param(

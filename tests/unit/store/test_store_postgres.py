@@ -285,3 +285,18 @@ def test_a_lost_connection_fails_one_call_then_the_store_reconnects(postgres_url
             store.get_golden("g1")
         assert store.get_golden("g1") is not None
         assert store.connection.info.backend_pid != backend
+
+
+def test_joined_blocks_share_the_open_transaction_or_open_their_own(postgres_url: str) -> None:
+    with PostgresStore.open(postgres_url) as store:
+        joined = store._a.transaction.joined
+        with joined():
+            store.put_golden("alone", "contact", {})
+        assert store.get_golden("alone") is not None  # committed by its own transaction
+        with pytest.raises(RuntimeError), store.transaction():
+            store.put_golden("outer", "contact", {})
+            with joined():
+                store.put_golden("inner", "contact", {})
+            raise RuntimeError("the caller's block fails after the joined one finished")
+        assert store.get_golden("outer") is None
+        assert store.get_golden("inner") is None  # no savepoint of its own: undone with the caller's block

@@ -242,7 +242,6 @@ class PgTransactions:
             finally:
                 self._conn.depth -= 1
 
-
     @contextmanager
     def joined(self) -> Iterator[None]:
         """Run the block in the transaction already open (no savepoint), or in a transaction of its own.

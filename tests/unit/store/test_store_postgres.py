@@ -293,10 +293,15 @@ def test_joined_blocks_share_the_open_transaction_or_open_their_own(postgres_url
         with joined():
             store.put_golden("alone", "contact", {})
         assert store.get_golden("alone") is not None  # committed by its own transaction
-        with pytest.raises(RuntimeError), store.transaction():
-            store.put_golden("outer", "contact", {})
-            with joined():
-                store.put_golden("inner", "contact", {})
-            raise RuntimeError("the caller's block fails after the joined one finished")
+
+        def caller_fails_after_the_joined_block() -> None:
+            with store.transaction():
+                store.put_golden("outer", "contact", {})
+                with joined():
+                    store.put_golden("inner", "contact", {})
+                raise RuntimeError("the caller's block fails after the joined one finished")
+
+        with pytest.raises(RuntimeError):
+            caller_fails_after_the_joined_block()
         assert store.get_golden("outer") is None
         assert store.get_golden("inner") is None  # no savepoint of its own: undone with the caller's block

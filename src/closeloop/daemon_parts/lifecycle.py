@@ -26,7 +26,7 @@ from closeloop.daemon_parts.settings import DaemonSettings
 from closeloop.engine.runtime import Engine
 from closeloop.http import HttpClient, register_secret
 from closeloop.model import now_utc
-from closeloop.store import AnyStore, RunStatus
+from closeloop.store import AnyStore, RunStatus, StoreError
 
 log = logging.getLogger("closeloop.daemon")
 
@@ -183,8 +183,12 @@ class Daemon:
     def readiness(self) -> Readiness:
         """Whether this daemon is doing its job (see ``check_readiness``)."""
         names = [c.name for c in self.config.connections]
+        try:
+            health = connection_health(self.store, names)
+        except StoreError as exc:  # a PostgreSQL store whose server is gone: unready, saying why
+            return Readiness(False, [f"state store: {exc}"])
         return check_readiness(
-            connection_health(self.store, names),
+            health,
             # A PostgreSQL store (no file) shows its trouble through the runs it fails (StoreUnavailable).
             store_problem=store_problem(self.db_path) if self.db_path is not None else None,
             now=self.clock(),
@@ -253,7 +257,11 @@ class Daemon:
                 failing = type(exc).__name__
 
     def _outbox_depths(self) -> dict[str, int]:
-        return {c.name: self.store.outbox_depth(c.name) for c in self.config.connections}
+        try:
+            return {c.name: self.store.outbox_depth(c.name) for c in self.config.connections}
+        except StoreError as exc:  # the server is gone: the scrape still answers, without this gauge
+            log.warning("outbox depth not exported: %s", exc)
+            return {}
 
     def _budgets_left(self) -> dict[str, int]:
         left: dict[str, int] = {}

@@ -186,7 +186,7 @@ class Daemon:
         try:
             health = connection_health(self.store, names)
         except StoreError as exc:  # a PostgreSQL store whose server is gone: unready, saying why
-            return Readiness(False, [f"state store: {exc}"])
+            return Readiness(ready=False, problems=[f"state store: {exc}"])
         return check_readiness(
             health,
             # A PostgreSQL store (no file) shows its trouble through the runs it fails (StoreUnavailable).

@@ -10,12 +10,14 @@ from typing import Any
 from closeloop.connector import ConnectorContext, FieldTimes
 from closeloop.http import HttpError
 from closeloop.model import (
+    ActivityPage,
     Association,
     Cursor,
     Limits,
     NativeRecord,
     ObjectSchema,
     OwnedField,
+    Owner,
     Page,
     Touchpoint,
     WriteRequest,
@@ -23,7 +25,7 @@ from closeloop.model import (
     now_utc,
 )
 
-from . import forms, reads, schema, writes
+from . import activities, forms, owners, reads, schema, writes
 from .api import MAX_BATCH, HubSpotApi
 from .settings import HubSpotSettings
 
@@ -98,6 +100,21 @@ class HubSpotConnector:
             yield page
         if sweep is not None:
             self._sweeps.finished(obj, sweep)
+
+    def activity_streams(self) -> tuple[str, ...]:
+        """Calls, emails, meetings and tasks, each read as its own stream (the SLA's follow-ups)."""
+        return activities.ENGAGEMENTS
+
+    async def activity_changes(self, stream: str, since: Cursor | None) -> AsyncIterator[ActivityPage]:
+        """Engagements of one type changed after ``since``, as sales activities of their contacts."""
+        sweep = self._sweeps.due(stream, since)
+        reader = reads.ChangeReader(self.api, stream, activities.PROPERTIES[stream], self._page_size())
+        async for page in reader.pages(since, sweep):
+            contacts = await activities.contacts_of(self.api, stream, [r.id for r in page.records if not r.deleted])
+            found = [a for r in page.records for a in activities.to_activities(stream, r, contacts.get(r.id, ()))]
+            yield ActivityPage(tuple(found), page.records[-1].position)
+        if sweep is not None:
+            self._sweeps.finished(stream, sweep)
 
     async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
         """Live records by id, 100 per batch read."""
@@ -176,6 +193,10 @@ class HubSpotConnector:
                 raise
             log.warning("HubSpot form submissions not readable (HTTP %s): form fills without their pages", exc.status)
             return None
+
+    async def owners(self) -> list[Owner]:
+        """The portal's owners with their emails (active ones and archived ones, flagged)."""
+        return await owners.read_owners(self.api)
 
     def limits(self, obj: str) -> Limits:
         """HubSpot's limits, with search's own bucket."""

@@ -30,7 +30,11 @@ from .settings import HubSpotSettings
 MAX_BATCH = 100  # batch endpoints and the GET list (archived records included)
 MAX_SEARCH_LIMIT = 200  # search's ``limit``: the change stream reads this many records a call
 SEARCH_BUCKET = "search"
-MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
+MODIFIED = {
+    "contacts": "lastmodifieddate",
+    "deals": "hs_lastmodifieddate",
+    **dict.fromkeys(("calls", "emails", "meetings", "tasks"), "hs_lastmodifieddate"),
+}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 JSON = dict[str, Any]

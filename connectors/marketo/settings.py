@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from closeloop.connector import SystemSettings
 
@@ -32,6 +32,13 @@ class MarketoSettings(SystemSettings):
     scan_gap_batches: int = Field(
         default=20, ge=1, description="The id scan stops after this many empty batches of 300 ids in a row."
     )
+
+    @model_validator(mode="after")
+    def _has_a_host(self) -> MarketoSettings:
+        # Refused at validate time rather than at the first call: an example config leaves both to the environment.
+        if not (self.munchkin_id or self.base_url):
+            raise ValueError("set munchkin_id (123-ABC-456, Admin > Munchkin) or base_url (the REST API endpoint)")
+        return self
 
     @property
     def api_url(self) -> str:

@@ -26,12 +26,14 @@ from closeloop.http import (
     decode_json,
 )
 from closeloop.model import (
+    ActivityPage,
     Association,
     Cursor,
     Limits,
     NativeRecord,
     ObjectSchema,
     OwnedField,
+    Owner,
     Page,
     StageInfo,
     TouchPage,
@@ -43,7 +45,7 @@ from closeloop.model import (
     now_utc,
 )
 
-from . import campaigns, history, soql
+from . import activities, campaigns, history, soql
 from .schema import (
     STAGE_FIELDS,
     STAGE_OBJECT,
@@ -55,12 +57,22 @@ from .schema import (
     upsert_keys,
 )
 from .settings import SalesforceSettings
-from .writes import COLLECTION_MAX, chunks, record_body, whole_call_failure, write_result
+from .writes import (
+    COLLECTION_MAX,
+    COMPOSITE_MAX,
+    chunks,
+    conditional_result,
+    conditional_update,
+    record_body,
+    whole_call_failure,
+    write_result,
+)
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 QUERY_BATCH_MAX = 2000
 IDS_PER_QUERY = 300  # keeps a GET /query URL well under Salesforce's 16 KB request-line limit
 ROLE_OBJECT = "OpportunityContactRole"
+USER_OBJECT = "User"  # the users who own records (OwnerId)
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -292,6 +304,11 @@ class SalesforceConnector:
         for index, request in enumerate(batch):
             groups.setdefault((request.op, request.upsert_key), []).append(index)
         for (op, key), indexes in groups.items():
+            if op is WriteOp.UPDATE and self._conditional(batch, indexes):
+                answers = await self._conditional_updates(str(describe["name"]), [batch[i] for i in indexes])
+                for index, result in zip(indexes, answers, strict=True):
+                    results[index] = result
+                continue
             if key is not None and key not in upsert_keys(describe):
                 raise ValueError(f"{obj}.{key} is not an external id or idLookup field; Salesforce cannot upsert on it")
             for chunk in chunks(indexes, COLLECTION_MAX):
@@ -301,6 +318,29 @@ class SalesforceConnector:
                 ):
                     results[index] = result
         return [r for r in results if r is not None]
+
+    @staticmethod
+    def _conditional(batch: Sequence[WriteRequest], indexes: Sequence[int]) -> bool:
+        """Updates go through Composite with a precondition when every one carries its read time and one call
+        holds them all (more would cost more calls than a collection update plus the engine's re-read)."""
+        return len(indexes) <= COMPOSITE_MAX and all(batch[i].unmodified_since is not None for i in indexes)
+
+    async def _conditional_updates(self, obj: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+        """Up to 25 updates in one Composite call, each refused (412) if its record changed since the read."""
+        api_path = f"/services/data/v{self.settings.api_version}"
+        body = {
+            "allOrNone": False,
+            "compositeRequest": [conditional_update(api_path, obj, i, r) for i, r in enumerate(requests)],
+        }
+        try:
+            answer = await self._json("POST", "composite", json=body)
+        except AuthError:
+            raise
+        except HttpError as exc:
+            error = whole_call_failure(exc.body_text)
+            return [WriteResult.failed(r.ref, error) for r in requests]
+        by_ref = {str(e.get("referenceId")): e for e in answer.get("compositeResponse") or []}
+        return [conditional_result(r, by_ref.get(f"r{i}", {})) for i, r in enumerate(requests)]
 
     async def _write_chunk(
         self, obj: str, op: WriteOp, key: str | None, requests: Sequence[WriteRequest]
@@ -390,6 +430,26 @@ class SalesforceConnector:
         names = {r.id: r.fields for r in found}
         return [t for m in members if (t := campaigns.member_touch(m.fields, names)) is not None]
 
+    async def owners(self) -> list[Owner]:
+        """The org's users with their emails, inactive ones flagged: the people an ``OwnerId`` names."""
+        allowed = await self._allowed(USER_OBJECT)
+        found: list[Owner] = []
+        async for batch in self._query(soql.select(allowed, ("Id", "Email", "IsActive")), all_rows=False):
+            found += [Owner(str(r["Id"]), str(r.get("Email") or ""), active=bool(r.get("IsActive"))) for r in batch]
+        return found
+
+    def activity_streams(self) -> tuple[str, ...]:
+        """Tasks and Events, each read as its own stream (the SLA's follow-ups)."""
+        return activities.ACTIVITY_OBJECTS
+
+    async def activity_changes(self, stream: str, since: Cursor | None) -> AsyncIterator[ActivityPage]:
+        """Tasks or Events changed after ``since`` as sales activities; none where the user cannot see them."""
+        if not await self._has(stream):
+            return
+        async for page in self.read_changes(stream, since):
+            found = tuple(activities.to_activity(stream, r) for r in page.records)
+            yield ActivityPage(found, page.records[-1].position)
+
     async def _has(self, obj: str) -> bool:
         """True when the org lets this user read ``obj`` (campaigns are a feature an org or profile may lack)."""
         try:
@@ -410,6 +470,7 @@ class SalesforceConnector:
             max_concurrency=25,
             # The org's allocation arrives with every Sforce-Limit-Info header; an admin cap may lower it.
             daily_budget=self.settings.daily_budget or self._daily_limit,
+            conditional_update_batch=COMPOSITE_MAX,
         )
 
     async def aclose(self) -> None:

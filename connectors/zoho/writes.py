@@ -36,9 +36,16 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+OWNER_FIELDS = frozenset({"Owner"})
+"""User lookups written as ``{"id": ...}``: closeloop's owner mapping hands over the bare user id."""
+
+
 def record_body(request: WriteRequest) -> dict[str, Any]:
-    """One ``data[]`` entry: the fields, plus the id for updates."""
-    body = {name: jsonable(value) for name, value in request.fields.items()}
+    """One ``data[]`` entry: the fields (a record owner as ``{"id": ...}``), plus the id for updates."""
+    body = {
+        name: {"id": value} if name in OWNER_FIELDS and isinstance(value, str) else jsonable(value)
+        for name, value in request.fields.items()
+    }
     if request.op is WriteOp.UPDATE and request.native_id:
         body["id"] = request.native_id
     return body

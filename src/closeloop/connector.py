@@ -17,12 +17,14 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from closeloop.model import (
+    ActivityPage,
     Association,
     Cursor,
     Limits,
     NativeRecord,
     ObjectSchema,
     OwnedField,
+    Owner,
     Page,
     TouchPage,
     Touchpoint,
@@ -103,6 +105,18 @@ class FieldHistory(Protocol):
 
 
 @runtime_checkable
+class OwnerDirectory(Protocol):
+    """A connector whose records name their owner by a user id: it lists the users, so owners map by email.
+
+    Connectors whose owner fields hold the email itself (Marketo's ``leadOwnerEmail``) do not offer this.
+    """
+
+    async def owners(self) -> list[Owner]:
+        """Every user who can own a record, with their email (inactive users too, flagged)."""
+        ...
+
+
+@runtime_checkable
 class FieldCreator(Protocol):
     """A connector that can create closeloop's own fields through the vendor's metadata API (optional)."""
 
@@ -117,6 +131,19 @@ class TouchStream(Protocol):
 
     def touch_changes(self, since: Cursor | None) -> AsyncIterator[TouchPage]:
         """Pages of the touches whose source records changed after ``since``, in (modified_at, id) order."""
+        ...
+
+
+@runtime_checkable
+class ActivityStream(Protocol):
+    """A CRM whose sales activities (calls, emails, meetings, tasks) closeloop reads for the follow-up SLA."""
+
+    def activity_streams(self) -> tuple[str, ...]:
+        """The vendor's activity objects, each read as its own stream with its own cursor (``Task``, ``Event``)."""
+        ...
+
+    def activity_changes(self, stream: str, since: Cursor | None) -> AsyncIterator[ActivityPage]:
+        """Pages of the activities of ``stream`` changed after ``since``, deletions included."""
         ...
 
 

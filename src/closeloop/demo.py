@@ -21,9 +21,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from closeloop.config.loader import load_config
 from closeloop.config.models import Entity, LoadedConfig
 from closeloop.config.policies import FromLoop
+from closeloop.demo_feedback import reject_a_lead, show_feedback_in_marketing
+from closeloop.demo_sla import PAIR, hand_over_mqls, show_clv, show_sla
 from closeloop.engine.revenue import STAGE
 from closeloop.engine.runtime import Engine, RunOutcome
-from closeloop.model import WriteOp, WriteRequest
+from closeloop.model import WriteOp, WriteRequest, now_utc
 from closeloop.sandbox.cli import build_sandboxes
 from closeloop.sandbox.serve import serving
 from closeloop.store import Store
@@ -169,6 +171,9 @@ async def run_demo(people: int, out: Path, marketing_connector: str | None = Non
         with tempfile.TemporaryDirectory(prefix="closeloop-demo-") as tmp, Store.open(Path(tmp) / "demo.db") as store:
             async with Engine(config, store) as engine:
                 started = time.monotonic()
+                if tuple(vendors[s] for s in (crm, marketing)) == PAIR:
+                    boxes = [sb for _, sb in sandboxes]
+                    await hand_over_mqls(boxes, engine.connector(crm), engine.connector(marketing), now_utc())
                 _show(await _initial_sync(engine, total), "initial sync")
                 _show(
                     await engine.sync(CONNECTION),
@@ -179,17 +184,24 @@ async def run_demo(people: int, out: Path, marketing_connector: str | None = Non
                 _show(await engine.sync(CONNECTION), "cycle after the win")
                 if deal:
                     await _revenue_on_marketing_contacts(engine, store, deal, marketing)
+                if await reject_a_lead(engine, crm, marketing, CONNECTION, console):
+                    _show(await engine.sync(CONNECTION), "cycle after sales rejected a lead")
+                    await show_feedback_in_marketing(engine, marketing, CONNECTION, console)
                 _report(config, store, out)
                 console.print(f"demo finished in {time.monotonic() - started:.1f} s")
     return 0
 
 
 def _report(config: LoadedConfig, store: Store, out: Path) -> None:
-    from closeloop.loop.command import report_command
+    from closeloop.loop.command import assemble, report_command, request_of
 
     for fmt, target in (("table", None), ("html", out)):
         args = argparse.Namespace(model="all", format=fmt, out=target, since="2025-01-01", until=None, spend=None)
         report_command(config, store, args)
+    now = now_utc()
+    report = assemble(config, store, request_of(args, now.date()), now)
+    show_sla(report, console)
+    show_clv(report, console)
 
 
 def demo_command(args: argparse.Namespace) -> int:

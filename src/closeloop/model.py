@@ -112,6 +112,8 @@ class FieldType(enum.StrEnum):
     PICKLIST = "picklist"
     REFERENCE = "reference"
     ID = "id"
+    OWNER = "owner"
+    """A person who owns a record (salesperson), canonically their email; see ``closeloop.engine.owners``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,12 +186,20 @@ class WriteRequest:
     fields: Mapping[str, JSONValue] = field(default_factory=dict)
     native_id: str | None = None
     upsert_key: str | None = None
+    unmodified_since: datetime | None = None
+    """UPDATE only: the target's modified time as closeloop last read it. A system with conditional updates
+    (``Limits.conditional_update_batch``) refuses the write with ``MODIFIED_SINCE_READ`` when the record changed
+    after it, so an edit made since the read is never overwritten; other systems ignore it."""
 
     def __post_init__(self) -> None:
         if self.op in (WriteOp.UPDATE, WriteOp.DELETE) and not self.native_id:
             raise ValueError(f"{self.op} of {self.ref} needs a native id")
         if self.op is WriteOp.UPSERT and (not self.upsert_key or self.upsert_key not in self.fields):
             raise ValueError(f"upsert of {self.ref} needs its key field among the fields")
+
+
+MODIFIED_SINCE_READ = "MODIFIED_SINCE_READ"
+"""The code of a conditional update refused because its record changed after ``WriteRequest.unmodified_since``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +268,18 @@ class Limits:
     daily_budget: int | None = None
     buckets: Mapping[str, tuple[int, float]] = field(default_factory=dict)
     """Extra rate buckets: name -> (requests, window seconds), e.g. a slower search endpoint."""
+    conditional_update_batch: int = 0
+    """The most updates one call can send, each refused if its record changed since ``unmodified_since``
+    (Salesforce's Composite API with ``If-Unmodified-Since``: 25); 0 when the system has no conditional update."""
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A user who can own records in a system (a HubSpot owner, a Salesforce or Zoho user), known by email."""
+
+    id: str
+    email: str
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +307,36 @@ class TouchPage:
     """
 
     touches: tuple[Touchpoint, ...]
+    last: Cursor
+
+
+@dataclass(frozen=True, slots=True)
+class SalesActivity:
+    """One sales activity on a person (a call, email, meeting or task), as a CRM's activity stream tells it.
+
+    ``person_object`` and ``person_id`` name the person (a Lead or Contact, say) natively; ``occurred_at`` is
+    when the activity counts as done (each connector says which vendor field that is); ``deleted`` marks an
+    activity removed since (it no longer counts); ``owner`` is the vendor's id of the user who owns it.
+    """
+
+    id: str
+    person_object: str
+    person_id: str
+    kind: str
+    occurred_at: datetime | None
+    owner: str | None = None
+    deleted: bool = False
+
+    def __post_init__(self) -> None:
+        if self.occurred_at is not None:
+            object.__setattr__(self, "occurred_at", utc(self.occurred_at))
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityPage:
+    """One page of an activity stream, up to ``last`` in (modified_at, id) order."""
+
+    activities: tuple[SalesActivity, ...]
     last: Cursor
 
 

@@ -14,7 +14,8 @@ from closeloop.config.models import LoadedConfig
 from closeloop.console import output_console
 from closeloop.engine.plan import PlannedWrite
 from closeloop.engine.runtime import RunOutcome
-from closeloop.model import iso_utc
+from closeloop.loop.sla_now import status_lines
+from closeloop.model import iso_utc, now_utc
 from closeloop.store.api import StateStore
 from closeloop.store.rows import QuarantineStatus
 
@@ -91,6 +92,9 @@ def print_status(config: LoadedConfig, store: StateStore) -> None:
                     cursor = store.get_cursor(connection.name, system, obj)
                     at = f"{iso_utc(cursor.modified_at)} / {cursor.id}" if cursor else "not started"
                     console.print(f"  cursor {system}.{obj}: {at}")
+    if config.loop.sla is not None:
+        for line in status_lines(store, config.loop.sla, config.connections, now_utc()):
+            console.print(line, markup=False, highlight=False)
     table = Table("run", "connection", "started", "status", "counts", "API calls", "error")
     for run in store.recent_runs(10):
         calls = ", ".join(f"{k} {v}" for k, v in sorted(run.api_calls.items()))

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from itertools import islice
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -42,6 +43,8 @@ from .catalog import (
     ASSOCIATION_TYPES,
     CATALOG,
     DEFAULT_PROPERTIES,
+    ENGAGEMENT_TYPE_IDS,
+    ENGAGEMENTS,
     MODIFIED_PROPERTY,
     OBJECT_TYPE_IDS,
     SEARCHABLE,
@@ -53,6 +56,7 @@ from .catalog import (
 )
 from .forms import Forms
 from .labels import Labels, kinds
+from .owners import Owners
 
 CONTACT_ID_START, DEAL_ID_START = 1_000_000_001, 2_000_000_001  # one width, so text and number order agree
 ID_WIDTH = 10
@@ -63,8 +67,11 @@ MAX_SEARCH_LIMIT = 200
 SEARCH_RESULT_CAP = 10_000
 MAX_LIST_LIMIT = 100
 OBJECT_ALIASES = {"contacts": "contacts", "contact": "contacts", "0-1": "contacts",
-                  "deals": "deals", "deal": "deals", "0-3": "deals"}  # fmt: skip
-COMPUTED = frozenset({"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate",
+                  "deals": "deals", "deal": "deals", "0-3": "deals",
+                  **{name: name for name in ENGAGEMENTS}, **{v: k for k, v in ENGAGEMENT_TYPE_IDS.items()},
+                  **{name[:-1]: name for name in ENGAGEMENTS}}  # fmt: skip
+ENGAGEMENT_ID_START = 3_000_000_001
+COMPUTED = frozenset({"hs_object_id", "createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate",
                       "hs_is_closed", "hs_is_closed_won"})  # fmt: skip
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -123,6 +130,7 @@ class HubSpotSandbox(SandboxBase):
 
     def __init__(self, *, seed: int = 0, clock: Callable[[], datetime] | None = None) -> None:
         self.forms = Forms(self)  # before the kit's set-up, which asks for the routes
+        self.owners = Owners(self)
         super().__init__(seed=seed, clock=clock)
         source = self.clock.source
         self.clock.source = lambda: _ms(utc(source()))
@@ -136,13 +144,15 @@ class HubSpotSandbox(SandboxBase):
                 normalize=_lower_email,
             ),
             "deals": HubSpotTable("deals", self.clock, sequential_ids(start=DEAL_ID_START)),
+            **{
+                name: HubSpotTable(name, self.clock, sequential_ids(start=ENGAGEMENT_ID_START + n * 100_000_000))
+                for n, name in enumerate(ENGAGEMENTS)
+            },
         }  # fmt: skip
         self.catalog = {obj: dict(props) for obj, props in CATALOG.items()}
         """This portal's properties: HubSpot's own, then the ones created through the properties API."""
-        self.links: dict[tuple[str, str], dict[str, set[str]]] = {
-            ("deals", "contacts"): {},
-            ("contacts", "deals"): {},
-        }
+        self.owners.seed()
+        self.links: dict[tuple[str, str], dict[str, set[str]]] = {pair: {} for pair in ASSOCIATION_TYPES}
         self.labels = Labels()
         self.private_app_token = f"pat-na1-sandbox-{seed}"
         self.tokens.static.add(self.private_app_token)
@@ -181,6 +191,12 @@ class HubSpotSandbox(SandboxBase):
             (f"{submit}/submit/{{portal_id}}/{{form_guid}}", self.forms.submit, ["POST"]),
             (f"{submit}/secure/submit/{{portal_id}}/{{form_guid}}", self.forms.submit, ["POST"]),
             ("/contacts/v1/contact/vids/batch/", self.forms.contacts_batch, ["GET"]),
+            ("/crm/v3/owners", self.owners.list, ["GET"]),
+            ("/crm/v3/owners/", self.owners.list, ["GET"]),
+            ("/crm/v3/owners/{owner_id}", self.owners.one, ["GET"]),
+            ("/settings/v3/users", self.owners.create_user, ["POST"]),
+            ("/settings/v3/users/", self.owners.create_user, ["POST"]),
+            ("/settings/v3/users/{user_id}", self.owners.delete_user, ["DELETE"]),
         ]  # fmt: skip
         return [Route(path, _endpoint(handler), methods=methods) for path, handler, methods in table]
 
@@ -188,6 +204,10 @@ class HubSpotSandbox(SandboxBase):
         """Only the OAuth token endpoint and the public form submission take no bearer token."""
         path = request.url.path
         return path.startswith(("/oauth/", "/submissions/v3/integration/submit/"))
+
+    def credentials(self, directory: Path) -> dict[str, str]:
+        """The private-app token of this portal (``--seed 1``: pat-na1-sandbox-1)."""
+        return {"base_url": self.base_url, "access_token": self.private_app_token}
 
     def authenticate(self, request: Request) -> None:
         """Bearer tokens: private-app tokens never expire; OAuth access tokens do."""
@@ -271,7 +291,7 @@ class HubSpotSandbox(SandboxBase):
         """A property's value as HubSpot returns it (text), computed properties included."""
         if name == "hs_object_id":
             return row.id
-        if name == "createdate":
+        if name in ("createdate", "hs_createdate"):
             return _iso(row.created_at)
         if name == MODIFIED_PROPERTY[obj]:
             return _iso(row.modified_at)
@@ -285,7 +305,7 @@ class HubSpotSandbox(SandboxBase):
         """A property's value as search compares it."""
         if prop.name == MODIFIED_PROPERTY[obj]:
             return row.modified_at
-        if prop.name == "createdate":
+        if prop.name in ("createdate", "hs_createdate"):
             return row.created_at
         if prop.name == "hs_object_id":
             return int(row.id)
@@ -426,6 +446,10 @@ class HubSpotSandbox(SandboxBase):
         entered = values.get("lifecyclestage") if obj == "contacts" else None
         if entered and not (row and row.fields.get(stage_date(entered))):
             values[stage_date(entered)] = _iso(self.now())  # HubSpot stamps the day a contact enters a stage
+        if obj == "tasks" and "hs_task_status" in values:  # completed at the moment it first was; reopened: blank
+            done = values["hs_task_status"] == "COMPLETED"
+            before = row.fields.get("hs_task_completion_date") if row else None
+            values["hs_task_completion_date"] = (before or _iso(self.now())) if done else ""
         clash = table.conflicts(values, except_id=row.id if row else None)
         if clash:
             owner = table.find(clash, values[clash])

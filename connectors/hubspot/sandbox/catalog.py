@@ -154,6 +154,8 @@ CONTACT_PROPERTIES: tuple[Prop, ...] = (
     _text("company", "Company Name", "contactinformation"),
     _text("jobtitle", "Job Title", "contactinformation"),
     Prop("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", "contactinformation", options=LIFECYCLE_STAGES),
+    # its options are the portal's active owners, kept by owners.py
+    Prop("hubspot_owner_id", "Contact owner", "enumeration", "select", "sales_properties"),
     Prop(
         "hs_analytics_source",
         "Original Traffic Source",
@@ -200,6 +202,8 @@ CONTACT_PROPERTIES: tuple[Prop, ...] = (
     _text("utm_source", "UTM Source", _ANALYTICS, hubspot_defined=False),
     _text("utm_medium", "UTM Medium", _ANALYTICS, hubspot_defined=False),
     _text("utm_campaign", "UTM Campaign", _ANALYTICS, hubspot_defined=False),
+    # the portal's own property for sales' rejection reason (the shipped contacts mapping writes it)
+    _text("lead_rejection_reason", "Lead rejection reason", "sales_properties", hubspot_defined=False),
     _datetime("createdate", "Create Date", "contactinformation", read_only=True),
     _datetime("lastmodifieddate", "Last Modified Date", "contactinformation", read_only=True, calculated=True),
     _number("hs_object_id", "Record ID", "contactinformation", read_only=True, calculated=True),
@@ -309,3 +313,61 @@ def stage_flags(stage: str | None) -> tuple[bool, bool]:
         if sid == stage:
             return closed, closed and float(probability) == 1.0
     return False, False
+
+
+# Engagements: calls, emails, meetings and tasks a sales rep logs on a contact (the SLA's follow-ups), each with
+# a few of HubSpot's own properties, its object type id and its default association with contacts both ways.
+def _engagement(prefix: str, *own: Prop) -> tuple[Prop, ...]:
+    group = f"{prefix}_information"
+    return (
+        *own,
+        _datetime("hs_timestamp", "Activity date", group),
+        _text("hubspot_owner_id", "Activity assigned to", group),
+        _datetime("hs_createdate", "Create date", group, read_only=True),
+        _datetime("hs_lastmodifieddate", "Last modified date", group, read_only=True, calculated=True),
+        _number("hs_object_id", "Record ID", group, read_only=True, calculated=True),
+    )
+
+
+def _options(*values: str) -> tuple[tuple[str, str], ...]:
+    return tuple((v, v.replace("_", " ").title()) for v in values)
+
+
+ENGAGEMENTS: dict[str, tuple[Prop, ...]] = {
+    "calls": _engagement(
+        "call",
+        _text("hs_call_title", "Call title", "call_information"),
+        Prop("hs_call_status", "Call status", "enumeration", "select", "call_information",
+             options=_options("COMPLETED", "BUSY", "NO_ANSWER", "CONNECTING", "QUEUED", "CANCELED", "FAILED")),
+    ),
+    "emails": _engagement(
+        "email",
+        _text("hs_email_subject", "Email subject", "email_information"),
+        Prop("hs_email_direction", "Email direction", "enumeration", "select", "email_information",
+             options=_options("EMAIL", "INCOMING_EMAIL", "FORWARDED_EMAIL")),
+    ),
+    "meetings": _engagement(
+        "meeting",
+        _text("hs_meeting_title", "Meeting name", "meeting_information"),
+        _datetime("hs_meeting_start_time", "Start time", "meeting_information"),
+        Prop("hs_meeting_outcome", "Meeting outcome", "enumeration", "select", "meeting_information",
+             options=_options("SCHEDULED", "COMPLETED", "RESCHEDULED", "NO_SHOW", "CANCELED")),
+    ),
+    "tasks": _engagement(
+        "task",
+        _text("hs_task_subject", "Task title", "task_information"),
+        Prop("hs_task_status", "Task status", "enumeration", "select", "task_information",
+             options=_options("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")),
+        _datetime("hs_task_completion_date", "Completed at", "task_information", read_only=True),
+    ),
+}  # fmt: skip
+ENGAGEMENT_TYPE_IDS = {"calls": "0-48", "emails": "0-49", "meetings": "0-47", "tasks": "0-27"}
+ENGAGEMENT_ASSOCIATIONS = {"calls": (194, 193), "emails": (198, 197), "meetings": (200, 199), "tasks": (204, 203)}
+"""Engagement -> contact and contact -> engagement default association type ids."""
+for _obj, _props in ENGAGEMENTS.items():
+    CATALOG[_obj] = {p.name: p for p in _props}
+    MODIFIED_PROPERTY[_obj] = "hs_lastmodifieddate"
+    DEFAULT_PROPERTIES[_obj] = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id", "hs_timestamp")
+    SEARCHABLE[_obj] = ()
+    OBJECT_TYPE_IDS[_obj] = ENGAGEMENT_TYPE_IDS[_obj]
+    ASSOCIATION_TYPES[(_obj, "contacts")], ASSOCIATION_TYPES[("contacts", _obj)] = ENGAGEMENT_ASSOCIATIONS[_obj]

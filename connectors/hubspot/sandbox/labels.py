@@ -27,7 +27,7 @@ def kinds(pair: tuple[str, str], specs: Any) -> list[Kind]:
         category = spec.get("associationCategory") if isinstance(spec, dict) else None
         type_id = spec.get("associationTypeId") if isinstance(spec, dict) else None
         known = (category == "HUBSPOT_DEFINED" and type_id == ASSOCIATION_TYPES[pair]) or (
-            category == "USER_DEFINED" and type_id in USER_LABELS[pair]
+            category == "USER_DEFINED" and type_id in USER_LABELS.get(pair, {})
         )
         if not known:
             raise ValueError(f"{category} association type {type_id} does not exist between {pair[0]} and {pair[1]}")

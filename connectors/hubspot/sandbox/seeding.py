@@ -129,9 +129,14 @@ def create_sandbox(
     deals: int = 0,
     offset: int = 0,
     clock: Callable[[], datetime] | None = None,
+    *,
+    leads: int = 0,
     **knobs: Any,
 ) -> HubSpotSandbox:
-    """A HubSpot sandbox seeded with people ``offset..offset+people-1`` and ``deals`` deals."""
+    """A HubSpot sandbox seeded with people ``offset..offset+people-1`` and ``deals`` deals.
+
+    ``leads`` is accepted for the common sandbox signature and ignored: HubSpot keeps no leads apart from its contacts.
+    """
     sandbox = HubSpotSandbox(seed=seed, clock=clock)
     sandbox.knobs.update(knobs)
     seeder = Seeder(seed)

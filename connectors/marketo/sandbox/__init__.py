@@ -55,9 +55,14 @@ def create_sandbox(
     deals: int = 0,
     offset: int = 0,
     clock: Callable[[], datetime] | None = None,
+    *,
+    leads: int = 0,
     **knobs: Any,
 ) -> MarketoSandbox:
-    """A Marketo sandbox seeded with ``people`` leads (from ``offset``) and ``deals`` opportunities."""
+    """A Marketo sandbox seeded with ``people`` leads (from ``offset``) and ``deals`` opportunities.
+
+    ``leads`` is accepted for the common sandbox signature and ignored: a Marketo lead is its only person record.
+    """
     sandbox = MarketoSandbox(seed=seed, clock=clock)
     sandbox.knobs.update(knobs)
     seeder = Seeder(seed)

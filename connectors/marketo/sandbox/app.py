@@ -11,6 +11,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -121,6 +122,10 @@ class MarketoSandbox(SandboxBase):
     def is_public(self, request: Request) -> bool:
         """The identity endpoint needs no token and is not counted against the limits."""
         return request.url.path.startswith("/identity/")
+
+    def credentials(self, directory: Path) -> dict[str, str]:
+        """The LaunchPoint custom service this emulator knows; it serves the identity host itself."""
+        return {"base_url": self.base_url, "client_id": self.client_id, "client_secret": self.client_secret}
 
     def authenticate(self, request: Request) -> None:
         """A Bearer header, or the (deprecated) ``access_token`` query parameter Marketo still accepts."""

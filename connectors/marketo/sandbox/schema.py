@@ -64,6 +64,10 @@ _FIELDS = (
     LeadField(16, "utmCampaign", "string", "UTM Campaign", length=255),
     LeadField(17, "createdAt", "datetime", "Created At", read_only=True),
     LeadField(18, "updatedAt", "datetime", "Updated At", read_only=True),
+    # The lead owner, by email: an instance without a CRM sync keeps these as plain fields.
+    LeadField(19, "leadOwnerEmail", "email", "Lead Owner Email Address", length=255),
+    LeadField(20, "leadOwnerFirstName", "string", "Lead Owner First Name", length=255),
+    LeadField(21, "leadOwnerLastName", "string", "Lead Owner Last Name", length=255),
 )
 LEAD_FIELDS: dict[str, LeadField] = {f.name: f for f in _FIELDS}
 """The standard fields of a new instance; custom ones (closeloop's among them) are created through

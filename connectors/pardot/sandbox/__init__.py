@@ -44,12 +44,14 @@ def create_sandbox(
     clock: Callable[[], datetime] | None = None,
     *,
     custom_fields: bool = False,
+    leads: int = 0,
     **knobs: Any,
 ) -> PardotSandbox:
     """A business unit seeded with ``people`` prospects (from ``offset``) and their visitor activities.
 
     ``deals`` is accepted for the common sandbox signature and ignored: opportunities are owned by the CRM
     connector in Account Engagement and read-only in v5.
+    ``leads`` is accepted for the common sandbox signature and ignored: a prospect is its only person record.
     """
     sandbox = PardotSandbox(seed=seed, clock=clock)
     sandbox.knobs.update(knobs)

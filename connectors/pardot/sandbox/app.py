@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
@@ -117,6 +118,16 @@ class PardotSandbox(SandboxBase):
         """The token endpoint, and the website's tracking hits and form posts, take no token."""
         path = request.url.path
         return path in (TOKEN_PATH, "/analytics") or path.startswith("/l/")
+
+    def credentials(self, directory: Path) -> dict[str, str]:
+        """The business unit and the connected app (client credentials); it serves the token endpoint itself."""
+        return {
+            "base_url": self.base_url,
+            "auth_url": self.base_url,
+            "business_unit_id": self.business_unit_id,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
 
     def authenticate(self, request: Request) -> None:
         """A live Salesforce token (184) and this business unit's id in the header (181, 201)."""

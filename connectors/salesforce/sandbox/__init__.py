@@ -128,8 +128,9 @@ def create_sandbox(
     """A seeded org: ``people`` Contacts (seed indexes offset...), ``leads`` Leads after them, ``deals``
     Opportunities with OpportunityContactRoles on those contacts."""
     sandbox = SalesforceSandbox(seed=seed, clock=clock)
-    _, public = sandbox_jwt_key()
+    private, public = sandbox_jwt_key()
     sandbox.register_jwt_client(JWT_CONSUMER_KEY, public, JWT_USERNAME)
+    sandbox.jwt_login = (JWT_CONSUMER_KEY, JWT_USERNAME, private)
     seeder = Seeder(seed)
     # The contact rows, for the deals to credit (their creation time and source are the person's).
     contacts = [

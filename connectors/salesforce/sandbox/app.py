@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from closeloop.sandbox import Refusal, SandboxBase
 from closeloop.sandbox.kit import JSONAnswer, read_json
-from connectors.salesforce.sandbox import soap, soql
+from connectors.salesforce.sandbox import conditional, soap, soql
 from connectors.salesforce.sandbox.org import MultipleMatches, Org, RecordRefused, SfError
 from connectors.salesforce.sandbox.schema import SObjectType, to_millis
 from connectors.salesforce.sandbox.tooling import create_custom_field
@@ -38,6 +39,10 @@ DEFAULT_CLIENT_SECRET = "closeloop-sandbox-secret"
 ORG_ID = "00D000000000001AAA"
 USER_ID = "005000000000001AAA"
 _VERSION = re.compile(r"v(\d+)\.(\d)")
+
+
+COMPOSITE_MAX = 25
+_ROW_URL = re.compile(r"/services/data/(?P<version>v[0-9.]+)/sobjects/(?P<sobject>\w+)/(?P<record_id>\w+)")
 
 
 def errors(status: int, *items: SfError) -> JSONAnswer:
@@ -77,6 +82,8 @@ class SalesforceSandbox(SandboxBase):
         self.org = Org(self.tables, self.clock, self.now, self.rejects)
         self.oauth_clients: dict[str, str] = {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}
         self.jwt_clients: dict[str, tuple[bytes, set[str]]] = {}
+        self.jwt_login: tuple[str, str, bytes] | None = None
+        """The JWT bearer login ``credentials`` hands out: (consumer key, username, private key PEM)."""
         self.query_batch_min = 1
         """Salesforce's floor for batchSize is 200; tests may page smaller."""
         self._locators: OrderedDict[str, _Locator] = OrderedDict()
@@ -91,6 +98,18 @@ class SalesforceSandbox(SandboxBase):
         """Accept JWT bearer assertions from ``consumer_key``, signed by the key, for ``username``."""
         _, users = self.jwt_clients.get(consumer_key, (public_key_pem, set()))
         self.jwt_clients[consumer_key] = (public_key_pem, {*users, username})
+
+    def credentials(self, directory: Path) -> dict[str, str]:
+        """JWT bearer, as production runs: the consumer key, the user and the private key written to a file."""
+        found = {"base_url": self.base_url, "auth_url": self.base_url}
+        if self.jwt_login is not None:
+            consumer_key, username, private_pem = self.jwt_login
+            directory.mkdir(parents=True, exist_ok=True)
+            key_file = directory / "salesforce-jwt-key.pem"
+            key_file.write_bytes(private_pem)
+            key_file.chmod(0o600)
+            found |= {"client_id": consumer_key, "username": username, "private_key_file": str(key_file)}
+        return found
 
     def authenticate(self, request: Request) -> None:
         """Bearer (or OAuth) access tokens from the token endpoint."""
@@ -153,6 +172,7 @@ class SalesforceSandbox(SandboxBase):
             Route(f"{API}/sobjects/{{sobject}}", self.create, methods=["POST"]),
             Route(f"{API}/sobjects/{{sobject}}/{{record_id}}", self.record, methods=["GET", "PATCH", "DELETE"]),
             Route(f"{API}/sobjects/{{sobject}}/{{key}}/{{value:path}}", self.by_key, methods=["GET", "PATCH"]),
+            Route(f"{API}/composite", self.composite, methods=["POST"]),
             Route(f"{API}/composite/sobjects", self.collection, methods=["POST", "PATCH", "DELETE"]),
             Route(f"{API}/composite/sobjects/{{sobject}}", self.collection_retrieve, methods=["GET", "POST"]),
             Route(f"{API}/composite/sobjects/{{sobject}}/{{key}}", self.collection_upsert, methods=["PATCH"]),
@@ -300,11 +320,60 @@ class SalesforceSandbox(SandboxBase):
                 if isinstance(names, Response):
                     return names
                 return JSONAnswer(found.render(row, names, version))
+            conditional.check(conditional.header(request.headers), row.fields)
             self.org.update(found, row, await read_json(request))
         except RecordRefused as refused:
             return errors(refused.status, *refused.errors)
+        except conditional.PreconditionFailed as failed:
+            return errors(failed.status, failed.error)
         self.stats.records_written += 1
         return Response(status_code=204)
+
+    # -- composite -------------------------------------------------------------------------------------
+    async def composite(self, request: Request) -> Response:
+        """POST /composite: up to 25 sObject Rows subrequests (PATCH or GET by id) in one API call.
+
+        Each subrequest may carry ``httpHeaders`` (``If-Unmodified-Since`` is honoured); results come back in
+        order under ``compositeResponse``. References between subrequests (``@{ref.id}``) are not served.
+        """
+        if (bad := self._version(request)) is not None:
+            return bad
+        body = await read_json(request)
+        subrequests = body.get("compositeRequest")
+        if not isinstance(subrequests, list) or not subrequests:
+            return errors(400, SfError("JSON_PARSER_ERROR", "compositeRequest is required"))
+        if len(subrequests) > COMPOSITE_MAX:
+            return errors(
+                400, SfError("LIMIT_EXCEEDED", f"Composite requests may contain up to {COMPOSITE_MAX} subrequests")
+            )
+        version = request.path_params["version"]
+        return JSONAnswer({"compositeResponse": [self._subrequest(version, sub) for sub in subrequests]})
+
+    def _subrequest(self, version: str, sub: dict[str, Any]) -> dict[str, Any]:
+        reference = str(sub.get("referenceId") or "")
+
+        def answer(status: int, payload: Any = None) -> dict[str, Any]:
+            return {"body": payload, "httpHeaders": {}, "httpStatusCode": status, "referenceId": reference}
+
+        match = _ROW_URL.fullmatch(str(sub.get("url") or ""))
+        method = str(sub.get("method") or "")
+        if match is None or match["version"] != version or method not in ("GET", "PATCH"):
+            return answer(404, [SfError("NOT_FOUND", "The requested resource does not exist").single()])
+        sobject = self.org.sobject(match["sobject"])
+        row = self.org.row(sobject, match["record_id"]) if sobject is not None else None
+        if sobject is None or row is None:
+            return answer(404, [SfError("NOT_FOUND", "The requested resource does not exist").single()])
+        if method == "GET":
+            return answer(200, sobject.render(row, list(sobject.fields), version))
+        try:
+            conditional.check(conditional.header(sub.get("httpHeaders") or {}), row.fields)
+            self.org.update(sobject, row, sub.get("body") or {})
+        except RecordRefused as refused:
+            return answer(refused.status, [e.single() for e in refused.errors])
+        except conditional.PreconditionFailed as failed:
+            return answer(failed.status, [failed.error.single()])
+        self.stats.records_written += 1
+        return answer(204)
 
     async def by_key(self, request: Request) -> Response:
         """GET or upsert (PATCH) by an external-id field: 201 created, 200/204 updated, 300 several matches."""

@@ -13,6 +13,7 @@ from closeloop.model import Cursor
 from closeloop.sandbox import RecordTable, Row, SandboxClock
 from connectors.salesforce.sandbox import soql
 from connectors.salesforce.sandbox.schema import (
+    CLOSED_TASK_STATUSES,
     COMPUTED,
     HISTORY_OBJECTS,
     NUMBER_TYPES,
@@ -20,6 +21,7 @@ from connectors.salesforce.sandbox.schema import (
     STAGES,
     TEXT_TYPES,
     TRACKED,
+    USERS,
     SfField,
     SObjectType,
     build_objects,
@@ -176,6 +178,10 @@ class Org:
                     f.name for f in sobject.fields.values() if f.type == "reference" and f.name not in COMPUTED
                 ),
             )
+        users = self.tables["User"]
+        for email, first, last in USERS:  # the integration user first: it gets the id OwnerId defaults to
+            users.insert({"Username": email, "Email": email, "FirstName": first, "LastName": last, "IsActive": True},
+                         at=clock.now() - timedelta(days=365))  # fmt: skip
         stages = self.tables["OpportunityStage"]
         for order, (name, probability, closed, won, forecast) in enumerate(STAGES, start=1):
             stages.insert(
@@ -411,6 +417,7 @@ class Org:
                 "UTM_Source__c",
                 "UTM_Medium__c",
                 "UTM_Campaign__c",
+                "OwnerId",  # the contact keeps the lead's owner, as Lead Convert does by default
             )
             fields = {k: lead.fields[k] for k in carried if lead.fields.get(k) not in (None, "")}
             fields["Account_Name__c"] = lead.fields.get("Company")
@@ -455,6 +462,14 @@ class Org:
     def _derive(self, sobject: SObjectType, clean: dict[str, Any], merged: Mapping[str, Any]) -> None:
         """Fields Salesforce sets on save: an opportunity's IsWon/IsClosed/Probability follow its stage; a campaign
         member's HasResponded follows its status, and the day it first responded stays."""
+        if sobject.name == "Task":  # closed with its status; completed when it first closed, blank when reopened
+            closed = merged.get("Status") in CLOSED_TASK_STATUSES
+            clean["IsClosed"] = closed
+            if not closed:
+                clean["CompletedDateTime"] = None
+            elif not merged.get("CompletedDateTime"):
+                clean["CompletedDateTime"] = self._now()
+            return
         if sobject.name == "CampaignMember":
             responded = merged.get("Status") in RESPONDED_STATUSES
             clean["HasResponded"] = responded

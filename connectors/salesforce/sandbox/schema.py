@@ -145,7 +145,15 @@ LEAD_SOURCES = (
     "Event",
 )
 LIFECYCLE = ("Subscriber", "Lead", "MQL", "SQL", "Opportunity", "Customer")
-LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
+LEAD_STATUSES = (
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Converted",
+    "Closed - Not Converted",
+    "Recycled",  # added by the org's admin: sales hands a lead back to marketing's nurture
+)
+DISQUALIFIED_REASONS = ("No budget", "Not a fit", "Competitor", "Student or job seeker", "Bad contact data")
+"""The org's custom Disqualified Reason picklist on Lead (values sales picks when closing a lead unconverted)."""
 CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY")
 ROLES = (
     "Business User",
@@ -175,6 +183,11 @@ CAMPAIGN_TYPES = (
 )
 MEMBER_STATUSES = ("Sent", "Responded")
 RESPONDED_STATUSES = frozenset({"Responded"})
+# A new org's task statuses (Completed is the closed one), task types and subtypes, and activity types.
+TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
+CLOSED_TASK_STATUSES = frozenset({"Completed"})
+ACTIVITY_TYPES = ("Call", "Email", "Meeting", "Other")
+TASK_SUBTYPES = ("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")
 # (ApiName, DefaultProbability, IsClosed, IsWon, ForecastCategoryName): a new org's default sales process, whose
 # stages a mapping may name; the seed uses six of them.
 STAGES = (
@@ -216,6 +229,22 @@ def _utm_fields() -> list[SfField]:
         SfField("UTM_Medium__c", "string", "UTM Medium", length=255),
         SfField("UTM_Campaign__c", "string", "UTM Campaign", length=255),
     ]
+
+
+INTEGRATION_USER = make_id("005", 1)
+"""The org's first user: the integration user, who owns what it creates unless told otherwise."""
+USERS = (
+    ("integration@sandbox.invalid", "Integration", "User"),
+    ("sam.seller@example.com", "Sam", "Seller"),
+    ("rita.rep@example.com", "Rita", "Rep"),
+)
+"""The org's users on creation (the integration user first, then two salespeople)."""
+
+
+def _owner_field() -> SfField:
+    return SfField(
+        "OwnerId", "reference", "Owner ID", nillable=False, reference_to=("User",), default=INTEGRATION_USER, length=18
+    )
 
 
 def _person_fields() -> list[SfField]:
@@ -387,16 +416,27 @@ def build_objects() -> dict[str, SObjectType]:
             default=LEAD_STATUSES[0],
             length=255,
         ),
+        SfField("Disqualified_Reason__c", "picklist", "Disqualified Reason", picklist=DISQUALIFIED_REASONS, length=255),
         _ro("IsConverted", "boolean", nillable=False),
         _ro("ConvertedContactId", "reference", reference_to=("Contact",), length=18),
         _ro("ConvertedDate", "date"),
+        _owner_field(),
         *_utm_fields(),
     ]
     contact = [
         *_system_fields(mergeable=True, name="Contact"),
         *_person_fields(),
         SfField("Account_Name__c", "string", "Account Name", length=255),
+        _owner_field(),
         *_utm_fields(),
+    ]
+    user = [
+        *_system_fields(mergeable=False, name="User"),
+        SfField("Username", "string", nillable=False, unique=True, id_lookup=True, length=80),
+        SfField("Email", "email", nillable=False, length=128),
+        SfField("FirstName", "string", "First Name", length=40),
+        SfField("LastName", "string", "Last Name", nillable=False, length=80),
+        SfField("IsActive", "boolean", "Active", nillable=False, default=True),
     ]
     opportunity = [
         *_system_fields(mergeable=False, name="Opportunity"),
@@ -478,8 +518,32 @@ def build_objects() -> dict[str, SObjectType]:
         _ro("HasResponded", "boolean", nillable=False),
         _ro("FirstRespondedDate", "date"),
     ]  # fmt: skip
+    who = SfField("WhoId", "reference", "Name ID", reference_to=("Contact", "Lead"), length=18)
+    task = [
+        *_system_fields(mergeable=False, name="Task"),
+        who,
+        SfField("Subject", "string", length=255),
+        SfField("Status", "picklist", nillable=False, picklist=TASK_STATUSES, default=TASK_STATUSES[0], length=40),
+        SfField("Type", "picklist", picklist=ACTIVITY_TYPES, length=40),
+        SfField("TaskSubtype", "picklist", "Task Subtype", picklist=TASK_SUBTYPES, updateable=False, length=40),
+        SfField("ActivityDate", "date", "Due Date Only"),
+        _ro("IsClosed", "boolean", nillable=False),
+        _ro("CompletedDateTime", "datetime", label="Completed Date/Time"),
+    ]
+    event = [
+        *_system_fields(mergeable=False, name="Event"),
+        who,
+        SfField("Subject", "string", length=255),
+        SfField("Type", "picklist", picklist=ACTIVITY_TYPES, length=40),
+        SfField("StartDateTime", "datetime", "Start Date Time"),
+        SfField("EndDateTime", "datetime", "End Date Time"),
+        SfField("DurationInMinutes", "int", "Duration"),
+    ]
     return {
         **histories,
+        "User": sobject("User", "005", user),
+        "Task": sobject("Task", "00T", task),
+        "Event": sobject("Event", "00U", event),
         "Campaign": sobject("Campaign", "701", campaign),
         "CampaignMember": sobject("CampaignMember", "00v", member),
         "Lead": sobject("Lead", "00Q", lead),

@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -20,8 +21,9 @@ from starlette.routing import BaseRoute, Route
 from closeloop.model import Cursor, parse_utc
 from closeloop.sandbox import RecordTable, Refusal, Row, SandboxBase, sequential_ids
 
-from .modules import MODULE_IDS, MODULES, ModuleDef, custom_field, field_metadata, pipeline_metadata
+from .modules import CLOSED_TASK_STATUS, MODULE_IDS, MODULES, ModuleDef, custom_field, field_metadata, pipeline_metadata
 from .queries import QueryError, comparable, in_time_order, parse_coql, parse_criteria, second
+from .users import Users
 
 API = "/crm/v8"
 WRITE_LIMIT = 100
@@ -61,6 +63,7 @@ class ZohoSandbox(SandboxBase):
         self.refresh_limit = (10, 600.0)
         """Zoho issues at most 10 access tokens per refresh token in 10 minutes."""
         self._refreshes: deque[datetime] = deque()
+        self.users = Users()
         super().__init__(seed=seed, clock=clock)
         self.base_url = "http://zoho.sandbox.invalid"
         # Zoho bills credits per 24 h and caps concurrent calls (Enterprise: 20); no per-second window.
@@ -90,6 +93,8 @@ class ZohoSandbox(SandboxBase):
             Route(f"{API}/settings/fields", self._fields, methods=["GET", "POST"]),
             Route(f"{API}/settings/pipeline", self._pipeline, methods=["GET"]),
             Route(f"{API}/coql", self._coql, methods=["POST"]),
+            Route(f"{API}/users", self.users.list, methods=["GET"]),
+            Route(f"{API}/users", self.users.create, methods=["POST"]),
             Route(f"{API}/{{module}}/upsert", self._upsert, methods=["POST"]),
             Route(f"{API}/{{module}}/search", self._search, methods=["GET"]),
             Route(f"{API}/{{module}}/deleted", self._deleted, methods=["GET"]),
@@ -106,6 +111,16 @@ class ZohoSandbox(SandboxBase):
     def is_public(self, request: Request) -> bool:
         """The accounts host's token endpoint needs no access token."""
         return request.url.path == "/oauth/v2/token"
+
+    def credentials(self, directory: Path) -> dict[str, str]:
+        """The self-client this emulator knows; it serves the accounts host (token refresh) itself."""
+        return {
+            "base_url": self.base_url,
+            "auth_url": self.base_url,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": self.refresh_token,
+        }
 
     def authenticate(self, request: Request) -> None:
         """``Authorization: Zoho-oauthtoken <token>``; anything else is refused as Zoho does."""
@@ -171,7 +186,7 @@ class ZohoSandbox(SandboxBase):
                 continue
             value = values.get(name)
             if definition.data_type == "ownerlookup":
-                value = dict(OWNER)
+                value = self.users.owner(value["id"] if isinstance(value, dict) else None)
             elif definition.data_type == "datetime" and isinstance(value, datetime):
                 value = self.zoned(value)
             elif definition.data_type == "lookup" and value:
@@ -641,6 +656,10 @@ class ZohoSandbox(SandboxBase):
                 },
             )
         moment = self.now()
+        if module.api_name == "Tasks":  # closed when completed, at the moment it first was; open again: blank
+            before = existing.fields if existing else {}
+            done = cleaned.get("Status", before.get("Status")) == CLOSED_TASK_STATUS
+            cleaned["Closed_Time"] = (before.get("Closed_Time") or moment) if done else None
         if existing is None:
             row = table.insert(cleaned, at=moment)
             action, message = "insert", "record added"
@@ -682,6 +701,10 @@ class ZohoSandbox(SandboxBase):
                 and value not in definition.picklist
             ):
                 problem = "picklist"
+            if problem is None and definition.data_type == "ownerlookup" and value not in (None, ""):
+                owner = self.users.assignable(value)
+                problem = None if owner else "jsonobject"
+                value = {"id": owner}
             if problem is None and definition.data_type == "lookup" and value not in (None, ""):
                 target = str(value["id"] if isinstance(value, dict) else value)
                 if self.table(definition.lookup_module or "").get(target) is None:

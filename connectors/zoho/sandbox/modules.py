@@ -221,8 +221,58 @@ REFERRALS = ModuleDef(
     duplicate_check=("Name",),
     has_modified_time=False,
 )
-MODULES = {m.api_name: m for m in (LEADS, CONTACTS, DEALS, REFERRALS)}
+TASK_STATUSES = ("Not Started", "Deferred", "In Progress", "Completed", "Waiting for input")
+CLOSED_TASK_STATUS = "Completed"
+
+
+def _who() -> FieldDef:
+    # Who_Id names a contact; a lead's activities name it through What_Id with $se_module, not emulated here.
+    return FieldDef("Who_Id", "Contact Name", "lookup", "jsonobject", lookup_module="Contacts")
+
+
+CALLS = ModuleDef(
+    "Calls",
+    (
+        FieldDef("Subject", "Subject", "text", mandatory=True),
+        FieldDef("Call_Type", "Call Type", "picklist", picklist=("Outbound", "Inbound", "Missed"), mandatory=True),
+        FieldDef("Call_Start_Time", "Call Start Time", "datetime", mandatory=True),
+        FieldDef("Call_Duration", "Call Duration", "text"),
+        _who(),
+        *_system_fields(),
+    ),
+    display_field="Subject",
+    duplicate_check=(),
+)
+TASKS = ModuleDef(
+    "Tasks",
+    (
+        FieldDef("Subject", "Subject", "text", mandatory=True),
+        FieldDef("Status", "Status", "picklist", picklist=TASK_STATUSES),
+        FieldDef("Due_Date", "Due Date", "date"),
+        FieldDef("Closed_Time", "Closed Time", "datetime", read_only=True),
+        _who(),
+        *_system_fields(),
+    ),
+    display_field="Subject",
+    duplicate_check=(),
+)
+EVENTS = ModuleDef(
+    "Events",
+    (
+        FieldDef("Event_Title", "Title", "text", mandatory=True),
+        FieldDef("Start_DateTime", "From", "datetime", mandatory=True),
+        FieldDef("End_DateTime", "To", "datetime", mandatory=True),
+        _who(),
+        *_system_fields(),
+    ),
+    display_field="Event_Title",
+    duplicate_check=(),
+)
+MODULES = {m.api_name: m for m in (LEADS, CONTACTS, DEALS, REFERRALS, CALLS, TASKS, EVENTS)}
 MODULE_IDS = {
+    "Calls": "4876876000000002183",
+    "Tasks": "4876876000000002185",
+    "Events": "4876876000000002187",
     "Leads": "4876876000000002175",
     "Contacts": "4876876000000002179",
     "Deals": "4876876000000002181",

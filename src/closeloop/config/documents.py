@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from closeloop.config.sla import SlaDoc
 from closeloop.model import FieldType
 
 Duration = Annotated[
@@ -79,6 +80,20 @@ class ConnectionDoc(Doc):
     )
 
 
+class FeedbackDoc(Doc):
+    """Sales feedback (``loop.feedback``): which lead status values mean accepted, rejected and recycled."""
+
+    status: str = Field(default="lead_status", description="Canonical contact field holding the lead status.")
+    reason: str = Field(
+        default="rejection_reason", description="Canonical contact field holding a rejected lead's reason."
+    )
+    accepted: list[str] = Field(default_factory=list, description="Status values meaning sales accepted the lead.")
+    rejected: list[str] = Field(default_factory=list, description="Status values meaning sales rejected the lead.")
+    recycled: list[str] = Field(
+        default_factory=list, description="Status values meaning sales sent the lead back to marketing."
+    )
+
+
 class LoopDoc(Doc):
     """Closed-loop settings: currencies, won stages, attribution."""
 
@@ -88,6 +103,14 @@ class LoopDoc(Doc):
     )
     won_stages: dict[str, list[str]] = Field(default_factory=dict, description="Won stages per system.")
     time_decay_half_life_days: float = Field(default=7, gt=0)
+    feedback: FeedbackDoc | None = Field(default=None, description="Sales feedback: lead statuses -> verdicts.")
+    sla: SlaDoc | None = Field(default=None, description="The MQL follow-up SLA the report holds sales to.")
+    clv_horizon_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Customer lifetime value counts won deals closed within this many days of a "
+        "customer's first win (default: all of them).",
+    )
 
 
 class ConfigDoc(Doc):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from closeloop.config.documents import ConfigDoc, ConnectionDoc, LoopDoc, ScheduleDoc, StateDoc, SystemDoc
 from closeloop.config.env import interpolate
+from closeloop.config.feedback import Feedback, feedback_of
 from closeloop.config.mapping_loader import LoadedMapping, load_mapping
 from closeloop.config.models import (
     Connection,
@@ -27,6 +28,7 @@ from closeloop.config.models import (
 )
 from closeloop.config.policies import check_cron, check_every, parse_duration
 from closeloop.config.problems import ConfigError, ConfigProblem, Problems, one_of, suggest, unknown
+from closeloop.config.sla import parse_sla
 from closeloop.config.structure import check_mapping, sections, validate
 from closeloop.config.wiring import check_in_connection
 from closeloop.config.yamlsrc import Loc, Source, load_source
@@ -77,6 +79,8 @@ class _Loader:
         systems = {name: s for name, raw in (doc.systems if doc else {}).items() if (s := self.system(name, raw))}
         connections = self.connections(data.get("connections"))
         loop = self.loop(doc.loop) if doc else None
+        if loop is not None and loop.feedback is not None:
+            self.check_feedback(loop.feedback, connections)
         state = self.state(doc.state) if doc else None
         if doc is None or self.problems or loop is None or state is None:
             return None
@@ -253,6 +257,14 @@ class _Loader:
         connector = raw.get("connector") if isinstance(raw, dict) else None
         return self.registry.plugins.get(connector) if isinstance(connector, str) else None
 
+    def check_feedback(self, feedback: Feedback, connections: Sequence[Connection]) -> None:
+        """The feedback's status and reason fields are canonical fields of a contacts mapping."""
+        known = sorted({name for c in connections if (m := c.mapping(Entity.CONTACT)) is not None for name in m.fields})
+        for key in ("status", "reason"):
+            name = getattr(feedback, key)
+            if known and name not in known:
+                self.fail(("loop", "feedback", key), unknown("contact field", name, known))
+
     def loop(self, doc: LoopDoc) -> LoopConfig | None:
         rates: dict[str, Decimal] = {}
         for currency, text in doc.rates.items():
@@ -270,9 +282,23 @@ class _Loader:
             if system not in configured:
                 self.fail(("loop", "won_stages", system), unknown("system", system, configured), key=True)
         won = {system: tuple(stages) for system, stages in doc.won_stages.items()}
+        feedback = None
+        if doc.feedback is not None:
+            feedback, problems = feedback_of(doc.feedback)
+            for problem in problems:
+                self.fail(("loop", "feedback"), problem)
+        sla = None
+        if doc.sla is not None:
+            try:
+                sla = parse_sla(doc.sla)
+            except ValueError as exc:
+                self.fail(("loop", "sla"), str(exc))
         return LoopConfig(
             base_currency=doc.base_currency,
             rates=rates,
             won_stages=won,
             time_decay_half_life_days=doc.time_decay_half_life_days,
+            feedback=feedback,
+            sla=sla,
+            clv_horizon_days=doc.clv_horizon_days,
         )

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from pydantic import ConfigDict, Field, SecretStr
 
+from closeloop.config.feedback import Feedback
 from closeloop.config.policies import Filter, Frozen, Policy, Prefer, TwoWay
+from closeloop.config.sla import SlaConfig
 from closeloop.config.yamlsrc import Source
 from closeloop.connector import ConnectorPlugin, Registry, SystemSettings
 from closeloop.model import FieldType
@@ -228,6 +230,12 @@ class LoopConfig(Frozen):
     """1 unit of the currency = rate units of the base currency."""
     won_stages: Mapping[str, tuple[str, ...]] = Field(default_factory=dict)
     time_decay_half_life_days: float = 7.0
+    feedback: Feedback | None = None
+    """Sales feedback on lead quality (``loop.feedback``), when configured."""
+    sla: SlaConfig | None = None
+    """The MQL follow-up SLA, when ``loop.sla`` is configured."""
+    clv_horizon_days: int | None = None
+    """Customer lifetime value counts the won deals closed within this many days of the first win (None: all)."""
 
     def to_base(self, amount: Decimal, currency: str | None) -> Decimal:
         """``amount`` in the base currency; KeyError (naming the known ones) for a currency without a rate."""

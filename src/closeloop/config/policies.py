@@ -30,13 +30,15 @@ class Frozen(BaseModel):
 
 
 class Rollup(enum.StrEnum):
-    """Values closeloop computes per contact from the revenue ledger."""
+    """Values closeloop computes per contact: from the revenue ledger, and the SLA breach time."""
 
     CLOSED_WON_REVENUE = "closed_won_revenue"
     CLOSED_WON_DEALS = "closed_won_deals"
     FIRST_CLOSED_WON_AT = "first_closed_won_at"
     LAST_CLOSED_WON_AT = "last_closed_won_at"
     CUSTOMER_SINCE = "customer_since"
+    SLA_BREACHED_AT = "sla_breached_at"
+    """When the contact's MQL follow-up SLA ran out without follow-up (from ``loop.sla``, not the ledger)."""
 
 
 class TwoWay(Frozen):

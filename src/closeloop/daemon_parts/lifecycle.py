@@ -25,6 +25,7 @@ from closeloop.daemon_parts.scheduler import SyncScheduler
 from closeloop.daemon_parts.settings import DaemonSettings
 from closeloop.engine.runtime import Engine
 from closeloop.http import HttpClient, register_secret
+from closeloop.loop.sla_now import breaches_by_connection, open_breaches_now
 from closeloop.model import now_utc
 from closeloop.store import AnyStore, RunStatus, StoreError
 
@@ -174,6 +175,20 @@ class Daemon:
             log.error("run of %s could not be recorded: %s: %s", name, type(exc).__name__, exc)
             return
         self.metrics.observe_run(name, outcome, time.monotonic() - started, self.clock())
+        self.count_sla_breaches(name)
+
+    def count_sla_breaches(self, name: str) -> None:
+        """Set the SLA breach gauge of one connection from the store, when ``loop.sla`` is configured."""
+        sla = self.config.loop.sla
+        if sla is None:
+            return
+        try:
+            breaches = open_breaches_now(self.store, sla, self.clock())
+            counts = breaches_by_connection(self.store, [self.config.connection(name)], breaches)
+        except Exception as exc:  # a figure for the dashboard must never stop the daemon; the log says why
+            log.error("SLA breaches of %s not counted: %s: %s", name, type(exc).__name__, exc)
+            return
+        self.metrics.sla_breaches.labels(name).set(counts[name])
 
     def connections_using(self, connector: str) -> list[str]:
         """The connections with a system of ``connector`` (webhooks name connectors, not systems)."""

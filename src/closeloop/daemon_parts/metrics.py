@@ -76,6 +76,12 @@ class DaemonMetrics:
             "closeloop_webhooks", "Webhooks received, by source and result.", ["source", "result"], registry=r
         )
         self.reloads = Counter("closeloop_config_reloads", "Configuration reloads by result.", ["result"], registry=r)
+        self.sla_breaches = Gauge(
+            "closeloop_sla_breaches",
+            "MQLs past their follow-up SLA without follow-up, at the end of the connection's last run.",
+            ["connection"],
+            registry=r,
+        )
 
     def watch(self, outbox: Callable[[], Mapping[str, int]], budget: Callable[[], Mapping[str, int]]) -> None:
         """Register the gauges read at scrape time."""

@@ -7,11 +7,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from closeloop.config.models import Connection, EntityMapping, LoopConfig
 from closeloop.connector import Connector
 from closeloop.model import ObjectSchema
 from closeloop.store.api import StateStore
+
+if TYPE_CHECKING:
+    from closeloop.engine.owners import Directory
 
 
 class IdSet:
@@ -107,6 +111,10 @@ class CycleContext:
     deals: IdSet = field(default_factory=IdSet)
     """Golden deals touched or written this cycle: their associations are checked after the drain. Kept on disk:
     an initial sync touches every deal."""
+    owners: dict[str, Directory] = field(default_factory=dict)
+    """system -> its user directory, for the systems that map an owner field (the engine's: kept across cycles)."""
+    owners_read: set[str] = field(default_factory=set)
+    """The systems whose directory this cycle read (at most once each)."""
 
     @property
     def name(self) -> str:

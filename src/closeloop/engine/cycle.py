@@ -16,15 +16,18 @@ from dataclasses import dataclass
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine import fieldtimes
+from closeloop.engine.activity import pull_activities
 from closeloop.engine.context import CycleContext
 from closeloop.engine.deals import fetch_associations, store_associations, sync_associations
 from closeloop.engine.drain import drain
 from closeloop.engine.fieldcheck import check_fields
 from closeloop.engine.merges import move_merged
+from closeloop.engine.owners import ensure_owners, unknown_ids
 from closeloop.engine.reconcile import PageApplier
 from closeloop.engine.retry import retry_quarantined
 from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
 from closeloop.engine.setup import after_setup, ensure_owned_fields
+from closeloop.engine.sla_stamp import stamp_sla_breaches
 from closeloop.engine.source import capture_original_sources
 from closeloop.engine.touch import fetch_touchpoints, pull_touches, store_touchpoints, touch_subjects
 from closeloop.model import Cursor, NativeRecord, Page
@@ -186,7 +189,7 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
     is_deal = mapping.entity == Entity.DEAL
     # What the vendor must be asked about (associations, touchpoints) is asked before the transaction, and only
     # for versions not applied yet: a quiet cycle's lookback re-reads cost no further calls.
-    news = applier.fresh(records)
+    news = await _news(ctx, applier, records)
     fresh = [r.id for r in news if not r.deleted]
     times = await fieldtimes.fetch(ctx, mapping, fieldtimes.asked(ctx, mapping, system, obj, news))
     associations = await fetch_associations(ctx, system, obj, fresh) if is_deal else []
@@ -208,6 +211,23 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
             ctx.store.set_cursor(ctx.name, system, obj, last)
 
 
+async def _news(ctx: CycleContext, applier: PageApplier, records: Sequence[NativeRecord]) -> list[NativeRecord]:
+    """The page's versions not applied yet, with the user directory at hand when they name owners.
+
+    The directory is read when missing or stale, or when a new version names an owner it does not know; versions
+    as old as the last seen are told apart by their values, owners included, so they are looked at again then.
+    """
+    news = applier.fresh(records)
+    live = [r for r in news if not (r.deleted or r.merged_into)]
+    if not live:
+        return news
+    mapping, system, obj = applier.mapping, applier.system, applier.obj
+    read = await ensure_owners(ctx, system)
+    if not read and unknown_ids(ctx, mapping, system, obj, live):
+        read = await ensure_owners(ctx, system, refresh=True)
+    return applier.fresh(records) if read else news
+
+
 async def run_cycle(ctx: CycleContext) -> None:
     """Pull every mapped object of both systems, then (unless a dry run) drain and write associations.
 
@@ -221,6 +241,8 @@ async def run_cycle(ctx: CycleContext) -> None:
         await pull_mapping(ctx, mapping)
         if mapping.entity == Entity.CONTACT:
             await pull_touches(ctx)
+            await pull_activities(ctx)
+            stamp_sla_breaches(ctx)
     if ctx.dry_run:
         return
     for mapping in mappings:

@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
@@ -20,10 +20,11 @@ from closeloop.engine.golden import PARTNER, GoldenState
 from closeloop.engine.mapper import to_native_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import OwedWrite, owed_writes
+from closeloop.engine.owners import ensure_owners, unknown_emails
 from closeloop.engine.pagestate import PageState
 from closeloop.engine.recheck import moved_since_read, updated_ids
 from closeloop.http.errors import AuthError, BudgetExhausted, Unreachable
-from closeloop.model import VendorError, WriteOp, WriteRequest, WriteResult
+from closeloop.model import MODIFIED_SINCE_READ, FieldType, Limits, VendorError, WriteOp, WriteRequest, WriteResult
 from closeloop.store.rows import OutboxEntry
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,36 @@ class Pending:
 
 async def drain(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
     """Send every due write of ``mapping``'s objects in ``system``."""
+    await owners_for_writes(ctx, mapping, system)
     for obj in mapping.objects(system):
         for pending in prepared(ctx, mapping, system, obj):
-            await _send(ctx, mapping, system, obj, pending)
+            # A golden record queued under one object may owe writes to its links in another (a person queued
+            # under Contact whose record is a Lead): each request goes to the object of the record it writes.
+            by_obj: dict[str, list[Pending]] = defaultdict(list)
+            for item in pending:
+                by_obj[item.write.obj].append(item)
+            for target, items in by_obj.items():
+                await _send(ctx, mapping, system, target, items)
+
+
+async def owners_for_writes(ctx: CycleContext, mapping: EntityMapping, system: str) -> None:
+    """Have ``system``'s user directory at hand when writes are due there: owners' emails become its user ids.
+
+    Read again (once per cycle) when a due write names an owner's email it does not know: the user may have
+    joined since it was read, and a write refused for that would be quarantined for nothing.
+    """
+    owner_fields = [name for name, f in mapping.fields.items() if f.type is FieldType.OWNER and system in f.native]
+    if not owner_fields:
+        return
+    due = [e for obj in mapping.objects(system) for e in ctx.store.due_outbox(ctx.name, system, obj, 1000, ctx.clock())]
+    if not due:
+        return
+    if await ensure_owners(ctx, system):
+        return
+    goldens = ctx.store.get_goldens(list({e.item.golden_id for e in due}))
+    emails = [g.fields.get(name) for g in goldens.values() for name in owner_fields]
+    if unknown_emails(ctx.owners.get(system), emails):
+        await ensure_owners(ctx, system, refresh=True)
 
 
 def prepared(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str) -> Iterator[list[Pending]]:
@@ -99,7 +127,8 @@ def _prepare(ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequen
                 continue
             golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
             writes = owed_writes(ctx, mapping, golden, system, ctx.connection.other(system), links[golden_id])
-            built = [_request(ctx, mapping, golden, w, ids) for w in writes]
+            read_at = {link.native_id: link.last_modified_at for link in links[golden_id] if link.system == system}
+            built = [_request(ctx, mapping, golden, w, ids, read_at.get(w.native_id or "")) for w in writes]
             ready = [
                 Pending(req, kept, golden_id, ids, max(e.attempts for e in entries), kept != w, sent)
                 for (req, kept, sent), w in zip(built, writes, strict=True)
@@ -113,12 +142,20 @@ def _prepare(ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequen
 
 
 def _request(
-    ctx: CycleContext, mapping: EntityMapping, golden: GoldenState, write: OwedWrite, outbox_ids: list[int]
+    ctx: CycleContext,
+    mapping: EntityMapping,
+    golden: GoldenState,
+    write: OwedWrite,
+    outbox_ids: list[int],
+    read_at: datetime | None = None,
 ) -> tuple[WriteRequest | None, OwedWrite, dict[str, Canonical]]:
     """The native request for an owed write, the write without the values the target refuses up front (those go
-    to quarantine and must not enter the snapshot as if written), and the canonical values the request carries."""
+    to quarantine and must not enter the snapshot as if written), and the canonical values the request carries.
+
+    An update carries ``read_at``, the target's modified time as closeloop last read it, for systems that can
+    make the update conditional on it."""
     native, problems = to_native_fields(
-        mapping, write.system, write.obj, write.values, ctx.schema(write.system, write.obj)
+        mapping, write.system, write.obj, write.values, ctx.schema(write.system, write.obj), ctx.owners
     )
     if problems:
         ctx.count("quarantined", write.system)
@@ -144,7 +181,10 @@ def _request(
     if not fields and write.op is WriteOp.UPDATE:
         return None, write, {}
     ref = f"{golden.id}:{write.native_id or 'new'}"
-    request = WriteRequest(ref, write.op, fields, native_id=write.native_id, upsert_key=write.upsert_key)
+    since = read_at if write.op is WriteOp.UPDATE else None
+    request = WriteRequest(
+        ref, write.op, fields, native_id=write.native_id, upsert_key=write.upsert_key, unmodified_since=since
+    )
     return request, write, native.canonical
 
 
@@ -171,10 +211,14 @@ async def _send(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str
 async def _send_batch(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str, batch: list[Pending]) -> None:
     connector = ctx.connectors[system]
     try:
-        batch = await _unmoved(ctx, mapping, system, obj, batch)
+        conditional = _conditional(connector.limits(obj), batch)
+        if not conditional:
+            batch = await _unmoved(ctx, mapping, system, obj, batch)
         if not batch:
             return
         results = await connector.write(obj, [p.request for p in batch])
+        if conditional:
+            batch, results = await _after_refusals(ctx, mapping, system, obj, batch, results)
     except (Unreachable, BudgetExhausted, AuthError):
         raise  # nothing can be written to this system now: the run fails with the reason
     except Exception as exc:  # the whole call failed after the HTTP layer's retries: hold every item back
@@ -190,6 +234,49 @@ async def _send_batch(ctx: CycleContext, mapping: EntityMapping, system: str, ob
         for item, result in zip(batch, results, strict=True):
             _settle(ctx, mapping, settled, item, result)
         settled.flush()
+
+
+def _conditional(limits: Limits, batch: Sequence[Pending]) -> bool:
+    """True when the target refuses each update of this batch whose record changed since closeloop read it,
+    in one call: then no re-read is needed before sending, only after a refusal."""
+    updates = [p for p in batch if p.request.op is WriteOp.UPDATE]
+    return (
+        0 < len(updates) <= limits.conditional_update_batch
+        and len(updates) == len(batch)
+        and all(p.request.unmodified_since is not None for p in updates)
+    )
+
+
+async def _after_refusals(
+    ctx: CycleContext,
+    mapping: EntityMapping,
+    system: str,
+    obj: str,
+    batch: list[Pending],
+    results: list[WriteResult],
+) -> tuple[list[Pending], list[WriteResult]]:
+    """Handle the updates refused as changed since the read: re-read and re-merge them (``recheck``).
+
+    Those that moved are settled (the merge queued what they still owe); those whose mapped values did not move
+    (an unmapped field's edit, closeloop's own write not read back yet) are sent again without the condition.
+    """
+    refused = [
+        i for i, r in enumerate(results) if not r.ok and r.error is not None and r.error.code == MODIFIED_SINCE_READ
+    ]
+    if not refused:
+        return batch, results
+    moved = await moved_since_read(ctx, mapping, system, obj, [str(batch[i].write.native_id) for i in refused])
+    again = [i for i in refused if batch[i].write.native_id not in moved]
+    settled = [batch[i] for i in refused if batch[i].write.native_id in moved]
+    if settled:
+        with ctx.store.transaction():
+            ctx.store.outbox_done([outbox_id for p in settled for outbox_id in p.outbox_ids])
+    retried: dict[int, WriteResult] = {}
+    if again:
+        requests = [replace(batch[i].request, unmodified_since=None) for i in again]
+        retried = dict(zip(again, await ctx.connectors[system].write(obj, requests), strict=True))
+    keep = [i for i in range(len(batch)) if i not in refused or i in retried]
+    return [batch[i] for i in keep], [retried.get(i, results[i]) for i in keep]
 
 
 async def _unmoved(

@@ -34,6 +34,8 @@ COMPATIBLE: Mapping[FieldType, tuple[FieldType, ...]] = {
     FieldType.DATETIME: (FieldType.DATETIME,),
     FieldType.ID: (FieldType.ID, FieldType.REFERENCE, FieldType.STRING),
     FieldType.REFERENCE: (FieldType.REFERENCE, FieldType.ID, FieldType.STRING),
+    # a user id (lookup, reference, HubSpot's owner enumeration) or the owner's email itself
+    FieldType.OWNER: (FieldType.REFERENCE, FieldType.ID, FieldType.PICKLIST, FieldType.STRING, FieldType.EMAIL),
 }
 """Canonical type -> the native types that can hold its values both ways."""
 

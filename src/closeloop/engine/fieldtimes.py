@@ -97,7 +97,7 @@ def asked(
         stored = goldens.get(link.golden_id) if link else None
         if link is None or stored is None:
             continue
-        values, problems = to_canonical_fields(mapping, system, obj, record.fields)
+        values, problems = to_canonical_fields(mapping, system, obj, record.fields, ctx.owners)
         golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
         own = canonical_times(mapping, system, obj, record.field_times)
         incoming = incoming_fields(system, record, values, plain(link.snapshot), own)

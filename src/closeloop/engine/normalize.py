@@ -142,6 +142,7 @@ _NORMALIZERS: dict[FieldType, Callable[[object], Canonical]] = {
     FieldType.PICKLIST: _string,
     FieldType.REFERENCE: _string,
     FieldType.ID: _string,
+    FieldType.OWNER: _email,  # an owner's canonical value is their email (see closeloop.engine.owners)
 }
 
 

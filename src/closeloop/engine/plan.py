@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from closeloop.engine.context import CycleContext
 from closeloop.engine.cycle import ordered, run_cycle
-from closeloop.engine.drain import Pending, prepared
+from closeloop.engine.drain import Pending, owners_for_writes, prepared
 from closeloop.engine.golden import PARTNER, plain
 from closeloop.engine.normalize import Canonical
 from closeloop.model import WriteOp
@@ -40,6 +40,9 @@ async def planned_writes(ctx: CycleContext) -> list[PlannedWrite]:
     try:
         with ctx.store.transaction():
             await run_cycle(ctx)
+            for mapping in ctx.connection.mappings:
+                for system in ctx.connection.systems:
+                    await owners_for_writes(ctx, mapping, system)
             plan = _collect(ctx)
             raise _RollBack
     except _RollBack:

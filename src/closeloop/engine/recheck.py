@@ -22,7 +22,7 @@ from closeloop.engine import fieldtimes
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING
 from closeloop.engine.golden import plain
-from closeloop.engine.mapper import to_canonical_fields
+from closeloop.engine.mapper import Owners, to_canonical_fields
 from closeloop.engine.reconcile import PageApplier
 from closeloop.model import NativeRecord, WriteOp
 from closeloop.store.rows import Link
@@ -33,7 +33,9 @@ def updated_ids(batch: Sequence[tuple[WriteOp, str | None]]) -> list[str]:
     return list(dict.fromkeys(native_id for op, native_id in batch if op is WriteOp.UPDATE and native_id))
 
 
-def edited(mapping: EntityMapping, system: str, obj: str, record: NativeRecord, link: Link | None) -> bool:
+def edited(
+    mapping: EntityMapping, system: str, obj: str, record: NativeRecord, link: Link | None, owners: Owners | None = None
+) -> bool:
     """True when a re-read record's mapped values differ from what closeloop last saw from it or wrote to it.
 
     A newer version with the same values (closeloop's own write not pulled yet, an edit of an unmapped field, or
@@ -41,7 +43,7 @@ def edited(mapping: EntityMapping, system: str, obj: str, record: NativeRecord, 
     """
     if link is None:
         return False
-    values, problems = to_canonical_fields(mapping, system, obj, record.fields)
+    values, problems = to_canonical_fields(mapping, system, obj, record.fields, owners)
     snapshot = plain(link.snapshot)
     return bool(problems) or any(snapshot.get(name, MISSING) != value for name, value in values.items())
 
@@ -57,7 +59,7 @@ async def moved_since_read(
     applier = PageApplier(ctx, mapping, system, obj)
     fresh = [r for r in applier.fresh(records) if not (r.deleted or r.merged_into)]
     links = ctx.store.find_links(system, obj, [r.id for r in fresh])
-    moved = [r for r in fresh if edited(mapping, system, obj, r, links.get(r.id))]
+    moved = [r for r in fresh if edited(mapping, system, obj, r, links.get(r.id), ctx.owners)]
     if not moved:
         return set()
     times = await fieldtimes.fetch(ctx, mapping, fieldtimes.asked(ctx, mapping, system, obj, moved))

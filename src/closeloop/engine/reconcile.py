@@ -99,7 +99,7 @@ class PageApplier:
             if link is None or link.last_modified_at is None or record.modified_at > link.last_modified_at:
                 found.append(record)
             elif record.modified_at == link.last_modified_at and not (record.deleted or record.merged_into):
-                mapped = to_canonical_fields(self.mapping, self.system, self.obj, record.fields)
+                mapped = to_canonical_fields(self.mapping, self.system, self.obj, record.fields, self.ctx.owners)
                 if not self._seen(record, link, mapped):
                     found.append(record)
         return found
@@ -117,7 +117,7 @@ class PageApplier:
         page.load_links(self.system, self.obj, [r.id for r in records])
         page.load_quarantine(self.ctx.name, self.system, self.obj)
         mapped = {
-            r.id: to_canonical_fields(self.mapping, self.system, self.obj, r.fields)
+            r.id: to_canonical_fields(self.mapping, self.system, self.obj, r.fields, self.ctx.owners)
             for r in records
             if not (r.deleted or r.merged_into)
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from closeloop.engine.context import CycleContext
 from closeloop.engine.golden import GoldenState
 from closeloop.engine.owed import queue_owed
+from closeloop.engine.owners import ensure_owners
 from closeloop.engine.reconcile import READ_CODES, PageApplier
 from closeloop.store.rows import QuarantineEntry, QuarantineStatus
 
@@ -27,6 +28,7 @@ async def _reread(ctx: CycleContext, entry: QuarantineEntry) -> None:
     if mapping is None or entry.native_id is None:
         return
     records = await ctx.connectors[entry.system].read(entry.object, [entry.native_id])
+    await ensure_owners(ctx, entry.system)
     with ctx.store.transaction():
         ctx.store.resolve_quarantine(ctx.name, entry.system, entry.object, native_id=entry.native_id)
         link = ctx.store.get_link(entry.system, entry.object, entry.native_id)

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from closeloop.config.models import Entity
-from closeloop.config.policies import LOOP, FromLoop
+from closeloop.config.policies import LOOP, FromLoop, Rollup
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import FieldState
 from closeloop.engine.golden import GoldenState
@@ -141,8 +141,8 @@ def refresh_rollups(ctx: CycleContext, contacts: Iterable[str]) -> None:
         golden = GoldenState.decode(found.id, found.entity, found.fields, deleted=found.deleted)
         moved = False
         for name, spec in mapping.fields.items():
-            if not isinstance(spec.policy, FromLoop):
-                continue
+            if not isinstance(spec.policy, FromLoop) or spec.policy.rollup is Rollup.SLA_BREACHED_AT:
+                continue  # the SLA stamp is kept by closeloop.engine.sla_stamp, not the ledger
             value = to_canonical(spec.type, values.get(spec.policy.rollup.value))
             if golden.fields.get(name, FieldState(None)).value != value:
                 golden.fields[name] = FieldState(value, LOOP, ctx.clock())

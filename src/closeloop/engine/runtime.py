@@ -16,6 +16,7 @@ from closeloop.connector import Connector, ConnectorContext
 from closeloop.engine.context import CycleContext
 from closeloop.engine.cycle import run_cycle
 from closeloop.engine.failures import FailureKind, classify
+from closeloop.engine.owners import Directory
 from closeloop.engine.plan import PlannedWrite, planned_writes
 from closeloop.exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_QUARANTINED
 from closeloop.model import ObjectSchema, now_utc
@@ -60,6 +61,7 @@ class Engine:
     api_calls: Counter[str] = field(default_factory=Counter)
     _connectors: dict[str, Connector] = field(default_factory=dict)
     _schemas: dict[tuple[str, str], ObjectSchema] = field(default_factory=dict)
+    _owners: dict[str, Directory] = field(default_factory=dict)
 
     def connector(self, system: str) -> Connector:
         """The connector of a configured system, created once."""
@@ -90,6 +92,7 @@ class Engine:
             self.config.loop,
             self.clock,
             schemas=self._schemas,
+            owners=self._owners,
             dry_run=dry_run,
         )
 

@@ -21,7 +21,8 @@ from closeloop.loop.ledger import positions
 from closeloop.loop.money import Rates
 from closeloop.loop.open_deals import contact_labels, read_deal_book
 from closeloop.loop.render import Format, render
-from closeloop.loop.report import ReportInput, build_report
+from closeloop.loop.report import Report, ReportInput, build_report
+from closeloop.loop.sla_facts import read_mqls
 from closeloop.loop.spend import SpendFileError, SpendRow, parse_spend_csv
 from closeloop.loop.trend import Granularity
 from closeloop.model import now_utc
@@ -129,6 +130,30 @@ def with_pipeline(facts: ReportInput, store: StateStore, config: LoadedConfig) -
     )
 
 
+def assemble(config: LoadedConfig, store: StateStore, request: ReportRequest, now: datetime) -> Report:
+    """The report a request asks for, from the store, as of ``now`` (the SLA's open breaches are those of now)."""
+    facts = read_facts(
+        store, request.start, request.end, config.loop.base_currency, request.spend, feedback=config.loop.feedback
+    )
+    facts = with_pipeline(facts, store, config)
+    if request.detail:
+        credited = [c for p in (*positions(facts.ledger).values(), *facts.open_deals) for c in p.contacts]
+        facts = replace(facts, contact_labels=contact_labels(store, credited))
+    if config.loop.sla is not None:
+        facts = replace(facts, mqls=read_mqls(store, facts.contacts))
+    half_life = timedelta(days=config.loop.time_decay_half_life_days)
+    return build_report(
+        facts,
+        request.models,
+        half_life=half_life,
+        by=request.by,
+        detail=request.detail,
+        sla=config.loop.sla,
+        now=now,
+        clv_horizon_days=config.loop.clv_horizon_days,
+    )
+
+
 def report_command(
     config: LoadedConfig,
     store: StateStore,
@@ -143,13 +168,7 @@ def report_command(
     except (ReportUsageError, SpendFileError) as exc:
         print(f"closeloop report: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    facts = read_facts(store, request.start, request.end, config.loop.base_currency, request.spend)
-    facts = with_pipeline(facts, store, config)
-    if request.detail:
-        credited = [c for p in (*positions(facts.ledger).values(), *facts.open_deals) for c in p.contacts]
-        facts = replace(facts, contact_labels=contact_labels(store, credited))
-    half_life = timedelta(days=config.loop.time_decay_half_life_days)
-    report = build_report(facts, request.models, half_life=half_life, by=request.by, detail=request.detail)
+    report = assemble(config, store, request, clock())
     try:
         render(report, request.fmt, request.out, console=console or output_console())
     except OSError as exc:  # --out in a missing or read-only folder

@@ -27,6 +27,7 @@ from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from decimal import Decimal
 
+from closeloop.config.feedback import Feedback, Verdict
 from closeloop.loop.ledger import EntryKind, LedgerEntry, positions
 from closeloop.loop.report import ContactFacts, FunnelStage, ReportInput
 from closeloop.loop.source import OriginalSource, merge_original_source
@@ -183,16 +184,23 @@ def stage_dates(fields: rows.Fields, customer_since: datetime | None) -> dict[Fu
 
 
 def contact_facts(
-    golden: rows.Golden, touchpoints: Sequence[rows.TouchpointRow], customer_since: datetime | None
+    golden: rows.Golden,
+    touchpoints: Sequence[rows.TouchpointRow],
+    customer_since: datetime | None,
+    feedback: Feedback | None = None,
 ) -> ContactFacts:
-    """What the report needs of one golden contact."""
+    """What the report needs of one golden contact; its sales verdict when ``feedback`` is configured."""
     fields = golden.fields
+    verdict = feedback.verdict(fields.get(feedback.status)) if feedback else None
+    reason = fields.get(feedback.reason) if feedback and verdict is Verdict.REJECTED else None
     return ContactFacts(
         contact_id=golden.id,
         created_at=moment(fields.get(CREATED_AT)) or golden.created_at,
         lifecycle_stage=str(fields.get(LIFECYCLE_STAGE) or ""),
         original_source=kept_source(touchpoints) or observed_source(fields, touchpoints),
         stage_dates=stage_dates(fields, customer_since),
+        verdict=verdict,
+        rejection_reason=reason if isinstance(reason, str) else None,
     )
 
 
@@ -232,8 +240,11 @@ def read_facts(
     period_end: datetime,
     base_currency: str,
     spend: Sequence[SpendRow] = (),
+    *,
+    feedback: Feedback | None = None,
 ) -> ReportInput:
-    """The report input for [period_start, period_end): every contact, the whole ledger, every touch."""
+    """The report input for [period_start, period_end): every contact, the whole ledger, every touch; each
+    contact's sales verdict when ``feedback`` (``loop.feedback``) is configured."""
     ledger = tuple(to_loop_entry(e) for e in store.ledger_entries())
     customers = first_won(ledger)
     contacts: list[ContactFacts] = []
@@ -242,9 +253,17 @@ def read_facts(
         stored = store.touchpoints_of([g.id for g in goldens])
         for golden in goldens:
             mine = stored.get(golden.id, [])
-            contacts.append(contact_facts(golden, mine, customers.get(golden.id)))
+            contacts.append(contact_facts(golden, mine, customers.get(golden.id), feedback))
             touches += touches_of(golden.id, mine)
     deals = deal_creations(store, sorted({e.deal_id for e in ledger}))
     return ReportInput(
-        tuple(contacts), ledger, tuple(touches), period_start, period_end, base_currency.upper(), tuple(spend), deals
+        tuple(contacts),
+        ledger,
+        tuple(touches),
+        period_start,
+        period_end,
+        base_currency.upper(),
+        tuple(spend),
+        deals,
+        feedback=feedback is not None,
     )

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from closeloop.loop.detail import DealDetail
+from closeloop.loop.feedback_render import feedback_csv_rows
 from closeloop.loop.influence import RevenueShare
 from closeloop.loop.report import STAGES, Report
+from closeloop.loop.sla_clv_render import clv_csv_rows, sla_csv_rows
 from closeloop.model import iso_utc
 
 CSV_COLUMNS = ("section", "model", "dimension", "key", "metric", "value")
@@ -121,6 +123,9 @@ def _rows(report: Report) -> Iterator[Row]:
             ("roi_pct", r.roi),
         ):
             yield ("roi", r.model.value, r.dimension, r.key, metric, _value(value))
+    yield from feedback_csv_rows(report)
+    yield from sla_csv_rows(report)
+    yield from clv_csv_rows(report)
     for deal in report.details:
         yield from _detail_rows(report, deal)
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from html import escape
 
 from closeloop.loop.attribution import Model
+from closeloop.loop.feedback_render import feedback_sections
 from closeloop.loop.fmt import money, number, percent, source_label
 from closeloop.loop.report import NO_CAMPAIGN, Report
 from closeloop.loop.sections import (
@@ -18,6 +19,7 @@ from closeloop.loop.sections import (
     quality_section,
     trend_section,
 )
+from closeloop.loop.sla_clv_render import clv_chart, clv_sections, sla_chart, sla_sections
 from closeloop.loop.svg import Series, columns, diverging_bars, funnel, grouped_bars
 from closeloop.loop.trend import Granularity
 
@@ -217,6 +219,19 @@ def campaign_chart(report: Report) -> str:
     return _card("Campaigns: revenue and open pipeline", note, chart)
 
 
+def feedback_chart(report: Report) -> str:
+    """Accepted, rejected and recycled leads per source: which channels bring leads sales does not want."""
+    if report.feedback is None:
+        return ""
+    rows = report.feedback.rows_for("source")
+    labels = [source_label(r.key) for r in rows]
+    values = [[Decimal(r.accepted), Decimal(r.rejected), Decimal(r.recycled)] for r in rows]
+    series = [Series("Accepted", "#59a14f"), Series("Rejected", "#e15759"), Series("Recycled", "#edc948")]
+    chart = grouped_bars("Sales feedback by source", labels, series, values, lambda v: f"{v:,.0f}")
+    note = "Leads handed to sales in the period, by the verdict their lead status means now (loop.feedback)."
+    return _card("Sales feedback on leads", note, chart)
+
+
 def _deal_table(report: Report) -> str:
     headers = ("Source", "Deals", "Revenue", "Average deal", "Sales cycle (days)", "Journey (days)")
     rows = [
@@ -255,6 +270,17 @@ def _roi_table(report: Report) -> str:
     return _card("CAC and ROI", note, _table(headers, rows, text=2))
 
 
+def alignment_cards(report: Report) -> list[str]:
+    """The follow-up SLA and customer lifetime value: each chart, then its tables."""
+    cards = []
+    if (chart := sla_chart(report)) is not None:
+        cards.append(_card("MQL follow-up by owner", "MQLs handed over in the period, by whose they are.", chart))
+    cards += [_section(s) for s in sla_sections(report)]
+    if (chart := clv_chart(report)) is not None:
+        cards.append(_card("Customer lifetime value", "Average CLV of the customers acquired in the period.", chart))
+    return cards + [_section(s) for s in clv_sections(report)]
+
+
 def render_html(report: Report) -> str:
     """The whole report as one HTML document."""
     last_day = report.period_end - timedelta(microseconds=1)
@@ -276,6 +302,8 @@ def render_html(report: Report) -> str:
     ]
     if report.roi:
         sections.append(_roi_table(report))
+    sections += [feedback_chart(report), *(_section(s) for s in feedback_sections(report))]
+    sections += alignment_cards(report)
     sections += [_section(s) for s in detail_sections(report)]
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'

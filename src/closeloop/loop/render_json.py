@@ -9,8 +9,10 @@ from dataclasses import fields
 from typing import Any
 
 from closeloop.loop.detail import DealDetail
+from closeloop.loop.feedback_render import feedback_json
 from closeloop.loop.influence import RevenueShare
 from closeloop.loop.report import STAGES, AttributedRow, DealStatsRow, FunnelRow, Report, RoiRow
+from closeloop.loop.sla_clv_render import clv_json, sla_json
 from closeloop.loop.trend import TrendRow
 from closeloop.model import iso_utc
 
@@ -116,7 +118,10 @@ def _newer(report: Report) -> dict[str, Any]:
             "won_deals_without_contacts": quality.without_contacts,
             "open_deals_without_rate": quality.unpriced_open_deals,
         },
+        "sales_feedback": feedback_json(report),
         "deals": [_deal(report, d) for d in report.details],
+        "sla": sla_json(report),
+        "clv": clv_json(report),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from closeloop.loop.feedback_render import feedback_sections
 from closeloop.loop.fmt import money, number, percent, source_label
 from closeloop.loop.report import Report
 from closeloop.loop.sections import (
@@ -15,6 +16,7 @@ from closeloop.loop.sections import (
     quality_section,
     trend_section,
 )
+from closeloop.loop.sla_clv_render import clv_sections, sla_sections
 
 _STAGE_HEADERS = ("Leads", "MQL", "SQL", "Opps", "Customers")
 _RATE_HEADERS = ("Lead→MQL", "MQL→SQL", "SQL→Opp", "Opp→Cust", "Lead→Cust")
@@ -102,6 +104,8 @@ def report_tables(report: Report) -> list[Table]:
         deal_table(report),
     ]
     tables += [roi_table(report)] if report.roi else []
+    tables += [section_table(s) for s in feedback_sections(report)]
+    tables += [section_table(s) for s in (*sla_sections(report), *clv_sections(report))]
     return tables + [section_table(s) for s in detail_sections(report)]
 
 

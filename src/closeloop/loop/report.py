@@ -10,11 +10,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+from closeloop.config.feedback import Verdict
+from closeloop.config.sla import SlaConfig
 from closeloop.loop.attribution import DEFAULT_HALF_LIFE, Milestones, Model, attribute
+from closeloop.loop.clv import ClvReport, build_clv
 from closeloop.loop.detail import DealDetail, build_details
+from closeloop.loop.feedback import Lead, SalesFeedback, build_feedback
 from closeloop.loop.influence import DataQuality, Influence, build_influence, build_quality
 from closeloop.loop.ledger import LedgerEntry, Position, positions
 from closeloop.loop.money import cents
+from closeloop.loop.sla import MqlFacts, SlaReport, build_sla
 from closeloop.loop.source import OriginalSource
 from closeloop.loop.spend import SpendRow
 from closeloop.loop.touchpoints import Touch, TouchKind, channel_of_source, touch_from_original_source
@@ -55,6 +60,9 @@ class ContactFacts:
     lifecycle_stage: str
     original_source: OriginalSource | None = None
     stage_dates: Mapping[FunnelStage, datetime] = field(default_factory=dict, hash=False)
+    verdict: Verdict | None = None
+    """Sales' verdict on the lead, from its lead status (``loop.feedback``), where it has one."""
+    rejection_reason: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "created_at", utc(self.created_at))
@@ -94,6 +102,10 @@ class ReportInput:
     unpriced_open_deals: int = 0
     deal_names: Mapping[str, str] = field(default_factory=dict, hash=False)
     contact_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    feedback: bool = False
+    """Sales feedback is configured: the report has its section (with zeros when no lead has a verdict)."""
+    mqls: tuple[MqlFacts, ...] = ()
+    """The contacts that became MQLs, with their sales activities (read when ``loop.sla`` is configured)."""
 
     def in_period(self, moment: datetime | None) -> bool:
         """True when ``moment`` falls within the period."""
@@ -192,6 +204,9 @@ class Report:
     influence: Influence | None = None
     quality: DataQuality | None = None
     details: tuple[DealDetail, ...] = ()
+    feedback: SalesFeedback | None = None
+    sla: SlaReport | None = None
+    clv: ClvReport | None = None
 
     def attributed_for(self, model: Model, dimension: str) -> list[AttributedRow]:
         """The attributed rows of one model and dimension ("source" or "campaign")."""
@@ -240,6 +255,15 @@ def build_funnel(inp: ReportInput) -> tuple[tuple[FunnelRow, ...], FunnelRow]:
     rows = [_funnel_row(source, group) for source, group in by_source.items()]
     rows.sort(key=lambda r: (-r.counts[0], r.source))
     return tuple(rows), _funnel_row(ALL_SOURCES, cohort)
+
+
+def feedback_leads(inp: ReportInput) -> list[Lead]:
+    """The contacts created in the period as leads for the sales feedback figures."""
+    return [
+        Lead(c.source, _campaign_of(c), c.reached(FunnelStage.MQL), c.verdict, c.rejection_reason)
+        for c in inp.contacts
+        if inp.in_period(c.created_at)
+    ]
 
 
 def won_in_period(inp: ReportInput) -> list[Position]:
@@ -425,10 +449,15 @@ def build_report(
     half_life: timedelta = DEFAULT_HALF_LIFE,
     by: Granularity = Granularity.MONTH,
     detail: bool = False,
+    sla: SlaConfig | None = None,
+    now: datetime | None = None,
+    clv_horizon_days: int | None = None,
 ) -> Report:
     """The closed-loop report for ``inp``'s period under ``models`` (all of them by default).
 
     ``by`` buckets revenue over time by month or quarter; ``detail`` adds each deal with its touches and credits.
+    ``sla`` adds the follow-up SLA section of ``inp.mqls`` as of ``now`` (the period's end by default);
+    ``clv_horizon_days`` bounds customer lifetime value (all won deals by default).
     Open deals are attributed as won ones are, with every touch so far (they have no close yet).
     """
     deals = won_in_period(inp)
@@ -463,4 +492,12 @@ def build_report(
         influence=build_influence(deals, touched, inp.deal_created),
         quality=build_quality(deals, touched, inp.unpriced_open_deals),
         details=tuple(details),
+        feedback=build_feedback(feedback_leads(inp)) if inp.feedback else None,
+        sla=None if sla is None else build_sla(inp.mqls, sla, inp.period_start, inp.period_end, now or inp.period_end),
+        clv=build_clv(inp.ledger, origins(inp), inp.period_start, inp.period_end, inp.spend, clv_horizon_days),
     )
+
+
+def origins(inp: ReportInput) -> dict[str, tuple[str, str]]:
+    """Each contact's original source channel and campaign, as CLV groups customers."""
+    return {c.contact_id: (c.source, _campaign_of(c)) for c in inp.contacts}

@@ -14,6 +14,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -226,6 +227,14 @@ class SandboxBase:
     def limit_headers(self, bucket: str) -> dict[str, str]:
         """Usage headers the vendor adds to every answer."""
         return {}
+
+    def credentials(self, directory: Path) -> dict[str, str]:
+        """The connector settings this emulator accepts, by setting name, ``base_url`` included.
+
+        ``closeloop sandbox`` prints them beside the URL as the environment variables the example configurations
+        read. A credential that is a file (a private key) is written into ``directory`` and named by its path.
+        """
+        return {"base_url": self.base_url}
 
     def is_public(self, request: Request) -> bool:
         """True for endpoints that need no token (the auth endpoint itself)."""

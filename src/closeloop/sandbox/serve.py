@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from closeloop.sandbox.env import export_lines
 from closeloop.sandbox.kit import SandboxBase
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,20 @@ async def _serve_one(
 async def serve_until_signal(
     sandboxes: Sequence[tuple[str, SandboxBase]], *, port_base: int, tls: bool, cert_dir: Path | None = None
 ) -> None:
-    """Serve, print one line per vendor "<vendor> <base_url>", and run until SIGINT/SIGTERM."""
-    pair = self_signed_cert(cert_dir or Path(tempfile.mkdtemp(prefix="closeloop-tls-"))) if tls else None
+    """Serve, print per vendor "<vendor> <base_url>" and its credentials, and run until SIGINT/SIGTERM.
+
+    The credentials follow each URL as indented ``export NAME=value`` lines: the environment variables the
+    example configurations (``config/examples/``) read, set to what this sandbox accepts.
+    """
+    with contextlib.ExitStack() as cleanup:
+        # The certificate and the key files the credentials name live as long as the sandboxes serve.
+        files = cert_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="closeloop-sandbox-")))
+        await _serve_and_print(sandboxes, port_base, files, self_signed_cert(files) if tls else None)
+
+
+async def _serve_and_print(
+    sandboxes: Sequence[tuple[str, SandboxBase]], port_base: int, files: Path, pair: tuple[Path, Path] | None
+) -> None:
     if pair:
         print(f"# tls certificate {pair[0]}", flush=True)
     stop = asyncio.Event()
@@ -131,4 +144,6 @@ async def serve_until_signal(
     async with serving(sandboxes, port_base=port_base, tls=pair) as served:
         for item in served:
             print(f"{item.name} {item.base_url}", flush=True)
+            for line in export_lines(item.name, item.sandbox.credentials(files)):
+                print(f"  {line}", flush=True)
         await stop.wait()

@@ -7,7 +7,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Literal, Protocol
 
-from closeloop.model import Cursor, JSONValue
+from closeloop.model import Cursor, JSONValue, SalesActivity
+from closeloop.store.activity_tables import ActivityRow
 from closeloop.store.rows import (
     DealContact,
     Fields,
@@ -285,6 +286,14 @@ class StateStore(Protocol):
     # touchpoints and rollups
     def add_touchpoints(self, touchpoints: Iterable[TouchpointRow]) -> int:
         """Record new touchpoints, skipping duplicates."""
+        ...
+
+    def put_activities(self, system: str, activities: Iterable[SalesActivity]) -> int:
+        """Record sales activities (deleted or undone ones removed); how many rows changed."""
+        ...
+
+    def activities_of(self, contact_golden_ids: Sequence[str]) -> dict[str, list[ActivityRow]]:
+        """The sales activities of many contacts, through their people's links, by contact in time order."""
         ...
 
     def touchpoints_of(

@@ -37,6 +37,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "pending_associations": ("connection", "deal_golden_id", "system", "object", "contact_native_id"),
     "golden_keys": ("entity", "key", "value", "golden_id"),
     "ledger_contacts": ("contact_golden_id", "ledger_id"),
+    "sales_activities": ("system", "activity_id", "person_object", "person_id"),
 }
 """Conflict targets for the SQLite forms that leave them implicit (``INSERT OR REPLACE``, a bare ``ON CONFLICT``)."""
 

@@ -363,3 +363,27 @@ def _quarantine_version(db: sqlite_utils.Database) -> None:
     # A record parked while unlinked has no link to keep its last-seen modified time; the entry keeps it, so
     # the lookback's re-read of the same version is not another attempt.
     _script(db, "ALTER TABLE quarantine ADD COLUMN modified_at TEXT")
+
+
+@migration(12, "sales activities read for the follow-up SLA")
+def _sales_activities(db: sqlite_utils.Database) -> None:
+    # One row per live, done activity (a call, email, meeting or task) of a CRM and person it names, keyed by
+    # the vendor's id so a re-read or an edit replaces all of the activity's rows; the person is kept natively
+    # and joined to its golden record through the links when the report asks, so an activity read before its
+    # person was linked is not lost.
+    _script(
+        db,
+        """
+        CREATE TABLE sales_activities (
+            system TEXT NOT NULL,
+            activity_id TEXT NOT NULL,
+            person_object TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            owner TEXT,
+            PRIMARY KEY (system, activity_id, person_object, person_id)
+        );
+        CREATE INDEX sales_activities_person ON sales_activities (system, person_object, person_id, occurred_at);
+        """,
+    )

@@ -208,5 +208,18 @@ PG_MIGRATIONS: dict[int, str] = {
     """,
     6: "ALTER TABLE runs ADD COLUMN failure TEXT",
     7: "ALTER TABLE quarantine ADD COLUMN modified_at TEXT",
+    12: """
+        CREATE TABLE sales_activities (
+            system TEXT NOT NULL,
+            activity_id TEXT NOT NULL,
+            person_object TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            owner TEXT,
+            PRIMARY KEY (system, activity_id, person_object, person_id)
+        );
+        CREATE INDEX sales_activities_person ON sales_activities (system, person_object, person_id, occurred_at);
+    """,
 }
 """Migration number -> its DDL for PostgreSQL (run as one script inside the step's transaction)."""

@@ -21,6 +21,7 @@ import psycopg
 from psycopg import pq
 
 from closeloop.model import now_utc
+from closeloop.store.activity_tables import ActivityTables
 from closeloop.store.db import StoreError, StoreUnavailable, ts
 from closeloop.store.dialect import to_postgres, to_postgres_batch
 from closeloop.store.key_tables import KeyTables
@@ -369,7 +370,7 @@ def migrate(conn: PgConnection, registry: Migrations, *, transaction: PgTransact
     return Applied(found, current_version(conn), tuple(applied))
 
 
-class PostgresStore(SyncTables, KeyTables, QueueTables, LoopTables):
+class PostgresStore(SyncTables, KeyTables, QueueTables, LoopTables, ActivityTables):
     """The state store in a PostgreSQL schema; the only owner of its connection.
 
     Thread-safe as ``Store`` is: a lock serialises calls, and a transaction holds it for its whole block.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from closeloop.model import now_utc
+from closeloop.store.activity_tables import ActivityTables
 from closeloop.store.db import SQLiteAccess, connect, ts
 from closeloop.store.key_tables import KeyTables
 from closeloop.store.loop_tables import LoopTables
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 DEFAULT_BUSY_TIMEOUT_MS = 5_000
 
 
-class Store(SyncTables, KeyTables, QueueTables, LoopTables):
+class Store(SyncTables, KeyTables, QueueTables, LoopTables, ActivityTables):
     """The state store on one SQLite file; the only owner of its connection.
 
     Every method is safe to call from any thread: a lock serialises them, and ``transaction()`` holds it for

@@ -66,15 +66,16 @@ HS_TOKEN = "pat-na1-sandbox-3"
 
 
 class Watched(httpx.AsyncBaseTransport):
-    """An ASGI transport that sets ``searched`` once a contacts search has been answered."""
+    """An ASGI transport that sets ``searched`` once a read of the changes (``path_end``) has been answered."""
 
-    def __init__(self, app: SandboxBase) -> None:
+    def __init__(self, app: SandboxBase, path_end: str) -> None:
         self.inner = httpx.ASGITransport(app=app)
+        self.path_end = path_end
         self.searched = asyncio.Event()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        if request.url.path.endswith("/contacts/search"):
+        if request.url.path.endswith(self.path_end):
             await response.aread()
             self.searched.set()
         return response
@@ -88,6 +89,7 @@ class Pair:
     hs: SandboxBase
     engine: Engine
     watched: Watched
+    watched_sf: Watched
 
     async def sync(self) -> dict[str, int]:
         outcome = await self.engine.sync("pair")
@@ -150,9 +152,9 @@ async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
     (tmp_path / "closeloop.yaml").write_text(CONFIG)
     config = load_config(tmp_path / "closeloop.yaml", environ={})
     store = Store.open(tmp_path / "state.db")
-    watched = Watched(hs)
-    engine = Engine(config, store, transports={"crm": httpx.ASGITransport(app=sf), "marketing": watched})
-    made = Pair(sf, hs, engine, watched)
+    watched, watched_sf = Watched(hs, "/contacts/search"), Watched(sf, "/queryAll")
+    engine = Engine(config, store, transports={"crm": watched_sf, "marketing": watched})
+    made = Pair(sf, hs, engine, watched, watched_sf)
     for _ in range(2):
         await made.sync()
     yield made
@@ -229,3 +231,39 @@ async def test_field_histories_are_asked_only_for_a_conflict(pair: Pair) -> None
     await pair.hs_edit(hs_id, {"firstname": "Eda"})
     counts = await pair.sync()  # both changed the field: each side's history of that record, one call each
     assert (counts.get("field_histories:crm"), counts.get("field_histories:marketing")) == (1, 1), counts
+
+
+async def test_an_edit_made_in_salesforce_while_a_cycle_runs_is_refused_by_a_conditional_update(pair: Pair) -> None:
+    sf_id, hs_id = pair.linked_pair()
+    await pair.sync()  # the partner ids' echo is read: every link knows its record's latest version
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    freeze(start, pair.hs)
+    await pair.hs_edit(hs_id, {"firstname": "Ada"})
+    pair.watched_sf.searched.clear()
+    pair.hs.knobs.latency_s = 0.5  # HubSpot answers slowly: the cycle's window stays open
+    cycle = asyncio.ensure_future(pair.sync())
+    await pair.watched_sf.searched.wait()  # the cycle has read Salesforce's changes
+    freeze(start + timedelta(seconds=10), pair.sf)
+    await pair.sf_edit(sf_id, {"FirstName": "Bea"})
+    counts = await cycle
+    pair.hs.knobs.latency_s = 0.0
+    assert pair.first_names(sf_id, hs_id)[0] == "Bea", counts  # Salesforce refused to overwrite it with Ada
+    assert counts.get("moved_before_write:crm") == 1, counts
+    assert counts.get("rechecked:crm") == 1, counts  # one re-read, of the refused record only
+    freeze(start + timedelta(seconds=20), pair.sf, pair.hs)
+    await pair.sync()
+    assert pair.first_names(sf_id, hs_id) == ("Bea", "Bea")
+
+
+async def test_an_update_of_an_unchanged_salesforce_record_costs_no_re_read(pair: Pair) -> None:
+    sf_id, hs_id = pair.linked_pair()
+    await pair.sync()  # the partner ids' echo is read: every link knows its record's latest version
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    freeze(start, pair.hs)
+    await pair.hs_edit(hs_id, {"firstname": "Ada"})
+    pair.sf.stats.reset()
+    counts = await pair.sync()
+    assert pair.first_names(sf_id, hs_id) == ("Ada", "Ada"), counts
+    assert "rechecked:crm" not in counts, counts
+    composite = {k: n for k, n in pair.sf.stats.calls.items() if k.endswith("/composite")}
+    assert sum(composite.values()) == 1, pair.sf.stats.calls

@@ -209,6 +209,6 @@ async def test_a_hubspot_property_of_another_type_is_refused(setup: Setup) -> No
     assert problem == (
         f"{where(setup.deals, 'Amount, marketing: dealname', 19)}: field 'amount' has type 'decimal', "
         "but 'dealname' of marketing deals is a string "
-        "field; types that fit it: 'string', 'email', 'phone', 'picklist', 'reference' or 'id'"
+        "field; types that fit it: 'string', 'email', 'phone', 'picklist', 'reference', 'id' or 'owner'"
     )
     setup.assert_no_record_read_or_written()

@@ -18,8 +18,13 @@ from .test_loop_vendor_milestones import CRMS, MARKETING, SHIPPED, World
 
 
 @asynccontextmanager
-async def shipped_pair(tmp_path: Path) -> AsyncIterator[World]:
-    """The pair on the shipped mappings; HubSpot's archived list read every cycle, so a merge shows at once."""
+async def shipped_pair(
+    tmp_path: Path, loop: str = "{base_currency: USD}", contact_fields: str = ""
+) -> AsyncIterator[World]:
+    """The pair on the shipped mappings; HubSpot's archived list read every cycle, so a merge shows at once.
+
+    ``loop`` is the configuration's ``loop`` section, as a YAML flow mapping; ``contact_fields`` adds fields
+    (YAML lines indented two spaces) to the contacts mapping."""
     crm = CRMS["salesforce"]
     installed = registry()
     crm_box = installed.get("salesforce").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
@@ -27,6 +32,9 @@ async def shipped_pair(tmp_path: Path) -> AsyncIterator[World]:
     crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
     for name in ("contacts.yaml", "deals.yaml"):
         (tmp_path / name).write_text((SHIPPED / name).read_text())
+    if contact_fields:
+        text = (tmp_path / "contacts.yaml").read_text()
+        (tmp_path / "contacts.yaml").write_text(text.replace("\nfields:\n", f"\nfields:\n{contact_fields}", 1))
     hubspot = MARKETING["hubspot"].settings[:-1] + ", archived_check_seconds: 0}"
     (tmp_path / "closeloop.yaml").write_text(f"""
 systems:
@@ -35,7 +43,7 @@ systems:
 connections:
   - {{name: pair, systems: [crm, marketing], mappings: [contacts.yaml, deals.yaml], lookback: 1m,
       marketing_system: marketing}}
-loop: {{base_currency: USD}}
+loop: {loop}
 """)
     config = load_config(tmp_path / "closeloop.yaml", environ={})
     store = Store.open(tmp_path / "state.db")

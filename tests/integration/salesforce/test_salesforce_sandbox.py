@@ -223,3 +223,28 @@ async def test_a_certificate_the_client_does_not_trust_fails_at_once_as_tls(
     assert sum(http.stats.calls.values()) == 1  # not retried: a certificate does not start verifying by itself
     assert http.stats.retries == 0
     assert classify(failed.value).kind is FailureKind.TLS
+
+
+async def test_composite_refuses_more_than_25_subrequests_and_a_bad_precondition_date(
+    sandbox: SalesforceSandbox, client: httpx.AsyncClient
+) -> None:
+    contact = next(iter(sandbox.table("Contact").live())).id
+    sub = {"method": "PATCH", "url": f"/services/data/v60.0/sobjects/Contact/{contact}", "body": {"Title": "q"}}
+    many = {"compositeRequest": [{**sub, "referenceId": f"r{i}"} for i in range(26)]}
+    assert (await client.post("/services/data/v60.0/composite", json=many)).status_code == 400
+    bad = {**sub, "referenceId": "r0", "httpHeaders": {"If-Unmodified-Since": "yesterday"}}
+    answer = (await client.post("/services/data/v60.0/composite", json={"compositeRequest": [bad]})).json()
+    assert answer["compositeResponse"][0]["httpStatusCode"] == 400
+    assert answer["compositeResponse"][0]["referenceId"] == "r0"
+
+
+async def test_a_row_patch_with_if_unmodified_since_before_the_last_change_is_412(
+    sandbox: SalesforceSandbox, client: httpx.AsyncClient
+) -> None:
+    contact = next(iter(sandbox.table("Contact").live())).id
+    url = f"/services/data/v60.0/sobjects/Contact/{contact}"
+    assert (await client.patch(url, json={"Title": "a"})).status_code == 204
+    stale = {"If-Unmodified-Since": "Mon, 02 Mar 2020 09:00:00 GMT"}
+    answer = await client.patch(url, json={"Title": "b"}, headers=stale)
+    assert answer.status_code == 412
+    assert sandbox.table("Contact").get(contact).fields["Title"] == "a"

@@ -52,7 +52,8 @@ CASES = [
     pytest.param(
         [(EMAIL, "  email: {type: decimal, marketing: email, from: loop.revenue}")],
         "contacts.yaml:7:50: unknown rollup 'loop.revenue'; valid: 'loop.closed_won_revenue', "
-        "'loop.closed_won_deals', 'loop.first_closed_won_at', 'loop.last_closed_won_at' or 'loop.customer_since'",
+        "'loop.closed_won_deals', 'loop.first_closed_won_at', 'loop.last_closed_won_at', 'loop.customer_since' "
+        "or 'loop.sla_breached_at'",
         id="unknown_rollup_names_valid_ones",
     ),
     pytest.param(

@@ -71,7 +71,8 @@ def test_html_is_self_contained_with_an_svg_per_chart(report: Report, tmp_path: 
     out = tmp_path / "report.html"
     render(report, "html", out)
     page = out.read_text(encoding="utf-8")
-    assert page.count("<svg") == 5  # revenue over time, revenue by source per model, campaigns, funnel, ROI
+    # revenue over time, revenue by source per model, campaigns, funnel, ROI, lifetime value by source
+    assert page.count("<svg") == 6
     urls = re.findall(r"https?://[^\s\"'<>)]+", page)
     assert set(urls) == {"http://www.w3.org/2000/svg"}
     assert "<script" not in page
@@ -85,7 +86,7 @@ def test_html_without_spend_explains_the_missing_roi(scenario_input: ReportInput
     from dataclasses import replace
 
     page = render_text(build_report(replace(scenario_input, spend=()), [Model.LINEAR]), "html")
-    assert page.count("<svg") == 4
+    assert page.count("<svg") == 5
     assert "No spend supplied" in page
 
 

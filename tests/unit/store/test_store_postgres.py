@@ -72,6 +72,9 @@ def _pg_schema(url: str) -> list[tuple[str, ...]]:
     return sorted(tuple(str(v) for v in row) for row in [*columns, *indexes, *constraints, *triggers])
 
 
+ALL = [m.version for m in MIGRATIONS.steps]
+
+
 def _versions(url: str) -> list[int]:
     with _admin(url) as conn:
         return [int(str(r[0])) for r in conn.execute("SELECT version FROM schema_version ORDER BY version")]
@@ -89,10 +92,14 @@ def test_empty_schema_gets_the_same_tables_and_columns_as_a_sqlite_file(postgres
         assert store.schema_version == MIGRATIONS.latest
     Store.open(tmp_path / "s.db").close()
     assert _pg_columns(postgres_url) == _sqlite_columns(tmp_path / "s.db")
-    assert _versions(postgres_url) == list(range(1, MIGRATIONS.latest + 1))
+    assert _versions(postgres_url) == ALL
 
 
-@pytest.mark.parametrize("start", range(1, MIGRATIONS.latest), ids=lambda v: f"from-v{v}")
+EARLIER = [m.version for m in MIGRATIONS.steps][:-1]
+"""Every version but the latest (numbers may leave gaps for branches that reserved them)."""
+
+
+@pytest.mark.parametrize("start", EARLIER, ids=lambda v: f"from-v{v}")
 def test_each_earlier_version_migrates_to_the_same_schema(postgres_server: str, start: int) -> None:
     with _two_schemas(postgres_server) as (fresh, old):
         PostgresStore.open(fresh).close()
@@ -102,7 +109,7 @@ def test_each_earlier_version_migrates_to_the_same_schema(postgres_server: str, 
             store.put_link("crm", "contact", "1", "g1", "contact")
         with PostgresStore.open(old) as store:
             assert store.applied is not None
-            assert [v for v, _ in store.applied.steps] == list(range(start + 1, MIGRATIONS.latest + 1))
+            assert [v for v, _ in store.applied.steps] == [v for v in [*EARLIER, MIGRATIONS.latest] if v > start]
             assert store.get_link("crm", "contact", "1") is not None
         assert _pg_schema(old) == _pg_schema(fresh)
 
@@ -158,7 +165,7 @@ def test_replicas_opening_together_migrate_once(postgres_url: str) -> None:
         thread.join(timeout=60)
     assert failures == []
     assert opened == [MIGRATIONS.latest] * 4
-    assert _versions(postgres_url) == list(range(1, MIGRATIONS.latest + 1))
+    assert _versions(postgres_url) == ALL
 
 
 def test_failing_migration_leaves_neither_its_changes_nor_its_version(
@@ -175,7 +182,7 @@ def test_failing_migration_leaves_neither_its_changes_nor_its_version(
     with pytest.raises(StoreError, match="division by zero"):
         PostgresStore.open(postgres_url, migrations=registry)
     assert "half_done" not in _pg_columns(postgres_url)
-    assert _versions(postgres_url) == list(range(1, MIGRATIONS.latest + 1))
+    assert _versions(postgres_url) == ALL
 
 
 def test_a_migration_without_a_postgresql_form_is_refused_by_name(postgres_url: str) -> None:
@@ -187,7 +194,7 @@ def test_a_migration_without_a_postgresql_form_is_refused_by_name(postgres_url: 
 
     with pytest.raises(StoreError, match=rf"migration {MIGRATIONS.latest + 1} \(sqlite only\) has no PostgreSQL form"):
         PostgresStore.open(postgres_url, migrations=registry)
-    assert _versions(postgres_url) == list(range(1, MIGRATIONS.latest + 1))
+    assert _versions(postgres_url) == ALL
 
 
 # -- refusing what it does not understand -------------------------------------------------------------------

@@ -212,6 +212,8 @@ class Batch:
 
     sql: str
     key: tuple[int, ...] = ()
+    inserts_into: str | None = None
+    """The table an INSERT batch adds rows to (None for a DELETE)."""
 
 
 _VALUES_INSERT = re.compile(
@@ -286,4 +288,4 @@ def _insert_batch(sql: str, insert: re.Match[str]) -> Batch | None:
         if not all(c in placed for c in wanted):
             return None
         key = tuple(placed.index(c) for c in wanted)
-    return Batch(rewritten, key)
+    return Batch(rewritten, key, insert["table"])

@@ -9,7 +9,9 @@ block. The tables live in the first schema of the connection's ``search_path`` (
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +38,11 @@ from closeloop.store.url import is_postgres_url, redact
 if TYPE_CHECKING:
     from closeloop.store.api import StateStore
 
+log = logging.getLogger("closeloop.store")
+
 APPLICATION_NAME = "closeloop"
+ANALYZE_MIN_ROWS = 500
+"""A table is analysed once it gained this many rows, and again each time it doubles (see analyze_grown)."""
 CONNECT_TIMEOUT_S = 10
 _MIGRATION_LOCK = 0x636C6F73656C6F6F  # "closeloop" as a 64-bit advisory lock key: one migrator at a time
 
@@ -125,6 +131,8 @@ class PgConnection:
         self.depth = 0
         """How many transaction blocks are open (set by ``PgTransactions``)."""
         self.total_changes = 0
+        self._grown: Counter[str] = Counter()
+        self._analyzed: Counter[str] = Counter()
         self.trace: Callable[[str], None] | None = None
         """Called with every statement as sent (tests count queries with it, as with SQLite's trace callback)."""
 
@@ -190,6 +198,8 @@ class PgConnection:
                 cursor.execute(batch.sql, _columns(rows, batch.key))
             changed = max(cursor.rowcount, 0)
             self.total_changes += changed
+            if batch.inserts_into is not None:
+                self.grew(batch.inserts_into, changed)
             return PgResult(cursor, changed)
         statement = to_postgres(sql, many=True)
         if self.trace is not None:
@@ -221,7 +231,33 @@ class PgConnection:
             # grow: sorted, the ids line up with the input even if another replica took ids in between.
             ids = sorted(int(found[0]) for found in cursor.fetchall())
         self.total_changes += len(ids)
+        if batch.inserts_into is not None:
+            self.grew(batch.inserts_into, len(ids))
         return ids
+
+    def grew(self, table: str, rows: int) -> None:
+        """Note rows added to ``table``; outside a transaction, refresh the statistics of tables that doubled."""
+        self._grown[table] += rows
+        if not self.depth:
+            self.analyze_grown()
+
+    def analyze_grown(self) -> None:
+        """``ANALYZE`` each table that gained at least as many rows as it had at its last analysis (and 500).
+
+        A first sync fills empty tables faster than autovacuum samples them; planned on the statistics of an empty
+        table, a page's lookup of 500 links by native id scanned every link of the object (2 ms, 9,500 rows
+        filtered out, at 10,000 links). Doubling as the trigger keeps it to a handful of ANALYZEs per table.
+        """
+        for table, added in list(self._grown.items()):
+            if added < max(ANALYZE_MIN_ROWS, self._analyzed[table]):
+                continue
+            self._grown[table] = 0
+            self._analyzed[table] += added
+            try:
+                with self._translated_errors():
+                    self.raw.execute(f"ANALYZE {table}".encode())  # a table name of the store's own SQL
+            except psycopg.Error as exc:  # statistics are an optimisation: autovacuum still gathers them
+                log.warning("ANALYZE %s failed: %s", table, _first_line(exc))
 
 
 class PgTransactions:
@@ -242,6 +278,8 @@ class PgTransactions:
                     yield
             finally:
                 self._conn.depth -= 1
+            if not self._conn.depth:
+                self._conn.analyze_grown()
 
     @contextmanager
     def joined(self) -> Iterator[None]:

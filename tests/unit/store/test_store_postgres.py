@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from closeloop.store import MIGRATIONS, LedgerEntry, LedgerKind, SchemaTooNewError, Store, StoreError
+from closeloop.store import MIGRATIONS, LedgerEntry, LedgerKind, Link, SchemaTooNewError, Store, StoreError
 from closeloop.store.db import StoreUnavailable
 from closeloop.store.lock import StoreLocked
 from closeloop.store.pg_schema import PG_MIGRATIONS
@@ -312,3 +312,24 @@ def test_joined_blocks_share_the_open_transaction_or_open_their_own(postgres_url
             caller_fails_after_the_joined_block()
         assert store.get_golden("outer") is None
         assert store.get_golden("inner") is None  # no savepoint of its own: undone with the caller's block
+
+
+def test_a_table_that_doubled_is_analysed_so_lookups_use_its_index(postgres_url: str) -> None:
+    seen = datetime(2026, 1, 1, tzinfo=UTC)
+    with PostgresStore.open(postgres_url) as store:
+        with store.transaction():
+            store.put_goldens([(f"g{i}", "contact", {}) for i in range(2000)])
+            store.put_links([Link("crm", "Contact", f"n{i}", f"g{i}", "contact", seen, {}, seen) for i in range(2000)])
+        plan = "\n".join(
+            str(row[0])
+            for row in store.connection.execute(
+                "EXPLAIN SELECT * FROM links WHERE system = 'crm' AND object = 'Contact'"
+                " AND native_id = ANY(ARRAY['n1', 'n7', 'n9'])"
+            ).fetchall()
+        )
+    with _admin(postgres_url) as conn:
+        analysed = conn.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() AND last_analyze IS NOT NULL"
+        ).fetchall()
+    assert {"links", "golden"} <= {str(row[0]) for row in analysed}
+    assert "Index Cond: ((system = 'crm'::text) AND (object = 'Contact'::text) AND (native_id = ANY" in plan, plan

@@ -4,8 +4,8 @@ The sandboxes are served from their own process (``bench.served``), so the sync 
 For PostgreSQL the server's side counts too: the CPU of the store's backend process (read from /proc, the server
 runs on this machine) is added to the client's, since on SQLite that work happens inside the sync process. Each
 back-end's first sync runs ``--repeat`` times on fresh sandboxes and a fresh store (a new schema on PostgreSQL);
-the lowest CPU of each is compared, as the machine is shared and noise only ever adds. Goal: PostgreSQL at most
-1.3x SQLite's CPU per record.
+the lowest CPU of each (noise only ever adds) and the medians are compared, as the machine is shared. Goal:
+PostgreSQL at most 1.3x SQLite's CPU per record.
 
 ``cpu_per_record(contacts, backend)`` is the measurement on its own, for other benchmarks (bench.replicas).
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -83,18 +84,31 @@ def main(argv: list[str] | None = None) -> None:
             runs[backend].append(cpu_per_record(args.contacts, backend, url=args.url))  # type: ignore[arg-type]
             print(f"  {backend}: {runs[backend][-1]}", flush=True)
     best = {name: min(r["cpu_us_per_record"] for r in found) for name, found in runs.items()}
+    middle = {name: statistics.median(r["cpu_us_per_record"] for r in found) for name, found in runs.items()}
     client = min(r["client_cpu_us_per_record"] for r in runs["postgres"])
     ratio = best["postgres"] / best["sqlite"]
+    median_ratio = middle["postgres"] / middle["sqlite"]
     report(
         "pgstore",
         f"first sync of {args.contacts:,} contacts (+10% deals), sandboxes served from another process; "
-        f"best of {args.repeat} per back-end",
-        {"runs": runs, "best_cpu_us_per_record": best, "ratio": round(ratio, 3)},
+        f"best and median of {args.repeat} per back-end",
+        {
+            "runs": runs,
+            "best_cpu_us_per_record": best,
+            "ratio": round(ratio, 3),
+            "median_ratio": round(median_ratio, 3),
+        },
         [
-            ("SQLite CPU us/record", f"{best['sqlite']:.1f}", "", None),
-            ("PostgreSQL CPU us/record (client+server)", f"{best['postgres']:.1f}", "", None),
-            ("PostgreSQL CPU us/record (client only)", f"{client:.1f}", "", None),
-            ("PostgreSQL / SQLite CPU per record", f"{ratio:.2f}x", f"<= {GOAL}x", ratio <= GOAL),
+            ("SQLite CPU us/record (best)", f"{best['sqlite']:.1f}", "", None),
+            ("PostgreSQL CPU us/record (best, client+server)", f"{best['postgres']:.1f}", "", None),
+            ("PostgreSQL CPU us/record (best, client only)", f"{client:.1f}", "", None),
+            (
+                "PostgreSQL / SQLite CPU per record (medians)",
+                f"{median_ratio:.2f}x",
+                f"<= {GOAL}x",
+                median_ratio <= GOAL,
+            ),
+            ("PostgreSQL / SQLite CPU per record (bests)", f"{ratio:.2f}x", f"<= {GOAL}x", ratio <= GOAL),
         ],
     )
 

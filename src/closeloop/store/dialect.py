@@ -207,7 +207,8 @@ class Batch:
     Its parameters are one array per placeholder column (rows transposed); ``key`` holds the positions, among the
     row's values, of the conflict target of a ``DO UPDATE``: rows repeating a key are reduced to the last one, as
     SQLite's row-by-row execution leaves the last one standing (PostgreSQL refuses to update a row twice in one
-    statement).
+    statement). That holds only for updates that set columns from ``excluded``; one reading the stored row is not
+    batched.
     """
 
     sql: str
@@ -285,7 +286,9 @@ def _insert_batch(sql: str, insert: re.Match[str]) -> Batch | None:
     conflict = _CONFLICT_UPDATE.search(rewritten)
     if conflict is not None:
         wanted = [c.strip() for c in conflict["key"].split(",")]
-        if not all(c in placed for c in wanted):
+        if not all(c in placed for c in wanted) or f"{insert['table']}." in rewritten[conflict.end() :]:
+            # An update that reads the stored row (attempts = attempts + 1) applies once per repeated key row
+            # by row; keeping only the last row would change the result: such statements stay row by row.
             return None
         key = tuple(placed.index(c) for c in wanted)
     return Batch(rewritten, key, insert["table"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from closeloop.store.dialect import DialectError, Statement, to_postgres
+from closeloop.store.dialect import DialectError, Statement, to_postgres, to_postgres_batch
 
 
 @pytest.mark.parametrize(
@@ -81,3 +81,22 @@ def test_executemany_inserts_return_nothing() -> None:
 def test_a_table_without_a_known_key_is_named() -> None:
     with pytest.raises(DialectError, match="no primary key known for table 'mystery'"):
         to_postgres("INSERT OR REPLACE INTO mystery (a) VALUES (?)")
+
+
+def test_an_upsert_reading_the_stored_row_stays_row_by_row() -> None:
+    sql = (
+        "INSERT INTO rollups (contact_golden_id, n) VALUES (?, ?)"
+        " ON CONFLICT (contact_golden_id) DO UPDATE SET n = n + 1"
+    )
+    assert to_postgres_batch(sql) is None
+    assert to_postgres_batch(sql.replace("n = n + 1", "n = excluded.n")) is not None
+
+
+def test_a_batch_insert_keeps_the_input_order_and_names_its_table() -> None:
+    batch = to_postgres_batch("INSERT INTO outbox (connection, attempts) VALUES (?, ?)")
+    assert batch is not None
+    assert batch.inserts_into == "outbox"
+    assert batch.sql == (
+        "INSERT INTO outbox (connection, attempts) SELECT v.c0, v.c1 FROM unnest(%b::text[], %b::bigint[])"
+        " WITH ORDINALITY AS v(c0, c1, n) ORDER BY v.n"
+    )

@@ -27,7 +27,7 @@ import httpx
 from bench.harness import REPO, Population, config_text, parser, seed_sandboxes
 from closeloop.config.loader import load_config
 from closeloop.engine.runtime import Engine
-from closeloop.store import Store
+from closeloop.store import AnyStore, open_state_store
 
 CRM_PLACEHOLDER, MKT_PLACEHOLDER = "http://crm.test", "http://marketing.test"
 """The hosts :func:`bench.harness.config_text` names; replaced by the served URLs."""
@@ -109,13 +109,16 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 
 
 @asynccontextmanager
-async def served_engine(urls: ServedUrls, *, workdir: Path | None = None) -> AsyncIterator[tuple[Engine, Store]]:
-    """An engine syncing connection ``bench`` with the served sandboxes over HTTP, its store in a temporary dir."""
+async def served_engine(
+    urls: ServedUrls, *, workdir: Path | None = None, state: str | None = None
+) -> AsyncIterator[tuple[Engine, AnyStore]]:
+    """An engine syncing connection ``bench`` with the served sandboxes over HTTP, its store in a temporary dir
+    (or at ``state``, a PostgreSQL URL)."""
     with tempfile.TemporaryDirectory(prefix="closeloop-bench-") as tmp:
         where = workdir or Path(tmp)
         (where / "closeloop.yaml").write_text(urls.config())
         loaded = load_config(where / "closeloop.yaml", environ={})
-        store = Store.open(where / "state.db")
+        store = open_state_store(state or where / "state.db")
         engine = Engine(loaded, store)
         try:
             yield engine, store

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     state_dir: Path | None = Field(
         default=None,
         description="Directory of the state store; overrides the folder of state.path in the config.",
+    )
+    state_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL state store URL (postgresql://...); overrides state.url and state.path in the config.",
     )
     http_port: int = Field(default=8080, ge=0, le=65535, description="Port of /healthz, /readyz and /metrics.")
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP endpoints listen on.")

@@ -21,9 +21,13 @@ from closeloop.exitcodes import EXIT_USAGE
 from closeloop.http.redact import register_secret
 from closeloop.logs import setup_logging
 from closeloop.settings import Settings
-from closeloop.store import Store
+from closeloop.state_url import password_of, state_url_problem
+from closeloop.store import AnyStore, open_state_store
 from closeloop.store.db import StoreError
 from closeloop.store.lock import StateLock, StoreLocked
+
+if TYPE_CHECKING:
+    from closeloop.store.postgres import PgWriterLock
 
 if TYPE_CHECKING:  # the engine is imported when a command starts it, not when the CLI loads
     from closeloop.engine.runtime import Engine
@@ -53,6 +57,12 @@ def load(args: argparse.Namespace) -> LoadedConfig | None:
         return None
     for secret in config.secrets():
         register_secret(secret)
+    url_problem = state_url_problem(settings)
+    if url_problem is not None:
+        print(url_problem, file=sys.stderr)
+        return None
+    if settings.state_url is not None:
+        register_secret(password_of(settings.state_url.get_secret_value()))
     return config
 
 
@@ -65,28 +75,42 @@ def state_path(config: LoadedConfig) -> Path:
     return config.state.resolve(_settings().state_dir)
 
 
-def open_store(config: LoadedConfig, *, create: bool = True, interrupt: bool = True) -> Store:
+def state_target(config: LoadedConfig) -> str | Path:
+    """The state store: $CLOSELOOP_STATE_URL, else the config's ``state.url``, else its SQLite file (state_path)."""
+    settings = _settings()
+    return config.state.target(settings.state_dir, settings.state_url)
+
+
+def open_store(config: LoadedConfig, *, create: bool = True, interrupt: bool = True) -> AnyStore:
     """The state store the configuration names. Commands that only read pass ``create=False`` (no store is made
     where none is: :class:`NoStore`); those that run nothing pass ``interrupt=False``, leaving a running daemon's
     runs alone."""
-    path = state_path(config)
-    if not create and not path.exists():
-        raise NoStore(
-            f"no state store at {path}: no sync has run with this configuration yet, "
-            "or state.path / CLOSELOOP_STATE_DIR points elsewhere"
-        )
-    # The store holds customer data: its folder is the owner's alone (the file itself is created 0600).
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return Store.open(path, interrupt_running=interrupt)
+    target = state_target(config)
+    if isinstance(target, Path):
+        if not create and not target.exists():
+            raise NoStore(
+                f"no state store at {target}: no sync has run with this configuration yet, "
+                "or state.path / CLOSELOOP_STATE_DIR points elsewhere"
+            )
+        # The store holds customer data: its folder is the owner's alone (the file itself is created 0600).
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return open_state_store(target, interrupt_running=interrupt, create=create)
 
 
 @contextmanager
-def writer(config: LoadedConfig) -> Iterator[Store]:
+def writer(config: LoadedConfig) -> Iterator[AnyStore]:
     """The store with its writer's lock: the daemon and every syncing command take the same one."""
-    path = state_path(config)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = state_target(config)
+    lock: StateLock | PgWriterLock
+    if isinstance(target, Path):
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = StateLock(target)
+    else:
+        from closeloop.store.postgres import PgWriterLock
+
+        lock = PgWriterLock(target)
     # The lock comes before opening: opening marks 'running' runs interrupted.
-    with StateLock(path), open_store(config) as store:
+    with lock, open_store(config) as store:
         yield store
 
 
@@ -106,7 +130,7 @@ def with_engine(args: argparse.Namespace, work: EngineWork, *, writes: bool = Tr
     if names is None:
         return EXIT_USAGE
 
-    async def go(store: Store) -> int:
+    async def go(store: AnyStore) -> int:
         async with Engine(config, store) as engine:
             return await work(engine, names)
 
@@ -137,7 +161,7 @@ def connections(config: LoadedConfig, name: str | None) -> list[str] | None:
     return [name] if name else names
 
 
-def reading(args: argparse.Namespace, work: Callable[[LoadedConfig, Store], int]) -> int:
+def reading(args: argparse.Namespace, work: Callable[[LoadedConfig, AnyStore], int]) -> int:
     """Run ``work`` on the existing state store, opened without disturbing a running daemon."""
     config = load(args)
     if config is None:

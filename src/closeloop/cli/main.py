@@ -20,6 +20,7 @@ HANDLERS = {
     "status": ("closeloop.cli.sync", "status"),
     "errors": ("closeloop.cli.sync", "errors"),
     "validate": ("closeloop.cli.config", "validate"),
+    "migrate": ("closeloop.cli.migrate", "migrate"),
     "schema": ("closeloop.cli.config", "schema"),
     "report": ("closeloop.cli.report", "report"),
     "sandbox": ("closeloop.cli.sandbox", "sandbox_command"),

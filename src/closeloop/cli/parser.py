@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--online", action="store_true", help="also check every mapped field against the vendors' describe"
     )
 
+    migrate = commands.add_parser(
+        "migrate", help="bring the state store (SQLite file or PostgreSQL schema) to this version's schema"
+    )
+    _config_arg(migrate)
+
     status = commands.add_parser("status", help="connections, cursors, outbox and the latest runs")
     _config_arg(status)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from closeloop.cli.common import reading, with_engine
 from closeloop.config.models import LoadedConfig
 from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
-from closeloop.store import Store
+from closeloop.store import AnyStore
 
 if TYPE_CHECKING:  # the engine is imported when a command starts it, not when the CLI loads
     from closeloop.engine.runtime import Engine
@@ -47,7 +47,7 @@ def status(args: argparse.Namespace) -> int:
     """Connections with their cursors and outbox depth, and the latest runs."""
     from closeloop.cli.output import print_status
 
-    def work(config: LoadedConfig, store: Store) -> int:
+    def work(config: LoadedConfig, store: AnyStore) -> int:
         print_status(config, store)
         return EXIT_OK
 
@@ -58,7 +58,7 @@ def errors(args: argparse.Namespace) -> int:
     """List quarantined records; --retry ID|all queues a retry, --ignore ID silences one."""
     from closeloop.cli.output import print_errors
 
-    def work(config: LoadedConfig, store: Store) -> int:
+    def work(config: LoadedConfig, store: AnyStore) -> int:
         if args.retry is not None:
             count = store.mark_retry(args.retry)
             print(f"{count} record(s) will be retried by the next sync")

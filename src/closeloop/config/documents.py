@@ -34,10 +34,15 @@ class Doc(BaseModel):
 
 
 class StateDoc(Doc):
-    """Where the state store lives."""
+    """Where the state store lives: a SQLite file (the default) or a PostgreSQL database."""
 
     path: str = Field(
         default="./state/closeloop.db", description="SQLite file of the state store, relative to this file."
+    )
+    url: str | None = Field(
+        default=None,
+        description="PostgreSQL state store, postgresql://user@host:5432/database?sslmode=verify-full; the password "
+        "as ${ENV} or from PGPASSWORD/.pgpass. CLOSELOOP_STATE_URL overrides it. Excludes path.",
     )
 
 

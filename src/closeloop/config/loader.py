@@ -10,7 +10,9 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from closeloop.config.documents import ConfigDoc, ConnectionDoc, LoopDoc, ScheduleDoc, SystemDoc
+from pydantic import SecretStr
+
+from closeloop.config.documents import ConfigDoc, ConnectionDoc, LoopDoc, ScheduleDoc, StateDoc, SystemDoc
 from closeloop.config.env import interpolate
 from closeloop.config.feedback import Feedback, feedback_of
 from closeloop.config.mapping_loader import LoadedMapping, load_mapping
@@ -32,6 +34,7 @@ from closeloop.config.wiring import check_in_connection
 from closeloop.config.yamlsrc import Loc, Source, load_source
 from closeloop.connector import ConnectorPlugin, PluginError, Registry
 from closeloop.connector import registry as default_registry
+from closeloop.state_url import is_postgres_url
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -78,17 +81,37 @@ class _Loader:
         loop = self.loop(doc.loop) if doc else None
         if loop is not None and loop.feedback is not None:
             self.check_feedback(loop.feedback, connections)
-        if doc is None or self.problems or loop is None:
+        state = self.state(doc.state) if doc else None
+        if doc is None or self.problems or loop is None or state is None:
             return None
         return LoadedConfig(
             path=self.source.path,
-            # Relative to the config file, as mapping paths are: a command run from another folder finds the same store.
-            state=StateConfig(path=self.source.path.parent / Path(doc.state.path).expanduser()),
+            state=state,
             systems=systems,
             connections=tuple(connections),
             loop=loop,
             registry=self.registry,
         )
+
+    def state(self, doc: StateDoc) -> StateConfig | None:
+        # Relative to the config file, as mapping paths are: a command run from another folder finds the same store.
+        path = self.source.path.parent / Path(doc.path).expanduser()
+        if doc.url is None:
+            return StateConfig(path=path)
+        if "path" in doc.model_fields_set:
+            self.fail(("state", "url"), "state.url and state.path name two different stores; give one of them")
+            return None
+        scheme = doc.url.split("://", 1)[0] if "://" in doc.url else ""
+        if not is_postgres_url(doc.url):
+            # The URL itself is never echoed: it may hold a password.
+            found = f"scheme {scheme!r}" if scheme else "no scheme"
+            self.fail(
+                ("state", "url"),
+                f"state.url must be a PostgreSQL URL, postgresql://user@host:5432/database (found {found}); "
+                "a SQLite file goes in state.path",
+            )
+            return None
+        return StateConfig(path=path, url=SecretStr(doc.url))
 
     def system(self, name: str, doc: SystemDoc) -> SystemConfig | None:
         try:

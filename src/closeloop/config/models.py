@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, SecretStr
 
 from closeloop.config.feedback import Feedback
 from closeloop.config.policies import Filter, Frozen, Policy, Prefer, TwoWay
@@ -16,6 +16,7 @@ from closeloop.config.sla import SlaConfig
 from closeloop.config.yamlsrc import Source
 from closeloop.connector import ConnectorPlugin, Registry, SystemSettings
 from closeloop.model import FieldType
+from closeloop.state_url import password_of
 
 GOLDEN_ID = "golden_id"
 """Upsert value meaning closeloop's own id of the golden record."""
@@ -205,13 +206,20 @@ class SystemConfig(Frozen):
 
 
 class StateConfig(Frozen):
-    """Where the state store lives."""
+    """Where the state store lives: a SQLite file, or a PostgreSQL database when ``url`` is set."""
 
     path: Path = Path("./state/closeloop.db")
+    url: SecretStr | None = None
+    """A ``postgresql://`` URL; a secret, since it may hold the password."""
 
     def resolve(self, state_dir: Path | None) -> Path:
         """The state file, inside ``state_dir`` when one is given (e.g. a container volume)."""
         return state_dir / self.path.name if state_dir is not None else self.path
+
+    def target(self, state_dir: Path | None, env_url: SecretStr | None = None) -> str | Path:
+        """What to open: ``env_url`` (CLOSELOOP_STATE_URL) over the file's ``url`` over the SQLite file."""
+        url = env_url or self.url
+        return url.get_secret_value() if url is not None else self.resolve(state_dir)
 
 
 class LoopConfig(Frozen):
@@ -263,5 +271,9 @@ class LoadedConfig(Frozen):
         return self.registry.get(self.systems[system].connector)
 
     def secrets(self) -> list[str]:
-        """Every secret value in the systems' settings, for log redaction."""
-        return [secret for system in self.systems.values() for secret in system.settings.secrets()]
+        """Every secret value in the systems' settings and the state store's URL, for log redaction."""
+        found = [secret for system in self.systems.values() for secret in system.settings.secrets()]
+        if self.state.url is not None:
+            password = password_of(self.state.url.get_secret_value())
+            found += [password] if password else []
+        return found

@@ -27,7 +27,7 @@ from closeloop.engine.runtime import Engine
 from closeloop.http import HttpClient, register_secret
 from closeloop.loop.sla_now import breaches_by_connection, open_breaches_now
 from closeloop.model import now_utc
-from closeloop.store import RunStatus, Store
+from closeloop.store import AnyStore, RunStatus, StoreError
 
 log = logging.getLogger("closeloop.daemon")
 
@@ -61,8 +61,8 @@ class Daemon:
         self,
         settings: DaemonSettings,
         config: LoadedConfig,
-        store: Store,
-        db_path: Path,
+        store: AnyStore,
+        db_path: Path | None,
         *,
         clock: Callable[[], datetime] = now_utc,
     ) -> None:
@@ -70,6 +70,7 @@ class Daemon:
         self.config = config
         self.store = store
         self.db_path = db_path
+        self._target = config.state.target(settings.state_dir, settings.state_url)
         self.clock = clock
         self.engine = Engine(config, store, clock=clock)
         self.metrics = DaemonMetrics()
@@ -197,9 +198,14 @@ class Daemon:
     def readiness(self) -> Readiness:
         """Whether this daemon is doing its job (see ``check_readiness``)."""
         names = [c.name for c in self.config.connections]
+        try:
+            health = connection_health(self.store, names)
+        except StoreError as exc:  # a PostgreSQL store whose server is gone: unready, saying why
+            return Readiness(ready=False, problems=[f"state store: {exc}"])
         return check_readiness(
-            connection_health(self.store, names),
-            store_problem=store_problem(self.db_path),
+            health,
+            # A PostgreSQL store (no file) shows its trouble through the runs it fails (StoreUnavailable).
+            store_problem=store_problem(self.db_path) if self.db_path is not None else None,
             now=self.clock(),
             started_at=self.started_at,
             threshold=timedelta(seconds=self.settings.ready_failing_seconds),
@@ -215,8 +221,8 @@ class Daemon:
                 return False
             for secret in config.secrets():
                 register_secret(secret)
-            if config.state.resolve(self.settings.state_dir) != self.db_path:
-                log.warning("state.path changed; a new state store takes a restart, the current one stays in use")
+            if config.state.target(self.settings.state_dir, self.settings.state_url) != self._target:
+                log.warning("the state store changed; a new state store takes a restart, the current one stays in use")
             await self.scheduler.hold()
             try:
                 old, self.engine, self.config = self.engine, Engine(config, self.store, clock=self.clock), config
@@ -266,7 +272,11 @@ class Daemon:
                 failing = type(exc).__name__
 
     def _outbox_depths(self) -> dict[str, int]:
-        return {c.name: self.store.outbox_depth(c.name) for c in self.config.connections}
+        try:
+            return {c.name: self.store.outbox_depth(c.name) for c in self.config.connections}
+        except StoreError as exc:  # the server is gone: the scrape still answers, without this gauge
+            log.warning("outbox depth not exported: %s", exc)
+            return {}
 
     def _budgets_left(self) -> dict[str, int]:
         left: dict[str, int] = {}

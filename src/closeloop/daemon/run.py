@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from closeloop.config.loader import load_config
 from closeloop.config.problems import ConfigError
@@ -16,8 +17,11 @@ from closeloop.daemon.settings import DaemonSettings
 from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 from closeloop.http import register_secret
 from closeloop.logs import setup_logging
-from closeloop.store import Store
+from closeloop.state_url import password_of, state_url_problem
+from closeloop.store import open_state_store
+from closeloop.store.db import StoreError
 from closeloop.store.lock import StateLock, StoreLocked
+from closeloop.store.postgres import PgWriterLock
 
 log = logging.getLogger("closeloop.daemon")
 
@@ -43,25 +47,37 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for secret in config.secrets():
         register_secret(secret)
-    db_path = config.state.resolve(settings.state_dir)
+    url_problem = state_url_problem(settings)
+    if url_problem is not None:
+        print(f"closeloop did not start: {url_problem}", file=sys.stderr)
+        return EXIT_USAGE
+    if settings.state_url is not None:
+        register_secret(password_of(settings.state_url.get_secret_value()))
+    target = config.state.target(settings.state_dir, settings.state_url)
+    db_path = target if isinstance(target, Path) else None
     try:
-        db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if db_path is not None:
+            db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         sock = bind(settings.http_host, settings.http_port)
     except OSError as exc:
         print(f"closeloop did not start: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    lock = StateLock(db_path)
+    lock: StateLock | PgWriterLock = StateLock(db_path) if db_path is not None else PgWriterLock(str(target))
     try:
         # The lock comes before opening the store: opening marks 'running' runs as interrupted, which
         # would be wrong while another instance is running them.
         lock.acquire()
-    except StoreLocked as exc:
+    except (StoreLocked, StoreError) as exc:
         sock.close()
         print(f"closeloop did not start: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        with Store.open(db_path) as store:
+        with open_state_store(target) as store:
             return asyncio.run(Daemon(settings, config, store, db_path).serve(sock))
+    except StoreError as exc:
+        sock.close()
+        print(f"closeloop did not start: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         lock.release()
 

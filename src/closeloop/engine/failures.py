@@ -17,6 +17,7 @@ from closeloop.http.errors import (
     TransientError,
     Unreachable,
 )
+from closeloop.store.db import StoreUnavailable
 
 
 class FailureKind(enum.StrEnum):
@@ -73,6 +74,7 @@ _KINDS: tuple[tuple[type[BaseException], FailureKind], ...] = (
     (BudgetExhausted, FailureKind.BUDGET),
     (HttpError, FailureKind.VENDOR),
     (HttpLayerError, FailureKind.TRANSIENT),
+    (StoreUnavailable, FailureKind.UNREACHABLE),
 )
 
 

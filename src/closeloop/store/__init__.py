@@ -1,11 +1,13 @@
 """The state store: golden records, links, cursors, outbox, quarantine, runs and the closed-loop tables.
 
-Open one with ``Store.open(path)``; type against ``StateStore`` so another backend can stand in later.
+Open one with ``open_state_store(target)``: a ``postgresql://`` URL opens ``PostgresStore``, anything else the SQLite
+``Store`` at that path. Type against ``StateStore``; both back-ends run the same table code.
 """
 
 from closeloop.store.api import StateStore
 from closeloop.store.db import MEMORY, StoreError
 from closeloop.store.migrations import MIGRATIONS, Migrations, SchemaTooNewError, migration
+from closeloop.store.opening import AnyStore, open_state_store
 from closeloop.store.queue_tables import record_key
 from closeloop.store.rows import (
     DealContact,
@@ -30,6 +32,7 @@ from closeloop.store.sqlite import Store
 __all__ = [
     "MEMORY",
     "MIGRATIONS",
+    "AnyStore",
     "DealContact",
     "FieldValue",
     "Fields",
@@ -52,5 +55,6 @@ __all__ = [
     "StoreError",
     "TouchpointRow",
     "migration",
+    "open_state_store",
     "record_key",
 ]

@@ -1,4 +1,5 @@
-"""The one SQLite connection: file creation with tight permissions, pragmas, transactions, value encoding."""
+"""The one SQLite connection (file creation with tight permissions, pragmas, transactions), value encoding, and
+``Access``: what the table modules need from a back-end, so SQLite and PostgreSQL run the same table code."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import itertools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -28,6 +29,10 @@ _DIR_MODE = 0o700
 
 class StoreError(Exception):
     """The state store cannot be opened or used as it is."""
+
+
+class StoreUnavailable(StoreError):
+    """The state store's server cannot be reached (connection lost or refused); it may come back by itself."""
 
 
 def _create_private(path: Path) -> None:
@@ -126,8 +131,95 @@ class Transactions:
             self._conn.execute("ROLLBACK")
 
 
-class Access:
+class Row(Protocol):
+    """A result row read by column name or position (``sqlite3.Row``, or PostgreSQL's ``postgres.PgRow``)."""
+
+    def __getitem__(self, key: int | str, /) -> Any:
+        """The value of one column."""
+        ...
+
+
+class DBCursor(Protocol):
+    """What the table modules read back from a statement."""
+
+    @property
+    def rowcount(self) -> int:
+        """Rows the statement changed."""
+        ...
+
+    @property
+    def lastrowid(self) -> int | None:
+        """The id a single-row INSERT took."""
+        ...
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+        ...
+
+    def fetchall(self) -> list[Any]:
+        """Every remaining row."""
+        ...
+
+
+class Connection(Protocol):
+    """The slice of ``sqlite3.Connection`` the table modules call (PostgreSQL's ``postgres.PgConnection`` too)."""
+
+    @property
+    def total_changes(self) -> int:
+        """Rows changed since the connection opened."""
+        ...
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> DBCursor:
+        """Run one statement (SQLite's dialect)."""
+        ...
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> DBCursor:
+        """Run one statement once per parameter row."""
+        ...
+
+
+class Access(Protocol):
     """What the table modules share: the connection, its lock, transactions and the clock."""
+
+    @property
+    def conn(self) -> Connection:
+        """The back-end's connection."""
+        ...
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held by every call, and by a transaction for its whole block."""
+        ...
+
+    @property
+    def transaction(self) -> Callable[[], AbstractContextManager[None]]:
+        """Opens a transaction, or a savepoint inside one."""
+        ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The injected clock."""
+        ...
+
+    def rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Sequence[Row]:
+        """Run a query under the lock and fetch every row."""
+        ...
+
+    def row(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Row | None:
+        """Run a query under the lock and fetch its first row, if any."""
+        ...
+
+    def now(self) -> str:
+        """The injected clock's current time, encoded for storage."""
+        ...
+
+    def insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """Insert ``rows`` (inside the caller's transaction) into a table keyed by ``id``; their ids, in order."""
+        ...
+
+
+class SQLiteAccess:
+    """``Access`` on one SQLite connection."""
 
     def __init__(self, conn: sqlite3.Connection, clock: Callable[[], datetime], lock: threading.RLock) -> None:
         self.conn = conn
@@ -150,6 +242,16 @@ class Access:
     def now(self) -> str:
         """The injected clock's current time, encoded for storage."""
         return ts(self.clock())
+
+    def insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """Insert ``rows`` (inside the caller's transaction) into a table keyed by ``id``; their ids, in order."""
+        table = sql.split("INTO", 1)[1].split("(", 1)[0].strip()
+        with self.lock:
+            self.conn.executemany(sql, rows)
+            # The caller's transaction holds SQLite's write lock: the rows took consecutive ids after the largest
+            # one, so they are the last ones.
+            last = int(self.conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0])  # noqa: S608
+        return list(range(last - len(rows) + 1, last + 1))
 
 
 def ts(moment: datetime) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from closeloop.store.db import Access, dump_fields, dump_json, from_ts, id_list, load_json, ts
+from closeloop.store.db import Access, Row, dump_fields, dump_json, from_ts, id_list, load_json, ts
 from closeloop.store.rows import (
     DealContact,
     Fields,
@@ -19,7 +18,7 @@ from closeloop.store.rows import (
 )
 
 
-def _ledger(row: sqlite3.Row) -> LedgerEntry:
+def _ledger(row: Row) -> LedgerEntry:
     base = row["amount_base"]
     return LedgerEntry(
         id=row["id"],
@@ -35,7 +34,7 @@ def _ledger(row: sqlite3.Row) -> LedgerEntry:
     )
 
 
-def _ledger_by(rows: Sequence[sqlite3.Row], column: str) -> dict[str, list[LedgerEntry]]:
+def _ledger_by(rows: Sequence[Row], column: str) -> dict[str, list[LedgerEntry]]:
     """Ledger rows decoded and grouped by one column's value, each group in the rows' order."""
     found: dict[str, list[LedgerEntry]] = {}
     for row in rows:
@@ -43,7 +42,7 @@ def _ledger_by(rows: Sequence[sqlite3.Row], column: str) -> dict[str, list[Ledge
     return found
 
 
-def _touchpoint(row: sqlite3.Row) -> TouchpointRow:
+def _touchpoint(row: Row) -> TouchpointRow:
     return TouchpointRow(
         id=row["id"],
         contact_golden_id=row["contact_golden_id"],
@@ -58,7 +57,7 @@ def _touchpoint(row: sqlite3.Row) -> TouchpointRow:
     )
 
 
-def _pending(row: sqlite3.Row) -> PendingAssociation:
+def _pending(row: Row) -> PendingAssociation:
     return PendingAssociation(
         connection=row["connection"],
         deal_golden_id=row["deal_golden_id"],

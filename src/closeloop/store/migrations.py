@@ -29,6 +29,15 @@ class Migration:
     apply: MigrationFn
 
 
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What a migration pass did: the version found, the version left, and the steps applied in between."""
+
+    before: int
+    after: int
+    steps: tuple[tuple[int, str], ...]
+
+
 class Migrations:
     """An ordered registry of migrations; the decorator it returns registers one."""
 

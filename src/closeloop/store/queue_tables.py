@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Literal
@@ -10,6 +9,7 @@ from typing import Literal
 from closeloop.model import JSONValue, WriteOp
 from closeloop.store.db import (
     Access,
+    Row,
     dump_fields,
     dump_json,
     from_ts,
@@ -33,7 +33,7 @@ def record_key(*, native_id: str | None = None, golden_id: str | None = None) ->
     return f"n:{native_id}" if native_id is not None else f"g:{golden_id}"
 
 
-def _outbox(row: sqlite3.Row) -> OutboxEntry:
+def _outbox(row: Row) -> OutboxEntry:
     item = OutboxItem(
         connection=row["connection"],
         system=row["system"],
@@ -55,7 +55,7 @@ def _outbox(row: sqlite3.Row) -> OutboxEntry:
     )
 
 
-def _quarantine(row: sqlite3.Row) -> QuarantineEntry:
+def _quarantine(row: Row) -> QuarantineEntry:
     return QuarantineEntry(
         id=row["id"],
         connection=row["connection"],
@@ -74,7 +74,7 @@ def _quarantine(row: sqlite3.Row) -> QuarantineEntry:
     )
 
 
-def _run(row: sqlite3.Row) -> Run:
+def _run(row: Row) -> Run:
     return Run(
         id=row["id"],
         connection=row["connection"],
@@ -117,15 +117,12 @@ class QueueTables:
         if not rows:
             return []
         with self._a.transaction():
-            self._a.conn.executemany(
+            return self._a.insert_ids(
                 "INSERT INTO outbox (connection, system, object, entity, golden_id, op, native_id,"
                 " fields, upsert_key, next_attempt_at, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            # Inside one transaction the rows took consecutive ids after the largest one: the last ones.
-            last = int(self._a.conn.execute("SELECT max(id) FROM outbox").fetchone()[0])
-        return list(range(last - len(rows) + 1, last + 1))
 
     def due_outbox(
         self,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from closeloop.model import now_utc
 from closeloop.store.activity_tables import ActivityTables
-from closeloop.store.db import Access, connect, ts
+from closeloop.store.db import SQLiteAccess, connect, ts
 from closeloop.store.key_tables import KeyTables
 from closeloop.store.loop_tables import LoopTables
 from closeloop.store.migrations import MIGRATIONS, Migrations, migrate
@@ -32,7 +32,9 @@ class Store(SyncTables, KeyTables, QueueTables, LoopTables, ActivityTables):
     made by the same thread inside a transaction (coroutines included) join it.
     """
 
-    def __init__(self, access: Access, path: str) -> None:
+    _a: SQLiteAccess
+
+    def __init__(self, access: SQLiteAccess, path: str) -> None:
         """Wrap an open connection; use ``Store.open`` rather than calling this."""
         self._a = access
         self.path = path
@@ -54,7 +56,7 @@ class Store(SyncTables, KeyTables, QueueTables, LoopTables, ActivityTables):
         that only reads (e.g. a CLI report next to a running daemon) passes False.
         """
         db = connect(path, busy_timeout_ms=busy_timeout_ms)
-        store = cls(Access(db, clock, threading.RLock()), str(path))
+        store = cls(SQLiteAccess(db, clock, threading.RLock()), str(path))
         try:
             store.schema_version = migrate(db, migrations, transaction=store._a.transaction, now=ts(clock()))
             if interrupt_running and store.schema_version >= 1:

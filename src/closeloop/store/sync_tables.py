@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -11,6 +10,7 @@ from datetime import datetime
 from closeloop.model import Cursor
 from closeloop.store.db import (
     Access,
+    Row,
     dump_fields,
     from_ts,
     from_ts_or_none,
@@ -22,7 +22,7 @@ from closeloop.store.db import (
 from closeloop.store.rows import Fields, Golden, Link
 
 
-def _golden(row: sqlite3.Row) -> Golden:
+def _golden(row: Row) -> Golden:
     return Golden(
         id=row["id"],
         entity=row["entity"],
@@ -33,7 +33,7 @@ def _golden(row: sqlite3.Row) -> Golden:
     )
 
 
-def _link(row: sqlite3.Row) -> Link:
+def _link(row: Row) -> Link:
     return Link(
         system=row["system"],
         object=row["object"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,6 +17,8 @@ from closeloop.store import (
     TouchpointRow,
 )
 from closeloop.testing.clock import FakeClock
+
+from .conftest import INTEGRITY_ERRORS
 
 CLOSED = datetime(2026, 1, 3, 12, tzinfo=UTC)
 
@@ -49,7 +50,7 @@ def test_ledger_entry_keeps_exact_decimal_amounts(store: Store, clock: FakeClock
 def test_ledger_is_append_only(store: Store) -> None:
     store.append_ledger(_won("d1", "10"))
     for sql in ("UPDATE ledger SET amount = '0'", "DELETE FROM ledger"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
             store._a.conn.execute(sql)
     assert len(store.ledger_for_deals(["d1"])["d1"]) == 1
 
@@ -151,7 +152,7 @@ def test_replace_deal_contacts_replaces_each_deals_previous_set(store: Store) ->
 
 def test_association_to_an_unknown_golden_record_is_refused(store: Store) -> None:
     _goldens(store, "d1")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         store.replace_deal_contacts({"d1": ["nobody"]})
     assert store.deal_contacts("d1") == []
 

@@ -1,14 +1,28 @@
-"""Opening the store: file permissions, pragmas, refusing stores it does not understand."""
+"""Opening the SQLite store: file permissions, pragmas, refusing stores it does not understand.
+
+PostgreSQL's counterparts are in test_store_postgres.py; the tests here are about SQLite's file.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from closeloop.store import MEMORY, SchemaTooNewError, Store, StoreError
+
+from .conftest import FakeClock
+
+
+@pytest.fixture
+def store(db_path: Path, clock: FakeClock) -> Iterator[Store]:
+    """A SQLite store only (this module tests its file), rather than conftest's store of each back-end."""
+    opened = Store.open(db_path, clock=clock)
+    yield opened
+    opened.close()
 
 
 def _mode(path: Path) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -12,13 +11,9 @@ from closeloop.model import Cursor
 from closeloop.store import Store
 from closeloop.testing.clock import FakeClock
 
+from .conftest import Backend
+
 SEEN = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
-
-
-def _count_selects(store: Store) -> list[str]:
-    statements: list[str] = []
-    store._a.conn.set_trace_callback(statements.append)
-    return statements
 
 
 def test_golden_record_round_trips_canonical_values(store: Store) -> None:
@@ -46,10 +41,10 @@ def test_non_canonical_field_value_is_refused(store: Store, value: object) -> No
         store.put_golden("g1", "contact", {"n": value})  # type: ignore[dict-item]
 
 
-def test_get_goldens_returns_only_existing_ones_in_one_query(store: Store) -> None:
+def test_get_goldens_returns_only_existing_ones_in_one_query(store: Store, backend: Backend) -> None:
     for gid in ("g1", "g2", "g3"):
         store.put_golden(gid, "contact", {})
-    statements = _count_selects(store)
+    statements = backend.trace(store)
     found = store.get_goldens(["g1", "g3", "nope", "g1"])
     assert sorted(found) == ["g1", "g3"]
     assert len(statements) == 1
@@ -95,14 +90,14 @@ def test_relinking_moves_linked_at_but_updating_does_not(store: Store, clock: Fa
     assert store.put_link("crm", "contact", "1", "g2", "contact").linked_at == later
 
 
-def test_find_links_looks_up_a_whole_page_in_one_query(store: Store) -> None:
+def test_find_links_looks_up_a_whole_page_in_one_query(store: Store, backend: Backend) -> None:
     with store.transaction():
         for n in range(1500):
             store.put_golden(f"g{n}", "contact", {})
             store.put_link("crm", "contact", f"n{n}", f"g{n}", "contact")
         store.put_golden("other", "contact", {})
         store.put_link("mkt", "contact", "n1", "other", "contact")
-    statements = _count_selects(store)
+    statements = backend.trace(store)
     wanted = [f"n{n}" for n in range(0, 3000, 2)]
     found = store.find_links("crm", "contact", wanted)
     assert len(statements) == 1
@@ -164,20 +159,17 @@ def test_cursor_round_trips_time_and_id(store: Store) -> None:
     assert store.cursors("c1") == {("crm", "contact"): Cursor(SEEN, "003B"), ("mkt", "lead"): Cursor(SEEN)}
 
 
-def test_golden_keys_find_live_records_by_match_key(tmp_path: Path) -> None:
-    from closeloop.store import Store
-
-    with Store.open(tmp_path / "k.db") as store:
-        with store.transaction():
-            for golden_id in ("g1", "g2"):
-                store.put_golden(golden_id, "contact", {"email": "ann@x.com"})
-                store.set_golden_keys(golden_id, "contact", {"email": "ann@x.com"})
-        assert store.find_goldens_by_key("contact", "email", "ann@x.com") == ["g1", "g2"]
-        store.mark_golden_deleted("g1")
-        assert store.find_goldens_by_key("contact", "email", "ann@x.com") == ["g2"]
-        store.set_golden_keys("g2", "contact", {"email": "bob@x.com"})
-        assert store.find_goldens_by_key("contact", "email", "ann@x.com") == []
-        assert store.find_goldens_by_key("deal", "email", "bob@x.com") == []
+def test_golden_keys_find_live_records_by_match_key(store: Store) -> None:
+    with store.transaction():
+        for golden_id in ("g1", "g2"):
+            store.put_golden(golden_id, "contact", {"email": "ann@x.com"})
+            store.set_golden_keys(golden_id, "contact", {"email": "ann@x.com"})
+    assert store.find_goldens_by_key("contact", "email", "ann@x.com") == ["g1", "g2"]
+    store.mark_golden_deleted("g1")
+    assert store.find_goldens_by_key("contact", "email", "ann@x.com") == ["g2"]
+    store.set_golden_keys("g2", "contact", {"email": "bob@x.com"})
+    assert store.find_goldens_by_key("contact", "email", "ann@x.com") == []
+    assert store.find_goldens_by_key("deal", "email", "bob@x.com") == []
 
 
 def test_goldens_pages_live_records_of_one_entity_in_id_order(store: Store) -> None:

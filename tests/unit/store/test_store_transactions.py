@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from closeloop.model import Cursor, WriteOp
 from closeloop.store import OutboxItem, Store
 
+from .conftest import INTEGRITY_ERRORS, Backend
+
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
 
 class Boom(Exception):
     pass
-
-
-def _count(path: Path, table: str) -> int:
-    # A separate connection sees only what was committed.
-    raw = sqlite3.connect(path)
-    try:
-        return int(raw.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608 fixed names
-    finally:
-        raw.close()
 
 
 def _write_a_cycle(store: Store, golden_id: str) -> None:
@@ -42,30 +33,30 @@ def _cycles_then_fail(store: Store, *golden_ids: str) -> None:
         raise Boom
 
 
-def test_failing_transaction_leaves_nothing_behind(store: Store, db_path: Path) -> None:
+def test_failing_transaction_leaves_nothing_behind(store: Store, backend: Backend) -> None:
     with pytest.raises(Boom):
         _cycles_then_fail(store, "g1", "g2")
     for table in ("golden", "links", "outbox", "cursors"):
-        assert _count(db_path, table) == 0
+        assert backend.count(table) == 0
     assert store.get_golden("g1") is None
     assert store.get_cursor("c1", "crm", "contact") is None
 
 
-def test_committed_transaction_is_visible_to_other_connections(store: Store, db_path: Path) -> None:
+def test_committed_transaction_is_visible_to_other_connections(store: Store, backend: Backend) -> None:
     with store.transaction():
         _write_a_cycle(store, "g1")
-    assert [_count(db_path, t) for t in ("golden", "links", "outbox", "cursors")] == [1, 1, 1, 1]
+    assert [backend.count(t) for t in ("golden", "links", "outbox", "cursors")] == [1, 1, 1, 1]
 
 
-def test_nested_transaction_commits_only_with_the_outer_one(store: Store, db_path: Path) -> None:
+def test_nested_transaction_commits_only_with_the_outer_one(store: Store, backend: Backend) -> None:
     with store.transaction():
         with store.transaction():
             _write_a_cycle(store, "g1")
-        assert _count(db_path, "golden") == 0
-    assert _count(db_path, "golden") == 1
+        assert backend.count("golden") == 0
+    assert backend.count("golden") == 1
 
 
-def test_outer_failure_undoes_a_finished_nested_block(store: Store, db_path: Path) -> None:
+def test_outer_failure_undoes_a_finished_nested_block(store: Store, backend: Backend) -> None:
     def nested_then_fail() -> None:
         with store.transaction():
             with store.transaction():
@@ -74,7 +65,7 @@ def test_outer_failure_undoes_a_finished_nested_block(store: Store, db_path: Pat
 
     with pytest.raises(Boom):
         nested_then_fail()
-    assert _count(db_path, "golden") == 0
+    assert backend.count("golden") == 0
 
 
 def test_inner_failure_undoes_only_the_inner_block(store: Store) -> None:
@@ -97,7 +88,7 @@ def test_commit_time_foreign_key_failure_rolls_everything_back(store: Store) -> 
             store.put_golden("g1", "contact", {})
             store.put_link("crm", "contact", "1", "no-such-golden", "contact")
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         golden_and_dangling_link()
     assert store.get_golden("g1") is None
     assert store.get_link("crm", "contact", "1") is None

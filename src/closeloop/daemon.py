@@ -11,6 +11,7 @@ from closeloop.config.loader import load_config
 from closeloop.config.problems import ConfigError
 from closeloop.daemon_parts.endpoints import webhook_secrets
 from closeloop.daemon_parts.lifecycle import Daemon, bind
+from closeloop.daemon_parts.replicas import leases_for
 from closeloop.daemon_parts.settings import DaemonSettings
 from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 from closeloop.http import register_secret
@@ -60,7 +61,9 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         with Store.open(db_path) as store:
-            return asyncio.run(Daemon(settings, config, store, db_path).serve(sock))
+            # Replicas on a PostgreSQL store take leases per connection; SQLite's file lock keeps one writer.
+            leases = leases_for(db_path, settings.replica)
+            return asyncio.run(Daemon(settings, config, store, db_path, leases=leases).serve(sock))
     finally:
         lock.release()
 

@@ -21,12 +21,15 @@ from closeloop.daemon_parts.endpoints import DaemonView, build_app, installed_we
 from closeloop.daemon_parts.metrics import DaemonMetrics
 from closeloop.daemon_parts.readiness import Readiness, check_readiness, connection_health, store_problem
 from closeloop.daemon_parts.reload import ConfigFiles
+from closeloop.daemon_parts.replicas import ReplicaGate
 from closeloop.daemon_parts.scheduler import SyncScheduler
 from closeloop.daemon_parts.settings import DaemonSettings
 from closeloop.engine.runtime import Engine
+from closeloop.exitcodes import EXIT_USAGE
 from closeloop.http import HttpClient, register_secret
 from closeloop.model import now_utc
 from closeloop.store import RunStatus, Store
+from closeloop.store.lease import Leases
 
 log = logging.getLogger("closeloop.daemon")
 
@@ -64,17 +67,27 @@ class Daemon:
         db_path: Path,
         *,
         clock: Callable[[], datetime] = now_utc,
+        leases: Leases | None = None,
     ) -> None:
         self.settings = settings
         self.config = config
         self.store = store
         self.db_path = db_path
         self.clock = clock
-        self.engine = Engine(config, store, clock=clock)
+        self.replica = leases.replica if leases is not None else None
+        self.engine = Engine(config, store, clock=clock, replica=self.replica)
         self.metrics = DaemonMetrics()
         self.metrics.watch(self._outbox_depths, self._budgets_left)
         self.scheduler = SyncScheduler(
             self._sync, clock=clock, min_gap=timedelta(seconds=settings.early_run_gap_seconds)
+        )
+        # Replicas on a PostgreSQL store: runs only where the connection's lease is held (see replicas.py).
+        self.gate = (
+            None
+            if leases is None
+            else ReplicaGate(
+                leases, self.scheduler, store, self.metrics.registry, tick_seconds=settings.lease_tick_seconds
+            )
         )
         self.started_at = clock()
         self._stop = asyncio.Event()
@@ -86,7 +99,7 @@ class Daemon:
         """What the HTTP endpoints see of this daemon."""
         return DaemonView(
             readiness=self.readiness,
-            request_sync=self.scheduler.request,
+            request_sync=self.gate.request if self.gate is not None else self.scheduler.request,
             connections_using=self.connections_using,
             metrics=self.metrics,
             webhook_secrets=webhook_secrets(),
@@ -103,6 +116,13 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP")))
         server = _Server(uvicorn.Config(build_app(self.view()), log_config=None, access_log=False, lifespan="off"))
         host, port = sock.getsockname()[:2]
+        if self.gate is not None:
+            problem = await self.gate.start_or_say_why([c.name for c in self.config.connections])
+            if problem is not None:
+                sock.close()
+                log.error("closeloop did not start: %s", problem)
+                return EXIT_USAGE
+            ticker = asyncio.create_task(self.gate.run())
         http = asyncio.create_task(server.serve(sockets=[sock]))
         self.scheduler.start(self.config.connections)
         watcher = asyncio.create_task(self._watch_files())
@@ -118,6 +138,9 @@ class Daemon:
             return await self._shutdown()
         finally:
             watcher.cancel()
+            if self.gate is not None:
+                ticker.cancel()
+                await self.gate.close()
             server.should_exit = True
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(http, timeout=5)
@@ -160,10 +183,17 @@ class Daemon:
         engine = self.engine
         if name not in {c.name for c in engine.config.connections}:
             return
+        if self.gate is not None and not self.gate.allows(name):
+            log.debug("run of %s skipped: another replica holds its lease", name, extra={"connection": name})
+            return
         started = time.monotonic()
-        log.info("run of %s started", name, extra={"connection": name})
+        log.info("run of %s started", name, extra={"connection": name, "replica": self.replica})
         try:
-            outcome = await engine.sync(name)
+            if self.gate is not None:
+                async with self.gate.guard(name):
+                    outcome = await engine.sync(name)
+            else:
+                outcome = await engine.sync(name)
         except asyncio.CancelledError:
             self.metrics.runs.labels(name, RunStatus.INTERRUPTED.value).inc()
             log.warning("run of %s interrupted; the next one resumes from its last commit", name)
@@ -204,8 +234,11 @@ class Daemon:
                 log.warning("state.path changed; a new state store takes a restart, the current one stays in use")
             await self.scheduler.hold()
             try:
-                old, self.engine, self.config = self.engine, Engine(config, self.store, clock=self.clock), config
+                engine = Engine(config, self.store, clock=self.clock, replica=self.replica)
+                old, self.engine, self.config = self.engine, engine, config
                 self.scheduler.schedule(config.connections)
+                if self.gate is not None:
+                    self.gate.want([c.name for c in config.connections])
             finally:
                 self.scheduler.release()
             await old.aclose()

@@ -233,6 +233,13 @@ class Leases:
                 (connection, reason),
             )
 
+    async def clear_wakeups(self, connection: str) -> None:
+        """Forget the wake-ups of ``connection``: a run starting now serves them."""
+        async with self._io:
+            if self._conn is None or self._conn.closed:
+                return
+            await self._conn.execute("DELETE FROM closeloop_wakeups WHERE connection = %s", (connection,))
+
     async def replicas(self) -> list[ReplicaRow]:
         """The replicas whose heartbeat is recent, by name."""
         async with self._io:

@@ -1,0 +1,166 @@
+"""Replicas sharing a PostgreSQL store: the daemon runs a connection only while it holds its lease.
+
+The gate sits between the scheduler and the engine. Every replica schedules every connection; a run fires only
+where the lease is held. A lease tick every few seconds heartbeats, moves leases towards the fair share, turns
+wake-up rows into early runs, and, when a lease was taken from a dead replica, marks that replica's unfinished run
+interrupted and asks for a run at once: it resumes from the outbox and the cursors the dead run last committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import psycopg
+from prometheus_client import CollectorRegistry, Gauge
+
+from closeloop.daemon_parts.scheduler import SyncScheduler
+from closeloop.store.api import StateStore
+from closeloop.store.lease import Leases, ReplicaNameInUse, Tick
+from closeloop.store.lease_plan import replica_name
+
+log = logging.getLogger("closeloop.daemon")
+
+
+class ReplicaGate:
+    """One replica's side of the lease rule, wired to the daemon's scheduler, store and metrics."""
+
+    def __init__(
+        self,
+        leases: Leases,
+        scheduler: SyncScheduler,
+        store: StateStore,
+        registry: CollectorRegistry,
+        *,
+        tick_seconds: float = 2.0,
+    ) -> None:
+        self.leases = leases
+        self.scheduler = scheduler
+        self.store = store
+        self.tick_seconds = tick_seconds
+        self.held = Gauge(
+            "closeloop_leases_held",
+            "Connection leases held, per live replica (from the replicas' heartbeat rows).",
+            ["replica"],
+            registry=registry,
+        )
+        self._shown: set[str] = set()
+        self._runs: dict[str, asyncio.Task[object]] = {}
+        self._pending: set[asyncio.Task[None]] = set()
+
+    @property
+    def replica(self) -> str:
+        """This replica's name."""
+        return self.leases.replica
+
+    def allows(self, connection: str) -> bool:
+        """Whether this replica may run ``connection`` now."""
+        return self.leases.holds(connection)
+
+    @contextlib.asynccontextmanager
+    async def guard(self, connection: str) -> AsyncIterator[None]:
+        """Mark the current task as ``connection``'s run, so losing the lease mid-run interrupts it.
+
+        The run serves every early run asked before it started, here or on another replica: their wake-up rows
+        go, so a webhook that reached every replica makes one run, not one more per replica.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        self._runs[connection] = task
+        try:
+            try:
+                await self.leases.clear_wakeups(connection)
+            except psycopg.Error as exc:  # at worst one extra run later; the run itself goes ahead
+                log.warning("wake-ups of %s not cleared: %s", connection, exc)
+            yield
+        finally:
+            self._runs.pop(connection, None)
+
+    def request(self, connection: str, reason: str) -> bool:
+        """An early run of ``connection``: here when this replica holds the lease, else by the holder's wake-up row."""
+        if connection not in self.scheduler.connections:
+            return False
+        if self.leases.holds(connection):
+            return self.scheduler.request(connection, reason)
+        task = asyncio.ensure_future(self._wake(connection, reason))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return True
+
+    async def _wake(self, connection: str, reason: str) -> None:
+        try:
+            await self.leases.wake(connection, reason)
+            log.info("early run of %s passed to its lease holder (%s)", connection, reason)
+        except Exception as exc:  # the schedule still runs the connection; the early run is what is lost
+            log.error("early run of %s could not be passed to its lease holder: %s", connection, exc)
+
+    def want(self, connections: Sequence[str]) -> None:
+        """The configured connections changed (a reload)."""
+        self.leases.want(connections)
+
+    async def start(self, connections: Sequence[str]) -> None:
+        """Open the lease session and take a first share of the leases."""
+        await self.leases.start(connections)
+        await self.tick()
+
+    async def start_or_say_why(self, connections: Sequence[str]) -> str | None:
+        """``start``, or why this replica cannot start (a name in use, no server): None when started."""
+        try:
+            await self.start(connections)
+        except ReplicaNameInUse as exc:
+            return str(exc)
+        except psycopg.Error as exc:
+            return f"the lease session on the PostgreSQL store could not be opened: {type(exc).__name__}: {exc}"
+        return None
+
+    async def tick(self) -> Tick:
+        """One lease tick, acted upon."""
+        tick = await self.leases.tick(running=list(self._runs))
+        for connection in tick.lost:
+            run = self._runs.get(connection)
+            if run is not None:
+                log.error("lease of %s lost mid-run; interrupting the run", connection)
+                run.cancel()
+        for connection in tick.taken:
+            # The previous holder's run, if it left one 'running', died with it: mark it and resume now.
+            # Called on the event loop like every other store call: the store is not shared across threads here.
+            if self.store.interrupt_running_runs(connection):
+                log.warning("took over %s from a replica that died mid-run; resuming from its last commit", connection)
+                self.scheduler.request(connection, "lease taken over")
+        for connection in tick.woken:
+            self.scheduler.request(connection, "asked by another replica")
+        await self._show()
+        return tick
+
+    async def _show(self) -> None:
+        rows = await self.leases.replicas()
+        names = {row.name for row in rows}
+        for row in rows:
+            self.held.labels(row.name).set(row.leases)
+        self.held.labels(self.replica).set(len(self.leases.held))
+        for gone in self._shown - names - {self.replica}:
+            self.held.remove(gone)
+        self._shown = names | {self.replica}
+
+    async def run(self) -> None:
+        """Tick until cancelled; a failing tick is logged and retried, never fatal."""
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            try:
+                await self.tick()
+            except Exception as exc:  # e.g. the server restarting; the next tick reconnects
+                log.error("lease tick failed: %s: %s", type(exc).__name__, exc)
+
+    async def close(self) -> None:
+        """Give the leases up (a graceful stop hands the connections over at once)."""
+        await self.leases.close()
+
+
+def leases_for(target: str | Path, replica: str) -> Leases | None:
+    """Leases when ``target`` is a PostgreSQL store's URL; None for SQLite, whose file lock keeps one writer."""
+    if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
+        return Leases(target, replica or replica_name())
+    return None

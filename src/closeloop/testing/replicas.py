@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -156,27 +157,45 @@ def serve_pairs_in_process(count: int, contacts: int, latency_s: float, workdir:
             server.stdin.close()
 
 
-def config_text(pairs: Sequence[Pair], mappings: Path, *, schedule: str, state: str = "") -> str:
-    """A closeloop.yaml with connection ``c<i>`` between ``crm-<i>`` and ``marketing-<i>`` of each pair."""
+_SYSTEM_NAME = re.compile(r"(?<![\w.-])(crm|marketing)(?![\w-])")
+
+
+def pair_mappings(index: int, source: Path, target: Path) -> list[Path]:
+    """The contact and deal mappings with their systems renamed ``crm<i>`` and ``marketing<i>``, written to
+    ``target``: mappings name systems, and each connection here has systems of its own."""
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("contacts.yaml", "deals.yaml"):
+        text = _SYSTEM_NAME.sub(lambda m: f"{m.group(1)}{index}", (source / name).read_text())
+        path = target / f"{Path(name).stem}-{index}.yaml"
+        path.write_text(text)
+        written.append(path)
+    return written
+
+
+def config_text(pairs: Sequence[Pair], mappings: Path, workdir: Path, *, schedule: str, state: str = "") -> str:
+    """A closeloop.yaml with connection ``c<i>`` between ``crm<i>`` and ``marketing<i>`` of each pair; the
+    repository's mappings (from ``mappings``) are renamed per pair into ``workdir``."""
     systems, connections = [], []
     for i, pair in enumerate(pairs):
+        contacts, deals = pair_mappings(i, mappings, workdir / "mappings")
         systems.append(
-            f"""  crm-{i}:
+            f"""  crm{i}:
     connector: salesforce
     settings: {{base_url: '{pair.crm_url}', auth_url: '{pair.crm_url}', auth_flow: client_credentials,
       client_id: closeloop-sandbox, client_secret: closeloop-sandbox-secret, timeout_seconds: 30}}
-  marketing-{i}:
+  marketing{i}:
     connector: hubspot
     settings: {{base_url: '{pair.mkt_url}', access_token: {HUBSPOT_TOKEN}, timeout_seconds: 30}}
 """
         )
         connections.append(
             f"""  - name: c{i}
-    systems: [crm-{i}, marketing-{i}]
-    mappings: [{mappings / "contacts.yaml"}, {mappings / "deals.yaml"}]
+    systems: [crm{i}, marketing{i}]
+    mappings: [{contacts}, {deals}]
     schedule: {schedule}
     lookback: 1m
-    marketing_system: marketing-{i}
+    marketing_system: marketing{i}
 """
         )
     return (

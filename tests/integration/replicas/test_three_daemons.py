@@ -149,7 +149,9 @@ def test_three_daemons_one_killed_mid_run_lose_nothing_and_never_overlap(
     pairs = [seed_pair(i, contacts, latency_s=LATENCY_S) for i in range(CONNECTIONS)]
     with serve_pairs(pairs) as served:
         config = tmp_path / "closeloop.yaml"
-        config.write_text(config_text(served, REPO / "config" / "mappings", schedule="{every: 5s, jitter: 1s}"))
+        config.write_text(
+            config_text(served, REPO / "config" / "mappings", tmp_path, schedule="{every: 5s, jitter: 1s}")
+        )
         daemons = [DaemonProcess(config, pg_url, f"r{i}") for i in range(3)]
         try:
             killed_at = _kill_mid_run(daemons[0])

@@ -118,7 +118,7 @@ class ReplicaGate:
 
     async def tick(self) -> Tick:
         """One lease tick, acted upon."""
-        tick = await self.leases.tick(running=list(self._runs))
+        tick = await self.leases.tick(running=self._runs.keys)
         for connection in tick.lost:
             run = self._runs.get(connection)
             if run is not None:

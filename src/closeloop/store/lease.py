@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -149,9 +149,11 @@ class Leases:
         row = await (await conn.execute(sql, params)).fetchone()
         return None if row is None else row[0]
 
-    async def tick(self, running: Sequence[str] = ()) -> Tick:
+    async def tick(self, running: Callable[[], Collection[str]] = frozenset) -> Tick:
         """Heartbeat, then release and take leases towards the fair share, then collect wake-ups.
 
+        ``running`` tells which connections have a run under way; it is asked at the moment the plan is made, and
+        leases given up leave ``held`` in the same step, so no run can start on a lease being given up.
         A lost lease session loses every lease (the server has dropped the locks): they are reported in
         ``lost`` and a new session is opened at the next tick.
         """
@@ -169,7 +171,7 @@ class Leases:
                 log.error("lease session lost (%s); %d lease(s) given up until it is back", exc, len(lost))
                 return Tick(lost=lost)
 
-    async def _tick(self, running: Sequence[str]) -> Tick:
+    async def _tick(self, running: Callable[[], Collection[str]]) -> Tick:
         conn = self._conn
         assert conn is not None
         live = await self._fetch_one(
@@ -179,7 +181,10 @@ class Leases:
             (self._replica_ns,),
         )
         live_replicas = max(int(str(live)), 1)
-        plan = plan_leases(self.replica, self._wanted, self._held, live_replicas, running)
+        # No await between the plan and dropping its releases from _held: a run starting meanwhile would run on
+        # a lease about to be unlocked.
+        plan = plan_leases(self.replica, self._wanted, self._held, live_replicas, running())
+        self._held.difference_update(plan.release)
         for name in plan.release:
             await self._release(conn, name)
         taken: list[str] = []

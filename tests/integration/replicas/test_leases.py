@@ -62,7 +62,7 @@ async def test_a_running_connection_keeps_its_lease_above_the_fair_share(pg_url:
         await first.tick()
         second = Leases(pg_url, "b")
         await second.start(CONNECTIONS)
-        tick = await first.tick(running=CONNECTIONS)
+        tick = await first.tick(running=lambda: CONNECTIONS)
         assert tick.released == ()
         assert first.held == set(CONNECTIONS)
     finally:

@@ -9,18 +9,13 @@ uninterrupted sync ends (nothing lost, nothing duplicated). The test prints the 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -37,7 +32,7 @@ LATENCY_S = 0.03
 
 
 class DaemonProcess:
-    """A ``closeloop run`` on the shared store, its JSON log lines collected as they come."""
+    """A ``closeloop run`` on the shared store, its JSON log written to ``<replica>.log`` beside the config."""
 
     def __init__(self, config: Path, url: str, replica: str) -> None:
         env = {
@@ -51,41 +46,19 @@ class DaemonProcess:
             "CLOSELOOP_EARLY_RUN_GAP_SECONDS": "0",
         }
         self.replica = replica
-        self.process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-            [sys.executable, "-m", "closeloop.cli", "run", "--config", str(config)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            cwd=config.parent,
-        )
-        self.records: list[dict[str, Any]] = []
-        self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.log = config.parent / f"{replica}.log"
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+                [sys.executable, "-m", "closeloop.cli", "run", "--config", str(config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=config.parent,
+            )
 
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        with self.process.stdout:
-            for line in self.process.stdout:
-                self._lines.put(line.rstrip("\n"))
-
-    def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
-        """The first log record that matches, waiting up to ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = next((r for r in self.records if match(r)), None)
-            if found is not None:
-                return found
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise AssertionError(f"{self.replica}: no matching log line; last: {self.records[-5:]}")
-            try:
-                line = self._lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            try:
-                self.records.append(json.loads(line))
-            except ValueError:
-                self.records.append({"msg": line})
+    def tail(self) -> str:
+        """The last lines of its log, for a failure's message."""
+        return "\n".join(self.log.read_text().splitlines()[-5:])
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
@@ -132,10 +105,14 @@ async def _reference(tmp: Path, index: int, contacts: int) -> dict[str, list[tup
     return state_of(pair.crm, pair.mkt)
 
 
-def _kill_mid_run(victim: DaemonProcess) -> float:
-    """SIGKILL ``victim`` a moment into a run; the kill time (monotonic)."""
-    victim.wait_for(lambda r: str(r.get("msg", "")).endswith("started") and "connection" in r, timeout=60)
-    time.sleep(0.3)
+def _kill_mid_run(victim: DaemonProcess, url: str) -> float:
+    """SIGKILL ``victim`` a moment into a run it has recorded as running; the kill time (epoch seconds)."""
+    deadline = time.monotonic() + 60
+    while not any(r.replica == victim.replica and r.finished_at is None for r in _runs(url)):
+        assert time.monotonic() < deadline, f"{victim.replica} started no run"
+        assert victim.process.poll() is None, f"{victim.replica} exited: {victim.tail()}"
+        time.sleep(0.05)
+    time.sleep(0.2)
     victim.process.send_signal(signal.SIGKILL)
     victim.process.wait(timeout=10)
     return time.time()
@@ -154,7 +131,7 @@ def test_three_daemons_one_killed_mid_run_lose_nothing_and_never_overlap(
         )
         daemons = [DaemonProcess(config, pg_url, f"r{i}") for i in range(3)]
         try:
-            killed_at = _kill_mid_run(daemons[0])
+            killed_at = _kill_mid_run(daemons[0], pg_url)
             _converged(pg_url, served, timeout=120)
             runs = _runs(pg_url)
         finally:

@@ -75,7 +75,7 @@ def _runs(url: str) -> list[RunSpan]:
     with psycopg.connect(url) as conn:
         try:
             rows = conn.execute("SELECT connection, replica, started_at, finished_at, status FROM runs").fetchall()
-        except psycopg.errors.UndefinedTable:  # no daemon has migrated the store yet
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):  # not migrated yet
             return []
     return [RunSpan(str(c), r, parse_utc(str(s)), parse_utc(str(f)) if f else None, str(st)) for c, r, s, f, st in rows]
 

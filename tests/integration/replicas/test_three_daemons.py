@@ -121,7 +121,13 @@ def _kill_mid_run(victim: DaemonProcess, url: str) -> float:
     return time.time()
 
 
-@pytest.mark.parametrize("contacts", [pytest.param(80, id="80-contacts-per-pair")])
+@pytest.mark.parametrize(
+    "contacts",
+    [
+        pytest.param(20, id="20-contacts-per-pair"),
+        pytest.param(200, id="200-contacts-per-pair", marks=pytest.mark.slow),
+    ],
+)
 def test_three_daemons_one_killed_mid_run_lose_nothing_and_never_overlap(
     pg_url: str, tmp_path: Path, contacts: int
 ) -> None:

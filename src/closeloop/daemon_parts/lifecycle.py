@@ -15,7 +15,7 @@ from pathlib import Path
 import uvicorn
 
 from closeloop.config.loader import load_config
-from closeloop.config.models import LoadedConfig
+from closeloop.config.models import LoadedConfig, Schedule
 from closeloop.config.problems import ConfigError
 from closeloop.daemon_parts.endpoints import DaemonView, build_app, installed_webhooks, webhook_secrets
 from closeloop.daemon_parts.metrics import DaemonMetrics
@@ -86,7 +86,13 @@ class Daemon:
             None
             if leases is None
             else ReplicaGate(
-                leases, self.scheduler, store, self.metrics.registry, tick_seconds=settings.lease_tick_seconds
+                leases,
+                self.scheduler,
+                store,
+                self.metrics.registry,
+                tick_seconds=settings.lease_tick_seconds,
+                schedule_of=self._schedule_of,
+                clock=clock,
             )
         )
         self.started_at = clock()
@@ -203,6 +209,10 @@ class Daemon:
             log.error("run of %s could not be recorded: %s: %s", name, type(exc).__name__, exc)
             return
         self.metrics.observe_run(name, outcome, time.monotonic() - started, self.clock())
+
+    def _schedule_of(self, name: str) -> Schedule | None:
+        """The schedule of a configured connection (None once it is gone)."""
+        return next((c.schedule for c in self.config.connections if c.name == name), None)
 
     def connections_using(self, connector: str) -> list[str]:
         """The connections with a system of ``connector`` (webhooks name connectors, not systems)."""

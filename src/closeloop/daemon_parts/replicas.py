@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
 from prometheus_client import CollectorRegistry, Gauge
 
+from closeloop.config.models import Schedule
 from closeloop.daemon_parts.scheduler import SyncScheduler
+from closeloop.model import now_utc
 from closeloop.store.api import StateStore
 from closeloop.store.lease import Leases, ReplicaNameInUse, Tick
 from closeloop.store.lease_plan import replica_name
@@ -36,8 +39,12 @@ class ReplicaGate:
         registry: CollectorRegistry,
         *,
         tick_seconds: float = 2.0,
+        schedule_of: Callable[[str], Schedule | None] = lambda _name: None,
+        clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self.leases = leases
+        self.schedule_of = schedule_of
+        self.clock = clock
         self.scheduler = scheduler
         self.store = store
         self.tick_seconds = tick_seconds
@@ -102,9 +109,9 @@ class ReplicaGate:
         self.leases.want(connections)
 
     async def start(self, connections: Sequence[str]) -> None:
-        """Open the lease session and take a first share of the leases."""
+        """Open the lease session and announce this replica; leases come at the first tick, one tick later, so
+        replicas started together see each other before any takes its share."""
         await self.leases.start(connections)
-        await self.tick()
 
     async def start_or_say_why(self, connections: Sequence[str]) -> str | None:
         """``start``, or why this replica cannot start (a name in use, no server): None when started."""
@@ -130,6 +137,10 @@ class ReplicaGate:
             if self.store.interrupt_running_runs(connection):
                 log.warning("took over %s from a replica that died mid-run; resuming from its last commit", connection)
                 self.scheduler.request(connection, "lease taken over")
+                continue
+            last = self.store.last_run(connection)
+            if due_on_takeover(self.schedule_of(connection), last.started_at if last else None, self.clock()):
+                self.scheduler.request(connection, "due when its lease was taken")
         for connection in tick.woken:
             self.scheduler.request(connection, "asked by another replica")
         await self._show()
@@ -164,3 +175,17 @@ def leases_for(target: str | Path, replica: str) -> Leases | None:
     if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
         return Leases(target, replica or replica_name())
     return None
+
+
+def due_on_takeover(schedule: Schedule | None, last_started: datetime | None, now: datetime) -> bool:
+    """Whether a connection whose lease just came here runs at once rather than at its next fire.
+
+    Every replica fires every connection on its own schedule and only the holder runs it, so a fire that came while
+    the lease was moving ran nowhere. A connection that never ran, or whose interval has passed since its last run
+    started, is due now; a cron connection waits for its next time (a missed cron fire is not made up here).
+    """
+    if last_started is None:
+        return True
+    if schedule is None or schedule.every is None:
+        return False
+    return now - last_started >= schedule.every

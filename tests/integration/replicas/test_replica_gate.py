@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -13,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from closeloop.config.loader import load_config
+from closeloop.config.models import Connection, Schedule
 from closeloop.daemon_parts.lifecycle import Daemon
 from closeloop.daemon_parts.replicas import ReplicaGate, leases_for
 from closeloop.daemon_parts.scheduler import SyncScheduler
@@ -22,6 +24,7 @@ from closeloop.store.lease import Leases
 
 REPO = Path(__file__).resolve().parents[3]
 CONNECTIONS = ["c0", "c1", "c2", "c3"]
+HOURLY = Schedule(every=timedelta(hours=1))
 
 
 class Replica:
@@ -31,7 +34,9 @@ class Replica:
         self.ran: list[str] = []
         self.scheduler = SyncScheduler(self._run)
         self.registry = CollectorRegistry()
-        self.gate = ReplicaGate(Leases(url, name), self.scheduler, store, self.registry)
+        self.gate = ReplicaGate(
+            Leases(url, name), self.scheduler, store, self.registry, schedule_of=lambda _name: HOURLY
+        )
 
     async def _run(self, connection: str) -> None:
         if self.gate.allows(connection):
@@ -46,8 +51,8 @@ def store() -> Iterator[Store]:
 
 
 async def _started(url: str, store: Store, *names: str) -> list[Replica]:
-    from closeloop.config.models import Connection, Schedule
-
+    for connection in CONNECTIONS:  # each ran a moment ago: taking its lease is no reason to run it now
+        store.finish_run(store.start_run(connection), RunStatus.OK, {}, {})
     replicas = [Replica(url, name, store) for name in names]
     connections = [
         Connection.model_construct(name=c, schedule=Schedule.model_construct(every=None, cron="0 0 1 1 *"))
@@ -178,3 +183,18 @@ async def test_a_daemon_skips_the_runs_of_connections_whose_lease_it_does_not_ho
 
 def test_sqlite_keeps_its_file_lock_and_takes_no_leases(tmp_path: Path) -> None:
     assert leases_for(tmp_path / "state.db", "a") is None
+
+
+async def test_a_connection_that_never_ran_runs_as_soon_as_its_lease_is_taken(pg_url: str, store: Store) -> None:
+    replica = Replica(pg_url, "a", store)
+    connections = [
+        Connection.model_construct(name=c, schedule=Schedule.model_construct(every=None, cron="0 0 1 1 *"))
+        for c in CONNECTIONS
+    ]
+    replica.scheduler.start(connections)
+    await replica.gate.start(CONNECTIONS)
+    try:
+        assert (await replica.gate.tick()).taken
+        await until(lambda: sorted(replica.ran) == CONNECTIONS, "the first runs")
+    finally:
+        await _stop([replica])

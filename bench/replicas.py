@@ -106,6 +106,17 @@ def _server_pids(url: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+def _wait_listening(work: Path, daemons: list[subprocess.Popen[bytes]]) -> None:
+    """Until every daemon has logged that it is running (its first runs start about then)."""
+    deadline = time.monotonic() + 120
+    for i, daemon in enumerate(daemons):
+        log = work / f"r{i}.log"
+        while "http_url" not in log.read_text():
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"replica r{i} did not start: {log.read_text()[-500:]}")
+            time.sleep(0.05)
+
+
 def scenario(name: str, connections: int, contacts: int, replicas: int, pg_url: str | None) -> Outcome:
     """Fresh sandboxes and store, R daemons, wait for every connection's first run; the figures."""
     with tempfile.TemporaryDirectory(prefix="closeloop-replicas-") as tmp:
@@ -128,7 +139,7 @@ def _measure(
         "CLOSELOOP_HTTP_PORT": "0",
         "CLOSELOOP_LOG_FORMAT": "json",
         "CLOSELOOP_RELOAD_POLL_SECONDS": "0",
-        "CLOSELOOP_LOG_LEVEL": "WARNING",
+        "CLOSELOOP_LOG_LEVEL": "INFO",
     }
     if pg_url:
         env["CLOSELOOP_STATE_URL"] = pg_url
@@ -145,6 +156,10 @@ def _measure(
                 )
             )
     try:
+        # CPU is counted from the moment each daemon listens: start-up (imports, migrations) is not per record.
+        _wait_listening(work, daemons)
+        own_base = sum(cpu_seconds(d.pid) for d in daemons)
+        server_base = {pid: cpu_seconds(pid) for pid in _server_pids(pg_url)} if pg_url else {}
         runs: list[RunSpan] = []
         deadline = time.monotonic() + 1800
         while len({r.connection for r in runs if r.finished_at is not None}) < connections:
@@ -153,8 +168,9 @@ def _measure(
                 raise RuntimeError(f"{name}: the first syncs did not finish: {tails}")
             time.sleep(0.2)
             runs = _runs_pg(pg_url) if pg_url else _runs_sqlite(work / "state.db")
-        server = sum(cpu_seconds(pid) for pid in _server_pids(pg_url)) if pg_url else 0.0
-        own = sum(cpu_seconds(d.pid) for d in daemons)
+        pids = _server_pids(pg_url) if pg_url else []
+        server = sum(cpu_seconds(pid) - server_base.get(pid, 0.0) for pid in pids)
+        own = sum(cpu_seconds(d.pid) for d in daemons) - own_base
     finally:
         for daemon in daemons:
             daemon.terminate()

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from closeloop.config.models import Schedule
 from closeloop.daemon_parts.scheduler import SyncScheduler
@@ -52,6 +52,11 @@ class ReplicaGate:
             "closeloop_leases_held",
             "Connection leases held, per live replica (from the replicas' heartbeat rows).",
             ["replica"],
+            registry=registry,
+        )
+        self.lease_failures = Counter(
+            "closeloop_lease_failures",
+            "Lease ticks that failed or found the lease session gone (every lease of this replica given up).",
             registry=registry,
         )
         self._shown: set[str] = set()
@@ -126,6 +131,8 @@ class ReplicaGate:
     async def tick(self) -> Tick:
         """One lease tick, acted upon."""
         tick = await self.leases.tick(running=self._runs.keys)
+        if tick.session_lost:
+            self.lease_failures.inc()
         for connection in tick.lost:
             run = self._runs.get(connection)
             if run is not None:
@@ -163,6 +170,7 @@ class ReplicaGate:
             try:
                 await self.tick()
             except Exception as exc:  # e.g. the server restarting; the next tick reconnects
+                self.lease_failures.inc()
                 log.error("lease tick failed: %s: %s", type(exc).__name__, exc)
 
     async def close(self) -> None:

@@ -59,6 +59,7 @@ class Tick:
     woken: tuple[str, ...] = ()
     lost: tuple[str, ...] = ()
     live_replicas: int = 1
+    session_lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +170,7 @@ class Leases:
                     await self._conn.close()
                 self._conn = None
                 log.error("lease session lost (%s); %d lease(s) given up until it is back", exc, len(lost))
-                return Tick(lost=lost)
+                return Tick(lost=lost, session_lost=True)
 
     async def _tick(self, running: Callable[[], Collection[str]]) -> Tick:
         conn = self._conn

@@ -137,6 +137,9 @@ async def test_a_dead_replicas_connection_is_taken_over_and_its_run_marked_inter
         assert store.recent_runs(1)[0].status is RunStatus.INTERRUPTED
         await until(lambda: orphan in survivor.ran, "the resumed run")
         assert survivor.registry.get_sample_value("closeloop_leases_held", {"replica": "b"}) == len(CONNECTIONS)
+        await victim.gate.tick()  # the victim finds its session gone: counted, every lease given up
+        assert victim.registry.get_sample_value("closeloop_lease_failures_total") == 1
+        assert not victim.gate.leases.held
     finally:
         await _stop(replicas)
 

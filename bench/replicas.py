@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the three scenarios and report."""
     cli = parser(__doc__ or "")
     cli.add_argument("-c", "--connections", type=int, default=4)
-    cli.add_argument("-n", "--contacts", type=int, default=300, help="people per pair of sandboxes")
+    cli.add_argument("-n", "--contacts", type=int, default=2000, help="people per pair of sandboxes")
     cli.add_argument("--url", default=os.environ.get("CLOSELOOP_TEST_POSTGRES", "") or DEFAULT_URL)
     args = cli.parse_args(argv)
     c, n = args.connections, args.contacts

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,6 +49,47 @@ _KEEPALIVES = "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SE
 
 class ReplicaNameInUse(Exception):
     """Another live replica on this store already uses this replica name."""
+
+
+class LeaseHeld(Exception):
+    """Another process (a replica, or another ``closeloop sync``) holds this connection's lease."""
+
+
+def lease_namespace(schema: str) -> int:
+    """The first advisory-lock key of connection leases in ``schema`` (the second is the connection's key32)."""
+    return key32(f"closeloop lease {schema}")
+
+
+@contextmanager
+def connection_lease(conninfo: str, connection: str) -> Iterator[None]:
+    """Hold one connection's lease for the block, as a replica would: what ``closeloop sync`` does on a shared
+    PostgreSQL store, so it never runs a connection a replica is running. :class:`LeaseHeld` names the holder."""
+    with psycopg.connect(conninfo, autocommit=True, application_name="closeloop:sync") as conn:
+        ensure_tables_sync(conn)
+        row = conn.execute("SELECT current_schema()").fetchone()
+        key = (lease_namespace(str(row[0]) if row else "public"), key32(connection))
+        got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()
+        if not got or not got[0]:
+            holder = conn.execute(
+                "SELECT replica FROM closeloop_leases WHERE connection = %s", (connection,)
+            ).fetchone()
+            who = f"replica {holder[0]!r}" if holder else "another closeloop process"
+            raise LeaseHeld(
+                f"connection {connection!r} is being run by {who}; ask it for a run instead "
+                f"(POST /connections/{connection}/sync on any replica)"
+            )
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+def ensure_tables_sync(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """:func:`ensure_tables` for a synchronous session (the CLI's)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key32("closeloop lease ddl"),))
+        for statement in LEASE_DDL:
+            conn.execute(statement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +165,7 @@ class Leases:
             await ensure_tables(conn)
             row = await (await conn.execute("SELECT current_schema()")).fetchone()
             schema = str(row[0]) if row else "public"
-            self._lease_ns = key32(f"closeloop lease {schema}")
+            self._lease_ns = lease_namespace(schema)
             self._replica_ns = key32(f"closeloop replica {schema}")
             got = await self._fetch_one(
                 conn, "SELECT pg_try_advisory_lock(%s, %s)", (self._replica_ns, key32(self.replica))

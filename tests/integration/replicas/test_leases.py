@@ -8,7 +8,7 @@ import time
 import psycopg
 import pytest
 
-from closeloop.store.lease import Leases, ReplicaNameInUse
+from closeloop.store.lease import LeaseHeld, Leases, ReplicaNameInUse, connection_lease
 
 CONNECTIONS = [f"c{i}" for i in range(6)]
 
@@ -131,3 +131,18 @@ async def test_heartbeat_rows_show_leases_per_replica(pg_url: str) -> None:
     finally:
         for replica in replicas:
             await replica.close()
+
+
+async def test_a_cli_sync_and_a_replica_never_hold_one_connection_together(pg_url: str) -> None:
+    (replica,) = await _replicas(pg_url, "a")
+    try:
+        with connection_lease(pg_url, "c0"):  # a `closeloop sync` of c0 is under way
+            await replica.tick()
+            assert not replica.holds("c0")
+            assert replica.held == set(CONNECTIONS) - {"c0"}
+        await replica.tick()  # the sync is over: the replica takes c0
+        assert replica.holds("c0")
+        with pytest.raises(LeaseHeld, match="replica 'a'"), connection_lease(pg_url, "c0"):
+            pass
+    finally:
+        await replica.close()

@@ -29,7 +29,9 @@ from datetime import datetime
 
 import psycopg
 
-from closeloop.store.lease_plan import key32, plan_leases
+from closeloop.store.lease_plan import LeaseHeld, key32, plan_leases
+
+__all__ = ["LeaseHeld", "Leases", "ReplicaNameInUse", "connection_lease", "ensure_tables"]
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,6 @@ _KEEPALIVES = "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SE
 
 class ReplicaNameInUse(Exception):
     """Another live replica on this store already uses this replica name."""
-
-
-class LeaseHeld(Exception):
-    """Another process (a replica, or another ``closeloop sync``) holds this connection's lease."""
 
 
 def lease_namespace(schema: str) -> int:

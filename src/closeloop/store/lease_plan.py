@@ -17,6 +17,12 @@ from dataclasses import dataclass
 REPLICA_VARIABLE = "CLOSELOOP_REPLICA"
 
 
+class LeaseHeld(Exception):
+    """Another process (a replica, or another ``closeloop sync``) holds this connection's lease.
+
+    Defined here, away from psycopg, so the CLI can catch it without importing the driver on SQLite."""
+
+
 def replica_name(environ: dict[str, str] | None = None) -> str:
     """This process's replica name: ``CLOSELOOP_REPLICA``, else ``<hostname>-<pid>``."""
     env = os.environ if environ is None else environ

@@ -18,9 +18,9 @@ pytest.importorskip("closeloop.store.postgres", reason="needs the PostgreSQL sta
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _sync(config: Path, url: str) -> subprocess.CompletedProcess[str]:
+def _cli(config: Path, url: str, *command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "closeloop.cli", "sync", "--once", "--config", str(config)],
+        [sys.executable, "-m", "closeloop.cli", *command, "--config", str(config)],
         env={**os.environ, "CLOSELOOP_STATE_URL": url},
         capture_output=True,
         text=True,
@@ -33,18 +33,19 @@ async def test_a_sync_refuses_a_connection_a_replica_holds_and_runs_it_once_free
     with serve_pairs([seed_pair(0, 20)]) as served:
         config = tmp_path / "closeloop.yaml"
         config.write_text(config_text(served, REPO / "config" / "mappings", tmp_path, schedule="{every: 1h}"))
+        assert _cli(config, pg_url, "migrate").returncode == 0  # as a replica's first start would
         replica = Leases(pg_url, "replica-a")
         await replica.start(["c0"])
         await replica.tick()
         assert replica.holds("c0")
         try:
-            refused = _sync(config, pg_url)
+            refused = _cli(config, pg_url, "sync", "--once")
         finally:
             await replica.close()
         assert refused.returncode == 2
         assert "'c0' is being run by replica 'replica-a'" in refused.stderr
         assert served[0].crm is not None
         assert served[0].crm.stats.records_written == 0
-        done = _sync(config, pg_url)
+        done = _cli(config, pg_url, "sync", "--once")
         assert done.returncode == 0, done.stderr[-2000:]
         assert served[0].crm.stats.records_written > 0

@@ -224,7 +224,8 @@ class Daemon:
         names = [c.name for c in self.config.connections]
         return check_readiness(
             connection_health(self.store, names),
-            store_problem=store_problem(self.db_path),
+            # A replica without its lease session runs nothing: not ready, whatever its last runs say.
+            store_problem=store_problem(self.db_path) or (self.gate.problem if self.gate is not None else None),
             now=self.clock(),
             started_at=self.started_at,
             threshold=timedelta(seconds=self.settings.ready_failing_seconds),

@@ -59,6 +59,8 @@ class ReplicaGate:
             "Lease ticks that failed or found the lease session gone (every lease of this replica given up).",
             registry=registry,
         )
+        self.problem: str | None = None
+        """Why this replica cannot hold leases now (its lease session is lost), for /readyz; None when it can."""
         self._shown: set[str] = set()
         self._runs: dict[str, asyncio.Task[object]] = {}
         self._pending: set[asyncio.Task[None]] = set()
@@ -133,6 +135,9 @@ class ReplicaGate:
         tick = await self.leases.tick(running=self._runs.keys)
         if tick.session_lost:
             self.lease_failures.inc()
+            self.problem = "the lease session is lost: this replica runs no connection until it is back"
+        else:
+            self.problem = None
         for connection in tick.lost:
             run = self._runs.get(connection)
             if run is not None:
@@ -171,6 +176,7 @@ class ReplicaGate:
                 await self.tick()
             except Exception as exc:  # e.g. the server restarting; the next tick reconnects
                 self.lease_failures.inc()
+                self.problem = f"lease tick failed ({type(exc).__name__}); retried every tick"
                 log.error("lease tick failed: %s: %s", type(exc).__name__, exc)
 
     async def close(self) -> None:

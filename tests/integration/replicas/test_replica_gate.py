@@ -140,6 +140,10 @@ async def test_a_dead_replicas_connection_is_taken_over_and_its_run_marked_inter
         await victim.gate.tick()  # the victim finds its session gone: counted, every lease given up
         assert victim.registry.get_sample_value("closeloop_lease_failures_total") == 1
         assert not victim.gate.leases.held
+        assert victim.gate.problem is not None
+        assert "lease session is lost" in victim.gate.problem
+        await victim.gate.tick()  # reconnected: ready again
+        assert victim.gate.problem is None
     finally:
         await _stop(replicas)
 
@@ -180,6 +184,13 @@ async def test_a_daemon_skips_the_runs_of_connections_whose_lease_it_does_not_ho
             await daemon._sync(name)
             assert store.recent_runs() == []
             assert daemon.engine.replica == "solo"
+            assert leases._conn is not None
+            with psycopg.connect(pg_url, autocommit=True) as admin:  # the lease session goes away
+                admin.execute("SELECT pg_terminate_backend(%s)", (leases._conn.info.backend_pid,))
+            await daemon.gate.tick()
+            readiness = daemon.readiness()
+            assert not readiness.ready
+            assert any("lease session is lost" in problem for problem in readiness.problems)
         finally:
             await leases.close()
 

@@ -125,7 +125,7 @@ def _kill_mid_run(victim: DaemonProcess, url: str) -> float:
     "contacts",
     [
         pytest.param(20, id="20-contacts-per-pair"),
-        pytest.param(200, id="200-contacts-per-pair", marks=pytest.mark.slow),
+        pytest.param(1000, id="1000-contacts-per-pair", marks=pytest.mark.slow),
     ],
 )
 def test_three_daemons_one_killed_mid_run_lose_nothing_and_never_overlap(

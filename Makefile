@@ -30,7 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 soak: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow tests/reliability tests/e2e/test_wheel_install.py
+	$(BIN)/python -m pytest -q -m slow tests/reliability tests/e2e/test_wheel_install.py tests/integration/replicas
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info

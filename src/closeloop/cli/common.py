@@ -10,7 +10,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,10 +24,8 @@ from closeloop.settings import Settings
 from closeloop.state_url import password_of, state_url_problem
 from closeloop.store import AnyStore, open_state_store
 from closeloop.store.db import StoreError
+from closeloop.store.lease_plan import LeaseHeld
 from closeloop.store.lock import StateLock, StoreLocked
-
-if TYPE_CHECKING:
-    from closeloop.store.postgres import PgWriterLock
 
 if TYPE_CHECKING:  # the engine is imported when a command starts it, not when the CLI loads
     from closeloop.engine.runtime import Engine
@@ -98,19 +96,24 @@ def open_store(config: LoadedConfig, *, create: bool = True, interrupt: bool = T
 
 
 @contextmanager
-def writer(config: LoadedConfig) -> Iterator[AnyStore]:
-    """The store with its writer's lock: the daemon and every syncing command take the same one."""
+def writer(config: LoadedConfig, names: list[str]) -> Iterator[AnyStore]:
+    """The store with its writer's lock: on SQLite the file lock the daemon takes too; on PostgreSQL the leases
+    of the connections ``names`` (those replicas take), so a sync never runs a connection a replica is running."""
     target = state_target(config)
-    lock: StateLock | PgWriterLock
     if isinstance(target, Path):
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        lock = StateLock(target)
-    else:
-        from closeloop.store.postgres import PgWriterLock
+        # The lock comes before opening: opening marks 'running' runs interrupted.
+        with StateLock(target), open_store(config) as store:
+            yield store
+        return
+    from closeloop.store.lease import connection_lease
 
-        lock = PgWriterLock(target)
-    # The lock comes before opening: opening marks 'running' runs interrupted.
-    with lock, open_store(config) as store:
+    # Opened (and migrated) first: the lease tables go into a schema that is already a closeloop store.
+    with open_store(config, interrupt=False) as store, ExitStack() as leases:
+        for name in names:
+            leases.enter_context(connection_lease(target, name))
+        for name in names:  # a run left 'running' by a dead process that held this lease
+            store.interrupt_running_runs(name)
         yield store
 
 
@@ -136,7 +139,7 @@ def with_engine(args: argparse.Namespace, work: EngineWork, *, writes: bool = Tr
 
     try:
         if writes:
-            with writer(config) as store:
+            with writer(config, names) as store:
                 return asyncio.run(go(store))
         with open_store(config, interrupt=False) as store:  # a plan before the first sync starts a store
             return asyncio.run(go(store))
@@ -144,6 +147,9 @@ def with_engine(args: argparse.Namespace, work: EngineWork, *, writes: bool = Tr
         print(f"closeloop {args.command}: {exc}, or ask it for a run: POST /connections/NAME/sync", file=sys.stderr)
         return EXIT_USAGE
     except (NoStore, StoreError, OSError) as exc:
+        print(f"closeloop {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LeaseHeld as exc:
         print(f"closeloop {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as exc:  # a plan whose mapped fields do not fit the vendors' describe

@@ -95,13 +95,18 @@ def print_status(config: LoadedConfig, store: StateStore) -> None:
     if config.loop.sla is not None:
         for line in status_lines(store, config.loop.sla, config.connections, now_utc()):
             console.print(line, markup=False, highlight=False)
-    table = Table("run", "connection", "started", "status", "counts", "API calls", "error")
-    for run in store.recent_runs(10):
+    runs = store.recent_runs(10)
+    # The replica column appears once replicas share the store; a single node's table stays as it was.
+    replicated = any(run.replica for run in runs)
+    columns = ["run", "connection", "started", "status", "counts", "API calls", "error"]
+    table = Table(*columns[:2], *(["replica"] if replicated else []), *columns[2:])
+    for run in runs:
         calls = ", ".join(f"{k} {v}" for k, v in sorted(run.api_calls.items()))
         status = f"{run.status.value} ({run.failure})" if run.failure else run.status.value
         table.add_row(
             str(run.id),
             run.connection,
+            *([run.replica or ""] if replicated else []),
             iso_utc(run.started_at),
             status,
             _counts(dict(run.counts)),

@@ -15,19 +15,22 @@ from pathlib import Path
 import uvicorn
 
 from closeloop.config.loader import load_config
-from closeloop.config.models import LoadedConfig
+from closeloop.config.models import LoadedConfig, Schedule
 from closeloop.config.problems import ConfigError
 from closeloop.daemon.endpoints import DaemonView, build_app, installed_webhooks, webhook_secrets
 from closeloop.daemon.metrics import DaemonMetrics
 from closeloop.daemon.readiness import Readiness, check_readiness, connection_health, store_problem
 from closeloop.daemon.reload import ConfigFiles
+from closeloop.daemon.replicas import ReplicaGate
 from closeloop.daemon.scheduler import SyncScheduler
 from closeloop.daemon.settings import DaemonSettings
 from closeloop.engine.runtime import Engine
+from closeloop.exitcodes import EXIT_USAGE
 from closeloop.http import HttpClient, register_secret
 from closeloop.loop.sla_now import breaches_by_connection, open_breaches_now
 from closeloop.model import now_utc
 from closeloop.store import AnyStore, RunStatus, StoreError
+from closeloop.store.lease import Leases
 
 log = logging.getLogger("closeloop.daemon")
 
@@ -65,6 +68,7 @@ class Daemon:
         db_path: Path | None,
         *,
         clock: Callable[[], datetime] = now_utc,
+        leases: Leases | None = None,
     ) -> None:
         self.settings = settings
         self.config = config
@@ -72,11 +76,26 @@ class Daemon:
         self.db_path = db_path
         self._target = config.state.target(settings.state_dir, settings.state_url)
         self.clock = clock
-        self.engine = Engine(config, store, clock=clock)
+        self.replica = leases.replica if leases is not None else None
+        self.engine = Engine(config, store, clock=clock, replica=self.replica)
         self.metrics = DaemonMetrics()
         self.metrics.watch(self._outbox_depths, self._budgets_left)
         self.scheduler = SyncScheduler(
             self._sync, clock=clock, min_gap=timedelta(seconds=settings.early_run_gap_seconds)
+        )
+        # Replicas on a PostgreSQL store: runs only where the connection's lease is held (see replicas.py).
+        self.gate = (
+            None
+            if leases is None
+            else ReplicaGate(
+                leases,
+                self.scheduler,
+                store,
+                self.metrics.registry,
+                tick_seconds=settings.lease_tick_seconds,
+                schedule_of=self._schedule_of,
+                clock=clock,
+            )
         )
         self.started_at = clock()
         self._stop = asyncio.Event()
@@ -88,7 +107,7 @@ class Daemon:
         """What the HTTP endpoints see of this daemon."""
         return DaemonView(
             readiness=self.readiness,
-            request_sync=self.scheduler.request,
+            request_sync=self.gate.request if self.gate is not None else self.scheduler.request,
             connections_using=self.connections_using,
             metrics=self.metrics,
             webhook_secrets=webhook_secrets(),
@@ -105,6 +124,13 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP")))
         server = _Server(uvicorn.Config(build_app(self.view()), log_config=None, access_log=False, lifespan="off"))
         host, port = sock.getsockname()[:2]
+        if self.gate is not None:
+            problem = await self.gate.start_or_say_why([c.name for c in self.config.connections])
+            if problem is not None:
+                sock.close()
+                log.error("closeloop did not start: %s", problem)
+                return EXIT_USAGE
+            ticker = asyncio.create_task(self.gate.run())
         http = asyncio.create_task(server.serve(sockets=[sock]))
         self.scheduler.start(self.config.connections)
         watcher = asyncio.create_task(self._watch_files())
@@ -120,6 +146,9 @@ class Daemon:
             return await self._shutdown()
         finally:
             watcher.cancel()
+            if self.gate is not None:
+                ticker.cancel()
+                await self.gate.close()
             server.should_exit = True
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(http, timeout=5)
@@ -162,10 +191,17 @@ class Daemon:
         engine = self.engine
         if name not in {c.name for c in engine.config.connections}:
             return
+        if self.gate is not None and not self.gate.allows(name):
+            log.debug("run of %s skipped: another replica holds its lease", name, extra={"connection": name})
+            return
         started = time.monotonic()
-        log.info("run of %s started", name, extra={"connection": name})
+        log.info("run of %s started", name, extra={"connection": name, "replica": self.replica})
         try:
-            outcome = await engine.sync(name)
+            if self.gate is not None:
+                async with self.gate.guard(name):
+                    outcome = await engine.sync(name)
+            else:
+                outcome = await engine.sync(name)
         except asyncio.CancelledError:
             self.metrics.runs.labels(name, RunStatus.INTERRUPTED.value).inc()
             log.warning("run of %s interrupted; the next one resumes from its last commit", name)
@@ -190,6 +226,10 @@ class Daemon:
             return
         self.metrics.sla_breaches.labels(name).set(counts[name])
 
+    def _schedule_of(self, name: str) -> Schedule | None:
+        """The schedule of a configured connection (None once it is gone)."""
+        return next((c.schedule for c in self.config.connections if c.name == name), None)
+
     def connections_using(self, connector: str) -> list[str]:
         """The connections with a system of ``connector`` (webhooks name connectors, not systems)."""
         systems = {name for name, system in self.config.systems.items() if system.connector == connector}
@@ -204,8 +244,10 @@ class Daemon:
             return Readiness(ready=False, problems=[f"state store: {exc}"])
         return check_readiness(
             health,
-            # A PostgreSQL store (no file) shows its trouble through the runs it fails (StoreUnavailable).
-            store_problem=store_problem(self.db_path) if self.db_path is not None else None,
+            # A PostgreSQL store (no file) shows its trouble through the runs it fails (StoreUnavailable); a replica
+            # without its lease session runs nothing: not ready, whatever its last runs say.
+            store_problem=(store_problem(self.db_path) if self.db_path is not None else None)
+            or (self.gate.problem if self.gate is not None else None),
             now=self.clock(),
             started_at=self.started_at,
             threshold=timedelta(seconds=self.settings.ready_failing_seconds),
@@ -225,8 +267,11 @@ class Daemon:
                 log.warning("the state store changed; a new state store takes a restart, the current one stays in use")
             await self.scheduler.hold()
             try:
-                old, self.engine, self.config = self.engine, Engine(config, self.store, clock=self.clock), config
+                engine = Engine(config, self.store, clock=self.clock, replica=self.replica)
+                old, self.engine, self.config = self.engine, engine, config
                 self.scheduler.schedule(config.connections)
+                if self.gate is not None:
+                    self.gate.want([c.name for c in config.connections])
             finally:
                 self.scheduler.release()
             await old.aclose()

@@ -13,6 +13,7 @@ from closeloop.config.loader import load_config
 from closeloop.config.problems import ConfigError
 from closeloop.daemon.endpoints import webhook_secrets
 from closeloop.daemon.lifecycle import Daemon, bind
+from closeloop.daemon.replicas import leases_for
 from closeloop.daemon.settings import DaemonSettings
 from closeloop.exitcodes import EXIT_OK, EXIT_USAGE
 from closeloop.http import register_secret
@@ -21,7 +22,6 @@ from closeloop.state_url import password_of, state_url_problem
 from closeloop.store import open_state_store
 from closeloop.store.db import StoreError
 from closeloop.store.lock import StateLock, StoreLocked
-from closeloop.store.postgres import PgWriterLock
 
 log = logging.getLogger("closeloop.daemon")
 
@@ -62,24 +62,29 @@ def run_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"closeloop did not start: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    lock: StateLock | PgWriterLock = StateLock(db_path) if db_path is not None else PgWriterLock(str(target))
+    # SQLite: one writer, by the file lock. PostgreSQL: replicas, each running only the connections it leases.
+    lock = StateLock(db_path) if db_path is not None else None
     try:
         # The lock comes before opening the store: opening marks 'running' runs as interrupted, which
         # would be wrong while another instance is running them.
-        lock.acquire()
+        if lock is not None:
+            lock.acquire()
     except (StoreLocked, StoreError) as exc:
         sock.close()
         print(f"closeloop did not start: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        with open_state_store(target) as store:
-            return asyncio.run(Daemon(settings, config, store, db_path).serve(sock))
+        # On PostgreSQL other replicas' runs are live: a lease taker interrupts a dead holder's run instead.
+        with open_state_store(target, interrupt_running=lock is not None) as store:
+            leases = leases_for(target, settings.replica)
+            return asyncio.run(Daemon(settings, config, store, db_path, leases=leases).serve(sock))
     except StoreError as exc:
         sock.close()
         print(f"closeloop did not start: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 __all__ = ["EXIT_OK", "run_command"]

@@ -26,6 +26,15 @@ class DaemonSettings(Settings):
         ge=0,
         description="Least time between the end of a connection's run and an early run (webhooks, POST .../sync).",
     )
+    replica: str = Field(
+        default="",
+        description="This replica's name when several share a PostgreSQL store (default: <hostname>-<pid>).",
+    )
+    lease_tick_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a replica heartbeats and rebalances its connection leases (PostgreSQL store).",
+    )
     webhook_public_url: str | None = Field(
         default=None,
         description="The public base URL webhooks are sent to (e.g. https://sync.example.com) when a proxy "

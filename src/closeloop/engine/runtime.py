@@ -58,6 +58,8 @@ class Engine:
     transports: Mapping[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
     """In-process transports by system name (sandboxes mounted with httpx.ASGITransport)."""
     clock: Callable[[], datetime] = now_utc
+    replica: str | None = None
+    """The replica's name recorded with each run when several replicas share the store."""
     api_calls: Counter[str] = field(default_factory=Counter)
     _connectors: dict[str, Connector] = field(default_factory=dict)
     _schemas: dict[tuple[str, str], ObjectSchema] = field(default_factory=dict)
@@ -108,7 +110,7 @@ class Engine:
     async def _run(self, name: str, ctx: CycleContext) -> RunOutcome:
         """One cycle in ``ctx``, recorded in the run history; every failure is recorded, never raised."""
         before = Counter(self.api_calls)
-        run_id = self.store.start_run(name)
+        run_id = self.store.start_run(name, replica=self.replica)
         extra = {"connection": name, "run_id": run_id}
         error: str | None = None
         failure: FailureKind | None = None

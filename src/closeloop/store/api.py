@@ -238,8 +238,8 @@ class StateStore(Protocol):
         ...
 
     # runs
-    def start_run(self, connection: str) -> int:
-        """Record the start of a run; return its id."""
+    def start_run(self, connection: str, *, replica: str | None = None) -> int:
+        """Record the start of a run (by ``replica``, when several share the store); return its id."""
         ...
 
     def finish_run(
@@ -262,8 +262,8 @@ class StateStore(Protocol):
         """The latest run of a connection (with a given status)."""
         ...
 
-    def interrupt_running_runs(self) -> int:
-        """Mark runs left 'running' by a dead process as 'interrupted'."""
+    def interrupt_running_runs(self, connection: str | None = None) -> int:
+        """Mark runs left 'running' by a dead process as 'interrupted' (of one connection, or all)."""
         ...
 
     # ledger

@@ -363,7 +363,7 @@ def _quarantine_version(db: sqlite3.Connection) -> None:
     _script(db, "ALTER TABLE quarantine ADD COLUMN modified_at TEXT")
 
 
-@migration(12, "sales activities read for the follow-up SLA")
+@migration(9, "sales activities read for the follow-up SLA")
 def _sales_activities(db: sqlite3.Connection) -> None:
     # One row per live, done activity (a call, email, meeting or task) of a CRM and person it names, keyed by
     # the vendor's id so a re-read or an edit replaces all of the activity's rows; the person is kept natively
@@ -385,3 +385,10 @@ def _sales_activities(db: sqlite3.Connection) -> None:
         CREATE INDEX sales_activities_person ON sales_activities (system, person_object, person_id, occurred_at);
         """,
     )
+
+
+@migration(10, "runs say which replica ran them")
+def _run_replica(db: sqlite3.Connection) -> None:
+    # With several replicas on one PostgreSQL store, the run history tells which one ran each run (NULL: a
+    # single node, or a run from before this migration). The same statement serves both back-ends.
+    _script(db, "ALTER TABLE runs ADD COLUMN replica TEXT")

@@ -208,7 +208,7 @@ PG_MIGRATIONS: dict[int, str] = {
     """,
     6: "ALTER TABLE runs ADD COLUMN failure TEXT",
     7: "ALTER TABLE quarantine ADD COLUMN modified_at TEXT",
-    12: """
+    9: """
         CREATE TABLE sales_activities (
             system TEXT NOT NULL,
             activity_id TEXT NOT NULL,
@@ -221,5 +221,6 @@ PG_MIGRATIONS: dict[int, str] = {
         );
         CREATE INDEX sales_activities_person ON sales_activities (system, person_object, person_id, occurred_at);
     """,
+    10: "ALTER TABLE runs ADD COLUMN replica TEXT",
 }
 """Migration number -> its DDL for PostgreSQL (run as one script inside the step's transaction)."""

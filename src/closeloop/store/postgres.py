@@ -28,7 +28,6 @@ from closeloop.store.activity_tables import ActivityTables
 from closeloop.store.db import StoreError, StoreUnavailable, ts
 from closeloop.store.dialect import to_postgres, to_postgres_batch
 from closeloop.store.key_tables import KeyTables
-from closeloop.store.lock import StoreLocked
 from closeloop.store.loop_tables import LoopTables
 from closeloop.store.migrations import MIGRATIONS, Applied, Migrations, SchemaTooNewError
 from closeloop.store.pg_schema import PG_MIGRATIONS
@@ -517,53 +516,3 @@ if TYPE_CHECKING:
     def _conforms(store: PostgresStore) -> StateStore:
         """Let mypy prove that PostgresStore offers everything StateStore promises."""
         return store
-
-
-WRITER_LOCK = 0x636C6F7365777269  # the session advisory lock a writer holds on the whole store ("closewri")
-
-
-class PgWriterLock:
-    """One writer per PostgreSQL store, as ``StateLock`` is for a SQLite file: a session advisory lock.
-
-    It is held by a connection of its own, so the server drops it when the process dies (its session ends);
-    nothing is ever left to clean up by hand.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def acquire(self) -> None:
-        """Take the lock or raise :class:`StoreLocked` naming the holder's session when it can be seen."""
-        conn = connect(self.url)
-        try:
-            taken = conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK,)).fetchone()
-            if taken is None or not taken[0]:
-                holder = conn.execute(
-                    "SELECT a.pid, a.client_addr, a.application_name FROM pg_locks l"
-                    " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
-                    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-                    " AND (l.classid::bigint << 32) + l.objid::bigint = %s",
-                    (WRITER_LOCK,),
-                ).fetchone()
-                who = f" (server session pid {holder[0]}, client {holder[1] or 'local'})" if holder else ""
-                raise StoreLocked(
-                    f"the state store {redact(self.url)} is in use by another closeloop instance{who}; stop it first"
-                )
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
-
-    def release(self) -> None:
-        """Drop the lock by closing its session."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> PgWriterLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()

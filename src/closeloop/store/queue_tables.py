@@ -85,6 +85,7 @@ def _run(row: Row) -> Run:
         api_calls=load_json(row["api_calls"]),
         error=row["error"],
         failure=row["failure"],
+        replica=row["replica"],
     )
 
 
@@ -320,11 +321,12 @@ class QueueTables:
 
     # -- runs -------------------------------------------------------------------------------------------
 
-    def start_run(self, connection: str) -> int:
-        """Record the start of a sync run; return its id."""
+    def start_run(self, connection: str, *, replica: str | None = None) -> int:
+        """Record the start of a sync run (by ``replica``, when several share the store); return its id."""
         with self._a.transaction():
             cursor = self._a.conn.execute(
-                "INSERT INTO runs (connection, started_at) VALUES (?, ?)", (connection, self._a.now())
+                "INSERT INTO runs (connection, started_at, replica) VALUES (?, ?, ?)",
+                (connection, self._a.now(), replica),
             )
         assert cursor.lastrowid is not None  # an INSERT into a rowid table always has one
         return cursor.lastrowid
@@ -374,11 +376,12 @@ class QueueTables:
         )
         return None if row is None else _run(row)
 
-    def interrupt_running_runs(self) -> int:
-        """Mark runs still 'running' (their process died) as 'interrupted'; return how many."""
+    def interrupt_running_runs(self, connection: str | None = None) -> int:
+        """Mark runs still 'running' (their process died) as 'interrupted', of one connection or all; how many."""
         with self._a.transaction():
             cursor = self._a.conn.execute(
-                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE status = 'running'",
-                (self._a.now(),),
+                "UPDATE runs SET status = 'interrupted', finished_at = ?"
+                " WHERE status = 'running' AND (? IS NULL OR connection = ?)",
+                (self._a.now(), connection, connection),
             )
         return cursor.rowcount

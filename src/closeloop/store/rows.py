@@ -136,6 +136,8 @@ class Run:
     error: str | None
     failure: str | None = None
     """The kind of failure of a failed run (auth, unreachable, bug...), else None."""
+    replica: str | None = None
+    """The replica that ran it (several replicas on one PostgreSQL store), else None."""
 
 
 @dataclass(frozen=True, slots=True)

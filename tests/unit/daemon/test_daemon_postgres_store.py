@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from closeloop.daemon_parts.endpoints import build_app
-from closeloop.daemon_parts.lifecycle import Daemon
-from closeloop.daemon_parts.settings import DaemonSettings
 
 from closeloop.config.loader import load_config
+from closeloop.daemon.endpoints import build_app
+from closeloop.daemon.lifecycle import Daemon
+from closeloop.daemon.settings import DaemonSettings
 from closeloop.store.postgres import PostgresStore
 
 REPO = Path(__file__).resolve().parents[3]

@@ -17,9 +17,8 @@ import pytest
 
 from closeloop.store import MIGRATIONS, LedgerEntry, LedgerKind, Link, SchemaTooNewError, Store, StoreError
 from closeloop.store.db import StoreUnavailable
-from closeloop.store.lock import StoreLocked
 from closeloop.store.pg_schema import PG_MIGRATIONS
-from closeloop.store.postgres import PgWriterLock, PostgresStore
+from closeloop.store.postgres import PostgresStore
 from closeloop.testing.postgres import with_search_path
 
 CLOSED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -268,18 +267,6 @@ def test_a_failed_connection_names_the_server_but_never_the_password(postgres_se
     assert ":***@" in message
     assert password not in message
     assert caught.value.__suppress_context__  # `from None`: the driver's error (and its URL) is not chained
-
-
-def test_a_second_writer_is_refused_while_the_first_holds_the_store(postgres_url: str) -> None:
-    first = PgWriterLock(postgres_url)
-    first.acquire()
-    try:
-        with pytest.raises(StoreLocked, match=r"in use by another closeloop instance .server session pid \d+"):
-            PgWriterLock(postgres_url).acquire()
-    finally:
-        first.release()
-    with PgWriterLock(postgres_url):
-        pass  # free again once the first session ended
 
 
 def test_a_lost_connection_fails_one_call_then_the_store_reconnects(postgres_url: str) -> None:

@@ -37,7 +37,7 @@ def test_status_shows_the_replica_column_once_replicas_ran(
     store.finish_run(run, RunStatus.OK, {}, {})
     out = io.StringIO()
     monkeypatch.setattr(report_cli, "console", output_console(out))
-    config = type("Config", (), {"connections": []})()
-    report_cli.print_status(config, store)  # type: ignore[arg-type]  # only .connections is read
+    config = type("Config", (), {"connections": [], "loop": type("Loop", (), {"sla": None})()})()
+    report_cli.print_status(config, store)  # type: ignore[arg-type]  # only .connections and .loop.sla are read
     assert ("replica" in out.getvalue()) is shown
     assert ("replica-b" in out.getvalue()) is shown

@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from closeloop_connectors.hubspot.api import classify_hubspot, hubspot_limits, millis, read_usage
+from closeloop_connectors.hubspot.settings import HubSpotSettings
 
 from bench.frugality import MAX_PAGE, MAX_WRITE
 from bench.harness import HUBSPOT_TOKEN, Bench, config_text, parser, report, settle_heap
@@ -48,8 +50,6 @@ from closeloop.config.loader import load_config
 from closeloop.connector import ConnectorContext
 from closeloop.engine.runtime import Engine
 from closeloop.http import BearerAuth, build_http
-from connectors.hubspot.api import classify_hubspot, hubspot_limits, millis, read_usage
-from connectors.hubspot.settings import HubSpotSettings
 
 TARGET = 0.90
 LIMITS = Limits()

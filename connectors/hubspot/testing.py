@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 
 from closeloop.connector import ConnectorContext
-from connectors.hubspot.adapter import HubSpotConnector, create
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.hubspot.settings import HubSpotSettings
+
+from .adapter import HubSpotConnector, create
+from .sandbox import HubSpotSandbox
+from .settings import HubSpotSettings
 
 BASE = "http://hubspot.sandbox"
 

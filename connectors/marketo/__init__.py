@@ -2,8 +2,9 @@
 
 from closeloop.connector import ConnectorPlugin, sandbox_from
 from closeloop.webhooks import WebhookSpec, header_token
-from connectors.marketo.adapter import create
-from connectors.marketo.settings import MarketoSettings
+
+from .adapter import create
+from .settings import MarketoSettings
 
 plugin = ConnectorPlugin(
     name="marketo",

@@ -24,13 +24,14 @@ from closeloop.model import (
     WriteRequest,
     WriteResult,
 )
-from connectors.marketo import touchpoints
-from connectors.marketo.api import MAX_BATCH, MarketoApi, marketo_limits
-from connectors.marketo.changes import ChangeReader, lead_record
-from connectors.marketo.fields import create_lead_fields
-from connectors.marketo.settings import MarketoSettings
-from connectors.marketo.touchpoints import read_touchpoints
-from connectors.marketo.writes import write_leads
+
+from . import touchpoints
+from .api import MAX_BATCH, MarketoApi, marketo_limits
+from .changes import ChangeReader, lead_record
+from .fields import create_lead_fields
+from .settings import MarketoSettings
+from .touchpoints import read_touchpoints
+from .writes import write_leads
 
 LEADS = "leads"
 FIELD_TYPES = {

@@ -29,7 +29,8 @@ from closeloop.http import (
 )
 from closeloop.http.paging import TokenPaginator, paginate
 from closeloop.model import Limits, now_utc
-from connectors.marketo.settings import MarketoSettings
+
+from .settings import MarketoSettings
 
 MAX_BATCH = 300
 NEXT_TOKEN, MORE_RESULT = ("nextPageToken",), ("moreResult",)

@@ -28,7 +28,8 @@ from typing import Any
 
 from closeloop.http.paging import TokenPaginator, paginate
 from closeloop.model import Cursor, NativeRecord, Page, iso_utc, parse_utc
-from connectors.marketo.api import MAX_BATCH, MORE_RESULT, NEXT_TOKEN, MarketoApi
+
+from .api import MAX_BATCH, MORE_RESULT, NEXT_TOKEN, MarketoApi
 
 NEW_LEAD, CHANGE_DATA_VALUE, MERGE_LEADS, DELETE_LEAD = 12, 13, 32, 37
 ActivityKey = tuple[datetime, int]

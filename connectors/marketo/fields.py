@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from closeloop.model import FieldType, OwnedField
-from connectors.marketo.api import MarketoApi, MarketoError
+
+from .api import MarketoApi, MarketoError
 
 DATA_TYPES = {
     FieldType.DECIMAL: "currency",

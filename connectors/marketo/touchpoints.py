@@ -12,7 +12,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from closeloop.http.paging import TokenPaginator, paginate
 from closeloop.model import Cursor, TouchPage, Touchpoint, iso_utc, parse_utc
-from connectors.marketo.api import MAX_BATCH, MORE_RESULT, NEXT_TOKEN, MarketoApi, MarketoError
+
+from .api import MAX_BATCH, MORE_RESULT, NEXT_TOKEN, MarketoApi, MarketoError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from closeloop.model import VendorError, WriteOp, WriteRequest, WriteResult, WriteStatus
-from connectors.marketo.api import MAX_BATCH, RATE_CODES, TRANSIENT_CODES, MarketoApi, MarketoError
+
+from .api import MAX_BATCH, RATE_CODES, TRANSIENT_CODES, MarketoApi, MarketoError
 
 RETRYABLE_REASONS = RATE_CODES | TRANSIENT_CODES | {"1029"}
 """Per-record reasons that may pass (1029: too many jobs in the queue)."""

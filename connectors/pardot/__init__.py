@@ -2,8 +2,9 @@
 revenue written back to prospect custom fields."""
 
 from closeloop.connector import ConnectorPlugin, sandbox_from
-from connectors.pardot.adapter import create
-from connectors.pardot.settings import PardotSettings
+
+from .adapter import create
+from .settings import PardotSettings
 
 plugin = ConnectorPlugin(
     name="pardot",

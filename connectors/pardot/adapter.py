@@ -22,13 +22,14 @@ from closeloop.model import (
     WriteRequest,
     WriteResult,
 )
-from connectors.pardot.api import API, MAX_LIMIT, PardotApi, pardot_limits
-from connectors.pardot.custom_fields import NewField, create_custom_fields
-from connectors.pardot.fields import CUSTOM_TYPES, STANDARD, WRITABLE
-from connectors.pardot.reads import ChangeReader, read_ids, read_where
-from connectors.pardot.settings import PardotSettings
-from connectors.pardot.touchpoints import read_touchpoints
-from connectors.pardot.writes import write_prospects
+
+from .api import API, MAX_LIMIT, PardotApi, pardot_limits
+from .custom_fields import NewField, create_custom_fields
+from .fields import CUSTOM_TYPES, STANDARD, WRITABLE
+from .reads import ChangeReader, read_ids, read_where
+from .settings import PardotSettings
+from .touchpoints import read_touchpoints
+from .writes import write_prospects
 
 PROSPECTS = "prospects"
 ALWAYS_READ = ("id", "updatedAt", "createdAt", "isDeleted", "email")

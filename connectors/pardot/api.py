@@ -26,7 +26,8 @@ from closeloop.http import (
 )
 from closeloop.http.paging import KeysetPaginator, paginate
 from closeloop.model import Limits, now_utc
-from connectors.pardot.settings import DAILY_CALLS, PardotSettings
+
+from .settings import DAILY_CALLS, PardotSettings
 
 API = "/api/v5/objects"
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path, not a password

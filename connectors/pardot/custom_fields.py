@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from closeloop.model import FieldType
-from connectors.pardot.api import API, PardotApi, PardotError
-from connectors.pardot.fields import CUSTOM_SUFFIX
+
+from .api import API, PardotApi, PardotError
+from .fields import CUSTOM_SUFFIX
 
 KINDS = {FieldType.DECIMAL: "Number", FieldType.NUMBER: "Number", FieldType.DATE: "Date"}
 """Canonical type -> custom field type; anything else is Text."""

@@ -16,7 +16,8 @@ from typing import Any
 
 from closeloop.http.paging import paginate
 from closeloop.model import Cursor, NativeRecord, Page, parse_utc, utc
-from connectors.pardot.api import PardotApi, QueryPage
+
+from .api import PardotApi, QueryPage
 
 ORDER = "updatedAt ASC, id ASC"
 MAX_GAP = 50

@@ -13,9 +13,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from closeloop.model import Touchpoint, parse_utc
-from connectors.pardot.api import PardotApi
-from connectors.pardot.fields import ACTIVITY_FIELDS, CLICK, FORM_SUCCESS, VIEW
-from connectors.pardot.reads import id_ranges, moment
+
+from .api import PardotApi
+from .fields import ACTIVITY_FIELDS, CLICK, FORM_SUCCESS, VIEW
+from .reads import id_ranges, moment
 
 SOURCE_FIELDS = (
     "id", "createdAt", "source", "sourceParameter", "mediumParameter", "campaignParameter", "campaign.name",

@@ -13,7 +13,8 @@ from typing import Any
 
 from closeloop.http import TransientError
 from closeloop.model import VendorError, WriteOp, WriteRequest, WriteResult, WriteStatus
-from connectors.pardot.api import API, RATE_CODES, RETRY_CODES, PardotApi, PardotError
+
+from .api import API, RATE_CODES, RETRY_CODES, PardotApi, PardotError
 
 ANSWER_FIELDS = ["id", "updatedAt"]
 NOT_SENT = frozenset({"id", "createdAt", "updatedAt", "isDeleted"})

@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from closeloop_connectors.hubspot.sandbox import create_sandbox as create_hubspot
 
 from closeloop.connector import Connector, ConnectorContext, registry
 from closeloop.model import Association, WriteOp, WriteRequest
 from closeloop.sandbox.kit import SandboxBase
-from connectors.hubspot.sandbox import create_sandbox as create_hubspot
 from tests.contract.kit import Exchange, Recorder, check, load_spec, needs_specs
 
 pytestmark = needs_specs

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from closeloop_connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
 from hubspot import HubSpot
 from hubspot.crm.associations.v4 import AssociationSpec
 from hubspot.crm.contacts import (
@@ -16,7 +17,6 @@ from hubspot.crm.contacts import (
 from hubspot.crm.contacts.exceptions import ApiException
 from hubspot.crm.deals import SimplePublicObjectInputForCreate
 
-from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
 from tests.contract.kit import base_url_fixture
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import httpx
 import pytest
+from closeloop_connectors.marketo.sandbox import MarketoSandbox, create_sandbox
+from closeloop_connectors.marketo.sandbox.schema import NEW_LEAD
 from marketorestpython.client import MarketoClient
 from marketorestpython.helper.exceptions import MarketoException
 
-from connectors.marketo.sandbox import MarketoSandbox, create_sandbox
-from connectors.marketo.sandbox.schema import NEW_LEAD
 from tests.contract.kit import base_url_fixture
 
 

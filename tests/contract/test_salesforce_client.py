@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 import requests
+from closeloop_connectors.salesforce.sandbox import SalesforceSandbox, create_sandbox
+from closeloop_connectors.salesforce.sandbox.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceMalformedRequest, SalesforceResourceNotFound
 from simple_salesforce.login import token_login
 
 from closeloop.sandbox.serve import self_signed_cert
-from connectors.salesforce.sandbox import SalesforceSandbox, create_sandbox
-from connectors.salesforce.sandbox.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from tests.contract.kit import served_in_thread
 
 PEOPLE = 2_050  # more than one query batch of 2,000

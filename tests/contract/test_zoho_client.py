@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import requests
+from closeloop_connectors.zoho.sandbox import ZohoSandbox, create_sandbox
 from zohocrmsdk.src.com.zoho.api.authenticator.oauth_token import OAuthToken
 from zohocrmsdk.src.com.zoho.api.authenticator.store.file_store import FileStore
 from zohocrmsdk.src.com.zoho.crm.api import ParameterMap
@@ -18,7 +19,6 @@ from zohocrmsdk.src.com.zoho.crm.api.exception import SDKException
 from zohocrmsdk.src.com.zoho.crm.api.fields import FieldsOperations, GetFieldsParam
 from zohocrmsdk.src.com.zoho.crm.api.initializer import Initializer
 
-from connectors.zoho.sandbox import ZohoSandbox, create_sandbox
 from tests.contract.kit import served_in_thread
 
 

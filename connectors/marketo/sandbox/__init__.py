@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 
 from closeloop.model import iso_utc
 from closeloop.sandbox.seed import CAMPAIGNS, Deal, Person, Seeder
-from connectors.marketo.sandbox.activity import whole_second
-from connectors.marketo.sandbox.app import MarketoSandbox
-from connectors.marketo.sandbox.schema import (
+
+from .activity import whole_second
+from .app import MarketoSandbox
+from .schema import (
     CHANGE_STATUS_IN_PROGRESSION,
     FILL_OUT_FORM,
     VISIT_WEBPAGE,

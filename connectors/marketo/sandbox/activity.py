@@ -21,7 +21,8 @@ from sortedcontainers import SortedList  # type: ignore[import-untyped]  # ships
 
 from closeloop.model import iso_utc, parse_utc, utc
 from closeloop.sandbox.records import RecordTable, Row
-from connectors.marketo.sandbox.schema import (
+
+from .schema import (
     CHANGE_DATA_VALUE,
     DELETE_LEAD,
     LEAD_FIELDS,

@@ -22,7 +22,8 @@ from starlette.routing import BaseRoute, Route
 from closeloop.model import iso_utc, parse_utc
 from closeloop.sandbox.kit import Refusal, SandboxBase
 from closeloop.sandbox.records import RecordTable, Row, sequential_ids
-from connectors.marketo.sandbox.activity import (
+
+from .activity import (
     Activity,
     LeadTable,
     Position,
@@ -30,8 +31,8 @@ from connectors.marketo.sandbox.activity import (
     encode_token,
     whole_second,
 )
-from connectors.marketo.sandbox.programs import Programs
-from connectors.marketo.sandbox.schema import (
+from .programs import Programs
+from .schema import (
     ACTIVITY_TYPES,
     CHANGE_DATA_VALUE,
     DEFAULT_LEAD_FIELDS,

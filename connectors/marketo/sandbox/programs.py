@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from closeloop.model import iso_utc
-from connectors.marketo.sandbox.schema import CHANGE_STATUS_IN_PROGRESSION
+
+from .schema import CHANGE_STATUS_IN_PROGRESSION
 
 if TYPE_CHECKING:
     from .app import MarketoSandbox

@@ -8,8 +8,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from closeloop.sandbox.seed import CAMPAIGNS, Person, Seeder
-from connectors.pardot.fields import CLICK, FORM_SUCCESS, VIEW
-from connectors.pardot.sandbox.app import PardotSandbox
+
+from ..fields import CLICK, FORM_SUCCESS, VIEW
+from .app import PardotSandbox
 
 __all__ = ["CLOSELOOP_FIELDS", "PardotSandbox", "create_sandbox"]
 

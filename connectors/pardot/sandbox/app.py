@@ -17,10 +17,11 @@ from starlette.routing import BaseRoute, Route
 from closeloop.sandbox import Refusal, SandboxBase
 from closeloop.sandbox.kit import JSONAnswer, read_json
 from closeloop.sandbox.records import RecordTable, Row, sequential_ids
-from connectors.pardot.fields import ACTIVITY_FIELDS, CUSTOM_TYPES, STANDARD
-from connectors.pardot.sandbox import tracking
-from connectors.pardot.sandbox.prospects import asked_fields, checked_body, custom_name, render
-from connectors.pardot.sandbox.query import (
+
+from ..fields import ACTIVITY_FIELDS, CUSTOM_TYPES, STANDARD
+from . import tracking
+from .prospects import asked_fields, checked_body, custom_name, render
+from .query import (
     SEQUENCE_WARNING,
     QueryError,
     Spec,

@@ -8,8 +8,9 @@ from typing import Any
 
 from closeloop.model import FieldType, parse_utc, utc
 from closeloop.sandbox.records import Row
-from connectors.pardot.fields import CUSTOM_SUFFIX, CUSTOM_TYPES, STANDARD, WRITABLE
-from connectors.pardot.sandbox.query import QueryError
+
+from ..fields import CUSTOM_SUFFIX, CUSTOM_TYPES, STANDARD, WRITABLE
+from .query import QueryError
 
 USER_TIMEZONE = timezone(timedelta(hours=-5))
 """v5 reports times in the API user's time zone; the emulated user sits at UTC-05:00."""

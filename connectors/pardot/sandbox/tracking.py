@@ -16,10 +16,10 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connectors.pardot.fields import FORM_SUCCESS, VIEW
+from ..fields import FORM_SUCCESS, VIEW
 
 if TYPE_CHECKING:
-    from connectors.pardot.sandbox.app import PardotSandbox
+    from .app import PardotSandbox
 
 ACCOUNT = 1001
 FORM_FIELDS = {"email": "email", "first_name": "firstName", "last_name": "lastName", "company": "company"}

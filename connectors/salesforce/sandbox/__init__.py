@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from closeloop.sandbox import Deal, Person, Row, Seeder
-from connectors.salesforce.sandbox.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SalesforceSandbox
+
+from .app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SalesforceSandbox
 
 SOURCE_LABELS = {
     "organic_search": "Organic Search",

@@ -22,10 +22,11 @@ from starlette.routing import BaseRoute, Route
 
 from closeloop.sandbox import Refusal, SandboxBase
 from closeloop.sandbox.kit import JSONAnswer, read_json
-from connectors.salesforce.sandbox import conditional, soap, soql
-from connectors.salesforce.sandbox.org import MultipleMatches, Org, RecordRefused, SfError
-from connectors.salesforce.sandbox.schema import SObjectType, to_millis
-from connectors.salesforce.sandbox.tooling import create_custom_field
+
+from . import conditional, soap, soql
+from .org import MultipleMatches, Org, RecordRefused, SfError
+from .schema import SObjectType, to_millis
+from .tooling import create_custom_field
 
 API = "/services/data/{version}"
 TOKEN_PATH = "/services/oauth2/token"

@@ -11,8 +11,9 @@ from typing import Any
 
 from closeloop.model import Cursor
 from closeloop.sandbox import RecordTable, Row, SandboxClock
-from connectors.salesforce.sandbox import soql
-from connectors.salesforce.sandbox.schema import (
+
+from . import soql
+from .schema import (
     CLOSED_TASK_STATUSES,
     COMPUTED,
     HISTORY_OBJECTS,
@@ -29,7 +30,7 @@ from connectors.salesforce.sandbox.schema import (
     normalize_id,
     to_millis,
 )
-from connectors.salesforce.sandbox.soap import RELATED, MergeRefused
+from .soap import RELATED, MergeRefused
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

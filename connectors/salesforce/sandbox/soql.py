@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connectors.salesforce.sandbox.schema import (
+from .schema import (
     DATETIME_TYPES,
     ID_TYPES,
     NUMBER_TYPES,

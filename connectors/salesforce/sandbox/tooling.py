@@ -6,8 +6,8 @@ import itertools
 import re
 from typing import Any
 
-from connectors.salesforce.sandbox.org import Org, SfError
-from connectors.salesforce.sandbox.schema import SfField, make_id
+from .org import Org, SfError
+from .schema import SfField, make_id
 
 # Metadata API field types the sandbox creates, as the describe type each one shows.
 DESCRIBE_TYPES = {

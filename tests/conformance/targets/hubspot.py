@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from closeloop_connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
+
 from closeloop.sandbox import ConformanceTarget, SandboxBase
-from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
 
 
 def settings(sandbox: SandboxBase) -> dict[str, Any]:

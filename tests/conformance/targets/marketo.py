@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from closeloop_connectors.marketo.sandbox import MarketoSandbox, create_sandbox
+
 from closeloop.sandbox import ConformanceTarget, SandboxBase
-from connectors.marketo.sandbox import MarketoSandbox, create_sandbox
 
 
 def _settings(sandbox: SandboxBase) -> dict[str, Any]:

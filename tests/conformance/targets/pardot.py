@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from closeloop_connectors.pardot.sandbox import PardotSandbox, create_sandbox
+
 from closeloop.sandbox import ConformanceTarget, SandboxBase
-from connectors.pardot.sandbox import PardotSandbox, create_sandbox
 
 
 def _settings(sandbox: SandboxBase) -> dict[str, Any]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from closeloop_connectors.salesforce.sandbox import JWT_CONSUMER_KEY, JWT_USERNAME, create_sandbox, sandbox_jwt_key
+
 from closeloop.sandbox import ConformanceTarget, SandboxBase
-from connectors.salesforce.sandbox import JWT_CONSUMER_KEY, JWT_USERNAME, create_sandbox, sandbox_jwt_key
 
 
 def settings(sandbox: SandboxBase) -> dict[str, Any]:

@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from closeloop_connectors.hubspot import HubSpotConnector, HubSpotSettings, create
+from closeloop_connectors.hubspot.sandbox import create_sandbox
 
 from closeloop.connector import ConnectorContext
 from closeloop.model import FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, WriteStatus, parse_utc
 from closeloop.sandbox.serve import serving
-from connectors.hubspot import HubSpotConnector, HubSpotSettings, create
-from connectors.hubspot.sandbox import create_sandbox
 
 
 async def read_all(connector: HubSpotConnector, obj: str, since: Any = None) -> list[NativeRecord]:

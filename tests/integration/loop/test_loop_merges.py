@@ -18,11 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from closeloop_connectors.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 from closeloop.loop import Model, build_report
 from closeloop.loop.facts import read_facts
 from closeloop.store.rows import LedgerKind
-from connectors.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 from .shipped import hubspot_contact, shipped_pair, sync_ok
 from .test_loop_vendor_milestones import World, _contact, day

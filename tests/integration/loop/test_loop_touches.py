@@ -35,11 +35,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from closeloop_connectors.hubspot.sandbox.forms import PORTAL_ID
 
 from closeloop.loop import Model, build_report
 from closeloop.loop.facts import read_facts
 from closeloop.loop.report import NO_CAMPAIGN
-from connectors.hubspot.sandbox.forms import PORTAL_ID
 
 from .shipped import hubspot_contact, shipped_pair, sync_ok
 from .test_loop_vendor_milestones import World, _contact, day, world  # world: the milestone scenarios' pairs

@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from closeloop_connectors.marketo.adapter import MarketoConnector
+from closeloop_connectors.marketo.sandbox import MarketoSandbox, create_sandbox
+from closeloop_connectors.marketo.settings import MarketoSettings
 
 from closeloop.connector import ConnectorContext
 from closeloop.model import Cursor, FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, WriteStatus
 from closeloop.testing.clock import FakeClock
-from connectors.marketo.adapter import MarketoConnector
-from connectors.marketo.sandbox import MarketoSandbox, create_sandbox
-from connectors.marketo.settings import MarketoSettings
 
 
 @pytest.fixture

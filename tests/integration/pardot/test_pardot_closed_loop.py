@@ -17,6 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
+from closeloop_connectors.pardot.sandbox import PardotSandbox
+from closeloop_connectors.pardot.sandbox import create_sandbox as pardot_sandbox
+from closeloop_connectors.salesforce.sandbox import SalesforceSandbox
+from closeloop_connectors.salesforce.sandbox import create_sandbox as salesforce_sandbox
 from rich.console import Console
 
 from closeloop.cli.report import report_command
@@ -25,10 +29,6 @@ from closeloop.engine.runtime import Engine
 from closeloop.model import Association, WriteOp, WriteRequest
 from closeloop.store import Store
 from closeloop.testing.clock import FakeClock
-from connectors.pardot.sandbox import PardotSandbox
-from connectors.pardot.sandbox import create_sandbox as pardot_sandbox
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.salesforce.sandbox import create_sandbox as salesforce_sandbox
 
 ROOT = Path(__file__).resolve().parents[3]
 URLS = {

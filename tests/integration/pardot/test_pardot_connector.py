@@ -10,15 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
+from closeloop_connectors.pardot.adapter import PardotConnector, UnsupportedSearch
+from closeloop_connectors.pardot.custom_fields import CustomFieldName
+from closeloop_connectors.pardot.sandbox import PardotSandbox, create_sandbox
+from closeloop_connectors.pardot.settings import PardotSettings
 
 from closeloop.connector import ConnectorContext
 from closeloop.http import BudgetExhausted
 from closeloop.model import Cursor, FieldType, NativeRecord, WriteOp, WriteRequest, WriteStatus
 from closeloop.testing.clock import FakeClock
-from connectors.pardot.adapter import PardotConnector, UnsupportedSearch
-from connectors.pardot.custom_fields import CustomFieldName
-from connectors.pardot.sandbox import PardotSandbox, create_sandbox
-from connectors.pardot.settings import PardotSettings
 
 
 @pytest.fixture

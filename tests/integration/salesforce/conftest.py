@@ -7,17 +7,17 @@ from typing import Any
 
 import httpx
 import pytest
-
-from closeloop.connector import ConnectorContext
-from closeloop.model import Cursor, NativeRecord
-from connectors.salesforce import SalesforceConnector, SalesforceSettings
-from connectors.salesforce.sandbox import (
+from closeloop_connectors.salesforce import SalesforceConnector, SalesforceSettings
+from closeloop_connectors.salesforce.sandbox import (
     JWT_CONSUMER_KEY,
     JWT_USERNAME,
     SalesforceSandbox,
     create_sandbox,
     sandbox_jwt_key,
 )
+
+from closeloop.connector import ConnectorContext
+from closeloop.model import Cursor, NativeRecord
 
 MakeConnector = Callable[..., SalesforceConnector]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from closeloop_connectors.salesforce import SalesforceConnector
+from closeloop_connectors.salesforce.sandbox import SalesforceSandbox
+
 from closeloop.model import MODIFIED_SINCE_READ, WriteOp, WriteRequest, WriteStatus
-from connectors.salesforce import SalesforceConnector
-from connectors.salesforce.sandbox import SalesforceSandbox
 
 READ_AT = datetime(2026, 3, 2, 9, 0, 0, 400000, tzinfo=UTC)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from closeloop_connectors.salesforce import SalesforceConnector
+from closeloop_connectors.salesforce.history import latest
+from closeloop_connectors.salesforce.sandbox import SalesforceSandbox
+
 from closeloop.model import WriteOp, WriteRequest
-from connectors.salesforce import SalesforceConnector
-from connectors.salesforce.history import latest
-from connectors.salesforce.sandbox import SalesforceSandbox
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

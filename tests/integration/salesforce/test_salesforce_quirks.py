@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from closeloop_connectors.salesforce import SalesforceConnector, plugin
+from closeloop_connectors.salesforce.sandbox import SalesforceSandbox
 
 from closeloop.http import BudgetExhausted
 from closeloop.model import Association, Cursor, FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, WriteStatus
-from connectors.salesforce import SalesforceConnector, plugin
-from connectors.salesforce.sandbox import SalesforceSandbox
 
 
 async def read_all(connector: SalesforceConnector, obj: str, since: Cursor | None = None) -> list[NativeRecord]:

@@ -11,6 +11,15 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from closeloop_connectors.salesforce import soql
+from closeloop_connectors.salesforce.sandbox import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    JWT_CONSUMER_KEY,
+    JWT_USERNAME,
+    SalesforceSandbox,
+    sandbox_jwt_key,
+)
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -19,15 +28,6 @@ from closeloop.engine.failures import FailureKind, classify
 from closeloop.http import TlsVerificationFailed, build_http
 from closeloop.model import Limits
 from closeloop.sandbox.serve import self_signed_cert, serving
-from connectors.salesforce import soql
-from connectors.salesforce.sandbox import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    JWT_CONSUMER_KEY,
-    JWT_USERNAME,
-    SalesforceSandbox,
-    sandbox_jwt_key,
-)
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 

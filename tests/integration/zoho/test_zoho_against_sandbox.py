@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
+from closeloop_connectors.zoho.adapter import ZohoConnector
+from closeloop_connectors.zoho.sandbox import ZohoSandbox, create_sandbox
+from closeloop_connectors.zoho.schema import MissingFieldError
+from closeloop_connectors.zoho.settings import ZohoSettings
 
 from closeloop.connector import ConnectorContext
 from closeloop.model import Association, Cursor, FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, WriteStatus
-from connectors.zoho.adapter import ZohoConnector
-from connectors.zoho.sandbox import ZohoSandbox, create_sandbox
-from connectors.zoho.schema import MissingFieldError
-from connectors.zoho.settings import ZohoSettings
 
 
 def connect(sandbox: ZohoSandbox, **overrides: Any) -> ZohoConnector:

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+from closeloop_connectors.zoho.settings import ZohoSettings
 
 from closeloop.cli.reference import main, render
 from closeloop.connector import registry
-from connectors.zoho.settings import ZohoSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 REFERENCE = ROOT / "docs" / "settings.md"

@@ -5,11 +5,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-
-from connectors.hubspot.testing import BASE, client, connect, fast_search
+from closeloop_connectors.hubspot.testing import BASE, client, connect, fast_search
 
 
 @pytest.fixture
 def hubspot() -> SimpleNamespace:
-    """The helpers of connectors.hubspot.testing, for test modules (conftests are not importable here)."""
+    """The helpers of closeloop_connectors.hubspot.testing, for test modules (conftests are not importable here)."""
     return SimpleNamespace(connect=connect, client=client, fast_search=fast_search, base=BASE)

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 import respx
+from closeloop_connectors.hubspot import HubSpotSettings, create
+from closeloop_connectors.hubspot.forms import submission_touch
+from closeloop_connectors.hubspot.sandbox import create_sandbox
+from closeloop_connectors.hubspot.sandbox.forms import PORTAL_ID
+from closeloop_connectors.hubspot.schema import contact_touchpoints
 
 from closeloop.connector import ConnectorContext
-from connectors.hubspot import HubSpotSettings, create
-from connectors.hubspot.forms import submission_touch
-from connectors.hubspot.sandbox import create_sandbox
-from connectors.hubspot.sandbox.forms import PORTAL_ID
-from connectors.hubspot.schema import contact_touchpoints
 
 FEB_10 = datetime(2026, 2, 10, 9, 30, tzinfo=UTC)
 DEMO_PAGE = "https://www.example.com/demo?utm_source=linkedin&utm_medium=paid_social&utm_campaign=q1-demo"

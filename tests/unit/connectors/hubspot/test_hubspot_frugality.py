@@ -16,13 +16,13 @@ from typing import Any, cast
 
 import httpx
 import pytest
+from closeloop_connectors.hubspot import HubSpotConnector, HubSpotSettings
+from closeloop_connectors.hubspot.adapter import TOUCH_CACHE_PAGES
+from closeloop_connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
+from closeloop_connectors.hubspot.schema import TOUCH_PROPERTIES
 
 from closeloop.model import Cursor, NativeRecord, Page
 from closeloop.testing.clock import FakeClock
-from connectors.hubspot import HubSpotConnector, HubSpotSettings
-from connectors.hubspot.adapter import TOUCH_CACHE_PAGES
-from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
-from connectors.hubspot.schema import TOUCH_PROPERTIES
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # after every seeded record
 LOOKBACK = timedelta(minutes=1)

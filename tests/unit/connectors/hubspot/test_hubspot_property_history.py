@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-
-from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
+from closeloop_connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
 
 from .test_hubspot_sandbox_spec import SPECS, validate
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from closeloop_connectors.hubspot import HubSpotConnector
+from closeloop_connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
 
 from closeloop.model import Cursor, FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, parse_utc
-from connectors.hubspot import HubSpotConnector
-from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
 
 STAMP = datetime(2026, 3, 31, 23, 59, 59, tzinfo=UTC)
 

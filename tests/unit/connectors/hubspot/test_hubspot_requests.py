@@ -11,12 +11,12 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 import respx
+from closeloop_connectors.hubspot import HubSpotConnector, HubSpotSettings, create
+from closeloop_connectors.hubspot.schema import TOUCH_PROPERTIES
 
 from closeloop.connector import ConnectorContext
 from closeloop.http import BudgetExhausted, redact
 from closeloop.model import Association, Cursor, FieldType, WriteOp, WriteRequest, WriteStatus
-from connectors.hubspot import HubSpotConnector, HubSpotSettings, create
-from connectors.hubspot.schema import TOUCH_PROPERTIES
 
 API = "https://api.hubapi.com"
 PROPS = {"contacts": ["email", "firstname", "lastmodifieddate"], "deals": ["dealname", "hs_lastmodifieddate"]}

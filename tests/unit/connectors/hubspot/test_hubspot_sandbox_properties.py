@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from closeloop_connectors.hubspot.sandbox import create_sandbox
+
 from closeloop.model import FieldType, OwnedField
-from connectors.hubspot.sandbox import create_sandbox
 
 PARTNER = {"name": "closeloop_crm_id", "label": "CRM id", "type": "string", "fieldType": "text",
            "groupName": "dealinformation"}  # fmt: skip

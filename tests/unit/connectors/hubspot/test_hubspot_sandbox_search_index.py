@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.hubspot.testing import client
+from closeloop_connectors.hubspot.sandbox import HubSpotSandbox
+from closeloop_connectors.hubspot.testing import client
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 INSTANTS = [START + timedelta(minutes=m, milliseconds=ms) for m in range(12) for ms in (0, 0, 250)]

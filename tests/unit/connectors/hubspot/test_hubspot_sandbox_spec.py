@@ -10,8 +10,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from closeloop_connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
 
-from connectors.hubspot.sandbox import HubSpotSandbox, create_sandbox
 from tests.specs import needs_specs, spec_dir
 
 SPECS = spec_dir("hubspot")

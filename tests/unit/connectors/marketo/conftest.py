@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from closeloop_connectors.marketo.adapter import MarketoConnector
+from closeloop_connectors.marketo.settings import MarketoSettings
 
 from closeloop.connector import ConnectorContext
-from connectors.marketo.adapter import MarketoConnector
-from connectors.marketo.settings import MarketoSettings
 
 BASE = "https://123-ABC-456.mktorest.com"
 SECRET = "s3cr3t-client-secret"

@@ -10,10 +10,10 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 import respx
+from closeloop_connectors.marketo.adapter import MarketoConnector
 
 from closeloop.http import BudgetExhausted, TransientError
 from closeloop.model import Cursor, WriteOp, WriteRequest, WriteStatus, parse_utc
-from connectors.marketo.adapter import MarketoConnector
 
 
 def ok(result: list[Any] | None = None, **extra: Any) -> httpx.Response:

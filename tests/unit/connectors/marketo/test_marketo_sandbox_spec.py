@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+from closeloop_connectors.marketo.sandbox import MarketoSandbox, create_sandbox
 
-from connectors.marketo.sandbox import MarketoSandbox, create_sandbox
 from tests.specs import spec_dir
 
 SPECS = spec_dir("marketo")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from closeloop_connectors.marketo.settings import MarketoSettings
 from pydantic import ValidationError
-
-from connectors.marketo.settings import MarketoSettings
 
 CREDENTIALS = {"client_id": "id", "client_secret": "secret"}
 

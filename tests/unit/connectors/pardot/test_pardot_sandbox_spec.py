@@ -11,8 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from connectors.pardot.sandbox import PardotSandbox, create_sandbox
+from closeloop_connectors.pardot.sandbox import PardotSandbox, create_sandbox
 
 P = "/api/v5/objects/prospects"
 
@@ -234,7 +233,7 @@ async def test_custom_fields_are_listed_and_created(api: httpx.AsyncClient) -> N
 
 
 def test_page_tokens_are_opaque_but_carry_no_secret(sandbox: PardotSandbox) -> None:
-    from connectors.pardot.sandbox.query import Query, encode_token
+    from closeloop_connectors.pardot.sandbox.query import Query, encode_token
 
     token = encode_token(Query((), (("id", False),), 2, "false"), (1001.0,), 2, sandbox.clock.now())
     decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))

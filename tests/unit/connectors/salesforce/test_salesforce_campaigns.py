@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-
-from connectors.salesforce.campaigns import member_touch
-from connectors.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, create_sandbox
+from closeloop_connectors.salesforce.campaigns import member_touch
+from closeloop_connectors.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, create_sandbox
 
 CAMPAIGNS = {"701A": {"Name": "Spring webinar", "Type": "Webinar"}, "701B": {"Name": "Mystery", "Type": "Other"}}
 RESPONDED = {

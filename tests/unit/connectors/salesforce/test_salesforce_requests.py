@@ -12,12 +12,12 @@ import httpx
 import jwt
 import pytest
 import respx
+from closeloop_connectors.salesforce import SalesforceConnector, SalesforceSettings
+from closeloop_connectors.salesforce.sandbox import sandbox_jwt_key
 
 from closeloop.connector import ConnectorContext
 from closeloop.http import BudgetExhausted
 from closeloop.model import Cursor, WriteOp, WriteRequest, WriteStatus
-from connectors.salesforce import SalesforceConnector, SalesforceSettings
-from connectors.salesforce.sandbox import sandbox_jwt_key
 
 LOGIN = "https://login.salesforce.com"
 INSTANCE = "https://acme.my.salesforce.com"

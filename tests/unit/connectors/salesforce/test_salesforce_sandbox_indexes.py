@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
-from connectors.salesforce.sandbox import create_sandbox, soql
-from connectors.salesforce.sandbox.app import SalesforceSandbox
-from connectors.salesforce.sandbox.schema import SfField, json_value
-from connectors.salesforce.sandbox.soql import OrderKey
+from closeloop_connectors.salesforce.sandbox import create_sandbox, soql
+from closeloop_connectors.salesforce.sandbox.app import SalesforceSandbox
+from closeloop_connectors.salesforce.sandbox.schema import SfField, json_value
+from closeloop_connectors.salesforce.sandbox.soql import OrderKey
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

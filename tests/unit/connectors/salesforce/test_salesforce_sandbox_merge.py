@@ -7,8 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-
-from connectors.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SalesforceSandbox, create_sandbox
+from closeloop_connectors.salesforce.sandbox import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    SalesforceSandbox,
+    create_sandbox,
+)
 
 API = "/services/data/v61.0/sobjects"
 ENVELOPE = """<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"

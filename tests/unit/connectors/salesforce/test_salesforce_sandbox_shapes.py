@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+from closeloop_connectors.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, create_sandbox
 
-from connectors.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, create_sandbox
 from tests.specs import spec_dir
 
 SPECS = spec_dir("salesforce")

@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-
-from connectors.salesforce.sandbox import create_sandbox
-from connectors.salesforce.sandbox.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SalesforceSandbox
+from closeloop_connectors.salesforce.sandbox import create_sandbox
+from closeloop_connectors.salesforce.sandbox.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SalesforceSandbox
 
 TOOLING = "/services/data/v60.0/tooling/sobjects/CustomField"
 PARTNER = {"FullName": "Opportunity.Closeloop_Partner_Id__c", "Metadata": {"type": "Text", "length": 255}}

@@ -6,11 +6,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from closeloop_connectors.salesforce import soql
+from closeloop_connectors.salesforce.sandbox import create_sandbox
+from closeloop_connectors.salesforce.sandbox import soql as parser
 
 from closeloop.model import Cursor
-from connectors.salesforce import soql
-from connectors.salesforce.sandbox import create_sandbox
-from connectors.salesforce.sandbox import soql as parser
 
 MALICIOUS_EMAIL = "x' OR Name != '"
 

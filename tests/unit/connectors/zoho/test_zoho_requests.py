@@ -10,14 +10,14 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from closeloop_connectors.zoho.adapter import ZohoConnector
+from closeloop_connectors.zoho.reads import changes_query, equals_criteria, interleave, to_deletion, to_record
+from closeloop_connectors.zoho.schema import MissingFieldError
+from closeloop_connectors.zoho.settings import HOSTS, ZohoSettings
 
 from closeloop.connector import ConnectorContext
 from closeloop.http import AuthError, BudgetExhausted
 from closeloop.model import Cursor, WriteOp, WriteRequest, WriteStatus
-from connectors.zoho.adapter import ZohoConnector
-from connectors.zoho.reads import changes_query, equals_criteria, interleave, to_deletion, to_record
-from connectors.zoho.schema import MissingFieldError
-from connectors.zoho.settings import HOSTS, ZohoSettings
 
 ACCOUNTS = "https://accounts.zoho.com"
 API = "https://www.zohoapis.com"

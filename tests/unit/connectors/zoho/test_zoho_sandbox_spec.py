@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+from closeloop_connectors.zoho.sandbox import ZohoSandbox, create_sandbox
 
-from connectors.zoho.sandbox import ZohoSandbox, create_sandbox
 from tests.specs import needs_specs, spec_dir
 
 SPECS = spec_dir("zoho")

@@ -88,3 +88,21 @@ def test_installed_wheel_validates_and_runs_unprivileged(
     assert daemon.wait(timeout=30) == 0
     assert (state / "e2e.db").exists()
     assert not list((site / "etc").rglob("*.db*"))  # nothing written beside the config
+
+
+def test_installed_wheel_without_the_sandbox_extra_says_how_to_get_it(installed: Path) -> None:
+    """The wheel installs without Faker and sortedcontainers; `closeloop sandbox` then names the extra (exit 2)."""
+    python = str(installed / "venv/bin/python")
+    probe = "import importlib.util as u; print(u.find_spec('faker') is None, u.find_spec('sortedcontainers') is None)"
+    absent = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60, check=True)  # noqa: S603
+    assert absent.stdout.split() == ["True", "True"]
+    done = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+        [str(installed / "venv/bin/closeloop"), "sandbox", "--port-base", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "pip install 'closeloop[sandbox]'" in done.stderr
+    assert "Traceback" not in done.stderr

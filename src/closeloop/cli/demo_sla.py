@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -17,7 +18,9 @@ from closeloop.loop.fmt import money, source_label
 from closeloop.loop.report import Report
 from closeloop.loop.sla import describe_span
 from closeloop.model import WriteOp, WriteRequest
-from closeloop.sandbox.kit import SandboxBase
+
+if TYPE_CHECKING:  # the sandbox extra is checked by demo_command before the demo runs
+    from closeloop.sandbox.kit import SandboxBase
 
 PAIR = ("salesforce", "hubspot")
 FOLLOWED_UP, BREACHED = "mql.followed-up@demo.example", "mql.waiting@demo.example"

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import html
 import re
-import struct
 import subprocess
-import zlib
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from closeloop.loop import Position, build_report, render, render_text
 
@@ -26,44 +25,14 @@ pytestmark = [
 ]
 
 
-def _paeth(a: int, b: int, c: int) -> int:
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    return a if pa <= pb and pa <= pc else b if pb <= pc else c
-
-
-def _unfilter(kind: int, line: bytearray, prior: bytes, bpp: int) -> bytearray:
-    for i in range(len(line)):
-        left = line[i - bpp] if i >= bpp else 0
-        up = prior[i]
-        corner = prior[i - bpp] if i >= bpp else 0
-        predictor = (0, left, up, (left + up) // 2, _paeth(left, up, corner))[kind]
-        line[i] = (line[i] + predictor) & 0xFF
-    return line
-
-
 def read_png(path: Path) -> tuple[int, int, list[bytes], int]:
-    """Width, height, unfiltered rows and bytes per pixel of an 8-bit RGB or RGBA PNG."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, header = 8, b"", b""
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        header = body if kind == b"IHDR" else header
-        idat += body if kind == b"IDAT" else b""
-        pos += 12 + length
-    width, height, depth, color = struct.unpack(">IIBB", header[:10])
-    assert (depth, color) in {(8, 2), (8, 6)}, (depth, color)
-    bpp = 3 if color == 2 else 4
-    raw, stride, rows = zlib.decompress(idat), width * bpp, []
-    prior = bytes(stride)
-    for y in range(height):
-        start = y * (stride + 1)
-        line = _unfilter(raw[start], bytearray(raw[start + 1 : start + 1 + stride]), prior, bpp)
-        rows.append(bytes(line))
-        prior = bytes(line)
-    return width, height, rows, bpp
+    """Width, height, rows of RGB pixels and bytes per pixel (3) of a screenshot, decoded by Pillow."""
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+        width, height = rgb.size
+        data = rgb.tobytes()
+    stride = width * 3
+    return width, height, [data[y * stride : (y + 1) * stride] for y in range(height)], 3
 
 
 def chromium(tmp_path: Path, page: Path, *options: str) -> str:

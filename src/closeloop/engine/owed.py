@@ -114,7 +114,6 @@ def owed_items(
             mapping.entity,
             golden.id,
             write.op,
-            fields=dict(write.values),
             native_id=write.native_id,
             upsert_key=write.upsert_key,
         )

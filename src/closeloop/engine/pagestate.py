@@ -39,6 +39,8 @@ class PageState:
         """Links this page put, by golden id."""
         self._goldens: dict[str, GoldenState | None] = {}
         self._dirty: dict[str, GoldenState] = {}
+        self._new: set[str] = set()
+        """Golden records this page made (no match keys stored yet)."""
         self._deleted: set[str] = set()
         self._stored_matches: dict[tuple[str, str, str], list[str]] = {}
         self._keys: dict[str, tuple[str, dict[str, str]]] = {}
@@ -133,6 +135,7 @@ class PageState:
         """A new, empty golden record (stored by ``put_golden``)."""
         golden = GoldenState(self.store.new_golden_id(), entity)
         self._goldens[golden.id] = golden
+        self._new.add(golden.id)
         self._stored_links_of[golden.id] = []
         return golden
 
@@ -225,7 +228,7 @@ class PageState:
         for golden_id, (entity, keys) in self._keys.items():
             by_entity.setdefault(entity, []).append((golden_id, keys))
         for entity, keys_of in by_entity.items():
-            store.set_golden_keys_many(entity, keys_of)
+            store.set_golden_keys(entity, keys_of, new=self._new)
         for (connection, system, obj), parked in self._resolved.items():
             store.resolve_quarantine_keys(connection, system, obj, sorted(parked))
         if self._outbox:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Literal, Protocol
@@ -70,16 +70,14 @@ class StateStore(Protocol):
         """Up to ``limit`` live golden records of ``entity`` with ids after ``after_id``, in id order."""
         ...
 
-    def set_golden_keys(self, golden_id: str, entity: str, keys: Mapping[str, str]) -> None:
-        """Replace the match-key values of one golden record."""
-        ...
-
     def find_goldens_by_key(self, entity: str, key: str, value: str) -> list[str]:
         """Live golden records of ``entity`` whose match key ``key`` has ``value``, oldest first."""
         ...
 
-    def set_golden_keys_many(self, entity: str, keys: Sequence[tuple[str, Mapping[str, str]]]) -> None:
-        """Replace the match-key values of many golden records, given as (golden id, keys)."""
+    def set_golden_keys(
+        self, entity: str, keys: Sequence[tuple[str, Mapping[str, str]]], *, new: Collection[str] = ()
+    ) -> None:
+        """Replace the match-key values of golden records, given as (golden id, keys); ids in ``new`` have none yet."""
         ...
 
     def find_goldens_by_keys(self, entity: str, key: str, values: Sequence[str]) -> dict[str, list[str]]:

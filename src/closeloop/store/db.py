@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +153,13 @@ class Access:
         return ts(self.clock())
 
 
+@lru_cache(maxsize=16_384)
 def ts(moment: datetime) -> str:
-    """Encode an aware datetime as fixed-width RFC 3339 UTC text, so text order is time order."""
+    """Encode an aware datetime as fixed-width RFC 3339 UTC text, so text order is time order.
+
+    Cached: a record's modified time is stored on its link at read and again when its write settles, and the
+    clock's current time is stamped on every row of a page; each is formatted once.
+    """
     # Microseconds (not model.iso_utc's milliseconds): a vendor's modified time must survive the round trip
     # exactly, or de-duplication by last-seen modified time would see every record as changed.
     return utc(moment).isoformat(timespec="microseconds").replace("+00:00", "Z")

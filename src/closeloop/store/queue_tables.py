@@ -10,7 +10,6 @@ from typing import Literal
 from closeloop.model import JSONValue, WriteOp
 from closeloop.store.db import (
     Access,
-    dump_fields,
     dump_json,
     from_ts,
     from_ts_or_none,
@@ -41,7 +40,6 @@ def _outbox(row: sqlite3.Row) -> OutboxEntry:
         entity=row["entity"],
         golden_id=row["golden_id"],
         op=WriteOp(row["op"]),
-        fields=load_json(row["fields"]),
         native_id=row["native_id"],
         upsert_key=row["upsert_key"],
     )
@@ -107,7 +105,6 @@ class QueueTables:
                 item.golden_id,
                 str(item.op),
                 item.native_id,
-                dump_fields(item.fields),
                 item.upsert_key,
                 now,
                 now,
@@ -120,7 +117,7 @@ class QueueTables:
             self._a.conn.executemany(
                 "INSERT INTO outbox (connection, system, object, entity, golden_id, op, native_id,"
                 " fields, upsert_key, next_attempt_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?)",
                 rows,
             )
             # Inside one transaction the rows took consecutive ids after the largest one: the last ones.

@@ -85,7 +85,6 @@ class OutboxItem:
     entity: str
     golden_id: str
     op: WriteOp
-    fields: Fields = field(default_factory=dict)
     native_id: str | None = None
     upsert_key: str | None = None
 

@@ -13,7 +13,7 @@ from .conftest import FakeClock
 
 
 def _item(n: int, *, system: str = "mkt", connection: str = "c1") -> OutboxItem:
-    return OutboxItem(connection, system, "lead", "contact", f"g{n}", WriteOp.UPDATE, {"n": str(n)}, native_id=str(n))
+    return OutboxItem(connection, system, "lead", "contact", f"g{n}", WriteOp.UPDATE, native_id=str(n))
 
 
 def _park(store: Store, native_id: str | None = "1", golden_id: str | None = None, code: str = "INVALID") -> int:
@@ -65,7 +65,7 @@ def test_outbox_done_removes_items_and_depth_counts_the_rest(store: Store) -> No
 
 
 def test_upsert_item_keeps_its_key(store: Store) -> None:
-    item = OutboxItem("c1", "mkt", "lead", "contact", "g1", WriteOp.UPSERT, {"email": "a@x"}, upsert_key="email")
+    item = OutboxItem("c1", "mkt", "lead", "contact", "g1", WriteOp.UPSERT, upsert_key="email")
     store.enqueue([item])
     assert store.due_outbox("c1", "mkt", "lead", limit=1)[0].item == item
 

@@ -172,11 +172,11 @@ def test_golden_keys_find_live_records_by_match_key(tmp_path: Path) -> None:
         with store.transaction():
             for golden_id in ("g1", "g2"):
                 store.put_golden(golden_id, "contact", {"email": "ann@x.com"})
-                store.set_golden_keys(golden_id, "contact", {"email": "ann@x.com"})
+                store.set_golden_keys("contact", [(golden_id, {"email": "ann@x.com"})])
         assert store.find_goldens_by_key("contact", "email", "ann@x.com") == ["g1", "g2"]
         store.mark_golden_deleted("g1")
         assert store.find_goldens_by_key("contact", "email", "ann@x.com") == ["g2"]
-        store.set_golden_keys("g2", "contact", {"email": "bob@x.com"})
+        store.set_golden_keys("contact", [("g2", {"email": "bob@x.com"})])
         assert store.find_goldens_by_key("contact", "email", "ann@x.com") == []
         assert store.find_goldens_by_key("deal", "email", "bob@x.com") == []
 

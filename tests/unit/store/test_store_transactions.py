@@ -31,7 +31,7 @@ def _count(path: Path, table: str) -> int:
 def _write_a_cycle(store: Store, golden_id: str) -> None:
     store.put_golden(golden_id, "contact", {"email": f"{golden_id}@example.com"})
     store.put_link("crm", "contact", golden_id, golden_id, "contact")
-    store.enqueue([OutboxItem("c1", "mkt", "lead", "contact", golden_id, WriteOp.UPDATE, {}, native_id="9")])
+    store.enqueue([OutboxItem("c1", "mkt", "lead", "contact", golden_id, WriteOp.UPDATE, native_id="9")])
     store.set_cursor("c1", "crm", "contact", Cursor(T0, golden_id))
 
 

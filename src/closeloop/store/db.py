@@ -92,6 +92,19 @@ class Transactions:
             else:
                 yield from self._outer()
 
+    @contextmanager
+    def joined(self) -> Iterator[None]:
+        """Run the block in the transaction already open (no savepoint), or in a transaction of its own.
+
+        For the store's own methods: inside a caller's transaction an exception reaches the caller, whose block
+        rolls back as a whole, so a savepoint per method (two statements each) would buy nothing.
+        """
+        with self._lock:
+            if self._conn.in_transaction:
+                yield
+            else:
+                yield from self._outer()
+
     def _outer(self) -> Iterator[None]:
         # IMMEDIATE takes the write lock up front, so a reader in another process can never make this
         # transaction fail half-way with SQLITE_BUSY when it first writes; busy_timeout covers the wait.

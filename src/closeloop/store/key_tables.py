@@ -21,7 +21,7 @@ class KeyTables:
         """
         if not keys:
             return
-        with self._a.transaction():
+        with self._a.transaction.joined():
             old = [(golden_id,) for golden_id, _ in keys if golden_id not in new]
             if old:
                 self._a.conn.executemany("DELETE FROM golden_keys WHERE golden_id = ?", old)

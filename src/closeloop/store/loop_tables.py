@@ -79,7 +79,7 @@ class LoopTables:
     def append_ledger(self, entry: LedgerEntry) -> LedgerEntry:
         """Append a revenue-ledger entry (the ledger is never edited); return it with id and recorded_at."""
         now = self._a.now()
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "INSERT INTO ledger (deal_golden_id, kind, amount, currency, amount_base, closed_at,"
                 " contacts, source_system, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -149,7 +149,7 @@ class LoopTables:
         ]
         if not rows:
             return 0
-        with self._a.transaction():
+        with self._a.transaction.joined():
             before = self._a.conn.total_changes
             self._a.conn.executemany(
                 "INSERT OR IGNORE INTO touchpoints (contact_golden_id, system, native_id, occurred_at,"
@@ -175,7 +175,7 @@ class LoopTables:
     def move_touchpoints(self, from_golden: str, to_golden: str, *, keep: tuple[str, str] | None = None) -> int:
         """Credit one contact's touchpoints to another (after a merge), but those of ``keep`` (system, kind)."""
         system, kind = keep or ("", "")
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "UPDATE touchpoints SET contact_golden_id = ? WHERE contact_golden_id = ?"
                 " AND NOT (system = ? AND kind = ?)",
@@ -188,7 +188,7 @@ class LoopTables:
     def put_rollups(self, values_by_contact: Mapping[str, Fields]) -> None:
         """Store the closed-loop values computed for many contacts, replacing their previous ones, in one statement."""
         now = self._a.now()
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.executemany(
                 'INSERT INTO rollups (contact_golden_id, "values", updated_at) VALUES (?, ?, ?)'
                 ' ON CONFLICT (contact_golden_id) DO UPDATE SET "values" = excluded."values",'
@@ -215,7 +215,7 @@ class LoopTables:
         """Make each deal's contacts exactly the ones given (no roles), many deals in two statements."""
         if not contacts_by_deal:
             return
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.execute(
                 "DELETE FROM associations WHERE deal_golden_id IN (SELECT value FROM json_each(?))",
                 (id_list(list(contacts_by_deal)),),
@@ -254,7 +254,7 @@ class LoopTables:
     def add_pending_associations(self, pending: Iterable[PendingAssociation]) -> None:
         """Remember deal-contact links whose contact is not linked yet (re-adding one is harmless)."""
         now = self._a.now()
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.executemany(
                 "INSERT INTO pending_associations (connection, deal_golden_id, system, object,"
                 " contact_native_id, role, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -289,7 +289,7 @@ class LoopTables:
         self, system: str, deal_golden_ids: Sequence[str], pending: Iterable[PendingAssociation]
     ) -> None:
         """Forget every pending link in ``system`` of these deals, then remember ``pending`` (theirs, as now)."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.execute(
                 "DELETE FROM pending_associations WHERE system = ?"
                 " AND deal_golden_id IN (SELECT value FROM json_each(?))",

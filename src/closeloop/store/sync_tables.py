@@ -82,7 +82,7 @@ class SyncTables:
     def put_golden(self, golden_id: str, entity: str, fields: Fields) -> None:
         """Create or replace the fields of a golden record (its deleted flag is kept)."""
         now = self._a.now()
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.execute(
                 "INSERT INTO golden (id, entity, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET entity = excluded.entity, fields = excluded.fields, "
@@ -95,7 +95,7 @@ class SyncTables:
         if not goldens:
             return
         now = self._a.now()
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.executemany(
                 "INSERT INTO golden (id, entity, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET entity = excluded.entity, fields = excluded.fields, "
@@ -105,7 +105,7 @@ class SyncTables:
 
     def mark_golden_deleted(self, golden_id: str) -> bool:
         """Flag a golden record deleted (it stays, so a merged-away record is never resurrected)."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "UPDATE golden SET deleted = 1, updated_at = ? WHERE id = ?", (self._a.now(), golden_id)
             )
@@ -169,7 +169,7 @@ class SyncTables:
         """Create or replace many links as given (every column, ``linked_at`` included) in one statement."""
         if not links:
             return
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.executemany(
                 "INSERT INTO links (system, object, native_id, golden_id, entity, last_modified_at, snapshot,"
                 " linked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -213,7 +213,7 @@ class SyncTables:
             "snapshot": None if snapshot is None else dump_fields(snapshot),
             "now": self._a.now(),
         }
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.execute(
                 "INSERT INTO links (system, object, native_id, golden_id, entity, last_modified_at, snapshot,"
                 " linked_at) VALUES (:system, :object, :native_id, :golden_id, :entity, :seen,"
@@ -232,7 +232,7 @@ class SyncTables:
 
     def delete_link(self, system: str, object: str, native_id: str) -> bool:
         """Remove the link of one native record; True when there was one."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "DELETE FROM links WHERE system = ? AND object = ? AND native_id = ?",
                 (system, object, native_id),
@@ -243,7 +243,7 @@ class SyncTables:
         """Remove the links of many (system, object, native id); return how many there were."""
         if not keys:
             return 0
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.executemany(
                 "DELETE FROM links WHERE system = ? AND object = ? AND native_id = ?", list(keys)
             )
@@ -251,7 +251,7 @@ class SyncTables:
 
     def repoint_links(self, from_golden: str, to_golden: str) -> int:
         """Move every link of one golden record to another (after a merge); return how many moved."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "UPDATE links SET golden_id = ?, linked_at = ? WHERE golden_id = ?",
                 (to_golden, self._a.now(), from_golden),
@@ -270,7 +270,7 @@ class SyncTables:
 
     def set_cursor(self, connection: str, system: str, object: str, cursor: Cursor) -> None:
         """Record how far the change stream of one object of one system has been applied."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.execute(
                 "INSERT INTO cursors (connection, system, object, modified_at, record_id, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection, system, object) DO UPDATE SET "

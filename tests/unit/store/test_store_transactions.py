@@ -135,3 +135,19 @@ def test_another_thread_waits_for_the_commit_instead_of_joining(store: Store) ->
     thread.join(timeout=5)
     assert blocked == [True]
     assert seen == [False]
+
+
+def test_store_methods_inside_a_transaction_take_no_savepoints(store: Store, db_path: Path) -> None:
+    statements: list[str] = []
+    store._a.conn.set_trace_callback(statements.append)
+    with store.transaction():
+        _write_a_cycle(store, "g1")
+    store._a.conn.set_trace_callback(None)
+    assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE"))]
+    assert [s for s in statements if s.startswith(("BEGIN", "COMMIT"))] == ["BEGIN IMMEDIATE", "COMMIT"]
+    assert _count(db_path, "golden") == 1
+
+
+def test_a_store_method_alone_is_still_its_own_transaction(store: Store, db_path: Path) -> None:
+    store.put_golden("g1", "contact", {"email": "a@x"})
+    assert _count(db_path, "golden") == 1

@@ -139,6 +139,10 @@ class PageState:
         self._stored_links_of[golden.id] = []
         return golden
 
+    def is_new(self, golden_id: str) -> bool:
+        """True for a golden record this page made."""
+        return golden_id in self._new
+
     def put_golden(self, golden: GoldenState) -> None:
         """Store a golden record's fields."""
         self._goldens[golden.id] = golden

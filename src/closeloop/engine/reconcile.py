@@ -12,7 +12,7 @@ from datetime import datetime
 
 from closeloop.config.models import EntityMapping, OnDelete
 from closeloop.engine.context import CycleContext
-from closeloop.engine.fieldmerge import MISSING, FieldState, Incoming, changed_fields
+from closeloop.engine.fieldmerge import MISSING, FieldState, Incoming, changed_fields, first_fields
 from closeloop.engine.fieldtimes import NativeKey, Times, canonical_times, incoming_fields, owners, timed_conflicts
 from closeloop.engine.golden import PARTNER, TOMBSTONE, GoldenState, is_tombstone, plain
 from closeloop.engine.mapper import MappingProblem, to_canonical_fields
@@ -173,9 +173,15 @@ class PageApplier:
         golden = self._golden_for(record, link, values)
         if golden is None:
             return None
-        snapshot = plain(link.snapshot) if link else None
-        incoming = incoming_fields(self.system, record, values, snapshot, self._own_times(record))
-        changes = changed_fields(self.mapping.fields, self._timed(golden, incoming), incoming)
+        if link is None and self.page.is_new(golden.id) and not golden.fields:
+            # a first sync's bulk path: a record seen for the first time makes a new golden record of its own
+            changes = first_fields(
+                self.mapping.fields, self.system, values, record.modified_at, self._own_times(record)
+            )
+        else:
+            snapshot = plain(link.snapshot) if link else None
+            incoming = incoming_fields(self.system, record, values, snapshot, self._own_times(record))
+            changes = changed_fields(self.mapping.fields, self._timed(golden, incoming), incoming)
         golden.fields.update(changes)
         self._changed.setdefault(golden.id, set()).update(changes)
         page = self.page

@@ -256,8 +256,9 @@ class Settled:
 
     def flush(self) -> None:
         """Write what the batch settled; the caller holds the transaction."""
-        self.page.flush()
-        self.ctx.store.outbox_done(self.done)
+        delta = self.page.delta()
+        delta.done = self.done
+        self.ctx.store.apply_delta(delta)
 
 
 def _retry_later(ctx: CycleContext, mapping: EntityMapping, item: Pending, error: VendorError) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from closeloop.engine.golden import GoldenState
 from closeloop.store import record_key
 from closeloop.store.api import StateStore
-from closeloop.store.rows import Fields, Link, OutboxItem
+from closeloop.store.rows import Fields, Link, OutboxItem, PageDelta
 
 LinkKey = tuple[str, str, str]
 """(system, object, native id)."""
@@ -220,20 +220,22 @@ class PageState:
 
     # -- writing ----------------------------------------------------------------------------------------
 
+    def delta(self) -> PageDelta:
+        """Every change of the page, as the store applies it; nothing is written."""
+        keys: dict[str, list[tuple[str, Mapping[str, str]]]] = {}
+        for golden_id, (entity, values) in self._keys.items():
+            keys.setdefault(entity, []).append((golden_id, values))
+        return PageDelta(
+            goldens=[(g.id, g.entity, g.encode()) for g in self._dirty.values()],
+            deleted_goldens=sorted(self._deleted),
+            unlinked=[key for key, link in self._links.items() if link is None],
+            links=[link for link in self._links.values() if link is not None],
+            keys=keys,
+            new_goldens=frozenset(self._new),
+            resolved={where: sorted(parked) for where, parked in self._resolved.items()},
+            outbox=list(self._outbox),
+        )
+
     def flush(self) -> None:
         """Write every change of the page, one statement per table; the caller holds the transaction."""
-        store = self.store
-        store.put_goldens([(g.id, g.entity, g.encode()) for g in self._dirty.values()])
-        for golden_id in sorted(self._deleted):
-            store.mark_golden_deleted(golden_id)
-        store.delete_links([key for key, link in self._links.items() if link is None])
-        store.put_links([link for link in self._links.values() if link is not None])
-        by_entity: dict[str, list[tuple[str, Mapping[str, str]]]] = {}
-        for golden_id, (entity, keys) in self._keys.items():
-            by_entity.setdefault(entity, []).append((golden_id, keys))
-        for entity, keys_of in by_entity.items():
-            store.set_golden_keys(entity, keys_of, new=self._new)
-        for (connection, system, obj), parked in self._resolved.items():
-            store.resolve_quarantine_keys(connection, system, obj, sorted(parked))
-        if self._outbox:
-            store.enqueue(self._outbox)
+        self.store.apply_delta(self.delta())

@@ -16,6 +16,7 @@ from closeloop.store.rows import (
     Link,
     OutboxEntry,
     OutboxItem,
+    PageDelta,
     PendingAssociation,
     QuarantineEntry,
     QuarantineStatus,
@@ -31,6 +32,10 @@ class StateStore(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]:
         """Everything written inside the block commits together or not at all; nested blocks join it."""
+        ...
+
+    def apply_delta(self, delta: PageDelta) -> None:
+        """Write what a page (or a settled batch of writes) changed, set-based, in the caller's transaction."""
         ...
 
     def integrity_check(self) -> str:

@@ -152,8 +152,8 @@ class LoopTables:
         with self._a.transaction.joined():
             before = self._a.conn.total_changes
             self._a.conn.executemany(
-                "INSERT OR IGNORE INTO touchpoints (contact_golden_id, system, native_id, occurred_at,"
-                " kind, channel, campaign, utm, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO touchpoints (contact_golden_id, system, native_id, occurred_at,"
+                " kind, channel, campaign, utm, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 rows,
             )
             return self._a.conn.total_changes - before
@@ -221,7 +221,8 @@ class LoopTables:
                 (id_list(list(contacts_by_deal)),),
             )
             self._a.conn.executemany(
-                "INSERT OR REPLACE INTO associations (deal_golden_id, contact_golden_id, role) VALUES (?, ?, NULL)",
+                "INSERT INTO associations (deal_golden_id, contact_golden_id, role) VALUES (?, ?, NULL)"
+                " ON CONFLICT DO NOTHING",  # the deals' rows were just deleted: nothing to replace
                 [(deal, c) for deal, contacts in contacts_by_deal.items() for c in dict.fromkeys(contacts)],
             )
 

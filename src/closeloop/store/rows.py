@@ -197,3 +197,33 @@ class PendingAssociation:
     object: str
     contact_native_id: str
     role: str | None = None
+
+
+@dataclass
+class PageDelta:
+    """What applying one page (or settling one batch of writes) changes, as the store applies it: set-based, in
+    the caller's transaction (``StateStore.apply_delta``).
+
+    The engine works a delta out from what it loaded, without writing; the store writes it with one statement per
+    table. Links are written once, as the page left them; golden records made in the page (``new_goldens``) have
+    no match keys to delete.
+    """
+
+    goldens: list[tuple[str, str, Fields]] = field(default_factory=list)
+    """(id, entity, fields) of every golden record created or changed."""
+    deleted_goldens: list[str] = field(default_factory=list)
+    """Golden records flagged deleted (they stay, so a merged-away record is never resurrected)."""
+    unlinked: list[tuple[str, str, str]] = field(default_factory=list)
+    """(system, object, native id) of links removed."""
+    links: list[Link] = field(default_factory=list)
+    """Links created or replaced, every column as given."""
+    keys: dict[str, list[tuple[str, Mapping[str, str]]]] = field(default_factory=dict)
+    """Entity -> (golden id, its match keys) replacing the stored ones."""
+    new_goldens: frozenset[str] = frozenset()
+    """Golden records made by this delta (no keys stored yet)."""
+    resolved: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    """(connection, system, object) -> record keys of parked records that synced."""
+    outbox: list[OutboxItem] = field(default_factory=list)
+    """Writes owed to other systems."""
+    done: list[int] = field(default_factory=list)
+    """Outbox items delivered (or settled)."""

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from closeloop.model import Cursor
-from closeloop.store import Store
+from closeloop.model import Cursor, WriteOp
+from closeloop.store import Link, OutboxItem, Store
+from closeloop.store.rows import PageDelta
 
 from .conftest import FakeClock
 
@@ -196,3 +197,38 @@ def test_golden_ids_made_later_sort_later() -> None:
     first = Store.new_golden_id()
     time.sleep(0.002)
     assert Store.new_golden_id() > first
+
+
+def test_apply_delta_writes_a_page_set_based_in_one_transaction(store: Store) -> None:
+    store.put_golden("old", "contact", {"email": "old@x.com"})
+    store.put_golden("gone", "contact", {"email": "gone@x.com"})
+    store.set_golden_keys("contact", [("old", {"email": "old@x.com"})])
+    store.put_link("crm", "Contact", "c-gone", "gone", "contact")
+    [stale] = store.enqueue([OutboxItem("bench", "crm", "Contact", "contact", "old", WriteOp.UPDATE, "c1")])
+    link = Link("crm", "Contact", "c-new", "new", "contact", SEEN, {"email": "new@x.com"}, SEEN)
+    delta = PageDelta(
+        goldens=[("new", "contact", {"email": "new@x.com"}), ("old", "contact", {"email": "old2@x.com"})],
+        deleted_goldens=["gone"],
+        unlinked=[("crm", "Contact", "c-gone")],
+        links=[link],
+        keys={"contact": [("new", {"email": "new@x.com"}), ("old", {"email": "old2@x.com"})]},
+        new_goldens=frozenset({"new"}),
+        outbox=[OutboxItem("bench", "marketing", "contacts", "contact", "new", WriteOp.CREATE)],
+        done=[stale],
+    )
+    statements = _count_selects(store)
+    with store.transaction():
+        store.apply_delta(delta)
+    assert [s for s in statements if s.startswith(("BEGIN", "COMMIT", "SAVEPOINT"))] == ["BEGIN IMMEDIATE", "COMMIT"]
+    assert not [s for s in statements if "golden_keys WHERE golden_id = 'new'" in s]  # nothing to delete
+    assert store.find_goldens_by_keys("contact", "email", ["old@x.com", "old2@x.com", "new@x.com"]) == {
+        "old2@x.com": ["old"],
+        "new@x.com": ["new"],
+    }
+    gone = store.get_golden("gone")
+    assert gone is not None
+    assert gone.deleted
+    assert store.get_link("crm", "Contact", "c-gone") is None
+    assert store.get_link("crm", "Contact", "c-new") == link
+    assert [e.item.golden_id for e in store.due_outbox("bench", "marketing", "contacts", 10)] == ["new"]
+    assert store.due_outbox("bench", "crm", "Contact", 10) == []

@@ -25,9 +25,6 @@ ASSOCIATED = "~associated"
 PARTNER = "~partner"
 """Reserved key in a link's snapshot: the other system's id that the native record's partner-id field holds."""
 
-TOMBSTONE = "~deleted"
-"""Reserved key in a link's snapshot: the native record is gone; never write to it, never re-create it."""
-
 
 @dataclass
 class GoldenState:
@@ -80,11 +77,6 @@ def _moment(text: str) -> datetime:
 def plain(snapshot: Mapping[str, FieldValue] | None) -> dict[str, FieldValue]:
     """A snapshot without reserved keys."""
     return {k: v for k, v in (snapshot or {}).items() if not k.startswith("~")}
-
-
-def is_tombstone(snapshot: Mapping[str, FieldValue] | None) -> bool:
-    """True when the snapshot marks a deleted native record."""
-    return bool((snapshot or {}).get(TOMBSTONE))
 
 
 def associated(snapshot: Mapping[str, FieldValue] | None) -> list[str]:

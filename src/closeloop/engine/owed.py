@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from closeloop.config.models import GOLDEN_ID, EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, owed_values
-from closeloop.engine.golden import PARTNER, GoldenState, is_tombstone
+from closeloop.engine.golden import PARTNER, GoldenState
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.partner import partner_of
 from closeloop.model import WriteOp
@@ -56,7 +56,7 @@ def owed_writes(
         return []
     every = ctx.store.links_of(golden.id) if known_links is None else known_links
     links = [link for link in every if link.system == system and link.object in mapping.objects(system)]
-    if any(is_tombstone(link.snapshot) for link in links):
+    if any(link.deleted for link in links):
         return []
     partner = partner_of(every, mapping, ctx.connection.other(system)) if mapping.partner_field(system) else None
     if links:

@@ -175,8 +175,9 @@ class PageState:
         *,
         last_modified_at: datetime | None = None,
         snapshot: Fields | None = None,
+        deleted: bool | None = None,
     ) -> Link:
-        """Create or update a link; None keeps the current ``last_modified_at`` or ``snapshot``."""
+        """Create or update a link; None keeps the current ``last_modified_at``, ``snapshot`` or ``deleted``."""
         key = (system, obj, native_id)
         old = self.link(system, obj, native_id)
         link = Link(
@@ -188,6 +189,7 @@ class PageState:
             last_modified_at if last_modified_at is not None else (old.last_modified_at if old else None),
             dict(snapshot) if snapshot is not None else (dict(old.snapshot) if old else {}),
             old.linked_at if old is not None and old.golden_id == golden_id else self.now,
+            deleted if deleted is not None else (old.deleted if old else False),
         )
         self._forget(key, old)
         self._links[key] = link

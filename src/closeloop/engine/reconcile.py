@@ -14,7 +14,7 @@ from closeloop.config.models import EntityMapping, OnDelete
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, FieldState, Incoming, changed_fields, first_fields
 from closeloop.engine.fieldtimes import NativeKey, Times, canonical_times, incoming_fields, owners, timed_conflicts
-from closeloop.engine.golden import PARTNER, TOMBSTONE, GoldenState, is_tombstone, plain
+from closeloop.engine.golden import PARTNER, GoldenState, plain
 from closeloop.engine.mapper import MappingProblem, to_canonical_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import owed_items
@@ -75,7 +75,7 @@ class PageApplier:
             if (link and self._seen(record, link, mapped.get(record.id))) or record.id in parked:
                 self.ctx.count("skipped")  # re-read by the lookback window, already applied (or parked)
                 continue
-            if link and is_tombstone(link.snapshot):
+            if link and link.deleted:
                 continue
             golden_id = self._apply_one(record, link, mapped.get(record.id))
             if golden_id:
@@ -248,7 +248,7 @@ class PageApplier:
                     for other in page.links_of(matched.id)
                     if (other.system, other.object) == (self.system, self.obj)
                     and other.native_id != record.id
-                    and not is_tombstone(other.snapshot)
+                    and not other.deleted
                 ]
                 if same_object:
                     self._park(
@@ -270,7 +270,7 @@ class PageApplier:
         named = claimed(self.mapping, self.system, record)
         for obj in self.mapping.objects(other) if named else ():
             found = self.page.link(other, obj, named or "")
-            if found is not None and not is_tombstone(found.snapshot):
+            if found is not None and not found.deleted:
                 golden = self.page.golden(found.golden_id)
                 if golden is not None and not golden.deleted:
                     return [golden.id]
@@ -343,12 +343,12 @@ class PageApplier:
             link.golden_id,
             link.entity,
             last_modified_at=record.modified_at,
-            snapshot={**link.snapshot, TOMBSTONE: True},
+            deleted=True,
         )
 
     def _propagate_delete(self, golden_id: str) -> None:
         for other in self.page.links_of(golden_id):
-            if other.system == self.system or is_tombstone(other.snapshot):
+            if other.system == self.system or other.deleted:
                 continue
             self.page.enqueue(
                 [

@@ -354,3 +354,20 @@ def _quarantine_version(db: sqlite_utils.Database) -> None:
     # A record parked while unlinked has no link to keep its last-seen modified time; the entry keeps it, so
     # the lookback's re-read of the same version is not another attempt.
     _script(db, "ALTER TABLE quarantine ADD COLUMN modified_at TEXT")
+
+
+@migration(8, "a deleted native record is a column of its link, not a reserved key in its snapshot")
+def _link_tombstones(db: sqlite_utils.Database) -> None:
+    # Every reader of a snapshot filtered the "~deleted" key out, and every reader of a link looked it up; the
+    # flag is its own column now. The outbox's "fields" were written on every enqueue and never read (the drain
+    # works out what a golden record owes when it sends it): the column goes.
+    _script(
+        db,
+        """
+        ALTER TABLE links ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+        UPDATE links SET deleted = 1 WHERE coalesce(json_extract(snapshot, '$."~deleted"'), 0) NOT IN (0, '');
+        UPDATE links SET snapshot = json_remove(snapshot, '$."~deleted"')
+            WHERE json_extract(snapshot, '$."~deleted"') IS NOT NULL;
+        ALTER TABLE outbox DROP COLUMN fields;
+        """,
+    )

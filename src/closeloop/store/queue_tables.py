@@ -116,8 +116,8 @@ class QueueTables:
         with self._a.transaction.joined():
             self._a.conn.executemany(
                 "INSERT INTO outbox (connection, system, object, entity, golden_id, op, native_id,"
-                " fields, upsert_key, next_attempt_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?)",
+                " upsert_key, next_attempt_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             # Inside one transaction the rows took consecutive ids after the largest one: the last ones.

@@ -73,6 +73,8 @@ class Link:
     last_modified_at: datetime | None
     snapshot: Fields
     linked_at: datetime
+    deleted: bool = False
+    """The native record is gone (a tombstone): never written to, never re-created, never matched again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ def _link(row: sqlite3.Row) -> Link:
         last_modified_at=from_ts_or_none(row["last_modified_at"]),
         snapshot=load_json(row["snapshot"]),
         linked_at=from_ts(row["linked_at"]),
+        deleted=bool(row["deleted"]),
     )
 
 
@@ -172,10 +173,10 @@ class SyncTables:
         with self._a.transaction.joined():
             self._a.conn.executemany(
                 "INSERT INTO links (system, object, native_id, golden_id, entity, last_modified_at, snapshot,"
-                " linked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " linked_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (system, object, native_id) DO UPDATE SET golden_id = excluded.golden_id,"
                 " entity = excluded.entity, last_modified_at = excluded.last_modified_at,"
-                " snapshot = excluded.snapshot, linked_at = excluded.linked_at",
+                " snapshot = excluded.snapshot, linked_at = excluded.linked_at, deleted = excluded.deleted",
                 [
                     (
                         link.system,
@@ -186,6 +187,7 @@ class SyncTables:
                         ts_or_none(link.last_modified_at),
                         dump_fields(link.snapshot),
                         ts(link.linked_at),
+                        int(link.deleted),
                     )
                     for link in links
                 ],

@@ -97,7 +97,7 @@ def _prepare(ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequen
             if stored is None:
                 settled.extend(ids)
                 continue
-            golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
+            golden = GoldenState.decode(stored)
             writes = owed_writes(ctx, mapping, golden, system, ctx.connection.other(system), links[golden_id])
             built = [_request(ctx, mapping, golden, w, ids) for w in writes]
             ready = [

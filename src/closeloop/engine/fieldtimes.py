@@ -96,7 +96,7 @@ def asked(
         if link is None or stored is None:
             continue
         values, problems = to_canonical_fields(mapping, system, obj, record.fields)
-        golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
+        golden = GoldenState.decode(stored)
         own = canonical_times(mapping, system, obj, record.field_times)
         incoming = incoming_fields(system, record, values, plain(link.snapshot), own)
         conflicts = [] if problems else timed_conflicts(mapping, golden, incoming)

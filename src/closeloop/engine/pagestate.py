@@ -68,9 +68,7 @@ class PageState:
         rows = self.store.get_goldens(wanted)
         for golden_id in wanted:
             row = rows.get(golden_id)
-            self._goldens[golden_id] = (
-                None if row is None else GoldenState.decode(row.id, row.entity, row.fields, deleted=row.deleted)
-            )
+            self._goldens[golden_id] = None if row is None else GoldenState.decode(row)
         missing = [g for g in wanted if g not in self._stored_links_of]
         for golden_id, links in self.store.links_of_many(missing, self._stored_links).items():
             self._stored_links_of[golden_id] = links
@@ -228,7 +226,7 @@ class PageState:
         for golden_id, (entity, values) in self._keys.items():
             keys.setdefault(entity, []).append((golden_id, values))
         return PageDelta(
-            goldens=[(g.id, g.entity, g.encode()) for g in self._dirty.values()],
+            goldens=[g.encode() for g in self._dirty.values()],
             deleted_goldens=sorted(self._deleted),
             unlinked=[key for key, link in self._links.items() if link is None],
             links=[link for link in self._links.values() if link is not None],

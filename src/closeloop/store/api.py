@@ -18,6 +18,7 @@ from closeloop.store.rows import (
     OutboxItem,
     PageDelta,
     PendingAssociation,
+    Provenance,
     QuarantineEntry,
     QuarantineStatus,
     Rollup,
@@ -63,8 +64,8 @@ class StateStore(Protocol):
         """Create or replace a golden record's fields."""
         ...
 
-    def put_goldens(self, goldens: Sequence[tuple[str, str, Fields]]) -> None:
-        """Create or replace many golden records' fields, given as (id, entity, fields)."""
+    def put_goldens(self, goldens: Sequence[tuple[str, str, Fields, Provenance]]) -> None:
+        """Create or replace many golden records' fields, given as (id, entity, fields, provenance)."""
         ...
 
     def mark_golden_deleted(self, golden_id: str) -> bool:

@@ -356,11 +356,12 @@ def _quarantine_version(db: sqlite_utils.Database) -> None:
     _script(db, "ALTER TABLE quarantine ADD COLUMN modified_at TEXT")
 
 
-@migration(8, "a deleted native record is a column of its link, not a reserved key in its snapshot")
+@migration(8, "tombstones and provenance in columns of their own, not reserved keys in JSON")
 def _link_tombstones(db: sqlite_utils.Database) -> None:
     # Every reader of a snapshot filtered the "~deleted" key out, and every reader of a link looked it up; the
-    # flag is its own column now. The outbox's "fields" were written on every enqueue and never read (the drain
-    # works out what a golden record owes when it sends it): the column goes.
+    # flag is its own column now, and so is a golden record's "~provenance" (JSON text inside the fields JSON,
+    # encoded twice on every write). The outbox's "fields" were written on every enqueue and never read (the
+    # drain works out what a golden record owes when it sends it): the column goes.
     _script(
         db,
         """
@@ -369,5 +370,9 @@ def _link_tombstones(db: sqlite_utils.Database) -> None:
         UPDATE links SET snapshot = json_remove(snapshot, '$."~deleted"')
             WHERE json_extract(snapshot, '$."~deleted"') IS NOT NULL;
         ALTER TABLE outbox DROP COLUMN fields;
+        ALTER TABLE golden ADD COLUMN provenance TEXT NOT NULL DEFAULT '{}';
+        UPDATE golden SET provenance = coalesce(json_extract(fields, '$."~provenance"'), '{}'),
+            fields = json_remove(fields, '$."~provenance"')
+            WHERE json_extract(fields, '$."~provenance"') IS NOT NULL;
         """,
     )

@@ -8,7 +8,7 @@ of the border.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -20,6 +20,9 @@ FieldValue = str | bool | None
 
 Fields = Mapping[str, FieldValue]
 """Canonical field name -> canonical value."""
+
+Provenance = Mapping[str, Sequence[str | None]]
+"""Canonical field name -> [the system that set its value, that system's modified time then (ISO 8601)]."""
 
 
 class QuarantineStatus(enum.StrEnum):
@@ -59,6 +62,8 @@ class Golden:
     created_at: datetime
     updated_at: datetime
     deleted: bool = False
+    provenance: Provenance = field(default_factory=dict)
+    """Who set each field and that system's modified time then: {field: [system, modified_at]}."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +216,8 @@ class PageDelta:
     no match keys to delete.
     """
 
-    goldens: list[tuple[str, str, Fields]] = field(default_factory=list)
-    """(id, entity, fields) of every golden record created or changed."""
+    goldens: list[tuple[str, str, Fields, Provenance]] = field(default_factory=list)
+    """(id, entity, fields, provenance) of every golden record created or changed."""
     deleted_goldens: list[str] = field(default_factory=list)
     """Golden records flagged deleted (they stay, so a merged-away record is never resurrected)."""
     unlinked: list[tuple[str, str, str]] = field(default_factory=list)

@@ -12,6 +12,7 @@ from closeloop.model import Cursor
 from closeloop.store.db import (
     Access,
     dump_fields,
+    dump_json,
     from_ts,
     from_ts_or_none,
     id_list,
@@ -19,7 +20,7 @@ from closeloop.store.db import (
     ts,
     ts_or_none,
 )
-from closeloop.store.rows import Fields, Golden, Link
+from closeloop.store.rows import Fields, Golden, Link, Provenance
 
 
 def _golden(row: sqlite3.Row) -> Golden:
@@ -30,6 +31,7 @@ def _golden(row: sqlite3.Row) -> Golden:
         created_at=from_ts(row["created_at"]),
         updated_at=from_ts(row["updated_at"]),
         deleted=bool(row["deleted"]),
+        provenance=load_json(row["provenance"]),
     )
 
 
@@ -91,17 +93,21 @@ class SyncTables:
                 (golden_id, entity, dump_fields(fields), now, now),
             )
 
-    def put_goldens(self, goldens: Sequence[tuple[str, str, Fields]]) -> None:
-        """Create or replace many golden records' fields, given as (id, entity, fields), in one statement."""
+    def put_goldens(self, goldens: Sequence[tuple[str, str, Fields, Provenance]]) -> None:
+        """Create or replace many golden records' fields, given as (id, entity, fields, provenance), in one
+        statement."""
         if not goldens:
             return
         now = self._a.now()
         with self._a.transaction.joined():
             self._a.conn.executemany(
-                "INSERT INTO golden (id, entity, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET entity = excluded.entity, fields = excluded.fields, "
-                "updated_at = excluded.updated_at",
-                [(golden_id, entity, dump_fields(fields), now, now) for golden_id, entity, fields in goldens],
+                "INSERT INTO golden (id, entity, fields, provenance, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET entity = excluded.entity,"
+                " fields = excluded.fields, provenance = excluded.provenance, updated_at = excluded.updated_at",
+                [
+                    (golden_id, entity, dump_fields(fields), dump_json(provenance), now, now)
+                    for golden_id, entity, fields, provenance in goldens
+                ],
             )
 
     def mark_golden_deleted(self, golden_id: str) -> bool:

@@ -185,3 +185,22 @@ def test_outbox_items_queued_before_v8_are_still_due(tmp_path: Path) -> None:
     with Store.open(path) as store:
         [due] = store.due_outbox("c", "crm", "Contact", 10)
     assert (due.item.golden_id, due.item.native_id) == ("g1", "1")
+
+
+@pytest.mark.parametrize("start", range(1, 8), ids=lambda v: f"from-v{v}")
+def test_provenance_moves_out_of_the_fields_into_its_column(tmp_path: Path, start: int) -> None:
+    path = tmp_path / "old.db"
+    with Store.open(path, migrations=MIGRATIONS.upto(start)) as store:
+        store._a.conn.execute(
+            "INSERT INTO golden (id, entity, fields, created_at, updated_at) VALUES ('g1', 'contact', ?, ?, ?)",
+            (
+                '{"email": "a@x.com", "~provenance": "{\\"email\\":[\\"crm\\",\\"2026-01-01T00:00:00+00:00\\"]}"}',
+                "2026-01-01T00:00:00.000000Z",
+                "2026-01-01T00:00:00.000000Z",
+            ),
+        )
+    with Store.open(path) as store:
+        golden = store.get_golden("g1")
+    assert golden is not None
+    assert dict(golden.fields) == {"email": "a@x.com"}
+    assert golden.provenance == {"email": ["crm", "2026-01-01T00:00:00+00:00"]}

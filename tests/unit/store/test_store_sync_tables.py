@@ -207,7 +207,10 @@ def test_apply_delta_writes_a_page_set_based_in_one_transaction(store: Store) ->
     [stale] = store.enqueue([OutboxItem("bench", "crm", "Contact", "contact", "old", WriteOp.UPDATE, "c1")])
     link = Link("crm", "Contact", "c-new", "new", "contact", SEEN, {"email": "new@x.com"}, SEEN)
     delta = PageDelta(
-        goldens=[("new", "contact", {"email": "new@x.com"}), ("old", "contact", {"email": "old2@x.com"})],
+        goldens=[
+            ("new", "contact", {"email": "new@x.com"}, {"email": ["crm", None]}),
+            ("old", "contact", {"email": "old2@x.com"}, {}),
+        ],
         deleted_goldens=["gone"],
         unlinked=[("crm", "Contact", "c-gone")],
         links=[link],
@@ -225,9 +228,11 @@ def test_apply_delta_writes_a_page_set_based_in_one_transaction(store: Store) ->
         "old2@x.com": ["old"],
         "new@x.com": ["new"],
     }
-    gone = store.get_golden("gone")
+    gone, new = store.get_golden("gone"), store.get_golden("new")
     assert gone is not None
     assert gone.deleted
+    assert new is not None
+    assert new.provenance == {"email": ["crm", None]}
     assert store.get_link("crm", "Contact", "c-gone") is None
     assert store.get_link("crm", "Contact", "c-new") == link
     assert [e.item.golden_id for e in store.due_outbox("bench", "marketing", "contacts", 10)] == ["new"]

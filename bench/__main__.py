@@ -8,7 +8,7 @@ import time
 
 from bench.harness import REPO
 
-BENCHMARKS = ("throughput", "floor", "frugality", "quiet", "ratelimit", "memory", "naive")
+BENCHMARKS = ("throughput", "floor", "vsfloor", "frugality", "quiet", "ratelimit", "memory", "naive")
 
 
 def main() -> int:

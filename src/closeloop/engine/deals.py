@@ -13,7 +13,7 @@ from itertools import chain, islice
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
-from closeloop.engine.golden import ASSOCIATED, associated, is_tombstone
+from closeloop.engine.golden import ASSOCIATED, associated
 from closeloop.model import Association, WriteResult
 from closeloop.store.rows import Link, PendingAssociation
 
@@ -91,7 +91,7 @@ def _contact_links(ctx: CycleContext, system: str, natives: Iterable[str]) -> di
     found: dict[str, str] = {}
     for obj in _contact_objects(ctx, system):
         for native, link in ctx.store.find_links(system, obj, wanted).items():
-            if native not in found and not is_tombstone(link.snapshot):
+            if native not in found and not link.deleted:
                 found[native] = link.golden_id
     return found
 
@@ -169,7 +169,7 @@ def _owed(ctx: CycleContext, mapping: EntityMapping, system: str, deal_ids: Sequ
     owed: list[_Owed] = []
     for deal_id in deal_ids:
         deal_link = next((k for k in deal_links[deal_id] if k.system == system and k.object in deal_objects), None)
-        if deal_link is None or is_tombstone(deal_link.snapshot):
+        if deal_link is None or deal_link.deleted:
             continue
         item = _Owed(deal_id, deal_link.object, deal_link.native_id, set(associated(deal_link.snapshot)), [], [])
         for credit in credits[deal_id]:

@@ -125,7 +125,7 @@ def _prepare(ctx: CycleContext, mapping: EntityMapping, system: str, due: Sequen
             if stored is None:
                 settled.extend(ids)
                 continue
-            golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
+            golden = GoldenState.decode(stored)
             writes = owed_writes(ctx, mapping, golden, system, ctx.connection.other(system), links[golden_id])
             read_at = {link.native_id: link.last_modified_at for link in links[golden_id] if link.system == system}
             built = [_request(ctx, mapping, golden, w, ids, read_at.get(w.native_id or "")) for w in writes]
@@ -343,8 +343,9 @@ class Settled:
 
     def flush(self) -> None:
         """Write what the batch settled; the caller holds the transaction."""
-        self.page.flush()
-        self.ctx.store.outbox_done(self.done)
+        delta = self.page.delta()
+        delta.done = self.done
+        self.ctx.store.apply_delta(delta)
 
 
 def _retry_later(ctx: CycleContext, mapping: EntityMapping, item: Pending, error: VendorError) -> None:

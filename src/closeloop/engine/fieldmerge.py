@@ -156,3 +156,29 @@ def changed_fields(
         if merged is not None:
             changes[name] = merged
     return changes
+
+
+def first_fields(
+    fields: Mapping[str, FieldMapping],
+    system: str,
+    values: Mapping[str, Canonical],
+    modified_at: datetime,
+    times: Mapping[str, datetime],
+) -> dict[str, FieldState]:
+    """The fields of a brand-new golden record made from one native record: the bulk path of a first sync.
+
+    Exactly what :func:`changed_fields` gives over an empty golden record and a first link (no snapshot), without
+    an ``Incoming`` per field: a value is taken unless it is None, the policy takes nothing from ``system``
+    (from the loop, one-way from the other side), or it is blank where only a value counts (earliest, write-once).
+    """
+    taken: dict[str, FieldState] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        policy = fields[name].policy
+        if isinstance(policy, FromLoop) or (isinstance(policy, OneWay) and system != policy.source):
+            continue
+        if value == "" and isinstance(policy, Earliest | WriteOnce):
+            continue
+        taken[name] = FieldState(value, system, times.get(name, modified_at))
+    return taken

@@ -17,7 +17,7 @@ from closeloop.config.models import EntityMapping
 from closeloop.connector import FieldHistory
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, FieldState, Incoming, settled_by_time
-from closeloop.engine.golden import GoldenState, is_tombstone, plain
+from closeloop.engine.golden import GoldenState, plain
 from closeloop.engine.mapper import to_canonical_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.model import NativeRecord
@@ -73,9 +73,7 @@ def timed_conflicts(
 def owners(golden_links: Sequence[Link], by: str | None) -> list[NativeKey]:
     """The native records of system ``by`` linked to a golden record (whose values it set)."""
     return [
-        (link.system, link.object, link.native_id)
-        for link in golden_links
-        if link.system == by and not is_tombstone(link.snapshot)
+        (link.system, link.object, link.native_id) for link in golden_links if link.system == by and not link.deleted
     ]
 
 
@@ -98,7 +96,7 @@ def asked(
         if link is None or stored is None:
             continue
         values, problems = to_canonical_fields(mapping, system, obj, record.fields, ctx.owners)
-        golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
+        golden = GoldenState.decode(stored)
         own = canonical_times(mapping, system, obj, record.field_times)
         incoming = incoming_fields(system, record, values, plain(link.snapshot), own)
         conflicts = [] if problems else timed_conflicts(mapping, golden, incoming)

@@ -1,7 +1,7 @@
 """The golden record as the engine sees it: per-field state (value, who set it, when) over the store's fields.
 
-The store keeps canonical values as plain JSON; the provenance of each value (system and that system's modified
-time) travels in one reserved key so that the store stays ignorant of merge rules.
+The store keeps canonical values as plain JSON and the provenance of each value (system and that system's
+modified time) in a column of its own; the store stays ignorant of merge rules.
 """
 
 from __future__ import annotations
@@ -12,21 +12,15 @@ from datetime import datetime
 from functools import lru_cache
 
 from closeloop.engine.fieldmerge import FieldState
-from closeloop.jsoncodec import dump_json, load_json
+from closeloop.jsoncodec import load_json
 from closeloop.model import parse_utc, utc
-from closeloop.store.rows import Fields, FieldValue
-
-PROVENANCE = "~provenance"
-"""Reserved key in the stored fields: JSON {field: [system, modified_at]}."""
+from closeloop.store.rows import FieldValue, Golden
 
 ASSOCIATED = "~associated"
 """Reserved key in a deal link's snapshot: JSON list of contact native ids already associated there."""
 
 PARTNER = "~partner"
 """Reserved key in a link's snapshot: the other system's id that the native record's partner-id field holds."""
-
-TOMBSTONE = "~deleted"
-"""Reserved key in a link's snapshot: the native record is gone; never write to it, never re-create it."""
 
 
 @dataclass
@@ -39,26 +33,23 @@ class GoldenState:
     deleted: bool = False
 
     @classmethod
-    def decode(cls, golden_id: str, entity: str, stored: Fields, *, deleted: bool = False) -> GoldenState:
-        """Read a stored golden record."""
-        provenance = load_json(str(stored.get(PROVENANCE) or "{}"))
+    def decode(cls, stored: Golden) -> GoldenState:
+        """Read a stored golden record: its values, and who set each (its own column)."""
+        provenance = stored.provenance
         unknown = (None, None)
         states = {}
-        for name, value in stored.items():
-            if name[:1] == "~":  # reserved keys (canonical names never start with "~")
-                continue
+        for name, value in stored.fields.items():
             by, at = provenance.get(name, unknown)
             states[name] = FieldState(value, by, _moment(at) if at else None)
-        return cls(golden_id, entity, states, deleted)
+        return cls(stored.id, stored.entity, states, stored.deleted)
 
-    def encode(self) -> dict[str, FieldValue]:
-        """The fields to store."""
+    def encode(self) -> tuple[str, str, dict[str, FieldValue], dict[str, list[str | None]]]:
+        """The record as the store takes it: (id, entity, fields, provenance)."""
         stored: dict[str, FieldValue] = {name: state.value for name, state in self.fields.items()}
-        provenance = {
+        provenance: dict[str, list[str | None]] = {
             name: [state.by, _stamp(state.at) if state.at else None] for name, state in self.fields.items() if state.by
         }
-        stored[PROVENANCE] = dump_json(provenance)
-        return stored
+        return self.id, self.entity, stored, provenance
 
     def values(self) -> dict[str, FieldValue]:
         """Canonical values only."""
@@ -80,11 +71,6 @@ def _moment(text: str) -> datetime:
 def plain(snapshot: Mapping[str, FieldValue] | None) -> dict[str, FieldValue]:
     """A snapshot without reserved keys."""
     return {k: v for k, v in (snapshot or {}).items() if not k.startswith("~")}
-
-
-def is_tombstone(snapshot: Mapping[str, FieldValue] | None) -> bool:
-    """True when the snapshot marks a deleted native record."""
-    return bool((snapshot or {}).get(TOMBSTONE))
 
 
 def associated(snapshot: Mapping[str, FieldValue] | None) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from closeloop.config.models import GOLDEN_ID, EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, owed_values
-from closeloop.engine.golden import PARTNER, GoldenState, is_tombstone
+from closeloop.engine.golden import PARTNER, GoldenState
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.partner import partner_of
 from closeloop.model import WriteOp
@@ -43,32 +43,40 @@ def owed_writes(
     system: str,
     source: str | None,
     known_links: Sequence[Link] | None = None,
+    *,
+    whether: bool = False,
 ) -> list[OwedWrite]:
     """What ``golden`` owes ``system``: updates of its linked records, or a create the rules allow.
 
     ``known_links`` are the golden record's links when the caller has just read them (saves a query per system).
+    With ``whether`` only *whether* a write is owed is worked out: each write's values stop at the first owed one
+    (the outbox records that a write is owed; the drain works out what, once, just before sending it).
     """
     if golden.deleted:
         return []
     every = ctx.store.links_of(golden.id) if known_links is None else known_links
     links = [link for link in every if link.system == system and link.object in mapping.objects(system)]
-    if any(is_tombstone(link.snapshot) for link in links):
+    if any(link.deleted for link in links):
         return []
     partner = partner_of(every, mapping, ctx.connection.other(system)) if mapping.partner_field(system) else None
     if links:
-        return [w for w in (_update(mapping, golden, link, partner) for link in links) if w is not None]
+        return [w for w in (_update(mapping, golden, link, partner, whether) for link in links) if w is not None]
     if source is None or source == system or not mapping.may_create(source, system, golden.values()):
         return []
-    return [w for w in [_create(mapping, golden, system, partner)] if w is not None]
+    return [w for w in [_create(mapping, golden, system, partner, whether)] if w is not None]
 
 
-def _update(mapping: EntityMapping, golden: GoldenState, link: Link, partner: str | None) -> OwedWrite | None:
+def _update(
+    mapping: EntityMapping, golden: GoldenState, link: Link, partner: str | None, whether: bool = False
+) -> OwedWrite | None:
     snapshot = link.snapshot  # canonical names never start with "~", so its reserved keys are never read
     values = {}
     for name, spec, _ in mapping.specs(link.system, link.object):
         owed, value = owed_values(spec, link.system, golden.fields.get(name), snapshot.get(name, MISSING))
         if owed:
             values[name] = value
+            if whether:
+                break
     owed_partner = partner if partner is not None and snapshot.get(PARTNER) != partner else None
     if not values and owed_partner is None:
         return None
@@ -77,13 +85,18 @@ def _update(mapping: EntityMapping, golden: GoldenState, link: Link, partner: st
     )
 
 
-def _create(mapping: EntityMapping, golden: GoldenState, system: str, partner: str | None) -> OwedWrite | None:
+def _create(
+    mapping: EntityMapping, golden: GoldenState, system: str, partner: str | None, whether: bool = False
+) -> OwedWrite | None:
     target = mapping.systems[system]
     values = {}
+    keyed_by_field = target.upsert is not None and target.upsert.value != GOLDEN_ID
     for name, spec, _ in mapping.specs(system, target.create_as):
         owed, value = owed_values(spec, system, golden.fields.get(name), MISSING)
         if owed:
             values[name] = value
+            if whether and not keyed_by_field:
+                break
     if not values:
         return None
     if target.upsert is None:
@@ -114,12 +127,11 @@ def owed_items(
             mapping.entity,
             golden.id,
             write.op,
-            fields=dict(write.values),
             native_id=write.native_id,
             upsert_key=write.upsert_key,
         )
         for system in ctx.connection.systems
-        for write in owed_writes(ctx, mapping, golden, system, source, links)
+        for write in owed_writes(ctx, mapping, golden, system, source, links, whether=True)
     ]
 
 

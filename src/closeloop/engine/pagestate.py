@@ -15,7 +15,7 @@ from datetime import datetime
 from closeloop.engine.golden import GoldenState
 from closeloop.store import record_key
 from closeloop.store.api import StateStore
-from closeloop.store.rows import Fields, Link, OutboxItem
+from closeloop.store.rows import Fields, Link, OutboxItem, PageDelta
 
 LinkKey = tuple[str, str, str]
 """(system, object, native id)."""
@@ -39,6 +39,8 @@ class PageState:
         """Links this page put, by golden id."""
         self._goldens: dict[str, GoldenState | None] = {}
         self._dirty: dict[str, GoldenState] = {}
+        self._new: set[str] = set()
+        """Golden records this page made (no match keys stored yet)."""
         self._deleted: set[str] = set()
         self._stored_matches: dict[tuple[str, str, str], list[str]] = {}
         self._keys: dict[str, tuple[str, dict[str, str]]] = {}
@@ -66,9 +68,7 @@ class PageState:
         rows = self.store.get_goldens(wanted)
         for golden_id in wanted:
             row = rows.get(golden_id)
-            self._goldens[golden_id] = (
-                None if row is None else GoldenState.decode(row.id, row.entity, row.fields, deleted=row.deleted)
-            )
+            self._goldens[golden_id] = None if row is None else GoldenState.decode(row)
         missing = [g for g in wanted if g not in self._stored_links_of]
         for golden_id, links in self.store.links_of_many(missing, self._stored_links).items():
             self._stored_links_of[golden_id] = links
@@ -133,8 +133,13 @@ class PageState:
         """A new, empty golden record (stored by ``put_golden``)."""
         golden = GoldenState(self.store.new_golden_id(), entity)
         self._goldens[golden.id] = golden
+        self._new.add(golden.id)
         self._stored_links_of[golden.id] = []
         return golden
+
+    def is_new(self, golden_id: str) -> bool:
+        """True for a golden record this page made."""
+        return golden_id in self._new
 
     def put_golden(self, golden: GoldenState) -> None:
         """Store a golden record's fields."""
@@ -168,8 +173,9 @@ class PageState:
         *,
         last_modified_at: datetime | None = None,
         snapshot: Fields | None = None,
+        deleted: bool | None = None,
     ) -> Link:
-        """Create or update a link; None keeps the current ``last_modified_at`` or ``snapshot``."""
+        """Create or update a link; None keeps the current ``last_modified_at``, ``snapshot`` or ``deleted``."""
         key = (system, obj, native_id)
         old = self.link(system, obj, native_id)
         link = Link(
@@ -181,6 +187,7 @@ class PageState:
             last_modified_at if last_modified_at is not None else (old.last_modified_at if old else None),
             dict(snapshot) if snapshot is not None else (dict(old.snapshot) if old else {}),
             old.linked_at if old is not None and old.golden_id == golden_id else self.now,
+            deleted if deleted is not None else (old.deleted if old else False),
         )
         self._forget(key, old)
         self._links[key] = link
@@ -213,20 +220,22 @@ class PageState:
 
     # -- writing ----------------------------------------------------------------------------------------
 
+    def delta(self) -> PageDelta:
+        """Every change of the page, as the store applies it; nothing is written."""
+        keys: dict[str, list[tuple[str, Mapping[str, str]]]] = {}
+        for golden_id, (entity, values) in self._keys.items():
+            keys.setdefault(entity, []).append((golden_id, values))
+        return PageDelta(
+            goldens=[g.encode() for g in self._dirty.values()],
+            deleted_goldens=sorted(self._deleted),
+            unlinked=[key for key, link in self._links.items() if link is None],
+            links=[link for link in self._links.values() if link is not None],
+            keys=keys,
+            new_goldens=frozenset(self._new),
+            resolved={where: sorted(parked) for where, parked in self._resolved.items()},
+            outbox=list(self._outbox),
+        )
+
     def flush(self) -> None:
         """Write every change of the page, one statement per table; the caller holds the transaction."""
-        store = self.store
-        store.put_goldens([(g.id, g.entity, g.encode()) for g in self._dirty.values()])
-        for golden_id in sorted(self._deleted):
-            store.mark_golden_deleted(golden_id)
-        store.delete_links([key for key, link in self._links.items() if link is None])
-        store.put_links([link for link in self._links.values() if link is not None])
-        by_entity: dict[str, list[tuple[str, Mapping[str, str]]]] = {}
-        for golden_id, (entity, keys) in self._keys.items():
-            by_entity.setdefault(entity, []).append((golden_id, keys))
-        for entity, keys_of in by_entity.items():
-            store.set_golden_keys_many(entity, keys_of)
-        for (connection, system, obj), quarantined in self._resolved.items():
-            store.resolve_quarantine_keys(connection, system, obj, sorted(quarantined))
-        if self._outbox:
-            store.enqueue(self._outbox)
+        self.store.apply_delta(self.delta())

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from closeloop.config.models import EntityMapping
-from closeloop.engine.golden import PARTNER, is_tombstone
+from closeloop.engine.golden import PARTNER
 from closeloop.model import NativeRecord
 from closeloop.store.rows import FieldValue, Link
 
@@ -43,11 +43,7 @@ def partner_of(links: Iterable[Link], mapping: EntityMapping, other: str) -> str
     """The native id of a golden record's live record in ``other``: the partner id owed to this side."""
     objects = mapping.objects(other)
     return next(
-        (
-            link.native_id
-            for link in links
-            if link.system == other and link.object in objects and not is_tombstone(link.snapshot)
-        ),
+        (link.native_id for link in links if link.system == other and link.object in objects and not link.deleted),
         None,
     )
 
@@ -60,6 +56,6 @@ def claims(links: Iterable[Link], others: Mapping[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for link in links:
         value = link.snapshot.get(PARTNER)
-        if isinstance(value, str) and value and not is_tombstone(link.snapshot) and link.system in others:
+        if isinstance(value, str) and value and not link.deleted and link.system in others:
             found[partner_key(others[link.system])] = value
     return found

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from closeloop.config.models import EntityMapping, OnDelete
 from closeloop.engine.context import CycleContext
-from closeloop.engine.fieldmerge import MISSING, FieldState, Incoming, changed_fields
+from closeloop.engine.fieldmerge import MISSING, FieldState, Incoming, changed_fields, first_fields
 from closeloop.engine.fieldtimes import NativeKey, Times, canonical_times, incoming_fields, owners, timed_conflicts
-from closeloop.engine.golden import PARTNER, TOMBSTONE, GoldenState, is_tombstone, plain
+from closeloop.engine.golden import PARTNER, GoldenState, plain
 from closeloop.engine.mapper import MappingProblem, to_canonical_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import owed_items
@@ -75,7 +75,7 @@ class PageApplier:
             if (link and self._seen(record, link, mapped.get(record.id))) or record.id in quarantined:
                 self.ctx.count("skipped")  # re-read by the lookback window, already applied (or quarantined)
                 continue
-            if link and is_tombstone(link.snapshot):
+            if link and link.deleted:
                 continue
             golden_id = self._apply_one(record, link, mapped.get(record.id))
             if golden_id:
@@ -173,9 +173,15 @@ class PageApplier:
         golden = self._golden_for(record, link, values)
         if golden is None:
             return None
-        snapshot = plain(link.snapshot) if link else None
-        incoming = incoming_fields(self.system, record, values, snapshot, self._own_times(record))
-        changes = changed_fields(self.mapping.fields, self._timed(golden, incoming), incoming)
+        if link is None and self.page.is_new(golden.id) and not golden.fields:
+            # a first sync's bulk path: a record seen for the first time makes a new golden record of its own
+            changes = first_fields(
+                self.mapping.fields, self.system, values, record.modified_at, self._own_times(record)
+            )
+        else:
+            snapshot = plain(link.snapshot) if link else None
+            incoming = incoming_fields(self.system, record, values, snapshot, self._own_times(record))
+            changes = changed_fields(self.mapping.fields, self._timed(golden, incoming), incoming)
         golden.fields.update(changes)
         self._changed.setdefault(golden.id, set()).update(changes)
         page = self.page
@@ -242,7 +248,7 @@ class PageApplier:
                     for other in page.links_of(matched.id)
                     if (other.system, other.object) == (self.system, self.obj)
                     and other.native_id != record.id
-                    and not is_tombstone(other.snapshot)
+                    and not other.deleted
                 ]
                 if same_object:
                     self._quarantine(
@@ -264,7 +270,7 @@ class PageApplier:
         named = claimed(self.mapping, self.system, record)
         for obj in self.mapping.objects(other) if named else ():
             found = self.page.link(other, obj, named or "")
-            if found is not None and not is_tombstone(found.snapshot):
+            if found is not None and not found.deleted:
                 golden = self.page.golden(found.golden_id)
                 if golden is not None and not golden.deleted:
                     return [golden.id]
@@ -337,12 +343,12 @@ class PageApplier:
             link.golden_id,
             link.entity,
             last_modified_at=record.modified_at,
-            snapshot={**link.snapshot, TOMBSTONE: True},
+            deleted=True,
         )
 
     def _propagate_delete(self, golden_id: str) -> None:
         for other in self.page.links_of(golden_id):
-            if other.system == self.system or is_tombstone(other.snapshot):
+            if other.system == self.system or other.deleted:
                 continue
             self.page.enqueue(
                 [

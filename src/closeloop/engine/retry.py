@@ -53,5 +53,5 @@ def _owe_again(ctx: CycleContext, entry: QuarantineEntry) -> None:
         )
         if mapping is None or stored is None:
             return
-        golden = GoldenState.decode(stored.id, stored.entity, stored.fields, deleted=stored.deleted)
+        golden = GoldenState.decode(stored)
         queue_owed(ctx, mapping, golden, source=ctx.connection.other(entry.system))

@@ -99,7 +99,7 @@ def book_deals(ctx: CycleContext, system: str, deals: Mapping[str, tuple[str, ..
         found = stored.get(deal_id)
         if found is None:
             continue
-        golden = GoldenState.decode(found.id, found.entity, found.fields, deleted=found.deleted)
+        golden = GoldenState.decode(found)
         credited = contacts or tuple(c.contact_golden_id for c in uncredited[deal_id])
         history = [_to_loop(e) for e in histories.get(deal_id, [])]
         delta = loop_ledger.ledger_delta(history, deal_state(ctx, golden, credited), rates)
@@ -138,7 +138,7 @@ def refresh_rollups(ctx: CycleContext, contacts: Iterable[str]) -> None:
         found = stored.get(contact_id)
         if mapping is None or found is None:
             continue
-        golden = GoldenState.decode(found.id, found.entity, found.fields, deleted=found.deleted)
+        golden = GoldenState.decode(found)
         moved = False
         for name, spec in mapping.fields.items():
             if not isinstance(spec.policy, FromLoop) or spec.policy.rollup is Rollup.SLA_BREACHED_AT:
@@ -152,7 +152,7 @@ def refresh_rollups(ctx: CycleContext, contacts: Iterable[str]) -> None:
     ctx.store.put_rollups(computed)
     if mapping is None or not changed:
         return
-    ctx.store.put_goldens([(golden.id, golden.entity, golden.encode()) for golden in changed])
+    ctx.store.put_goldens([golden.encode() for golden in changed])
     links = ctx.store.links_of_many([golden.id for golden in changed])
     ctx.store.enqueue(
         item for golden in changed for item in owed_items(ctx, mapping, golden, source=LOOP, links=links[golden.id])

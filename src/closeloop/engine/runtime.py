@@ -16,6 +16,7 @@ from closeloop.connector import Connector, ConnectorContext
 from closeloop.engine.context import CycleContext
 from closeloop.engine.cycle import run_cycle
 from closeloop.engine.failures import FailureKind, classify
+from closeloop.engine.gctune import collector_tuned
 from closeloop.engine.owners import Directory
 from closeloop.engine.plan import PlannedWrite, planned_writes
 from closeloop.exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_QUARANTINED
@@ -116,7 +117,8 @@ class Engine:
         failure: FailureKind | None = None
         details: tuple[str, ...] = ()
         try:
-            await run_cycle(ctx)
+            with collector_tuned():
+                await run_cycle(ctx)
             quarantined = self.store.list_quarantine(QuarantineStatus.OPEN, connection=name)
             status = RunStatus.QUARANTINED if quarantined else RunStatus.OK
         except Exception as exc:

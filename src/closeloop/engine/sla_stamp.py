@@ -51,7 +51,7 @@ def stamp_sla_breaches(ctx: CycleContext) -> None:
             found = follow_up_of(mql, sla)
             late = found.breached(now)
             found_golden = handed[mql.contact_id]
-            golden = GoldenState.decode(found_golden.id, found_golden.entity, found_golden.fields)
+            golden = GoldenState.decode(found_golden)
             moved = False
             for name in names:
                 value = to_canonical(mapping.fields[name].type, iso_utc(found.due_at) if late else None)
@@ -62,7 +62,7 @@ def stamp_sla_breaches(ctx: CycleContext) -> None:
                 changed.append(golden)
         if changed:
             with ctx.store.transaction():
-                ctx.store.put_goldens([(g.id, g.entity, g.encode()) for g in changed])
+                ctx.store.put_goldens([g.encode() for g in changed])
                 links = ctx.store.links_of_many([g.id for g in changed])
                 ctx.store.enqueue(
                     item for g in changed for item in owed_items(ctx, mapping, g, source=LOOP, links=links[g.id])

@@ -88,7 +88,7 @@ def capture_original_sources(
         return 0
     if goldens is None:
         rows = ctx.store.get_goldens(golden_ids)
-        goldens = {g: GoldenState.decode(r.id, r.entity, r.fields, deleted=r.deleted) for g, r in rows.items()}
+        goldens = {g: GoldenState.decode(r) for g, r in rows.items()}
     else:
         goldens = {g: goldens[g] for g in golden_ids if g in goldens}
     stored = ctx.store.touchpoints_of(golden_ids, system=KEPT_SYSTEM)

@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from closeloop.config.models import Entity
 from closeloop.connector import TouchStream
 from closeloop.engine.context import CycleContext
-from closeloop.engine.golden import is_tombstone
 from closeloop.model import Cursor, Touchpoint
 from closeloop.store.rows import TouchpointRow
 
@@ -94,6 +93,6 @@ def linked_people(ctx: CycleContext, system: str, natives: Sequence[str]) -> dic
     found: dict[str, str] = {}
     for obj in mapping.objects(system) if mapping else ():
         for native, link in ctx.store.find_links(system, obj, wanted).items():
-            if native not in found and not is_tombstone(link.snapshot):
+            if native not in found and not link.deleted:
                 found[native] = link.golden_id
     return found

@@ -1,4 +1,9 @@
-"""The narrow interface the engine, the loop and the CLI use, so another backend can replace SQLite later."""
+"""The interface the engine, the loop and the CLI use, one Protocol per concern, so another backend (PostgreSQL)
+can replace SQLite: ``StateStore`` is all of them. A caller that needs one concern may type against it alone.
+
+Only what closeloop's own code calls is here: helpers of one implementation (how it writes a delta's match keys,
+releases quarantine entries by key, marks runs interrupted when it opens) stay inside it.
+"""
 
 from __future__ import annotations
 
@@ -17,18 +22,19 @@ from closeloop.store.rows import (
     Link,
     OutboxEntry,
     OutboxItem,
+    PageDelta,
     PendingAssociation,
+    Provenance,
     QuarantineEntry,
     QuarantineStatus,
-    Rollup,
     Run,
     RunStatus,
     TouchpointRow,
 )
 
 
-class StateStore(Protocol):
-    """What closeloop needs from its state store; ``closeloop.store.Store`` is the SQLite implementation."""
+class Transactional(Protocol):
+    """Atomic blocks and the store's lifetime."""
 
     def transaction(self) -> AbstractContextManager[None]:
         """Everything written inside the block commits together or not at all; nested blocks join it."""
@@ -42,7 +48,10 @@ class StateStore(Protocol):
         """Release the store."""
         ...
 
-    # golden records
+
+class GoldenRecords(Protocol):
+    """Golden records and their match keys."""
+
     def new_golden_id(self) -> str:
         """A fresh golden record id."""
         ...
@@ -55,39 +64,22 @@ class StateStore(Protocol):
         """Many golden records by id, in one query."""
         ...
 
-    def put_golden(self, golden_id: str, entity: str, fields: Fields) -> None:
-        """Create or replace a golden record's fields."""
-        ...
-
-    def put_goldens(self, goldens: Sequence[tuple[str, str, Fields]]) -> None:
-        """Create or replace many golden records' fields, given as (id, entity, fields)."""
-        ...
-
-    def mark_golden_deleted(self, golden_id: str) -> bool:
-        """Flag a golden record deleted."""
+    def put_goldens(self, goldens: Sequence[tuple[str, str, Fields, Provenance]]) -> None:
+        """Create or replace many golden records' fields, given as (id, entity, fields, provenance)."""
         ...
 
     def goldens(self, entity: str, after_id: str = "", limit: int = 500) -> list[Golden]:
         """Up to ``limit`` live golden records of ``entity`` with ids after ``after_id``, in id order."""
         ...
 
-    def set_golden_keys(self, golden_id: str, entity: str, keys: Mapping[str, str]) -> None:
-        """Replace the match-key values of one golden record."""
-        ...
-
-    def find_goldens_by_key(self, entity: str, key: str, value: str) -> list[str]:
-        """Live golden records of ``entity`` whose match key ``key`` has ``value``, oldest first."""
-        ...
-
-    def set_golden_keys_many(self, entity: str, keys: Sequence[tuple[str, Mapping[str, str]]]) -> None:
-        """Replace the match-key values of many golden records, given as (golden id, keys)."""
-        ...
-
     def find_goldens_by_keys(self, entity: str, key: str, values: Sequence[str]) -> dict[str, list[str]]:
         """Live golden records by each value of one match key, oldest first; unmatched values left out."""
         ...
 
-    # links
+
+class Links(Protocol):
+    """Links between native records and golden records."""
+
     def get_link(self, system: str, object: str, native_id: str) -> Link | None:
         """The link of one native record, or None."""
         ...
@@ -129,15 +121,18 @@ class StateStore(Protocol):
         """Remove one link."""
         ...
 
-    def delete_links(self, keys: Sequence[tuple[str, str, str]]) -> int:
-        """Remove the links of many (system, object, native id)."""
+
+class PageDeltas(Protocol):
+    """A page's changes, written set-based."""
+
+    def apply_delta(self, delta: PageDelta) -> None:
+        """Write what a page (or a settled batch of writes) changed, set-based, in the caller's transaction."""
         ...
 
-    def repoint_links(self, from_golden: str, to_golden: str) -> int:
-        """Move every link of one golden record to another."""
-        ...
 
-    # cursors
+class Cursors(Protocol):
+    """How far each change stream has been applied."""
+
     def get_cursor(self, connection: str, system: str, object: str) -> Cursor | None:
         """The stored cursor of one object of one system, or None."""
         ...
@@ -146,7 +141,10 @@ class StateStore(Protocol):
         """Store a cursor."""
         ...
 
-    # outbox
+
+class Outbox(Protocol):
+    """Writes owed to the systems."""
+
     def enqueue(self, items: Iterable[OutboxItem]) -> list[int]:
         """Queue writes; return their ids."""
         ...
@@ -176,7 +174,10 @@ class StateStore(Protocol):
         """How many writes are queued."""
         ...
 
-    # quarantine
+
+class Quarantine(Protocol):
+    """Records parked for an operator."""
+
     def quarantine(
         self,
         connection: str,
@@ -219,10 +220,6 @@ class StateStore(Protocol):
         """Close the live entry of a record that has since synced."""
         ...
 
-    def resolve_quarantine_keys(self, connection: str, system: str, object: str, keys: Sequence[str]) -> int:
-        """Close the live entries of many records by record key."""
-        ...
-
     def quarantined_keys(self, connection: str, system: str, object: str) -> set[str]:
         """Record keys (``n:<native id>``, ``g:<golden id>``) of one object's live quarantine entries."""
         ...
@@ -237,7 +234,10 @@ class StateStore(Protocol):
         """Ignore one entry."""
         ...
 
-    # runs
+
+class Runs(Protocol):
+    """The history of sync runs."""
+
     def start_run(self, connection: str, *, replica: str | None = None) -> int:
         """Record the start of a run (by ``replica``, when several share the store); return its id."""
         ...
@@ -266,7 +266,10 @@ class StateStore(Protocol):
         """Mark runs left 'running' by a dead process as 'interrupted' (of one connection, or all)."""
         ...
 
-    # ledger
+
+class Ledger(Protocol):
+    """The append-only revenue ledger."""
+
     def append_ledger(self, entry: LedgerEntry) -> LedgerEntry:
         """Append a revenue-ledger entry."""
         ...
@@ -283,7 +286,10 @@ class StateStore(Protocol):
         """Ledger entries of deals closed at or after ``since``."""
         ...
 
-    # touchpoints and rollups
+
+class Touches(Protocol):
+    """Touchpoints and the rollups written back from them."""
+
     def add_touchpoints(self, touchpoints: Iterable[TouchpointRow]) -> int:
         """Record new touchpoints, skipping duplicates."""
         ...
@@ -310,11 +316,10 @@ class StateStore(Protocol):
         """Store many contacts' rollup values."""
         ...
 
-    def get_rollups(self, contact_golden_ids: Sequence[str]) -> dict[str, Rollup]:
-        """The rollups of many contacts."""
-        ...
 
-    # associations
+class Associations(Protocol):
+    """Deal-contact associations, stored and pending."""
+
     def replace_deal_contacts(self, contacts_by_deal: Mapping[str, Iterable[str]]) -> None:
         """Make each deal's contacts exactly the ones given."""
         ...
@@ -331,16 +336,6 @@ class StateStore(Protocol):
         """The deals of a contact."""
         ...
 
-    def add_pending_associations(self, pending: Iterable[PendingAssociation]) -> None:
-        """Remember deal-contact links waiting for their contact."""
-        ...
-
-    def pending_for_contacts(
-        self, system: str, object: str, contact_native_ids: Sequence[str]
-    ) -> list[PendingAssociation]:
-        """Pending links waiting for these native contacts."""
-        ...
-
     def pending_of_system(self, connection: str, system: str) -> list[PendingAssociation]:
         """Pending links of one connection waiting for contacts in ``system``."""
         ...
@@ -350,3 +345,20 @@ class StateStore(Protocol):
     ) -> None:
         """Forget the deals' pending links in ``system``, then remember ``pending``."""
         ...
+
+
+class StateStore(
+    Transactional,
+    GoldenRecords,
+    Links,
+    PageDeltas,
+    Cursors,
+    Outbox,
+    Quarantine,
+    Runs,
+    Ledger,
+    Touches,
+    Associations,
+    Protocol,
+):
+    """What closeloop needs from its state store; ``closeloop.store.Store`` is the SQLite implementation."""

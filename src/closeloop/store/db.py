@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -97,6 +98,19 @@ class Transactions:
             else:
                 yield from self._outer()
 
+    @contextmanager
+    def joined(self) -> Iterator[None]:
+        """Run the block in the transaction already open (no savepoint), or in a transaction of its own.
+
+        For the store's own methods: inside a caller's transaction an exception reaches the caller, whose block
+        rolls back as a whole, so a savepoint per method (two statements each) would buy nothing.
+        """
+        with self._lock:
+            if self._conn.in_transaction:
+                yield
+            else:
+                yield from self._outer()
+
     def _outer(self) -> Iterator[None]:
         # IMMEDIATE takes the write lock up front, so a reader in another process can never make this
         # transaction fail half-way with SQLITE_BUSY when it first writes; busy_timeout covers the wait.
@@ -178,6 +192,18 @@ class Connection(Protocol):
         ...
 
 
+class TransactionControl(Protocol):
+    """How the table modules open transactions: ``Transactions`` on SQLite, ``PgTransactions`` on PostgreSQL."""
+
+    def __call__(self) -> AbstractContextManager[None]:
+        """A transaction, or a savepoint inside the one already open."""
+        ...
+
+    def joined(self) -> AbstractContextManager[None]:
+        """The transaction already open (no savepoint), or one of its own when none is."""
+        ...
+
+
 class Access(Protocol):
     """What the table modules share: the connection, its lock, transactions and the clock."""
 
@@ -192,8 +218,8 @@ class Access(Protocol):
         ...
 
     @property
-    def transaction(self) -> Callable[[], AbstractContextManager[None]]:
-        """Opens a transaction, or a savepoint inside one."""
+    def transaction(self) -> TransactionControl:
+        """Opens a transaction, or a savepoint inside one; ``joined()`` joins the one already open."""
         ...
 
     @property
@@ -254,8 +280,13 @@ class SQLiteAccess:
         return list(range(last - len(rows) + 1, last + 1))
 
 
+@lru_cache(maxsize=16_384)
 def ts(moment: datetime) -> str:
-    """Encode an aware datetime as fixed-width RFC 3339 UTC text, so text order is time order."""
+    """Encode an aware datetime as fixed-width RFC 3339 UTC text, so text order is time order.
+
+    Cached: a record's modified time is stored on its link at read and again when its write settles, and the
+    clock's current time is stamped on every row of a page; each is formatted once.
+    """
     # Microseconds (not model.iso_utc's milliseconds): a vendor's modified time must survive the round trip
     # exactly, or de-duplication by last-seen modified time would see every record as changed.
     return utc(moment).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from closeloop.store.db import Access, id_list
 
@@ -12,25 +12,21 @@ class KeyTables:
 
     _a: Access
 
-    def set_golden_keys(self, golden_id: str, entity: str, keys: Mapping[str, str]) -> None:
-        """Replace the match-key values of one golden record."""
-        with self._a.transaction():
-            self._a.conn.execute("DELETE FROM golden_keys WHERE golden_id = ?", (golden_id,))
-            self._a.conn.executemany(
-                "INSERT OR IGNORE INTO golden_keys (entity, key, value, golden_id) VALUES (?, ?, ?, ?)",
-                [(entity, key, value, golden_id) for key, value in keys.items() if value],
-            )
+    def set_golden_keys(
+        self, entity: str, keys: Sequence[tuple[str, Mapping[str, str]]], *, new: Collection[str] = ()
+    ) -> None:
+        """Replace the match-key values of golden records of one entity, given as (golden id, keys).
 
-    def set_golden_keys_many(self, entity: str, keys: Sequence[tuple[str, Mapping[str, str]]]) -> None:
-        """Replace the match-key values of many golden records of one entity, given as (golden id, keys)."""
+        Golden ids in ``new`` were made in this transaction and have no keys yet: nothing of theirs is deleted.
+        """
         if not keys:
             return
-        with self._a.transaction():
+        with self._a.transaction.joined():
+            old = [(golden_id,) for golden_id, _ in keys if golden_id not in new]
+            if old:
+                self._a.conn.executemany("DELETE FROM golden_keys WHERE golden_id = ?", old)
             self._a.conn.executemany(
-                "DELETE FROM golden_keys WHERE golden_id = ?", [(golden_id,) for golden_id, _ in keys]
-            )
-            self._a.conn.executemany(
-                "INSERT OR IGNORE INTO golden_keys (entity, key, value, golden_id) VALUES (?, ?, ?, ?)",
+                "INSERT INTO golden_keys (entity, key, value, golden_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [
                     (entity, key, value, golden_id)
                     for golden_id, values in keys

@@ -78,7 +78,7 @@ class LoopTables:
     def append_ledger(self, entry: LedgerEntry) -> LedgerEntry:
         """Append a revenue-ledger entry (the ledger is never edited); return it with id and recorded_at."""
         now = self._a.now()
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "INSERT INTO ledger (deal_golden_id, kind, amount, currency, amount_base, closed_at,"
                 " contacts, source_system, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -148,11 +148,11 @@ class LoopTables:
         ]
         if not rows:
             return 0
-        with self._a.transaction():
+        with self._a.transaction.joined():
             before = self._a.conn.total_changes
             self._a.conn.executemany(
-                "INSERT OR IGNORE INTO touchpoints (contact_golden_id, system, native_id, occurred_at,"
-                " kind, channel, campaign, utm, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO touchpoints (contact_golden_id, system, native_id, occurred_at,"
+                " kind, channel, campaign, utm, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 rows,
             )
             return self._a.conn.total_changes - before
@@ -174,7 +174,7 @@ class LoopTables:
     def move_touchpoints(self, from_golden: str, to_golden: str, *, keep: tuple[str, str] | None = None) -> int:
         """Credit one contact's touchpoints to another (after a merge), but those of ``keep`` (system, kind)."""
         system, kind = keep or ("", "")
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "UPDATE touchpoints SET contact_golden_id = ? WHERE contact_golden_id = ?"
                 " AND NOT (system = ? AND kind = ?)",
@@ -187,7 +187,7 @@ class LoopTables:
     def put_rollups(self, values_by_contact: Mapping[str, Fields]) -> None:
         """Store the closed-loop values computed for many contacts, replacing their previous ones, in one statement."""
         now = self._a.now()
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.executemany(
                 'INSERT INTO rollups (contact_golden_id, "values", updated_at) VALUES (?, ?, ?)'
                 ' ON CONFLICT (contact_golden_id) DO UPDATE SET "values" = excluded."values",'
@@ -214,13 +214,14 @@ class LoopTables:
         """Make each deal's contacts exactly the ones given (no roles), many deals in two statements."""
         if not contacts_by_deal:
             return
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.execute(
                 "DELETE FROM associations WHERE deal_golden_id IN (SELECT value FROM json_each(?))",
                 (id_list(list(contacts_by_deal)),),
             )
             self._a.conn.executemany(
-                "INSERT OR REPLACE INTO associations (deal_golden_id, contact_golden_id, role) VALUES (?, ?, NULL)",
+                "INSERT INTO associations (deal_golden_id, contact_golden_id, role) VALUES (?, ?, NULL)"
+                " ON CONFLICT DO NOTHING",  # the deals' rows were just deleted: nothing to replace
                 [(deal, c) for deal, contacts in contacts_by_deal.items() for c in dict.fromkeys(contacts)],
             )
 
@@ -253,7 +254,7 @@ class LoopTables:
     def add_pending_associations(self, pending: Iterable[PendingAssociation]) -> None:
         """Remember deal-contact links whose contact is not linked yet (re-adding one is harmless)."""
         now = self._a.now()
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.executemany(
                 "INSERT INTO pending_associations (connection, deal_golden_id, system, object,"
                 " contact_native_id, role, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -288,7 +289,7 @@ class LoopTables:
         self, system: str, deal_golden_ids: Sequence[str], pending: Iterable[PendingAssociation]
     ) -> None:
         """Forget every pending link in ``system`` of these deals, then remember ``pending`` (theirs, as now)."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.execute(
                 "DELETE FROM pending_associations WHERE system = ?"
                 " AND deal_golden_id IN (SELECT value FROM json_each(?))",

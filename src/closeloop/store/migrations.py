@@ -363,6 +363,28 @@ def _quarantine_version(db: sqlite3.Connection) -> None:
     _script(db, "ALTER TABLE quarantine ADD COLUMN modified_at TEXT")
 
 
+@migration(8, "tombstones and provenance in columns of their own, not reserved keys in JSON")
+def _link_tombstones(db: sqlite3.Connection) -> None:
+    # Every reader of a snapshot filtered the "~deleted" key out, and every reader of a link looked it up; the
+    # flag is its own column now, and so is a golden record's "~provenance" (JSON text inside the fields JSON,
+    # encoded twice on every write). The outbox's "fields" were written on every enqueue and never read (the
+    # drain works out what a golden record owes when it sends it): the column goes.
+    _script(
+        db,
+        """
+        ALTER TABLE links ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+        UPDATE links SET deleted = 1 WHERE coalesce(json_extract(snapshot, '$."~deleted"'), 0) NOT IN (0, '');
+        UPDATE links SET snapshot = json_remove(snapshot, '$."~deleted"')
+            WHERE json_extract(snapshot, '$."~deleted"') IS NOT NULL;
+        ALTER TABLE outbox DROP COLUMN fields;
+        ALTER TABLE golden ADD COLUMN provenance TEXT NOT NULL DEFAULT '{}';
+        UPDATE golden SET provenance = coalesce(json_extract(fields, '$."~provenance"'), '{}'),
+            fields = json_remove(fields, '$."~provenance"')
+            WHERE json_extract(fields, '$."~provenance"') IS NOT NULL;
+        """,
+    )
+
+
 @migration(9, "sales activities read for the follow-up SLA")
 def _sales_activities(db: sqlite3.Connection) -> None:
     # One row per live, done activity (a call, email, meeting or task) of a CRM and person it names, keyed by

@@ -208,6 +208,18 @@ PG_MIGRATIONS: dict[int, str] = {
     """,
     6: "ALTER TABLE runs ADD COLUMN failure TEXT",
     7: "ALTER TABLE quarantine ADD COLUMN modified_at TEXT",
+    8: """
+        ALTER TABLE links ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+        UPDATE links SET deleted = 1
+            WHERE snapshot::jsonb ? '~deleted'
+            AND (snapshot::jsonb -> '~deleted') NOT IN ('false'::jsonb, '0'::jsonb, '""'::jsonb, 'null'::jsonb);
+        UPDATE links SET snapshot = (snapshot::jsonb - '~deleted')::text WHERE snapshot::jsonb ? '~deleted';
+        ALTER TABLE outbox DROP COLUMN fields;
+        ALTER TABLE golden ADD COLUMN provenance TEXT NOT NULL DEFAULT '{}';
+        UPDATE golden SET provenance = coalesce(fields::jsonb ->> '~provenance', '{}'),
+            fields = (fields::jsonb - '~provenance')::text
+            WHERE fields::jsonb ? '~provenance';
+    """,
     9: """
         CREATE TABLE sales_activities (
             system TEXT NOT NULL,

@@ -26,13 +26,11 @@ from closeloop.model import now_utc
 from closeloop.state_url import is_postgres_url, redact
 from closeloop.store.activity_tables import ActivityTables
 from closeloop.store.db import StoreError, StoreUnavailable, ts
+from closeloop.store.delta import DeltaTables
 from closeloop.store.dialect import to_postgres, to_postgres_batch
-from closeloop.store.key_tables import KeyTables
 from closeloop.store.loop_tables import LoopTables
 from closeloop.store.migrations import MIGRATIONS, Applied, Migrations, SchemaTooNewError
 from closeloop.store.pg_schema import PG_MIGRATIONS
-from closeloop.store.queue_tables import QueueTables
-from closeloop.store.sync_tables import SyncTables
 
 if TYPE_CHECKING:
     from closeloop.store.api import StateStore
@@ -407,7 +405,7 @@ def migrate(conn: PgConnection, registry: Migrations, *, transaction: PgTransact
     return Applied(found, current_version(conn), tuple(applied))
 
 
-class PostgresStore(SyncTables, KeyTables, QueueTables, LoopTables, ActivityTables):
+class PostgresStore(DeltaTables, LoopTables, ActivityTables):
     """The state store in a PostgreSQL schema; the only owner of its connection.
 
     Thread-safe as ``Store`` is: a lock serialises calls, and a transaction holds it for its whole block.

@@ -10,7 +10,6 @@ from closeloop.model import JSONValue, WriteOp
 from closeloop.store.db import (
     Access,
     Row,
-    dump_fields,
     dump_json,
     from_ts,
     from_ts_or_none,
@@ -41,7 +40,6 @@ def _outbox(row: Row) -> OutboxEntry:
         entity=row["entity"],
         golden_id=row["golden_id"],
         op=WriteOp(row["op"]),
-        fields=load_json(row["fields"]),
         native_id=row["native_id"],
         upsert_key=row["upsert_key"],
     )
@@ -108,7 +106,6 @@ class QueueTables:
                 item.golden_id,
                 str(item.op),
                 item.native_id,
-                dump_fields(item.fields),
                 item.upsert_key,
                 now,
                 now,
@@ -117,11 +114,11 @@ class QueueTables:
         ]
         if not rows:
             return []
-        with self._a.transaction():
+        with self._a.transaction.joined():
             return self._a.insert_ids(
                 "INSERT INTO outbox (connection, system, object, entity, golden_id, op, native_id,"
-                " fields, upsert_key, next_attempt_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " upsert_key, next_attempt_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -147,7 +144,7 @@ class QueueTables:
 
     def outbox_done(self, ids: Sequence[int]) -> int:
         """Remove delivered (or quarantined) writes from the outbox; return how many were removed."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", (id_list(ids),)
             )
@@ -155,7 +152,7 @@ class QueueTables:
 
     def outbox_retry_later(self, id: int, next_attempt_at: datetime, error: str) -> None:
         """Count a failed attempt of a queued write and hold it back until ``next_attempt_at``."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.execute(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
                 (ts(next_attempt_at), error, id),
@@ -194,7 +191,7 @@ class QueueTables:
             raise ValueError("a quarantined record needs a native id or a golden id")
         key = record_key(native_id=native_id, golden_id=golden_id)
         now = self._a.now()
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.execute(
                 "INSERT INTO quarantine (connection, system, object, entity, native_id, golden_id,"
                 " record_key, code, reason, payload, first_seen, last_seen, modified_at)"
@@ -252,7 +249,7 @@ class QueueTables:
 
     def mark_retry(self, id: int | Literal["all"]) -> int:
         """Ask for a retry of one entry (open or ignored) or of every open one; return how many."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             if id == "all":
                 cursor = self._a.conn.execute("UPDATE quarantine SET status = 'retry' WHERE status = 'open'")
             else:
@@ -280,7 +277,7 @@ class QueueTables:
         """Close the live entries of many records by ``record_key``; return how many closed."""
         if not keys:
             return 0
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "UPDATE quarantine SET status = 'resolved', last_seen = ? WHERE connection = ? AND system = ?"
                 " AND object = ? AND record_key IN (SELECT value FROM json_each(?)) AND status != 'resolved'",
@@ -313,7 +310,7 @@ class QueueTables:
 
     def ignore_quarantine(self, id: int) -> bool:
         """Stop listing an entry as needing attention; True when it was live."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "UPDATE quarantine SET status = 'ignored' WHERE id = ? AND status != 'resolved'", (id,)
             )
@@ -323,7 +320,7 @@ class QueueTables:
 
     def start_run(self, connection: str, *, replica: str | None = None) -> int:
         """Record the start of a sync run (by ``replica``, when several share the store); return its id."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "INSERT INTO runs (connection, started_at, replica) VALUES (?, ?, ?)",
                 (connection, self._a.now(), replica),
@@ -343,7 +340,7 @@ class QueueTables:
         """Record how a sync run ended."""
         if status is RunStatus.RUNNING:
             raise ValueError("a finished run cannot be 'running'")
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, counts = ?, api_calls = ?, error = ?, failure = ?"
                 " WHERE id = ?",
@@ -378,7 +375,7 @@ class QueueTables:
 
     def interrupt_running_runs(self, connection: str | None = None) -> int:
         """Mark runs still 'running' (their process died) as 'interrupted', of one connection or all; how many."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "UPDATE runs SET status = 'interrupted', finished_at = ?"
                 " WHERE status = 'running' AND (? IS NULL OR connection = ?)",

@@ -8,7 +8,7 @@ of the border.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -20,6 +20,9 @@ FieldValue = str | bool | None
 
 Fields = Mapping[str, FieldValue]
 """Canonical field name -> canonical value."""
+
+Provenance = Mapping[str, Sequence[str | None]]
+"""Canonical field name -> [the system that set its value, that system's modified time then (ISO 8601)]."""
 
 
 class QuarantineStatus(enum.StrEnum):
@@ -59,6 +62,8 @@ class Golden:
     created_at: datetime
     updated_at: datetime
     deleted: bool = False
+    provenance: Provenance = field(default_factory=dict)
+    """Who set each field and that system's modified time then: {field: [system, modified_at]}."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,8 @@ class Link:
     last_modified_at: datetime | None
     snapshot: Fields
     linked_at: datetime
+    deleted: bool = False
+    """The native record is gone (a tombstone): never written to, never re-created, never matched again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +92,6 @@ class OutboxItem:
     entity: str
     golden_id: str
     op: WriteOp
-    fields: Fields = field(default_factory=dict)
     native_id: str | None = None
     upsert_key: str | None = None
 
@@ -200,3 +206,33 @@ class PendingAssociation:
     object: str
     contact_native_id: str
     role: str | None = None
+
+
+@dataclass
+class PageDelta:
+    """What applying one page (or settling one batch of writes) changes, as the store applies it: set-based, in
+    the caller's transaction (``StateStore.apply_delta``).
+
+    The engine works a delta out from what it loaded, without writing; the store writes it with one statement per
+    table. Links are written once, as the page left them; golden records made in the page (``new_goldens``) have
+    no match keys to delete.
+    """
+
+    goldens: list[tuple[str, str, Fields, Provenance]] = field(default_factory=list)
+    """(id, entity, fields, provenance) of every golden record created or changed."""
+    deleted_goldens: list[str] = field(default_factory=list)
+    """Golden records flagged deleted (they stay, so a merged-away record is never resurrected)."""
+    unlinked: list[tuple[str, str, str]] = field(default_factory=list)
+    """(system, object, native id) of links removed."""
+    links: list[Link] = field(default_factory=list)
+    """Links created or replaced, every column as given."""
+    keys: dict[str, list[tuple[str, Mapping[str, str]]]] = field(default_factory=dict)
+    """Entity -> (golden id, its match keys) replacing the stored ones."""
+    new_goldens: frozenset[str] = frozenset()
+    """Golden records made by this delta (no keys stored yet)."""
+    resolved: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    """(connection, system, object) -> record keys of parked records that synced."""
+    outbox: list[OutboxItem] = field(default_factory=list)
+    """Writes owed to other systems."""
+    done: list[int] = field(default_factory=list)
+    """Outbox items delivered (or settled)."""

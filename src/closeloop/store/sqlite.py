@@ -12,11 +12,9 @@ from typing import TYPE_CHECKING
 from closeloop.model import now_utc
 from closeloop.store.activity_tables import ActivityTables
 from closeloop.store.db import SQLiteAccess, connect, ts
-from closeloop.store.key_tables import KeyTables
+from closeloop.store.delta import DeltaTables
 from closeloop.store.loop_tables import LoopTables
 from closeloop.store.migrations import MIGRATIONS, Migrations, migrate
-from closeloop.store.queue_tables import QueueTables
-from closeloop.store.sync_tables import SyncTables
 
 if TYPE_CHECKING:
     from closeloop.store.api import StateStore
@@ -24,7 +22,7 @@ if TYPE_CHECKING:
 DEFAULT_BUSY_TIMEOUT_MS = 5_000
 
 
-class Store(SyncTables, KeyTables, QueueTables, LoopTables, ActivityTables):
+class Store(DeltaTables, LoopTables, ActivityTables):
     """The state store on one SQLite file; the only owner of its connection.
 
     Every method is safe to call from any thread: a lock serialises them, and ``transaction()`` holds it for

@@ -12,6 +12,7 @@ from closeloop.store.db import (
     Access,
     Row,
     dump_fields,
+    dump_json,
     from_ts,
     from_ts_or_none,
     id_list,
@@ -19,7 +20,7 @@ from closeloop.store.db import (
     ts,
     ts_or_none,
 )
-from closeloop.store.rows import Fields, Golden, Link
+from closeloop.store.rows import Fields, Golden, Link, Provenance
 
 
 def _golden(row: Row) -> Golden:
@@ -30,6 +31,7 @@ def _golden(row: Row) -> Golden:
         created_at=from_ts(row["created_at"]),
         updated_at=from_ts(row["updated_at"]),
         deleted=bool(row["deleted"]),
+        provenance=load_json(row["provenance"]),
     )
 
 
@@ -43,6 +45,7 @@ def _link(row: Row) -> Link:
         last_modified_at=from_ts_or_none(row["last_modified_at"]),
         snapshot=load_json(row["snapshot"]),
         linked_at=from_ts(row["linked_at"]),
+        deleted=bool(row["deleted"]),
     )
 
 
@@ -82,7 +85,7 @@ class SyncTables:
     def put_golden(self, golden_id: str, entity: str, fields: Fields) -> None:
         """Create or replace the fields of a golden record (its deleted flag is kept)."""
         now = self._a.now()
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.execute(
                 "INSERT INTO golden (id, entity, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET entity = excluded.entity, fields = excluded.fields, "
@@ -90,22 +93,26 @@ class SyncTables:
                 (golden_id, entity, dump_fields(fields), now, now),
             )
 
-    def put_goldens(self, goldens: Sequence[tuple[str, str, Fields]]) -> None:
-        """Create or replace many golden records' fields, given as (id, entity, fields), in one statement."""
+    def put_goldens(self, goldens: Sequence[tuple[str, str, Fields, Provenance]]) -> None:
+        """Create or replace many golden records' fields, given as (id, entity, fields, provenance), in one
+        statement."""
         if not goldens:
             return
         now = self._a.now()
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.executemany(
-                "INSERT INTO golden (id, entity, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET entity = excluded.entity, fields = excluded.fields, "
-                "updated_at = excluded.updated_at",
-                [(golden_id, entity, dump_fields(fields), now, now) for golden_id, entity, fields in goldens],
+                "INSERT INTO golden (id, entity, fields, provenance, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET entity = excluded.entity,"
+                " fields = excluded.fields, provenance = excluded.provenance, updated_at = excluded.updated_at",
+                [
+                    (golden_id, entity, dump_fields(fields), dump_json(provenance), now, now)
+                    for golden_id, entity, fields, provenance in goldens
+                ],
             )
 
     def mark_golden_deleted(self, golden_id: str) -> bool:
         """Flag a golden record deleted (it stays, so a merged-away record is never resurrected)."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "UPDATE golden SET deleted = 1, updated_at = ? WHERE id = ?", (self._a.now(), golden_id)
             )
@@ -169,13 +176,13 @@ class SyncTables:
         """Create or replace many links as given (every column, ``linked_at`` included) in one statement."""
         if not links:
             return
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.executemany(
                 "INSERT INTO links (system, object, native_id, golden_id, entity, last_modified_at, snapshot,"
-                " linked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " linked_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (system, object, native_id) DO UPDATE SET golden_id = excluded.golden_id,"
                 " entity = excluded.entity, last_modified_at = excluded.last_modified_at,"
-                " snapshot = excluded.snapshot, linked_at = excluded.linked_at",
+                " snapshot = excluded.snapshot, linked_at = excluded.linked_at, deleted = excluded.deleted",
                 [
                     (
                         link.system,
@@ -186,6 +193,7 @@ class SyncTables:
                         ts_or_none(link.last_modified_at),
                         dump_fields(link.snapshot),
                         ts(link.linked_at),
+                        int(link.deleted),
                     )
                     for link in links
                 ],
@@ -213,7 +221,7 @@ class SyncTables:
             "snapshot": None if snapshot is None else dump_fields(snapshot),
             "now": self._a.now(),
         }
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.execute(
                 "INSERT INTO links (system, object, native_id, golden_id, entity, last_modified_at, snapshot,"
                 " linked_at) VALUES (:system, :object, :native_id, :golden_id, :entity, :seen,"
@@ -232,7 +240,7 @@ class SyncTables:
 
     def delete_link(self, system: str, object: str, native_id: str) -> bool:
         """Remove the link of one native record; True when there was one."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "DELETE FROM links WHERE system = ? AND object = ? AND native_id = ?",
                 (system, object, native_id),
@@ -243,7 +251,7 @@ class SyncTables:
         """Remove the links of many (system, object, native id); return how many there were."""
         if not keys:
             return 0
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.executemany(
                 "DELETE FROM links WHERE system = ? AND object = ? AND native_id = ?", list(keys)
             )
@@ -251,7 +259,7 @@ class SyncTables:
 
     def repoint_links(self, from_golden: str, to_golden: str) -> int:
         """Move every link of one golden record to another (after a merge); return how many moved."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             cursor = self._a.conn.execute(
                 "UPDATE links SET golden_id = ?, linked_at = ? WHERE golden_id = ?",
                 (to_golden, self._a.now(), from_golden),
@@ -270,7 +278,7 @@ class SyncTables:
 
     def set_cursor(self, connection: str, system: str, object: str, cursor: Cursor) -> None:
         """Record how far the change stream of one object of one system has been applied."""
-        with self._a.transaction():
+        with self._a.transaction.joined():
             self._a.conn.execute(
                 "INSERT INTO cursors (connection, system, object, modified_at, record_id, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection, system, object) DO UPDATE SET "

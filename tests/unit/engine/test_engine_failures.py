@@ -35,7 +35,7 @@ async def test_ambiguous_match_is_quarantined_naming_both_candidates(world: Worl
     # a second golden record with the same email (e.g. from a merge gone wrong elsewhere)
     with world.store.transaction():
         world.store.put_golden("g-extra", "contact", {"email": "ann@x.com"})
-        world.store.set_golden_keys("g-extra", "contact", {"email": "ann@x.com"})
+        world.store.set_golden_keys("contact", [("g-extra", {"email": "ann@x.com"})])
     world.b.put("contacts", {"email": "ANN@x.com", "name": "Ann in B"}, "b-new")
     world.b.writes.clear()
     await world.sync()
@@ -50,7 +50,7 @@ async def test_a_record_parked_while_unlinked_is_not_parked_again_when_the_lookb
     await world.sync()
     with world.store.transaction():
         world.store.put_golden("g-extra", "contact", {"email": "ann@x.com"})
-        world.store.set_golden_keys("g-extra", "contact", {"email": "ann@x.com"})
+        world.store.set_golden_keys("contact", [("g-extra", {"email": "ann@x.com"})])
     world.b.put("contacts", {"email": "ann@x.com", "name": "Ann in B"}, "b-new")
     for _ in range(3):  # each cycle's lookback re-reads the same version of b-new
         await world.sync()

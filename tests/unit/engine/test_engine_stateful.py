@@ -23,7 +23,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import closeloop.engine.cycle as cycle
 import closeloop.engine.drain as drain
 from closeloop.config.loader import load_config
-from closeloop.engine.golden import is_tombstone
 from closeloop.engine.normalize import to_canonical
 from closeloop.engine.runtime import Engine
 from closeloop.model import FieldType
@@ -170,7 +169,7 @@ class Convergence(RuleBasedStateMachine):
             rows = {}
             for link in world.store.links_of(golden.id):
                 row = self.vendor(link.system).table("contacts").get(link.native_id)
-                if row is not None and not row.deleted and not is_tombstone(link.snapshot):
+                if row is not None and not row.deleted and not link.deleted:
                     rows[link.system] = row.fields
             source = golden.fields.get("source")
             if golden.id in self.sources:

@@ -17,6 +17,7 @@ from closeloop.engine.fieldmerge import (
     Incoming,
     _Missing,
     changed_fields,
+    first_fields,
     merge_field,
     owed_values,
     settled_by_time,
@@ -192,3 +193,21 @@ def test_the_issue_example_turns_on_the_field_times_not_the_record_times() -> No
     incoming = Incoming("b", "B", "old", T1)
     assert merge_field(TWO_WAY, by_record, incoming) is None  # the record-level rule: A stays
     assert merge_field(TWO_WAY, by_field, incoming) == FieldState("B", "b", T1)  # the later change of the field
+
+
+FIRST_VALUES: list[Canonical] = [None, "", "Ann", True, False, OLD]
+
+
+@pytest.mark.parametrize(
+    "field", [TWO_WAY, PREFER_A, PREFER_A_UNLESS_BLANK, ONE_WAY_B_TO_A, WRITE_ONCE, EARLIEST, FROM_LOOP]
+)
+@pytest.mark.parametrize("system", ["a", "b"])
+def test_first_fields_is_the_merge_over_an_empty_golden_record(field: FieldMapping, system: str) -> None:
+    """The bulk path of a first sync gives what the three-way merge gives for a record seen the first time."""
+    for value in FIRST_VALUES:
+        fields = {field.name: field}
+        incoming = {field.name: Incoming(system, value, MISSING, T1)}
+        expected = changed_fields(fields, {}, incoming)
+        assert first_fields(fields, system, {field.name: value}, T0, {field.name: T1}) == expected, value
+        untimed = changed_fields(fields, {}, {field.name: Incoming(system, value, MISSING, T0)})
+        assert first_fields(fields, system, {field.name: value}, T0, {}) == untimed, value

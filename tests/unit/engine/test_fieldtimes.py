@@ -9,7 +9,7 @@ from closeloop.config.models import Entity, EntityMapping, FieldMapping, SystemO
 from closeloop.config.policies import OneWay, Prefer
 from closeloop.engine.fieldmerge import MISSING, FieldState
 from closeloop.engine.fieldtimes import canonical_times, incoming_fields, owners, timed_conflicts
-from closeloop.engine.golden import TOMBSTONE, GoldenState
+from closeloop.engine.golden import GoldenState
 from closeloop.model import NativeRecord
 from closeloop.store.rows import Link
 
@@ -67,7 +67,7 @@ def test_only_two_way_conflicts_without_a_preferred_system_are_settled_by_time()
 def test_the_owner_of_a_golden_value_is_its_setters_live_record() -> None:
     links = [
         Link("crm", "Contact", "003A", "g1", "contact", T0, {}, T0),
-        Link("crm", "Contact", "003B", "g1", "contact", T0, {TOMBSTONE: True}, T0),
+        Link("crm", "Contact", "003B", "g1", "contact", T0, {}, T0, deleted=True),
         Link("marketing", "contacts", "h1", "g1", "contact", T0, {}, T0),
     ]
     assert owners(links, "crm") == [("crm", "Contact", "003A")]

@@ -27,7 +27,7 @@ CHILD = textwrap.dedent(
         with store.transaction():
             store.put_golden(g, "contact", {"email": f"{g}@example.com", "note": "x" * 200})
             store.put_link("crm", "contact", f"n{n}", g, "contact", snapshot={"email": f"{g}@example.com"})
-            item = OutboxItem("c1", "mkt", "lead", "contact", g, WriteOp.UPDATE, {"n": str(n)}, "L1")
+            item = OutboxItem("c1", "mkt", "lead", "contact", g, WriteOp.UPDATE, "L1")
             store.enqueue([item])
             store.set_cursor("c1", "crm", "contact", Cursor(datetime(2026, 1, 1, tzinfo=UTC), f"{n:09d}"))
         n += 1

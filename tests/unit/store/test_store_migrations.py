@@ -56,14 +56,21 @@ def _versions(path: Path) -> list[int]:
 
 
 ALL = [m.version for m in MIGRATIONS.steps]
-"""Every migration's number, in order: they start at 1 and only grow, and may leave gaps (a number reserved by a
-branch that has not merged yet, or reserved and not needed)."""
+"""Every migration's number, in order."""
 EARLIER = ALL[:-1]
 
 
-def test_migrations_are_numbered_upward_from_one() -> None:
-    assert ALL[0] == 1
-    assert sorted(set(ALL)) == ALL
+def _old_link(store: Store, system: str, native_id: str, snapshot: str = "{}") -> None:
+    """A link as every earlier version stores it (the Store of today reads and writes today's columns)."""
+    store._a.conn.execute(
+        "INSERT INTO links (system, object, native_id, golden_id, entity, snapshot, linked_at)"
+        " VALUES (?, 'contact', ?, 'g1', 'contact', ?, '2026-01-01T00:00:00.000000Z')",
+        (system, native_id, snapshot),
+    )
+
+
+def test_migrations_are_numbered_from_one_without_gaps() -> None:
+    assert [m.version for m in MIGRATIONS.steps] == list(range(1, MIGRATIONS.latest + 1))
 
 
 def test_empty_file_migrates_to_latest(db_path: Path) -> None:
@@ -91,7 +98,7 @@ def test_data_written_at_an_earlier_version_survives_migration(tmp_path: Path, s
     path = tmp_path / "old.db"
     with Store.open(path, migrations=MIGRATIONS.upto(start)) as store:
         store.put_golden("g1", "contact", {"email": "a@example.com"})
-        store.put_link("crm", "contact", "1", "g1", "contact")
+        _old_link(store, "crm", "1")
     with Store.open(path) as store:
         assert store.get_link("crm", "contact", "1") is not None
         golden = store.get_golden("g1")
@@ -155,3 +162,50 @@ def test_registering_a_bad_migration_number_is_refused(version: int) -> None:
 
     with pytest.raises(ValueError, match="not a new positive number"):
         registry(version, "again")(_first)
+
+
+@pytest.mark.parametrize("start", range(1, 8), ids=lambda v: f"from-v{v}")
+def test_tombstones_move_out_of_snapshots_into_their_column(tmp_path: Path, start: int) -> None:
+    path = tmp_path / "old.db"
+    with Store.open(path, migrations=MIGRATIONS.upto(start)) as store:
+        store.put_golden("g1", "contact", {"email": "a@example.com"})
+        _old_link(store, "crm", "gone", '{"email": "a@example.com", "~deleted": true}')
+        _old_link(store, "mkt", "here", '{"email": "a@example.com"}')
+    with Store.open(path) as store:
+        gone, here = store.get_link("crm", "contact", "gone"), store.get_link("mkt", "contact", "here")
+    assert gone is not None
+    assert here is not None
+    assert (gone.deleted, dict(gone.snapshot)) == (True, {"email": "a@example.com"})
+    assert (here.deleted, dict(here.snapshot)) == (False, {"email": "a@example.com"})
+
+
+def test_outbox_items_queued_before_v8_are_still_due(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with Store.open(path, migrations=MIGRATIONS.upto(7)) as store:
+        store._a.conn.execute(
+            "INSERT INTO outbox (connection, system, object, entity, golden_id, op, native_id, fields,"
+            " next_attempt_at, created_at) VALUES ('c', 'crm', 'Contact', 'contact', 'g1', 'update', '1',"
+            " '{\"email\": \"a@x\"}', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')"
+        )
+    with Store.open(path) as store:
+        [due] = store.due_outbox("c", "crm", "Contact", 10)
+    assert (due.item.golden_id, due.item.native_id) == ("g1", "1")
+
+
+@pytest.mark.parametrize("start", range(1, 8), ids=lambda v: f"from-v{v}")
+def test_provenance_moves_out_of_the_fields_into_its_column(tmp_path: Path, start: int) -> None:
+    path = tmp_path / "old.db"
+    with Store.open(path, migrations=MIGRATIONS.upto(start)) as store:
+        store._a.conn.execute(
+            "INSERT INTO golden (id, entity, fields, created_at, updated_at) VALUES ('g1', 'contact', ?, ?, ?)",
+            (
+                '{"email": "a@x.com", "~provenance": "{\\"email\\":[\\"crm\\",\\"2026-01-01T00:00:00+00:00\\"]}"}',
+                "2026-01-01T00:00:00.000000Z",
+                "2026-01-01T00:00:00.000000Z",
+            ),
+        )
+    with Store.open(path) as store:
+        golden = store.get_golden("g1")
+    assert golden is not None
+    assert dict(golden.fields) == {"email": "a@x.com"}
+    assert golden.provenance == {"email": ["crm", "2026-01-01T00:00:00+00:00"]}

@@ -12,7 +12,7 @@ from .conftest import Backend
 
 
 def _item(n: int, *, system: str = "mkt", connection: str = "c1") -> OutboxItem:
-    return OutboxItem(connection, system, "lead", "contact", f"g{n}", WriteOp.UPDATE, {"n": str(n)}, native_id=str(n))
+    return OutboxItem(connection, system, "lead", "contact", f"g{n}", WriteOp.UPDATE, native_id=str(n))
 
 
 def _quarantine(store: Store, native_id: str | None = "1", golden_id: str | None = None, code: str = "INVALID") -> int:
@@ -64,7 +64,7 @@ def test_outbox_done_removes_items_and_depth_counts_the_rest(store: Store) -> No
 
 
 def test_upsert_item_keeps_its_key(store: Store) -> None:
-    item = OutboxItem("c1", "mkt", "lead", "contact", "g1", WriteOp.UPSERT, {"email": "a@x"}, upsert_key="email")
+    item = OutboxItem("c1", "mkt", "lead", "contact", "g1", WriteOp.UPSERT, upsert_key="email")
     store.enqueue([item])
     assert store.due_outbox("c1", "mkt", "lead", limit=1)[0].item == item
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from closeloop.model import Cursor
-from closeloop.store import Store
+from closeloop.model import Cursor, WriteOp
+from closeloop.store import Link, OutboxItem, Store
+from closeloop.store.rows import PageDelta
 from closeloop.testing.clock import FakeClock
 
 from .conftest import Backend
@@ -163,11 +164,11 @@ def test_golden_keys_find_live_records_by_match_key(store: Store) -> None:
     with store.transaction():
         for golden_id in ("g1", "g2"):
             store.put_golden(golden_id, "contact", {"email": "ann@x.com"})
-            store.set_golden_keys(golden_id, "contact", {"email": "ann@x.com"})
+            store.set_golden_keys("contact", [(golden_id, {"email": "ann@x.com"})])
     assert store.find_goldens_by_key("contact", "email", "ann@x.com") == ["g1", "g2"]
     store.mark_golden_deleted("g1")
     assert store.find_goldens_by_key("contact", "email", "ann@x.com") == ["g2"]
-    store.set_golden_keys("g2", "contact", {"email": "bob@x.com"})
+    store.set_golden_keys("contact", [("g2", {"email": "bob@x.com"})])
     assert store.find_goldens_by_key("contact", "email", "ann@x.com") == []
     assert store.find_goldens_by_key("deal", "email", "bob@x.com") == []
 
@@ -187,3 +188,43 @@ def test_golden_ids_made_later_sort_later() -> None:
     first = Store.new_golden_id()
     time.sleep(0.002)
     assert Store.new_golden_id() > first
+
+
+def test_apply_delta_writes_a_page_set_based_in_one_transaction(store: Store, backend: Backend) -> None:
+    store.put_golden("old", "contact", {"email": "old@x.com"})
+    store.put_golden("gone", "contact", {"email": "gone@x.com"})
+    store.set_golden_keys("contact", [("old", {"email": "old@x.com"})])
+    store.put_link("crm", "Contact", "c-gone", "gone", "contact")
+    [stale] = store.enqueue([OutboxItem("bench", "crm", "Contact", "contact", "old", WriteOp.UPDATE, "c1")])
+    link = Link("crm", "Contact", "c-new", "new", "contact", SEEN, {"email": "new@x.com"}, SEEN)
+    delta = PageDelta(
+        goldens=[
+            ("new", "contact", {"email": "new@x.com"}, {"email": ["crm", None]}),
+            ("old", "contact", {"email": "old2@x.com"}, {}),
+        ],
+        deleted_goldens=["gone"],
+        unlinked=[("crm", "Contact", "c-gone")],
+        links=[link],
+        keys={"contact": [("new", {"email": "new@x.com"}), ("old", {"email": "old2@x.com"})]},
+        new_goldens=frozenset({"new"}),
+        outbox=[OutboxItem("bench", "marketing", "contacts", "contact", "new", WriteOp.CREATE)],
+        done=[stale],
+    )
+    statements = backend.trace(store)
+    with store.transaction():
+        store.apply_delta(delta)
+    assert not [s for s in statements if s.upper().startswith(("SAVEPOINT", "RELEASE"))]
+    assert not [s for s in statements if "golden_keys WHERE golden_id = 'new'" in s]  # nothing to delete
+    assert store.find_goldens_by_keys("contact", "email", ["old@x.com", "old2@x.com", "new@x.com"]) == {
+        "old2@x.com": ["old"],
+        "new@x.com": ["new"],
+    }
+    gone, new = store.get_golden("gone"), store.get_golden("new")
+    assert gone is not None
+    assert gone.deleted
+    assert new is not None
+    assert new.provenance == {"email": ["crm", None]}
+    assert store.get_link("crm", "Contact", "c-gone") is None
+    assert store.get_link("crm", "Contact", "c-new") == link
+    assert [e.item.golden_id for e in store.due_outbox("bench", "marketing", "contacts", 10)] == ["new"]
+    assert store.due_outbox("bench", "crm", "Contact", 10) == []

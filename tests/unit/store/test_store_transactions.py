@@ -22,7 +22,7 @@ class Boom(Exception):
 def _write_a_cycle(store: Store, golden_id: str) -> None:
     store.put_golden(golden_id, "contact", {"email": f"{golden_id}@example.com"})
     store.put_link("crm", "contact", golden_id, golden_id, "contact")
-    store.enqueue([OutboxItem("c1", "mkt", "lead", "contact", golden_id, WriteOp.UPDATE, {}, native_id="9")])
+    store.enqueue([OutboxItem("c1", "mkt", "lead", "contact", golden_id, WriteOp.UPDATE, native_id="9")])
     store.set_cursor("c1", "crm", "contact", Cursor(T0, golden_id))
 
 
@@ -126,3 +126,16 @@ def test_another_thread_waits_for_the_commit_instead_of_joining(store: Store) ->
     thread.join(timeout=5)
     assert blocked == [True]
     assert seen == [False]
+
+
+def test_store_methods_inside_a_transaction_take_no_savepoints(store: Store, backend: Backend) -> None:
+    statements = backend.trace(store)
+    with store.transaction():
+        _write_a_cycle(store, "g1")
+    assert not [s for s in statements if s.upper().startswith(("SAVEPOINT", "RELEASE"))]
+    assert backend.count("golden") == 1
+
+
+def test_a_store_method_alone_is_still_its_own_transaction(store: Store, backend: Backend) -> None:
+    store.put_golden("g1", "contact", {"email": "a@x"})
+    assert backend.count("golden") == 1

@@ -52,6 +52,8 @@ FILES = ("sandbox.yaml", "mappings/contacts.yaml", "mappings/deals.yaml")
 def _mutate(text: str, rng: random.Random) -> str:
     lines = text.splitlines()
     for _ in range(rng.randint(1, 3)):
+        if not lines:  # an earlier mutation cut the file down to nothing: an empty file is a case of its own
+            break
         i = rng.randrange(len(lines))
         kind = rng.randrange(7)
         if kind == 0:

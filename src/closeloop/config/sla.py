@@ -7,7 +7,8 @@ As admins write it (``SlaDoc``) and as the report uses it (``SlaConfig``)::
         mql_follow_up: 24h                # required: the longest wait from MQL to the first sales activity
         time_zone: Europe/Berlin          # business hours are in this zone (default UTC)
         business_hours: {start: "09:00", end: "17:00", days: [mon, tue, wed, thu, fri]}
-        breached_field: closeloop_sla_breached_at   # optional: the CRM contact field stamped at a breach
+
+The breach time is written back by a contacts mapping field with ``from: loop.sla_breached_at``.
 """
 
 from __future__ import annotations
@@ -46,11 +47,6 @@ class SlaDoc(BaseModel):
     business_hours: BusinessHoursDoc | None = Field(
         default=None, description="Count only these hours; without them the clock runs day and night."
     )
-    breached_field: str | None = Field(
-        default=None,
-        description="Canonical contact field that receives the breach time (map it to a CRM field, e.g. "
-        "closeloop_sla_breached_at), for the CRM's own workflows to escalate on.",
-    )
 
 
 class BusinessHours(Frozen):
@@ -68,7 +64,6 @@ class SlaConfig(Frozen):
     mql_follow_up: timedelta
     time_zone: str = "UTC"
     business_hours: BusinessHours | None = None
-    breached_field: str | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -105,6 +100,4 @@ def parse_sla(doc: SlaDoc) -> SlaConfig:
                 f"business_hours: end {doc.business_hours.end} is not after start {doc.business_hours.start}"
             )
         hours = BusinessHours(start=start, end=end, days=frozenset(DAYS.index(d) for d in doc.business_hours.days))
-    return SlaConfig(
-        mql_follow_up=follow_up, time_zone=doc.time_zone, business_hours=hours, breached_field=doc.breached_field
-    )
+    return SlaConfig(mql_follow_up=follow_up, time_zone=doc.time_zone, business_hours=hours)

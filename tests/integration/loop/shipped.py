@@ -66,3 +66,45 @@ async def sync_ok(world: World, times: int = 1) -> None:
 def hubspot_contact(world: World, email: str) -> Any:
     """The live HubSpot contact of ``email``."""
     return next(r for r in world.mkt_box.table("contacts").live() if r.fields.get("email") == email)
+
+
+@asynccontextmanager
+async def custom_pair(
+    tmp_path: Path, crm: str, marketing: str, contacts: str, *, loop: str | None = None, limits: bool = True
+) -> AsyncIterator[World]:
+    """Empty ``crm`` and ``marketing`` sandboxes (HubSpot may be the CRM) synced on the contacts mapping ``contacts``.
+
+    ``loop`` is the configuration's ``loop`` section as a YAML flow mapping; ``limits=False`` lifts the sandboxes'
+    rate limits.
+    """
+    installed = registry()
+    crm_box = installed.get(crm).sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    mkt_box = installed.get(marketing).sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
+    crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
+    for box in (crm_box, mkt_box):
+        box.knobs.enforce_limits = limits
+    crm_settings = (
+        CRMS[crm].settings
+        if crm in CRMS
+        else MARKETING[crm].settings.replace("http://marketing.test", "http://crm.test")
+    )
+    (tmp_path / "contacts.yaml").write_text(contacts)
+    (tmp_path / "closeloop.yaml").write_text(
+        f"""
+systems:
+  crm: {{connector: {crm}, settings: {crm_settings}}}
+  marketing: {{connector: {marketing}, settings: {MARKETING[marketing].settings}}}
+connections:
+  - {{name: pair, systems: [crm, marketing], mappings: [contacts.yaml], lookback: 1m, marketing_system: marketing}}
+"""
+        + (f"loop: {loop}\n" if loop else "")
+    )
+    config = load_config(tmp_path / "closeloop.yaml", environ={})
+    store = Store.open(tmp_path / "state.db")
+    transports = {"crm": httpx.ASGITransport(app=crm_box), "marketing": httpx.ASGITransport(app=mkt_box)}
+    engine = Engine(config, store, transports=transports)
+    try:
+        yield World(CRMS.get(crm, CRMS["salesforce"]), crm_box, mkt_box, engine, store)
+    finally:
+        await engine.aclose()
+        store.close()

@@ -16,22 +16,17 @@ Rita Rep (Salesforce users, HubSpot owners, same emails); each side's ids differ
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from closeloop.config.loader import load_config
-from closeloop.connector import registry
-from closeloop.engine.runtime import Engine
 from closeloop.model import WriteOp, WriteRequest
-from closeloop.store import Store
 from closeloop.store.rows import QuarantineStatus
 
-from .shipped import hubspot_contact, shipped_pair, sync_ok
-from .test_loop_vendor_milestones import CRMS, MARKETING, World
+from .shipped import custom_pair, hubspot_contact, shipped_pair, sync_ok
+from .test_loop_vendor_milestones import World
 
 
 @pytest.fixture
@@ -143,36 +138,9 @@ on_delete: unlink
 """
 
 
-@asynccontextmanager
-async def zoho_with(tmp_path: Path, marketing: str, contacts: str) -> AsyncIterator[World]:
-    """Zoho and ``marketing`` sandboxes, empty, and an engine syncing them on the contacts mapping ``contacts``."""
-    crm, mkt = CRMS["zoho"], MARKETING[marketing]
-    installed = registry()
-    crm_box = installed.get("zoho").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
-    mkt_box = installed.get(marketing).sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
-    crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
-    (tmp_path / "contacts.yaml").write_text(contacts)
-    (tmp_path / "closeloop.yaml").write_text(f"""
-systems:
-  crm: {{connector: zoho, settings: {crm.settings}}}
-  marketing: {{connector: {marketing}, settings: {mkt.settings}}}
-connections:
-  - {{name: pair, systems: [crm, marketing], mappings: [contacts.yaml], lookback: 1m, marketing_system: marketing}}
-""")
-    config = load_config(tmp_path / "closeloop.yaml", environ={})
-    store = Store.open(tmp_path / "state.db")
-    transports = {"crm": httpx.ASGITransport(app=crm_box), "marketing": httpx.ASGITransport(app=mkt_box)}
-    engine = Engine(config, store, transports=transports)
-    try:
-        yield World(crm, crm_box, mkt_box, engine, store)
-    finally:
-        await engine.aclose()
-        store.close()
-
-
 @pytest.fixture
 async def zoho(tmp_path: Path) -> AsyncIterator[World]:
-    async with zoho_with(tmp_path, "hubspot", ZOHO_CONTACTS) as world:
+    async with custom_pair(tmp_path, "zoho", "hubspot", ZOHO_CONTACTS) as world:
         yield world
 
 
@@ -221,7 +189,7 @@ on_delete: unlink
 
 @pytest.fixture
 async def marketo(tmp_path: Path) -> AsyncIterator[World]:
-    async with zoho_with(tmp_path, "marketo", MARKETO_CONTACTS) as world:
+    async with custom_pair(tmp_path, "zoho", "marketo", MARKETO_CONTACTS) as world:
         yield world
 
 

@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 from prometheus_client import generate_latest
 
-from closeloop.config.loader import load_config
-from closeloop.connector import registry
 from closeloop.daemon.lifecycle import Daemon
 from closeloop.daemon.settings import DaemonSettings
-from closeloop.engine.runtime import Engine
 from closeloop.loop import Report, build_report
 from closeloop.loop.facts import read_facts
 from closeloop.loop.render import render_text
@@ -40,10 +36,9 @@ from closeloop.loop.sla_facts import read_mqls
 from closeloop.loop.sla_now import status_lines
 from closeloop.loop.spend import parse_spend_csv
 from closeloop.model import WriteOp, WriteRequest
-from closeloop.store import Store
 
-from .shipped import hubspot_contact, shipped_pair, sync_ok
-from .test_loop_vendor_milestones import CRMS, MARKETING, World
+from .shipped import custom_pair, hubspot_contact, shipped_pair, sync_ok
+from .test_loop_vendor_milestones import World
 
 SLA_24H = "{base_currency: USD, sla: {mql_follow_up: 24h}}"
 SLA_BUSINESS = (
@@ -280,34 +275,9 @@ on_delete: unlink
 """
 
 
-@asynccontextmanager
-async def zoho_pair(tmp_path: Path) -> AsyncIterator[World]:
+def zoho_pair(tmp_path: Path) -> AbstractAsyncContextManager[World]:
     """Zoho CRM and HubSpot sandboxes, people only, held to a 24h follow-up SLA."""
-    crm, mkt = CRMS["zoho"], MARKETING["hubspot"]
-    installed = registry()
-    crm_box = installed.get("zoho").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
-    mkt_box = installed.get("hubspot").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
-    crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
-    for box in (crm_box, mkt_box):
-        box.knobs.enforce_limits = False
-    (tmp_path / "contacts.yaml").write_text(ZOHO_CONTACTS)
-    (tmp_path / "closeloop.yaml").write_text(f"""
-systems:
-  crm: {{connector: zoho, settings: {crm.settings}}}
-  marketing: {{connector: hubspot, settings: {mkt.settings}}}
-connections:
-  - {{name: pair, systems: [crm, marketing], mappings: [contacts.yaml], lookback: 1m, marketing_system: marketing}}
-loop: {SLA_24H}
-""")
-    config = load_config(tmp_path / "closeloop.yaml", environ={})
-    store = Store.open(tmp_path / "state.db")
-    transports = {"crm": httpx.ASGITransport(app=crm_box), "marketing": httpx.ASGITransport(app=mkt_box)}
-    engine = Engine(config, store, transports=transports)
-    try:
-        yield World(crm, crm_box, mkt_box, engine, store)
-    finally:
-        await engine.aclose()
-        store.close()
+    return custom_pair(tmp_path, "zoho", "hubspot", ZOHO_CONTACTS, loop=SLA_24H, limits=False)
 
 
 async def test_zoho_calls_tasks_and_events_are_follow_ups(tmp_path: Path) -> None:
@@ -356,32 +326,8 @@ on_delete: unlink
 @asynccontextmanager
 async def hubspot_crm(tmp_path: Path) -> AsyncIterator[tuple[World, Any]]:
     """HubSpot as the CRM (sales logs engagements there) and Marketo as the marketing tool; 24h SLA."""
-    crm, mkt = MARKETING["hubspot"], MARKETING["marketo"]
-    installed = registry()
-    crm_box = installed.get("hubspot").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
-    mkt_box = installed.get("marketo").sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
-    crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
-    for box in (crm_box, mkt_box):
-        box.knobs.enforce_limits = False
-    (tmp_path / "contacts.yaml").write_text(HUBSPOT_CRM_CONTACTS)
-    crm_settings = crm.settings.replace("http://marketing.test", "http://crm.test")
-    (tmp_path / "closeloop.yaml").write_text(f"""
-systems:
-  crm: {{connector: hubspot, settings: {crm_settings}}}
-  marketing: {{connector: marketo, settings: {mkt.settings}}}
-connections:
-  - {{name: pair, systems: [crm, marketing], mappings: [contacts.yaml], lookback: 1m, marketing_system: marketing}}
-loop: {SLA_24H}
-""")
-    config = load_config(tmp_path / "closeloop.yaml", environ={})
-    store = Store.open(tmp_path / "state.db")
-    transports = {"crm": httpx.ASGITransport(app=crm_box), "marketing": httpx.ASGITransport(app=mkt_box)}
-    engine = Engine(config, store, transports=transports)
-    try:
-        yield World(CRMS["salesforce"], crm_box, mkt_box, engine, store), engine.connector("crm")
-    finally:
-        await engine.aclose()
-        store.close()
+    async with custom_pair(tmp_path, "hubspot", "marketo", HUBSPOT_CRM_CONTACTS, loop=SLA_24H, limits=False) as world:
+        yield world, world.engine.connector("crm")
 
 
 async def test_hubspot_engagements_are_follow_ups(tmp_path: Path) -> None:

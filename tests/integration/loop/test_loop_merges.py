@@ -24,10 +24,10 @@ from closeloop_connectors.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_C
 from closeloop.loop import Model, build_report
 from closeloop.loop.facts import read_facts
 from closeloop.model import WriteOp, WriteRequest
-from closeloop.store.rows import LedgerKind
+from closeloop.store.rows import LedgerKind, QuarantineStatus
 
-from .shipped import hubspot_contact, shipped_pair, sync_ok
-from .test_loop_vendor_milestones import World, _contact, day, world
+from .shipped import custom_pair, hubspot_contact, shipped_pair, sync_ok
+from .test_loop_vendor_milestones import CRMS, MARKETING, World, _contact, _contacts_yaml, day, world
 
 __all__ = ["world"]  # the CRM-and-marketing fixture, used here for the Zoho pairs
 
@@ -190,7 +190,7 @@ async def test_a_zoho_merge_moves_the_losers_won_deals_to_the_winner_in_one_cycl
 async def test_a_plain_zoho_deletion_is_no_merge(world: World) -> None:
     """Bob deleted through Zoho's API: no deal of his names another contact and no other contact holds his email,
     so nothing moves to anyone; his won deal stays his."""
-    ann, bob = await _seed(world)
+    _, bob = await _seed(world)
     world.at(day(3, 10))
     (deleted,) = await world.api.write("Contacts", [WriteRequest("gone", WriteOp.DELETE, {}, native_id=bob)])
     assert deleted.ok, deleted.error
@@ -201,3 +201,34 @@ async def test_a_plain_zoho_deletion_is_no_merge(world: World) -> None:
     report = build_report(read_facts(world.store, day(1, 1), day(4, 1), "USD"))
     assert (report.total_revenue, report.won_deals) == (Decimal("184500.00"), 2)
     assert world.store.get_link("crm", "Contacts", bob) is None  # unlinked, as the mapping's on_delete says
+
+
+@pytest.fixture
+async def propagating(tmp_path: Path) -> AsyncIterator[World]:
+    """Zoho and HubSpot synced on contacts whose deletions propagate: a deletion in Zoho deletes HubSpot's copy."""
+    contacts = _contacts_yaml(CRMS["zoho"], MARKETING["hubspot"]).replace("on_delete: unlink", "on_delete: propagate")
+    async with custom_pair(tmp_path, "zoho", "hubspot", contacts) as world:
+        yield world
+
+
+async def test_a_zoho_merge_of_two_contacts_sharing_an_email_deletes_nothing(propagating: World) -> None:
+    """Bob, then a second Bob with his email (closeloop holds it back as a duplicate); sales merges the first into
+    the second in Zoho. No deal moved, but one contact holds Bob's email: a merge, not a deletion, so HubSpot's copy
+    of Bob is not deleted, and the second Bob takes the first one's place."""
+    world = propagating
+    world.at(day(1, 20))
+    bob = await _contact(world, "bob@example.com", "email")
+    await sync_ok(world)
+    golden, copy = _golden(world, bob), hubspot_contact(world, "bob@example.com").id
+    world.at(day(2, 1))
+    again = await _contact(world, "bob@example.com", "email")
+    outcome = await world.engine.sync("pair")
+    assert [q.code for q in world.store.list_quarantine()] == ["DUPLICATE"], outcome
+    world.at(day(2, 2))
+    await _zoho_merge(world, again, bob)
+    await sync_ok(world)
+    assert [r.id for r in world.mkt_box.table("contacts").live()] == [
+        copy
+    ]  # HubSpot's copy neither deleted nor made again
+    assert _golden(world, again) == golden  # the survivor is the same person to closeloop
+    assert world.store.list_quarantine(QuarantineStatus.OPEN) == []

@@ -84,12 +84,13 @@ async def name_survivors(
         return list(records)
     before = _deals_last_seen(ctx, system, losers)
     now = await _deals_now(ctx, system, before)
+    evidence = {loser: Evidence(before[loser], now) for loser in losers}
+    unmoved = {loser: losers[loser] for loser, found in evidence.items() if not moved_to(loser, found)}
+    for loser, holders in (await _same_key(ctx, applier, unmoved)).items():
+        evidence[loser] = replace(evidence[loser], same_key=holders)
     winners: dict[str, str] = {}
-    for loser, golden_id in losers.items():
-        evidence = Evidence(before[loser], now)
-        if not moved_to(loser, evidence):
-            evidence = replace(evidence, same_key=await _same_key(ctx, applier, golden_id))
-        winner = survivor(loser, evidence)
+    for loser, found in evidence.items():
+        winner = survivor(loser, found)
         if winner is not None:
             winners[loser] = winner
             ctx.count("merge_inferred", system)
@@ -128,16 +129,32 @@ async def _deals_now(
     return {key: frozenset(contacts) for key, contacts in now.items()}
 
 
-async def _same_key(ctx: CycleContext, applier: PageApplier, golden_id: str) -> frozenset[str]:
-    """The live records of the applier's object holding the golden record's first match key value."""
-    stored = ctx.store.get_golden(golden_id)
-    if stored is None:
-        return frozenset()
-    golden, mapping = GoldenState.decode(stored), applier.mapping
-    for key in mapping.match:
-        value = golden.fields[key].value if key in golden.fields else None
-        native = mapping.native_field(applier.system, applier.obj, key)
-        if isinstance(value, str) and value and native:
-            found = await ctx.connectors[applier.system].search(applier.obj, native, [value])
-            return frozenset(r.id for r in found if not (r.deleted or r.merged_into))
-    return frozenset()
+async def _same_key(ctx: CycleContext, applier: PageApplier, losers: Mapping[str, str]) -> dict[str, frozenset[str]]:
+    """Per loser (native id -> golden id): the live records of its object holding its first match key value, found
+    with one search per native key field (the connector batches the values as its vendor allows)."""
+    if not losers:
+        return {}
+    mapping, system, obj = applier.mapping, applier.system, applier.obj
+    stored = ctx.store.get_goldens(sorted(set(losers.values())))
+    wanted: dict[str, tuple[str, str]] = {}
+    for loser, golden_id in losers.items():
+        found = stored.get(golden_id)
+        if found is None:
+            continue
+        golden = GoldenState.decode(found)
+        for key in mapping.match:
+            value = golden.fields[key].value if key in golden.fields else None
+            native = mapping.native_field(system, obj, key)
+            if isinstance(value, str) and value and native:
+                wanted[loser] = (native, value)
+                break
+    by_field: dict[str, set[str]] = {}
+    for native, value in wanted.values():
+        by_field.setdefault(native, set()).add(value)
+    held: dict[tuple[str, str], set[str]] = {}
+    for native, values in by_field.items():
+        for record in await ctx.connectors[system].search(obj, native, sorted(values)):
+            value = record.fields.get(native)
+            if isinstance(value, str) and not (record.deleted or record.merged_into):
+                held.setdefault((native, value.casefold()), set()).add(record.id)
+    return {loser: frozenset(held.get((native, value.casefold()), ())) for loser, (native, value) in wanted.items()}

@@ -317,6 +317,11 @@ class ZohoConnector:
             found += [Owner(str(u["id"]), str(u.get("email") or ""), active=u.get("status") == "active") for u in users]
         return found
 
+    def merges_unnamed(self, obj: str) -> bool:
+        """Zoho deletes a merged-away record (Merge Records API or Find & Merge) like any other: its deleted list
+        names no master, whatever the module."""
+        return True
+
     def activity_streams(self) -> tuple[str, ...]:
         """Calls, Tasks and Events, each read as its own stream (the SLA's follow-ups)."""
         return activities.ACTIVITY_MODULES

@@ -81,7 +81,11 @@ def to_record(payload: Mapping[str, Any]) -> NativeRecord:
 
 
 def to_deletion(payload: Mapping[str, Any]) -> NativeRecord:
-    """An entry of ``/{module}/deleted``; Zoho does not say whether a merge caused it."""
+    """An entry of ``/{module}/deleted``; Zoho does not say whether a merge caused it, nor into which record.
+
+    A merged-away record is deleted permanently (``type`` permanent, never in the recycle bin), but so is one
+    emptied from the recycle bin: the type tells no merge. The engine tells it (``closeloop.engine.survivors``).
+    """
     fields = {"display_name": payload.get("display_name"), "type": payload.get("type")}
     return NativeRecord(
         id=str(payload["id"]), modified_at=parse_utc(str(payload["deleted_time"])), fields=fields, deleted=True

@@ -147,6 +147,19 @@ class ActivityStream(Protocol):
         ...
 
 
+@runtime_checkable
+class UnnamedMerges(Protocol):
+    """A connector whose vendor deletes a merged-away record like any other and never names the one it merged into.
+
+    For its contacts, the engine tells a merge from a plain deletion by what it last saw
+    (``closeloop.engine.survivors``).
+    """
+
+    def merges_unnamed(self, obj: str) -> bool:
+        """True when a deletion of ``obj`` may be a merge that the vendor reports as a plain deletion."""
+        ...
+
+
 BodyFormat = Literal["json", "xml"]
 """The body formats a webhook sender may be declared to post."""
 

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from closeloop.model import Cursor, parse_utc
 from closeloop.sandbox import RecordTable, Refusal, Row, SandboxBase, sequential_ids
 
+from .merge import merge_records
 from .modules import CLOSED_TASK_STATUS, MODULE_IDS, MODULES, ModuleDef, custom_field, field_metadata, pipeline_metadata
 from .queries import QueryError, comparable, in_time_order, parse_coql, parse_criteria, second
 from .users import Users
@@ -104,6 +105,7 @@ class ZohoSandbox(SandboxBase):
                 self._set_contact_role,
                 methods=["PUT"],
             ),
+            Route(f"{API}/{{module}}/{{record_id}}/actions/merge", self._merge, methods=["POST"]),
             Route(f"{API}/{{module}}", self._records, methods=["GET", "POST", "PUT", "DELETE"]),
             Route(f"{API}/{{module}}/{{record_id}}", self._record, methods=["GET", "PUT", "DELETE"]),
         ]
@@ -434,10 +436,10 @@ class ZohoSandbox(SandboxBase):
             )
             if row.deleted and (floor is None or second(row.modified_at) >= floor)
         ]
-        # Zoho lists the recycle bin newest first.
+        # Zoho lists the recycle bin newest first; a record merged away was deleted permanently (merge.py).
         gone.sort(key=lambda r: (second(r.modified_at), int(r.id)), reverse=True)
-        if kind == "permanent":
-            gone = []
+        if kind != "all":
+            gone = [row for row in gone if (row.merged_into is not None) == (kind == "permanent")]
         window = self._page_window(request)
         if isinstance(window, Response):
             return window
@@ -450,7 +452,7 @@ class ZohoSandbox(SandboxBase):
                 "deleted_by": dict(OWNER),
                 "id": row.id,
                 "display_name": str(self.values(module, row).get(module.display_field) or ""),
-                "type": "recycle",
+                "type": "recycle" if row.merged_into is None else "permanent",
                 "created_by": dict(OWNER),
                 "deleted_time": self.zoned(row.modified_at),
             }
@@ -769,6 +771,18 @@ class ZohoSandbox(SandboxBase):
                 }
             )
         return JSONResponse({"data": results})
+
+    async def _merge(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return zoho_error(400, "INVALID_DATA", "invalid data", reason="body is not JSON")
+        response, written = merge_records(
+            self.module(request), self.tables, self.contact_roles, request.path_params["record_id"], body,
+            now=self.now(), error=zoho_error,
+        )  # fmt: skip
+        self.stats.records_written += written
+        return response
 
     # -- contact roles ---------------------------------------------------------------------------------
     async def _contact_roles(self, request: Request) -> Response:

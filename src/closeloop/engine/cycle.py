@@ -29,6 +29,7 @@ from closeloop.engine.revenue import STAGE, book_deals, refresh_rollups
 from closeloop.engine.setup import after_setup, ensure_owned_fields
 from closeloop.engine.sla_stamp import stamp_sla_breaches
 from closeloop.engine.source import capture_original_sources
+from closeloop.engine.survivors import name_survivors
 from closeloop.engine.touch import fetch_touchpoints, pull_touches, store_touchpoints, touch_subjects
 from closeloop.model import Cursor, NativeRecord, Page
 
@@ -190,6 +191,8 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
     # What the vendor must be asked about (associations, touchpoints) is asked before the transaction, and only
     # for versions not applied yet: a quiet cycle's lookback re-reads cost no further calls.
     news = await _news(ctx, applier, records)
+    if not is_deal:  # a merge the vendor reported as a plain deletion carries its survivor from here on
+        records = await name_survivors(ctx, applier, records, news)
     fresh = [r.id for r in news if not r.deleted]
     times = await fieldtimes.fetch(ctx, mapping, fieldtimes.asked(ctx, mapping, system, obj, news))
     associations = await fetch_associations(ctx, system, obj, fresh) if is_deal else []

@@ -14,6 +14,7 @@ from closeloop_connectors.zoho.schema import MissingFieldError
 from closeloop_connectors.zoho.settings import ZohoSettings
 
 from closeloop.connector import ConnectorContext
+from closeloop.http import HttpError
 from closeloop.model import Association, Cursor, FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, WriteStatus
 
 
@@ -130,15 +131,52 @@ async def test_stage_metadata_knows_won_and_lost(connector: ZohoConnector) -> No
     assert schema.fields["Modified_Time"].read_only
 
 
-async def test_merged_away_contact_is_reported_deleted_without_survivor(
+async def merge(connector: ZohoConnector, module: str, master: str, body: dict[str, Any]) -> httpx.Response:
+    """Zoho's Merge Records API, called with the connector's credentials."""
+    url = f"{connector.settings.api_url}/crm/v8/{module}/{master}/actions/merge"
+    return await connector.http.request("POST", url, json=body)
+
+
+async def test_a_merge_through_the_api_deletes_the_child_for_good_and_moves_its_deals(
     sandbox: ZohoSandbox, connector: ZohoConnector
 ) -> None:
     start = await read_all(connector, "Contacts")
-    sandbox.table("Contacts").merge(start[1].id, start[2].id)
+    deal_id, deal = next((r.id, r) for r in sandbox.table("Deals").live() if r.fields.get("Contact_Name"))
+    child = str(deal.fields["Contact_Name"]["id"])
+    master = next(r.id for r in start if r.id != child)
+    title = sandbox.table("Contacts").get(child).fields.get("Title")  # type: ignore[union-attr]
+    roles_before = {d for d, roles in sandbox.contact_roles.items() if child in roles}
+    deal_modified = deal.modified_at
+    body = {"merge": [{"data": [{"id": child, "_fields": [{"api_name": "Title"}]}]}]}
+    answer = await merge(connector, "Contacts", master, body)
+    assert answer.status_code == 200
+    assert answer.json()["merge"][0]["code"] == "SUCCESS"
     later = {r.id: r for r in await read_all(connector, "Contacts", start[-1].position)}
-    assert later[start[1].id].deleted
-    assert later[start[1].id].merged_into is None  # Zoho's deleted list never names the winner
-    assert not later[start[2].id].deleted
+    assert later[child].deleted
+    assert later[child].merged_into is None  # Zoho's deleted list never names the master
+    assert later[child].fields["type"] == "permanent"  # merged away: deleted for good, not in the recycle bin
+    assert later[master].fields.get("Title") == title  # the master took the child's field the merge named
+    (link,) = await connector.associations("Deals", [deal_id])
+    assert link.to_id == master
+    assert sandbox.table("Deals").get(deal_id).modified_at == deal_modified  # type: ignore[union-attr]
+    assert all(master in sandbox.contact_roles[d] and child not in sandbox.contact_roles[d] for d in roles_before)
+
+
+async def test_merge_refusals(sandbox: ZohoSandbox, connector: ZohoConnector) -> None:
+    ids = [r.id for r in sandbox.table("Contacts").live()][:4]
+    read_only = [{"id": ids[1], "_fields": [{"api_name": "Created_Time"}]}]
+    bad = {
+        "unknown master": ("Contacts", "1", {"merge": [{"data": [{"id": ids[1]}]}]}),
+        "child is the master": ("Contacts", ids[0], {"merge": [{"data": [{"id": ids[0]}]}]}),
+        "three children": ("Contacts", ids[0], {"merge": [{"data": [{"id": i} for i in ids[1:4]]}]}),
+        "read-only field": ("Contacts", ids[0], {"merge": [{"data": read_only}]}),
+        "two merges": ("Contacts", ids[0], {"merge": [{"data": [{"id": ids[1]}]}, {"data": [{"id": ids[2]}]}]}),
+    }
+    for case, (module, master, body) in bad.items():
+        with pytest.raises(HttpError) as refused:
+            await merge(connector, module, master, body)
+        assert refused.value.status == 400, case
+    assert all(sandbox.table("Contacts").get(i) is not None for i in ids)  # nothing merged by a refused call
 
 
 async def test_contact_roles_add_to_the_contact_name_link(sandbox: ZohoSandbox) -> None:

@@ -53,14 +53,13 @@ CursorKey = tuple[datetime, int, str]
 """A position in (modified_at, id) order, as :func:`position_key` makes it: comparable with ``<``."""
 
 
-def position_key(modified_at: datetime, record_id: str | None) -> CursorKey:
+def position_key(modified_at: datetime, record_id: str) -> CursorKey:
     """The sort key of (modified_at, id): time first, then ids the way vendors sort them.
 
     Ids compare shorter first, then as text: numeric ids (HubSpot, Zoho, Marketo, Pardot) in number order, fixed
-    width ids (Salesforce) in text order. No id (None) lies before every id of its moment.
+    width ids (Salesforce) in text order. No id (``""``) lies before every id of its moment.
     """
-    text = record_id or ""
-    return (modified_at, len(text), text)
+    return (modified_at, len(record_id), record_id)
 
 
 def record_key(record: NativeRecord) -> CursorKey:
@@ -75,17 +74,16 @@ class Cursor:
 
     The one definition of the boundary, shared by the engine, every connector and the conformance kit: a stream
     read from a cursor hands out the records strictly after it in :func:`position_key` order. With an id, the
-    records of its moment up to and including that id were read; without one (``None``; ``""`` means the same),
-    none of its moment was, so they all come again.
+    records of its moment up to and including that id were read; without one (``""``, as a cursor looking back
+    has), none of its moment was, so they all come again. "No id" stays ``""`` rather than None: connectors
+    (third-party ones too) format ``since.id`` into queries and compare it as text.
     """
 
     modified_at: datetime
-    id: str | None = None
+    id: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modified_at", utc(self.modified_at))
-        if self.id == "":
-            object.__setattr__(self, "id", None)
 
     @property
     def key(self) -> CursorKey:
@@ -117,7 +115,7 @@ class Cursor:
 
     def as_json(self) -> dict[str, str | None]:
         """A stable JSON form: the time as RFC 3339 UTC to the microsecond, and the id (null for none)."""
-        return {"modified_at": _stamp(self.modified_at), "id": self.id}
+        return {"modified_at": _stamp(self.modified_at), "id": self.id or None}
 
     @classmethod
     def from_json(cls, value: JSONValue) -> Cursor:
@@ -125,16 +123,16 @@ class Cursor:
         if isinstance(value, str):
             return cls(parse_utc(value))
         if isinstance(value, list | tuple) and len(value) == 2:
-            return cls(parse_utc(str(value[0])), None if value[1] is None else str(value[1]))
+            return cls(parse_utc(str(value[0])), "" if value[1] is None else str(value[1]))
         if isinstance(value, Mapping) and isinstance(value.get("modified_at"), str):
             found = value.get("id")
-            return cls(parse_utc(value["modified_at"]), None if found is None else str(found))
+            return cls(parse_utc(value["modified_at"]), "" if found is None else str(found))
         raise ValueError(f"not a cursor: {value!r}")
 
     @classmethod
     def from_columns(cls, modified_at: str, record_id: str | None) -> Cursor:
         """A cursor as the store keeps it: a timestamp text (any RFC 3339 form) and an id, '' or NULL for none."""
-        return cls(parse_utc(modified_at), record_id or None)
+        return cls(parse_utc(modified_at), record_id or "")
 
 
 def records_after(since: Cursor | None, records: Iterable[NativeRecord]) -> list[NativeRecord]:

@@ -140,7 +140,7 @@ class RecordTable:
 
     def changed_after(self, after: Cursor | None, *, include_deleted: bool = False) -> Iterator[Row]:
         """Rows strictly after ``after`` in (modified_at, id) order."""
-        start = None if after is None else (after.modified_at, after.id or "")
+        start = None if after is None else (after.modified_at, after.id)
         keys: Iterable[tuple[datetime, str]] = self._keys_after(self._live, start)
         if include_deleted and self._gone:
             keys = heapq.merge(keys, self._keys_after(self._gone, start))

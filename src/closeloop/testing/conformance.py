@@ -10,7 +10,9 @@ A connector author runs it from the connector's own repository, under pytest wit
 
 The suite builds the connector through the installed plugin (entry point group ``closeloop.connectors``), wires it
 in-process to a sandbox the :class:`Target` makes (a :class:`closeloop.sandbox.SandboxBase`), and checks: full and
-incremental reads in (modified_at, id) order, equal timestamps across a page boundary, read after write, idempotent
+incremental reads in (modified_at, id) order as :class:`closeloop.model.Cursor` defines it, equal timestamps
+across page boundaries (resuming from each page's cursor, as the engine stores it, reads exactly the rest), a
+record edited while the stream is paged, the lookback, read after write, idempotent
 upserts, one bad record in a batch, a 429 storm, the limiter tuned to the sandbox with zero violations, token
 expiry mid-run, deletions, merges, deal stages and associations. Checks a vendor cannot have (no merge, a static
 token, no deals) are skipped with the reason, as the target declares.

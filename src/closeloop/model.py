@@ -113,25 +113,14 @@ class Cursor:
         """
         return Cursor(self.modified_at - window) if window > timedelta(0) else self
 
-    def as_json(self) -> dict[str, str | None]:
-        """A stable JSON form: the time as RFC 3339 UTC to the microsecond, and the id (null for none)."""
-        return {"modified_at": _stamp(self.modified_at), "id": self.id or None}
-
-    @classmethod
-    def from_json(cls, value: JSONValue) -> Cursor:
-        """A cursor from :meth:`as_json`'s form, or an older one: a bare timestamp, or [timestamp, id]."""
-        if isinstance(value, str):
-            return cls(parse_utc(value))
-        if isinstance(value, list | tuple) and len(value) == 2:
-            return cls(parse_utc(str(value[0])), "" if value[1] is None else str(value[1]))
-        if isinstance(value, Mapping) and isinstance(value.get("modified_at"), str):
-            found = value.get("id")
-            return cls(parse_utc(value["modified_at"]), "" if found is None else str(found))
-        raise ValueError(f"not a cursor: {value!r}")
+    def columns(self) -> tuple[str, str]:
+        """The store's form: the time as fixed-width RFC 3339 UTC to the microsecond (text order is time order),
+        and the id, ``""`` for none. Every version of the store wrote cursors this way."""
+        return _stamp(self.modified_at), self.id
 
     @classmethod
     def from_columns(cls, modified_at: str, record_id: str | None) -> Cursor:
-        """A cursor as the store keeps it: a timestamp text (any RFC 3339 form) and an id, '' or NULL for none."""
+        """A cursor as the store keeps it (:meth:`columns`); any RFC 3339 time is read, and NULL as no id."""
         return cls(parse_utc(modified_at), record_id or "")
 
 

@@ -284,7 +284,7 @@ class SyncTables:
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection, system, object) DO UPDATE SET "
                 "modified_at = excluded.modified_at, record_id = excluded.record_id, "
                 "updated_at = excluded.updated_at",
-                (connection, system, object, ts(cursor.modified_at), cursor.id, self._a.now()),
+                (connection, system, object, *cursor.columns(), self._a.now()),
             )
 
     def cursors(self, connection: str) -> Mapping[tuple[str, str], Cursor]:

@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any
 
 from closeloop.http.paging import TokenPaginator, paginate
-from closeloop.model import Cursor, NativeRecord, Page, iso_utc, parse_utc, record_key, records_after
+from closeloop.model import Cursor, NativeRecord, Page, iso_utc, parse_utc, position_key, record_key, records_after
 
 from .api import MAX_BATCH, MORE_RESULT, NEXT_TOKEN, MarketoApi
 
@@ -144,7 +144,7 @@ class ChangeReader:
         index: list[tuple[datetime, str]] = []
         async for keys in self._scan_ids():
             index.extend(keys)
-        index.sort()
+        index.sort(key=lambda key: position_key(*key))  # ids as numbers, as every page is sorted
         last: Cursor | None = None
         for start in range(0, len(index), self.page_size):
             expected = {lead_id: moment for moment, lead_id in index[start : start + self.page_size]}

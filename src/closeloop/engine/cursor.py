@@ -4,8 +4,8 @@ Every stream (a vendor object, a touch stream, an activity stream) keeps one cur
 the (modified_at, id) of the last record applied, id included. A read starts from it less the connection's
 lookback; with no lookback it starts at the cursor itself, so a page boundary inside a run of records sharing
 one modified time neither reads them again nor skips them. A page's cursor moves in the page's transaction and
-never backwards (a lookback re-read ends before the stored cursor). The type and its boundary rules live in
-:mod:`closeloop.model`, below the connectors, which share them.
+never backwards (a page the lookback reads again may end before the stored cursor). The type and its boundary
+rules live in :mod:`closeloop.model`, below the connectors, which share them.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from closeloop.model import (
     WriteRequest,
     WriteResult,
     WriteStatus,
+    position_key,
 )
 from closeloop.testing.clock import FakeClock
 
@@ -153,9 +154,9 @@ class FakeConnector:
             self.vendor.created_fields.setdefault(obj, {})[owned.name] = FieldInfo(owned.name, owned.type)
 
     async def read_changes(self, obj: str, since: Cursor | None) -> AsyncIterator[Page]:
-        rows = sorted(self.vendor.table(obj).values(), key=lambda r: (r.modified_at, r.id))
+        rows = sorted(self.vendor.table(obj).values(), key=lambda r: position_key(r.modified_at, r.id))
         if since is not None:
-            rows = [r for r in rows if (r.modified_at, r.id) > (since.modified_at, since.id)]
+            rows = [r for r in rows if position_key(r.modified_at, r.id) > since.key]
         self.vendor.calls["read"] += 1
         if not rows:
             yield Page(())

@@ -101,11 +101,6 @@ def to_record(obj: str, item: Mapping[str, Any], *, deleted: bool = False) -> Na
     return NativeRecord(id=str(item["id"]), modified_at=parse_utc(str(stamp)), fields=props, deleted=deleted)
 
 
-def order(record: NativeRecord) -> tuple[datetime, int, str]:
-    """(modified_at, id) with ids compared as numbers, the way HubSpot sorts and filters hs_object_id."""
-    return (record.modified_at, len(record.id), record.id)
-
-
 class HubSpotApi:
     """One portal's HTTP client with HubSpot's auth, limits and classification."""
 

@@ -21,9 +21,9 @@ from functools import partial
 
 from closeloop.connector import FieldTimes
 from closeloop.http.paging import KeysetPaginator, Params, TokenPaginator, dig, paginate
-from closeloop.model import Cursor, NativeRecord, Page, parse_utc
+from closeloop.model import Cursor, NativeRecord, Page, parse_utc, record_key
 
-from .api import JSON, MAX_BATCH, MODIFIED, NEXT_AFTER, HubSpotApi, millis, order, to_record
+from .api import JSON, MAX_BATCH, MODIFIED, NEXT_AFTER, HubSpotApi, millis, to_record
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class ArchiveSchedule:
             return Sweep(now, since, None)
         if now - last.started < self.every:
             return None
-        floor = None if last.since is None or since is None else min(last.since, since, key=_cursor_order)
+        floor = None if last.since is None or since is None else min(last.since, since)
         return Sweep(now, since, floor)
 
     def finished(self, obj: str, sweep: Sweep) -> None:
@@ -94,11 +94,11 @@ class ChangeReader:
         """
         pending = deque(await self.archived_after(sweep.floor) if sweep is not None else [])
         async for records in self.live(since):
-            last = order(records[-1])
+            last = record_key(records[-1])
             merged = list(records)
-            while pending and order(pending[0]) <= last:
+            while pending and record_key(pending[0]) <= last:
                 merged.append(pending.popleft())
-            yield Page(tuple(sorted(merged, key=order)))
+            yield Page(tuple(sorted(merged, key=record_key)))
         while pending:
             chunk = [pending.popleft() for _ in range(min(self.page_size, len(pending)))]
             yield Page(tuple(chunk))
@@ -109,7 +109,7 @@ class ChangeReader:
         if since is not None:
             start = since.modified_at.replace(microsecond=since.modified_at.microsecond // 1000 * 1000)
             # HubSpot keeps milliseconds: only a cursor on a whole millisecond can share its stamp with records.
-            # With no id (the engine's lookback cursor) all of them are wanted: one inclusive search does.
+            # With no id (a cursor looking back) all of them are wanted: one inclusive search does.
             at_start = start == since.modified_at
             if at_start and since.id:
                 async for records in self.instant(start, since.id):
@@ -128,13 +128,13 @@ class ChangeReader:
             records = position.merge(self.obj, body)
             if not _has_next(body):
                 if records:
-                    yield sorted(records, key=order)
+                    yield sorted(records, key=record_key)
                 return
             older, newest, _ = cut(records)
             if older:
                 # The newest instant may go on past this page. Its records are held back, and the next search
                 # starts at that instant without them (without the first 100, in a crowded instant).
-                yield sorted(older, key=order)
+                yield sorted(older, key=record_key)
             else:
                 # One instant fills the page (a mass update): walk it by id; the next search goes past it.
                 async for chunk in self.instant(newest, ""):
@@ -152,7 +152,7 @@ class ChangeReader:
             )
 
         async for body in paginate(fetch, KeysetPaginator(after_id, _last_id)):
-            records = sorted((to_record(self.obj, item) for item in body.get("results", [])), key=order)
+            records = sorted((to_record(self.obj, item) for item in body.get("results", [])), key=record_key)
             if records:
                 yield records
 
@@ -167,14 +167,14 @@ class ChangeReader:
         async for body in paginate(partial(self.api.get, path), TokenPaginator(params, NEXT_AFTER, "after")):
             for item in body.get("results", []):
                 record = to_record(self.obj, item, deleted=True)
-                if floor is None or order(record) > _cursor_order(floor):
+                if floor is None or floor.precedes(record):
                     found.append(record)
         if not found:
             return []
         winners = await self.merge_winners(floor)
         return sorted(
             (NativeRecord(r.id, r.modified_at, r.fields, deleted=True, merged_into=winners.get(r.id)) for r in found),
-            key=order,
+            key=record_key,
         )
 
     async def merge_winners(self, floor: Cursor | None) -> dict[str, str]:
@@ -266,11 +266,6 @@ async def search_in(
             for item in body.get("results", []):
                 found[str(item["id"])] = to_record(obj, item)
     return list(found.values())
-
-
-def _cursor_order(cursor: Cursor) -> tuple[datetime, int, str]:
-    """A cursor ordered like :func:`order` orders records (ids as numbers)."""
-    return (cursor.modified_at, len(cursor.id), cursor.id)
 
 
 def _has_next(body: JSON) -> bool:

@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any
 
 from closeloop.http.paging import TokenPaginator, paginate
-from closeloop.model import Cursor, NativeRecord, Page, iso_utc, parse_utc
+from closeloop.model import Cursor, NativeRecord, Page, iso_utc, parse_utc, position_key, record_key, records_after
 
 from .api import MAX_BATCH, MORE_RESULT, NEXT_TOKEN, MarketoApi
 
@@ -144,13 +144,13 @@ class ChangeReader:
         index: list[tuple[datetime, str]] = []
         async for keys in self._scan_ids():
             index.extend(keys)
-        index.sort()
+        index.sort(key=lambda key: position_key(*key))  # ids as numbers, as every page is sorted
         last: Cursor | None = None
         for start in range(0, len(index), self.page_size):
             expected = {lead_id: moment for moment, lead_id in index[start : start + self.page_size]}
             records = await self._read_ids(list(expected))
             # A lead changed since the index pass sits later in the stream: the incremental tail yields it.
-            page = sorted((r for r in records if r.modified_at == expected[r.id]), key=lambda r: (r.modified_at, r.id))
+            page = sorted((r for r in records if r.modified_at == expected[r.id]), key=record_key)
             if page:
                 last = page[-1].position
                 yield Page(tuple(page))
@@ -187,7 +187,7 @@ class ChangeReader:
         async for window, exhausted in self._windows(streams):
             end = None if exhausted else window.last
             records, carried = await self._settle(window, carried, end)
-            fresh = [r for r in records if last.precedes(r)]
+            fresh = records_after(last, records)
             for start in range(0, len(fresh), self.page_size):
                 yield Page(tuple(fresh[start : start + self.page_size]))
             if fresh:
@@ -220,7 +220,7 @@ class ChangeReader:
                 later[record.id] = None
             else:
                 ready.append(replace(record, field_times=window.field_times.get(record.id, {})))
-        ready.sort(key=lambda r: (r.modified_at, r.id))
+        ready.sort(key=record_key)
         return ready, later
 
     async def _read_ids(self, ids: Sequence[str]) -> list[NativeRecord]:

@@ -1,7 +1,7 @@
 """Prospect reads: the change stream in (updatedAt, id) order, and lookups by id ranges or by email.
 
-v5 orders by ``updatedAt`` then by numeric id, while closeloop's cursor orders ids as text: the stream holds back
-the records of the latest second until a later second arrives, and hands each second over sorted by text id.
+v5 orders by ``updatedAt`` then by numeric id, which is closeloop's cursor order (:func:`closeloop.model.record_key`),
+so each v5 page is a page of the stream as it comes, less what lies at or before the last record handed out.
 A token sequence stops after 100,000 records (warning 203): the read restarts inclusively at the last
 ``updatedAt`` seen, or, when one second holds more than that, pages that second by ``idGreaterThan``.
 """
@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from closeloop.http.paging import paginate
-from closeloop.model import Cursor, NativeRecord, Page, parse_utc, utc
+from closeloop.model import Cursor, NativeRecord, Page, parse_utc, record_key, records_after, utc
 
 from .api import PardotApi, QueryPage
 
@@ -60,22 +60,17 @@ class ChangeReader:
         self.page_size = page_size
 
     async def read(self, since: Cursor | None) -> AsyncIterator[Page]:
-        """Pages of prospects strictly after ``since``, each second's records sorted by text id."""
-        second: datetime | None = None
-        held: dict[str, NativeRecord] = {}
+        """Pages of prospects strictly after ``since`` in (updatedAt, id) order, one per v5 page.
+
+        A read starts at the cursor's second inclusively, and a restarted sequence reads its last second again:
+        what lies at or before the last record handed out is left out, so each comes once.
+        """
+        last = since
         async for values in self._rows(since.modified_at if since else None):
-            ready: list[NativeRecord] = []
-            for record in map(prospect_record, values):
-                if record.modified_at != second:
-                    ready.extend(sorted(held.values(), key=lambda r: r.id))
-                    second, held = record.modified_at, {}
-                held[record.id] = record  # a restarted sequence re-reads a second: the later copy wins
-            fresh = [r for r in ready if since is None or since.precedes(r)]
+            fresh = records_after(last, sorted(map(prospect_record, values), key=record_key))
             if fresh:
                 yield Page(tuple(fresh))
-        last = [r for r in sorted(held.values(), key=lambda r: r.id) if since is None or since.precedes(r)]
-        if last:
-            yield Page(tuple(last))
+                last = fresh[-1].position
 
     async def _rows(self, start: datetime | None) -> AsyncIterator[list[dict[str, Any]]]:
         """Raw pages from ``start`` (inclusive) on, across token sequences cut at 100,000 records."""

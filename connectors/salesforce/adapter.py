@@ -45,7 +45,9 @@ from closeloop.model import (
     WriteRequest,
     WriteResult,
     WriteStatus,
+    advance,
     now_utc,
+    records_after,
 )
 
 from . import activities, campaigns, history, soql
@@ -259,10 +261,10 @@ class SalesforceConnector:
         after = since
         async for payload in paginate(fetch, ChangePaginator(since)):
             # The literal holds milliseconds; a finer cursor is honoured here.
-            records = [r for r in map(to_record, payload.get("records") or []) if after is None or after.precedes(r)]
+            records = records_after(after, map(to_record, payload.get("records") or []))
             if records:
                 yield Page(tuple(records))
-                after = records[-1].position
+                after = advance(after, records)
 
     async def read(self, obj: str, ids: Sequence[str]) -> list[NativeRecord]:
         """The live records with these ids."""

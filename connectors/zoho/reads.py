@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from closeloop.http.paging import dig
-from closeloop.model import Cursor, NativeRecord, parse_utc
+from closeloop.model import Cursor, CursorKey, NativeRecord, parse_utc, record_key
 
 from .schema import MODIFIED_TIME
 
@@ -64,14 +64,13 @@ def changes_query(module: str, columns: Sequence[str], after: Cursor | None, lim
     )
 
 
-def position_key(record: NativeRecord) -> tuple[datetime, int, str]:
-    """(time, id) order with Zoho's numeric ids compared as numbers."""
-    return (record.modified_at, int(record.id) if record.id.isdigit() else -1, record.id)
+position_key = record_key
+"""(time, id) order with Zoho's numeric ids compared as numbers: closeloop's one definition of stream order."""
 
 
-def cursor_key(cursor: Cursor) -> tuple[datetime, int, str]:
+def cursor_key(cursor: Cursor) -> CursorKey:
     """The key of a cursor, comparable with :func:`position_key`."""
-    return (cursor.modified_at, int(cursor.id) if cursor.id.isdigit() else -1, cursor.id)
+    return cursor.key
 
 
 def to_record(payload: Mapping[str, Any]) -> NativeRecord:

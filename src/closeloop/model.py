@@ -8,9 +8,9 @@ canonical values.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 JSONValue = Any
@@ -49,9 +49,35 @@ def iso_utc(moment: datetime, *, millis: bool = True) -> str:
     return text.replace("+00:00", "Z")
 
 
-@dataclass(frozen=True, slots=True, order=True)
+CursorKey = tuple[datetime, int, str]
+"""A position in (modified_at, id) order, as :func:`position_key` makes it: comparable with ``<``."""
+
+
+def position_key(modified_at: datetime, record_id: str) -> CursorKey:
+    """The sort key of (modified_at, id): time first, then ids the way vendors sort them.
+
+    Ids compare shorter first, then as text: numeric ids (HubSpot, Zoho, Marketo, Pardot) in number order, fixed
+    width ids (Salesforce) in text order. No id (``""``) lies before every id of its moment.
+    """
+    return (modified_at, len(record_id), record_id)
+
+
+def record_key(record: NativeRecord) -> CursorKey:
+    """A record's place in its change stream: sort a page with ``key=record_key``."""
+    record_id = record.id
+    return (record.modified_at, len(record_id), record_id)
+
+
+@dataclass(frozen=True, slots=True)
 class Cursor:
-    """A position in a system's change stream: (modified_at, id), never a bare time."""
+    """A position in a system's change stream: (modified_at, id), never a bare time.
+
+    The one definition of the boundary, shared by the engine, every connector and the conformance kit: a stream
+    read from a cursor hands out the records strictly after it in :func:`position_key` order. With an id, the
+    records of its moment up to and including that id were read; without one (``""``, as a cursor looking back
+    has), none of its moment was, so they all come again. "No id" stays ``""`` rather than None: connectors
+    (third-party ones too) format ``since.id`` into queries and compare it as text.
+    """
 
     modified_at: datetime
     id: str = ""
@@ -59,9 +85,63 @@ class Cursor:
     def __post_init__(self) -> None:
         object.__setattr__(self, "modified_at", utc(self.modified_at))
 
+    @property
+    def key(self) -> CursorKey:
+        """This cursor's place in (modified_at, id) order, comparable with :func:`record_key`."""
+        return position_key(self.modified_at, self.id)
+
+    def __lt__(self, other: Cursor) -> bool:
+        return self.key < other.key
+
+    def __le__(self, other: Cursor) -> bool:
+        return self.key <= other.key
+
+    def __gt__(self, other: Cursor) -> bool:
+        return self.key > other.key
+
+    def __ge__(self, other: Cursor) -> bool:
+        return self.key >= other.key
+
     def precedes(self, record: NativeRecord) -> bool:
-        """True when ``record`` lies strictly after this cursor in (modified_at, id) order."""
-        return (record.modified_at, record.id) > (self.modified_at, self.id)
+        """True when ``record`` lies strictly after this cursor: a read from here hands it out."""
+        return record_key(record) > self.key
+
+    def lookback(self, window: timedelta) -> Cursor:
+        """Where a read that looks ``window`` back starts: every record of that earlier moment on comes again.
+
+        A zero window is the cursor itself, id included, so nothing is read twice.
+        """
+        return Cursor(self.modified_at - window) if window > timedelta(0) else self
+
+    def columns(self) -> tuple[str, str]:
+        """The store's form: the time as fixed-width RFC 3339 UTC to the microsecond (text order is time order),
+        and the id, ``""`` for none. Every version of the store wrote cursors this way."""
+        return _stamp(self.modified_at), self.id
+
+    @classmethod
+    def from_columns(cls, modified_at: str, record_id: str | None) -> Cursor:
+        """A cursor as the store keeps it (:meth:`columns`); any RFC 3339 time is read, and NULL as no id."""
+        return cls(parse_utc(modified_at), record_id or "")
+
+
+def records_after(since: Cursor | None, records: Iterable[NativeRecord]) -> list[NativeRecord]:
+    """The records strictly after ``since`` (all of them with no cursor), in the order given."""
+    if since is None:
+        return list(records)
+    floor = since.key
+    return [r for r in records if record_key(r) > floor]
+
+
+def advance(cursor: Cursor | None, records: Sequence[NativeRecord]) -> Cursor | None:
+    """The cursor past a page: its last record's position, unless the cursor already lies at or past it."""
+    if not records:
+        return cursor
+    last = records[-1].position
+    return last if cursor is None or last > cursor else cursor
+
+
+def _stamp(moment: datetime) -> str:
+    return utc(moment).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

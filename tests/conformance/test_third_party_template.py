@@ -47,7 +47,7 @@ def test_template_connector_passes_the_kit_from_its_own_repository(tmp_path: Pat
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "11 passed" in output, output
+    assert "13 passed" in output, output
     # What Acme cannot have is skipped with the reason, not silently passed.
     assert "static token that never expires" in output
     assert "acme has no merge" in output

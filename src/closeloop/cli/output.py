@@ -90,7 +90,8 @@ def print_status(config: LoadedConfig, store: StateStore) -> None:
             for system in connection.systems:
                 for obj in mapping.objects(system):
                     cursor = store.get_cursor(connection.name, system, obj)
-                    at = f"{iso_utc(cursor.modified_at)} / {cursor.id}" if cursor else "not started"
+                    at = "not started" if cursor is None else iso_utc(cursor.modified_at)
+                    at += f" / {cursor.id}" if cursor and cursor.id else ""
                     console.print(f"  cursor {system}.{obj}: {at}")
     if config.loop.sla is not None:
         for line in status_lines(store, config.loop.sla, config.connections, now_utc()):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from closeloop.connector import ActivityStream
+from closeloop.engine import cursor as cursors
 from closeloop.engine.context import CycleContext
-from closeloop.model import Cursor
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,9 @@ async def pull_activities(ctx: CycleContext) -> None:
 async def pull_activity_stream(ctx: CycleContext, system: str, connector: ActivityStream, stream: str) -> None:
     """Store the activities of one stream changed since its cursor (less the lookback), one transaction a page."""
     name = ACTIVITY_CURSOR + stream
-    stored = ctx.store.get_cursor(ctx.name, system, name)
-    since = Cursor(stored.modified_at - ctx.connection.lookback, "") if stored else None
+    since = cursors.read_from(ctx, system, name)
     async for page in connector.activity_changes(stream, since):
         with ctx.store.transaction():
             changed = ctx.store.put_activities(system, page.activities)
             ctx.count("activities", system, changed)
-            current = ctx.store.get_cursor(ctx.name, system, name)
-            if current is None or page.last > current:
-                ctx.store.set_cursor(ctx.name, system, name, page.last)
+            cursors.move(ctx, system, name, page.last)

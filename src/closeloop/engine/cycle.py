@@ -15,6 +15,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from closeloop.config.models import Entity, EntityMapping
+from closeloop.engine import cursor as cursors
 from closeloop.engine import fieldtimes
 from closeloop.engine.activity import pull_activities
 from closeloop.engine.context import CycleContext
@@ -31,7 +32,7 @@ from closeloop.engine.sla_stamp import stamp_sla_breaches
 from closeloop.engine.source import capture_original_sources
 from closeloop.engine.survivors import name_survivors
 from closeloop.engine.touch import fetch_touchpoints, pull_touches, store_touchpoints, touch_subjects
-from closeloop.model import Cursor, NativeRecord, Page
+from closeloop.model import NativeRecord, Page
 
 
 def ordered(mappings: Sequence[EntityMapping]) -> list[EntityMapping]:
@@ -119,8 +120,7 @@ async def pull(
 
     ``applying`` is held while a page is applied, when another pull runs at the same time.
     """
-    stored = ctx.store.get_cursor(ctx.name, system, obj)
-    since = Cursor(stored.modified_at - ctx.connection.lookback, "") if stored else None
+    since = cursors.read_from(ctx, system, obj)
     applier = PageApplier(ctx, mapping, system, obj)
     lock = applying or asyncio.Lock()
     async with aclosing(read_ahead(ctx.connectors[system].read_changes(obj, since), READ_AHEAD_PAGES)) as pages:
@@ -208,10 +208,7 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
             capture_original_sources(ctx, system, result.touched, touchpoints, goldens, result.changed)
             store_touchpoints(ctx, system, result.touched, touchpoints)
             refresh_rollups(ctx, move_merged(ctx, system, result.merged))
-        last = records[-1].position
-        stored = ctx.store.get_cursor(ctx.name, system, obj)
-        if stored is None or last > stored:
-            ctx.store.set_cursor(ctx.name, system, obj, last)
+        cursors.move(ctx, system, obj, records[-1].position)
 
 
 async def _news(ctx: CycleContext, applier: PageApplier, records: Sequence[NativeRecord]) -> list[NativeRecord]:

@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 
 from closeloop.config.models import Entity
 from closeloop.connector import TouchStream
+from closeloop.engine import cursor as cursors
 from closeloop.engine.context import CycleContext
-from closeloop.model import Cursor, Touchpoint
+from closeloop.model import Touchpoint
 from closeloop.store.rows import TouchpointRow
 
 log = logging.getLogger(__name__)
@@ -75,15 +76,12 @@ async def pull_touch_stream(ctx: CycleContext, system: str, connector: TouchStre
     Touches of people not linked (yet) are left: a person's touches are also read when it first arrives in its
     change stream. A touch read again (the lookback) is recorded once.
     """
-    stored = ctx.store.get_cursor(ctx.name, system, TOUCH_STREAM)
-    since = Cursor(stored.modified_at - ctx.connection.lookback, "") if stored else None
+    since = cursors.read_from(ctx, system, TOUCH_STREAM)
     async for page in connector.touch_changes(since):
         with ctx.store.transaction():
             linked = linked_people(ctx, system, [t.native_id for t in page.touches])
             store_touchpoints(ctx, system, linked, page.touches)
-            current = ctx.store.get_cursor(ctx.name, system, TOUCH_STREAM)
-            if current is None or page.last > current:
-                ctx.store.set_cursor(ctx.name, system, TOUCH_STREAM, page.last)
+            cursors.move(ctx, system, TOUCH_STREAM, page.last)
 
 
 def linked_people(ctx: CycleContext, system: str, natives: Sequence[str]) -> dict[str, str]:

@@ -274,7 +274,7 @@ class SyncTables:
             "SELECT modified_at, record_id FROM cursors WHERE connection = ? AND system = ? AND object = ?",
             (connection, system, object),
         )
-        return None if row is None else Cursor(from_ts(row["modified_at"]), row["record_id"])
+        return None if row is None else Cursor.from_columns(row["modified_at"], row["record_id"])
 
     def set_cursor(self, connection: str, system: str, object: str, cursor: Cursor) -> None:
         """Record how far the change stream of one object of one system has been applied."""
@@ -284,7 +284,7 @@ class SyncTables:
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection, system, object) DO UPDATE SET "
                 "modified_at = excluded.modified_at, record_id = excluded.record_id, "
                 "updated_at = excluded.updated_at",
-                (connection, system, object, ts(cursor.modified_at), cursor.id, self._a.now()),
+                (connection, system, object, *cursor.columns(), self._a.now()),
             )
 
     def cursors(self, connection: str) -> Mapping[tuple[str, str], Cursor]:
@@ -292,4 +292,6 @@ class SyncTables:
         rows = self._a.rows(
             "SELECT system, object, modified_at, record_id FROM cursors WHERE connection = ?", (connection,)
         )
-        return {(row["system"], row["object"]): Cursor(from_ts(row["modified_at"]), row["record_id"]) for row in rows}
+        return {
+            (row["system"], row["object"]): Cursor.from_columns(row["modified_at"], row["record_id"]) for row in rows
+        }

@@ -10,7 +10,9 @@ A connector author runs it from the connector's own repository, under pytest wit
 
 The suite builds the connector through the installed plugin (entry point group ``closeloop.connectors``), wires it
 in-process to a sandbox the :class:`Target` makes (a :class:`closeloop.sandbox.SandboxBase`), and checks: full and
-incremental reads in (modified_at, id) order, equal timestamps across a page boundary, read after write, idempotent
+incremental reads in (modified_at, id) order as :class:`closeloop.model.Cursor` defines it, equal timestamps
+across page boundaries (resuming from each page's cursor, as the engine stores it, reads exactly the rest), a
+record edited while the stream is paged, the lookback, read after write, idempotent
 upserts, one bad record in a batch, a 429 storm, the limiter tuned to the sandbox with zero violations, token
 expiry mid-run, deletions, merges, deal stages and associations. Checks a vendor cannot have (no merge, a static
 token, no deals) are skipped with the reason, as the target declares.
@@ -27,10 +29,20 @@ import pytest
 import pytest_asyncio
 
 from closeloop.connector import Connector, ConnectorContext, registry
-from closeloop.model import Association, Cursor, NativeRecord, WriteOp, WriteRequest
+from closeloop.model import (
+    Association,
+    Cursor,
+    NativeRecord,
+    Page,
+    WriteOp,
+    WriteRequest,
+    advance,
+    record_key,
+    records_after,
+)
 from closeloop.sandbox.kit import SandboxBase
 
-__all__ = ["ConformanceSuite", "Target", "build_connector", "conformance_suite", "read_all"]
+__all__ = ["ConformanceSuite", "Target", "build_connector", "conformance_suite", "read_all", "read_pages"]
 
 PEOPLE = 25
 """People each sandbox is seeded with."""
@@ -112,11 +124,33 @@ async def read_all(connector: Connector, obj: str, since: Cursor | None = None) 
     return records
 
 
+async def read_pages(connector: Connector, obj: str, since: Cursor | None = None) -> list[Page]:
+    """The change stream after ``since``, page by page (empty pages left out)."""
+    return [page async for page in connector.read_changes(obj, since) if page.records]
+
+
 def assert_ordered_once(records: Sequence[NativeRecord]) -> None:
-    """Records come in (modified_at, id) order, each once."""
-    keys = [(r.modified_at, r.id) for r in records]
-    assert keys == sorted(keys), "pages must be ordered by (modified_at, id)"
+    """Records come in (modified_at, id) order (:func:`closeloop.model.record_key`: ids as numbers), each once."""
+    keys = [record_key(r) for r in records]
+    assert keys == sorted(keys), "pages must be ordered by (modified_at, id), ids compared as closeloop.model does"
     assert len({r.id for r in records}) == len(records), "a record came twice"
+
+
+def assert_ordered_key(records: Sequence[NativeRecord]) -> None:
+    """Records come in (modified_at, id) order; one may come twice (a version it had, then a later one)."""
+    keys = [record_key(r) for r in records]
+    assert keys == sorted(keys), "pages must be ordered by (modified_at, id), ids compared as closeloop.model does"
+
+
+def assert_resumes_at_every_page(pages: Sequence[Page], resumed: Sequence[Sequence[NativeRecord]]) -> None:
+    """Read again from the cursor the engine stores after each page, the stream hands out exactly the rest."""
+    cursor: Cursor | None = None
+    records = [r for page in pages for r in page.records]
+    for n, page in enumerate(pages[:-1]):
+        cursor = advance(cursor, page.records)
+        assert cursor == page.last
+        rest = records[sum(len(p.records) for p in pages[: n + 1]) :]
+        assert [r.id for r in resumed[n]] == [r.id for r in rest], f"resumed after page {n + 1} of {len(pages)}"
 
 
 def upsert(target: Target, i: int, **extra: Any) -> WriteRequest:
@@ -175,13 +209,63 @@ class ConformanceSuite:
         stamp = datetime(2026, 3, 31, 23, 59, 59, tzinfo=UTC)
         table.restamp(ids, stamp)
         try:
-            records = await read_all(connector, target.contact_object, Cursor(stamp - timedelta(seconds=1), ""))
+            pages = await read_pages(connector, target.contact_object, Cursor(stamp - timedelta(seconds=1)))
+            records = [r for page in pages for r in page.records]
             assert sorted(r.id for r in records) == sorted(ids)
             assert_ordered_once(records)
-            resumed = await read_all(connector, target.contact_object, records[12].position)
-            assert [r.id for r in resumed] == [r.id for r in records[13:]]
+            assert len(pages) > 1, "25 records at one moment, 10 a page: the boundaries fall inside the moment"
+            resumed = [await read_all(connector, target.contact_object, page.last) for page in pages[:-1]]
+            assert_resumes_at_every_page(pages, resumed)
+            middle = await read_all(connector, target.contact_object, records[12].position)
+            assert [r.id for r in middle] == [r.id for r in records[13:]]
         finally:
             await connector.aclose()
+
+    async def test_record_modified_during_paging_is_not_lost(
+        self, target: Target, sandbox: SandboxBase, make_connector: MakeConnector
+    ) -> None:
+        """A record edited while the stream is paged comes (again) later: in that stream or from its last cursor."""
+        connector = make_connector(sandbox, page_size=5)
+        table = sandbox.table(target.contact_object)
+        field = next(k for k in target.new_fields(0) if k != target.email_field)
+        later = max(row.modified_at for row in table.rows.values()) + timedelta(seconds=2)
+        try:
+            pages: list[Page] = []
+            edited: list[str] = []
+            async for page in connector.read_changes(target.contact_object, None):
+                pages.append(page)
+                if len(pages) == 1:  # one record handed out already, one not yet
+                    unread = [r for r in table.live() if r.id not in {x.id for x in page.records}]
+                    edited = [page.records[0].id, unread[-1].id]
+                    for n, row_id in enumerate(edited):
+                        table.update(row_id, {field: f"edited while paging {n}"}, at=later)
+            records = [r for p in pages for r in p.records]
+            assert_ordered_key(records)
+            last = advance(None, records)
+            tail = await read_all(connector, target.contact_object, last)
+            seen = [*records, *tail]
+            assert {r.id for r in seen} >= {row.id for row in table.live()}, "a record was lost"
+            for row_id in edited:
+                newest = max((r for r in seen if r.id == row_id), key=record_key)
+                assert newest.modified_at == table.rows[row_id].modified_at, f"{row_id}'s edit was not read"
+            again = await read_all(connector, target.contact_object, advance(last, tail))
+            assert again == [], "the stream moved past every record it handed out"
+        finally:
+            await connector.aclose()
+
+    async def test_lookback_reads_the_window_again_and_no_lookback_nothing(
+        self, target: Target, connector: Connector
+    ) -> None:
+        records = await read_all(connector, target.contact_object)
+        moments = sorted({r.modified_at for r in records})
+        assert len(moments) > 2
+        cursor = max((r for r in records if r.modified_at == moments[-2]), key=record_key).position
+        window = moments[-2] - moments[1]
+        again = await read_all(connector, target.contact_object, cursor.lookback(window))
+        assert [r.id for r in again] == [r.id for r in records_after(Cursor(moments[1]), records)]
+        assert any(r.modified_at == moments[1] for r in again), "the window's first moment comes again whole"
+        exact = await read_all(connector, target.contact_object, cursor.lookback(timedelta(0)))
+        assert [r.id for r in exact] == [r.id for r in records_after(cursor, records)]
 
     async def test_read_after_write(self, target: Target, connector: Connector) -> None:
         start = await read_all(connector, target.contact_object)

@@ -14,7 +14,16 @@ from closeloop_connectors.marketo.sandbox import MarketoSandbox, create_sandbox
 from closeloop_connectors.marketo.settings import MarketoSettings
 
 from closeloop.connector import ConnectorContext
-from closeloop.model import Cursor, FieldType, NativeRecord, OwnedField, WriteOp, WriteRequest, WriteStatus
+from closeloop.model import (
+    Cursor,
+    FieldType,
+    NativeRecord,
+    OwnedField,
+    WriteOp,
+    WriteRequest,
+    WriteStatus,
+    record_key,
+)
 from closeloop.testing.clock import FakeClock
 
 
@@ -106,6 +115,23 @@ async def test_incremental_read_resumes_at_every_position(
     sandbox.leads.delete(ids[9], at=clock.advance(1))
     records = await read_all(connector, since)
     assert len(records) == 10
+    for n, record in enumerate(records):
+        later = await read_all(connector, record.position)
+        assert [r.id for r in later] == [r.id for r in records[n + 1 :]]
+
+
+async def test_full_read_orders_ids_as_numbers_across_a_digit_boundary(
+    sandbox: MarketoSandbox, clock: FakeClock, make_connector: Callable[..., MarketoConnector]
+) -> None:
+    sandbox.knobs.enforce_limits = False  # a full read per position: the order is under test, not the limits
+    stamp = clock.advance(1)
+    for lead_id in ("998", "999"):
+        sandbox.leads.insert({"email": f"l{lead_id}@example.org"}, row_id=lead_id, at=stamp)
+    sandbox.leads.restamp([row.id for row in sandbox.leads.live()], stamp)  # one second for every lead
+    connector = make_connector(page_size=4)
+    records = await read_all(connector, None)
+    assert [record_key(r) for r in records] == sorted(record_key(r) for r in records)
+    assert [r.id for r in records][:3] == ["998", "999", "1001"]  # as text, "1001" < "998"
     for n, record in enumerate(records):
         later = await read_all(connector, record.position)
         assert [r.id for r in later] == [r.id for r in records[n + 1 :]]

@@ -160,6 +160,31 @@ def test_cursor_round_trips_time_and_id(store: Store) -> None:
     assert store.cursors("c1") == {("crm", "contact"): Cursor(SEEN, "003B"), ("mkt", "lead"): Cursor(SEEN)}
 
 
+def test_cursor_rows_written_by_earlier_versions_read_back(store: Store) -> None:
+    """Rows as earlier versions wrote them: '' for no id, a time text in any RFC 3339 form. The store's form is
+    unchanged (no migration): no id is still written as ''."""
+    rows = [
+        ("crm", "contact", "2026-01-02T03:04:05.123456Z", "003B"),
+        ("crm", "lead", "2026-01-02T03:04:05.123456Z", ""),
+        ("mkt", "lead", "2026-01-02T05:04:05.123456+02:00", "1000"),
+    ]
+    for system, obj, at, record_id in rows:
+        store._a.conn.execute(
+            "INSERT INTO cursors (connection, system, object, modified_at, record_id, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            ("c1", system, obj, at, record_id, "2026-01-02T03:04:05.000000Z"),
+        )
+    assert store.cursors("c1") == {
+        ("crm", "contact"): Cursor(SEEN, "003B"),
+        ("crm", "lead"): Cursor(SEEN),
+        ("mkt", "lead"): Cursor(SEEN, "1000"),
+    }
+    store.set_cursor("c1", "crm", "lead", Cursor(SEEN))
+    row = store._a.row("SELECT modified_at, record_id FROM cursors WHERE system = ? AND object = ?", ("crm", "lead"))
+    assert row is not None
+    assert (row["modified_at"], row["record_id"]) == ("2026-01-02T03:04:05.123456Z", "")
+
+
 def test_golden_keys_find_live_records_by_match_key(store: Store) -> None:
     with store.transaction():
         for golden_id in ("g1", "g2"):

@@ -1,4 +1,4 @@
-"""The Zoho CRM v8 emulator: OAuth refresh, records, upsert, search, deleted, COQL, fields, pipeline."""
+"""The Zoho CRM v8 emulator: OAuth refresh, records, upsert, search, deleted, COQL, fields, pipeline, campaigns."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from closeloop.model import Cursor, parse_utc
 from closeloop.sandbox import RecordTable, Refusal, Row, SandboxBase, sequential_ids
 
+from .campaigns import CampaignMembers
 from .modules import CLOSED_TASK_STATUS, MODULE_IDS, MODULES, ModuleDef, custom_field, field_metadata, pipeline_metadata
 from .queries import QueryError, comparable, in_time_order, parse_coql, parse_criteria, second
 from .users import Users
@@ -64,6 +65,8 @@ class ZohoSandbox(SandboxBase):
         """Zoho issues at most 10 access tokens per refresh token in 10 minutes."""
         self._refreshes: deque[datetime] = deque()
         self.users = Users()
+        self.campaigns = CampaignMembers(self)
+        """Campaign memberships: the related lists between Campaigns and Contacts or Leads."""
         super().__init__(seed=seed, clock=clock)
         self.base_url = "http://zoho.sandbox.invalid"
         # Zoho bills credits per 24 h and caps concurrent calls (Enterprise: 20); no per-second window.
@@ -103,6 +106,9 @@ class ZohoSandbox(SandboxBase):
                 f"{API}/Deals/{{deal_id}}/Contact_Roles/{{contact_id}}",
                 self._set_contact_role,
                 methods=["PUT"],
+            ),
+            Route(
+                f"{API}/{{module}}/{{record_id}}/{{related}}", self.campaigns.related, methods=["GET", "PUT", "DELETE"]
             ),
             Route(f"{API}/{{module}}", self._records, methods=["GET", "POST", "PUT", "DELETE"]),
             Route(f"{API}/{{module}}/{{record_id}}", self._record, methods=["GET", "PUT", "DELETE"]),

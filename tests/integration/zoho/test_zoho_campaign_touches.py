@@ -46,7 +46,8 @@ class Org:
 
     async def create(self, module: str, fields: dict[str, Any]) -> str:
         (result,) = await self.api.write(module, [WriteRequest("new", WriteOp.CREATE, fields)])
-        assert result.ok and result.native_id, result.error
+        assert result.ok, result.error
+        assert result.native_id is not None
         return result.native_id
 
     async def relate(self, path: str, other: str, status: str) -> None:

@@ -25,7 +25,10 @@ def at(day: int, hour: int = 0) -> datetime:
     return datetime(2026, 3, day, hour, tzinfo=UTC)
 
 
-def campaign(*, created: datetime = at(1), modified: datetime = at(1), start: datetime | None = at(2)) -> Campaign:
+MAR_1, MAR_2 = at(1), at(2)
+
+
+def campaign(*, created: datetime = MAR_1, modified: datetime = MAR_1, start: datetime | None = MAR_2) -> Campaign:
     return Campaign("701", "Spring Webinar", "Webinar", start, created, modified)
 
 

@@ -95,6 +95,7 @@ class ZohoSandbox(SandboxBase):
             Route("/oauth/v2/token", self._token, methods=["POST"]),
             Route(f"{API}/settings/fields", self._fields, methods=["GET", "POST"]),
             Route(f"{API}/settings/pipeline", self._pipeline, methods=["GET"]),
+            Route(f"{API}/settings/related_lists", self.campaigns.related_lists, methods=["GET"]),
             Route(f"{API}/coql", self._coql, methods=["POST"]),
             Route(f"{API}/users", self.users.list, methods=["GET"]),
             Route(f"{API}/users", self.users.create, methods=["POST"]),

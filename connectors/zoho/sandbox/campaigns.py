@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from closeloop.sandbox import Refusal
 
-from .modules import MEMBER_STATUSES
+from .modules import MEMBER_STATUSES, MODULE_IDS
 
 if TYPE_CHECKING:
     from .app import ZohoSandbox
@@ -51,11 +51,19 @@ class CampaignMembers:
             return record_id, related, "", "campaign"
         if module in PEOPLE and related == "Campaigns":
             return "", module, record_id, "person"
-        raise Refusal(_error(400, "INVALID_DATA", "the related list name given seems to be invalid", api_name=related))
+        raise Refusal(self.sandbox.not_found(request))  # no other related list is served
 
     def _owner(self, module: str, record_id: str) -> None:
         if self.sandbox.table(module).get(record_id) is None:
             raise Refusal(_error(400, "INVALID_DATA", "the id given seems to be invalid", id=record_id))
+
+    async def related_lists(self, request: Request) -> Response:
+        """``GET /settings/related_lists?module=``: the related lists served (Zoho's SDK reads them first)."""
+        module = request.query_params.get("module", "")
+        if module not in self.sandbox.modules:
+            return _error(400, "INVALID_MODULE", "the module name given seems to be invalid", param="module")
+        related = PEOPLE if module == "Campaigns" else ("Campaigns",) if module in PEOPLE else ()
+        return JSONResponse({"related_lists": [_related_list(module, name, n) for n, name in enumerate(related, 1)]})
 
     async def related(self, request: Request) -> Response:
         """GET, PUT or DELETE a related list of Campaigns and Contacts or Leads."""
@@ -148,4 +156,25 @@ def _outcome(record_id: str, error: str | None, verb: str) -> dict[str, Any]:
         "details": {"id": record_id},
         "message": "the id given seems to be invalid",
         "status": "error",
+    }
+
+
+def _related_list(module: str, name: str, sequence: int) -> dict[str, Any]:
+    """One entry of the related-list metadata, in Zoho's shape."""
+    return {
+        "id": f"{MODULE_IDS[module][:-4]}{7000 + sequence}",
+        "sequence_number": str(sequence),
+        "display_label": name,
+        "api_name": name,
+        "module": {"api_name": name, "id": MODULE_IDS[name]},
+        "name": name,
+        "action": None,
+        "href": f"{module}/{{ENTITYID}}/{name}",
+        "type": "default",
+        "connectedmodule": None,
+        "linkingmodule": None,
+        "visible": True,
+        "customize_sort": False,
+        "customize_fields": False,
+        "customize_display_label": False,
     }

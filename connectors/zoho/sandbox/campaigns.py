@@ -123,10 +123,11 @@ class CampaignMembers:
             pairs = [(pid, status) for (mod, pid), status in members.items() if mod == module]
         table = self.sandbox.table(listed)
         rows = [(row, status) for rid, status in sorted(pairs) if (row := table.get(rid)) is not None]
-        page, per_page = (
-            int(request.query_params.get("page", 1)),
-            min(int(request.query_params.get("per_page", PAGE_LIMIT)), PAGE_LIMIT),
-        )
+        try:
+            page = max(int(request.query_params.get("page", 1)), 1)
+            per_page = min(max(int(request.query_params.get("per_page", PAGE_LIMIT)), 1), PAGE_LIMIT)
+        except ValueError:
+            return _error(400, "INVALID_DATA", "invalid data", param_name="page")
         chosen = rows[(page - 1) * per_page : page * per_page]
         if not chosen:
             return Response(status_code=204)

@@ -150,3 +150,16 @@ async def test_only_the_person_modules_asked_for_are_read() -> None:
         assert (touches, org.box.stats.calls[RELATED]) == ([ann], 1)
     finally:
         await org.api.aclose()
+
+
+async def test_a_campaign_of_more_than_200_members_is_read_a_page_at_a_time(org: Org) -> None:
+    webinar = await org.create("Campaigns", {"Campaign_Name": "Big Webinar", "Type": "Webinar"})
+    people = [await org.create("Contacts", {"Last_Name": f"P{i}", "Email": f"p{i}@example.com"}) for i in range(205)]
+    for start in range(0, len(people), 100):  # the related-list write takes 100 a call
+        body = {"data": [{"id": p, "Member_Status": "Sent"} for p in people[start : start + 100]]}
+        answer = await org.api.http.request("PUT", f"{org.box.base_url}/crm/v8/Campaigns/{webinar}/Contacts", json=body)
+        assert answer.status_code == 200, answer.text
+    org.at(day(10))
+    touches = [t.native_id for page in await org.read(None) for t in page.touches]
+    assert sorted(touches) == sorted(people)
+    assert org.box.stats.calls[RELATED] == 3  # Contacts: 200 + 5; Leads: none (204)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -34,6 +35,7 @@ from closeloop.model import (
     OwnedField,
     Owner,
     Page,
+    TouchPage,
     Touchpoint,
     WriteOp,
     WriteRequest,
@@ -41,7 +43,7 @@ from closeloop.model import (
     now_utc,
 )
 
-from . import activities
+from . import activities, campaigns
 from .reads import (
     COQL_MAX_LIMIT,
     MORE_RECORDS,
@@ -61,6 +63,8 @@ from .reads import (
 from .schema import MODIFIED_TIME, custom_field, layout_id, object_schema, pipeline_stages, require_field
 from .settings import ZohoSettings
 from .writes import WRITE_LIMIT, chunks, group_key, record_body, whole_call_failure, write_result
+
+log = logging.getLogger(__name__)
 
 API_PATH = "/crm/v8"
 USERS_PAGE = 200  # the users API's largest page
@@ -305,8 +309,47 @@ class ZohoConnector:
         return await self.write(obj, requests)
 
     async def touchpoints(self, obj: str, ids: Sequence[str], since: datetime | None) -> list[Touchpoint]:
-        """Zoho CRM holds no marketing touchpoints closeloop reads."""
+        """None by person: campaign memberships come through the touch stream, a call per campaign, not per person."""
         return []
+
+    async def touch_changes(self, since: Cursor | None) -> AsyncIterator[TouchPage]:
+        """The members of the campaigns to read now (see ``campaigns``) as touches, a page per campaign; the last
+        page moves the stream's position to this read's start. None where the user cannot read campaigns."""
+        if not self.settings.campaign_members:
+            return
+        now = self._clock()
+        every = timedelta(hours=self.settings.campaign_reread_hours)
+        listed = await self._campaigns()
+        if listed is None:
+            return
+        held = since or Cursor(campaigns.EPOCH, "")
+        for campaign in campaigns.campaigns_to_read(listed, since, now, every):
+            backfill = campaigns.first_read(campaign, since)
+            touches: list[Touchpoint] = []
+            for module in self.settings.campaign_members:
+                async for rows in self._related(f"{campaigns.CAMPAIGNS}/{campaign.id}/{module}"):
+                    touches += [campaigns.member_touch(campaign, r, backfill=backfill, now=now) for r in rows]
+            yield TouchPage(tuple(touches), held)
+        yield TouchPage((), Cursor(now, ""))
+
+    async def _campaigns(self) -> list[campaigns.Campaign] | None:
+        """Every campaign, 200 a call; None when the org or the user has no Campaigns module."""
+        found: list[campaigns.Campaign] = []
+        try:
+            async for rows in self._related(campaigns.CAMPAIGNS, campaigns.CAMPAIGN_FIELDS):
+                found += map(campaigns.to_campaign, rows)
+        except HttpError as exc:
+            if exc.status not in (400, 403):
+                raise
+            log.warning("Zoho campaigns not read (%s): campaign memberships make no touches", exc)
+            return None
+        return found
+
+    async def _related(self, path: str, fields: Sequence[str] = campaigns.MEMBER_FIELDS) -> AsyncIterator[list[Any]]:
+        """Pages of a list or related-list call, 200 records each."""
+        pages = PageNumberPaginator({"fields": ",".join(fields), "per_page": PAGE_SIZE}, MORE_RECORDS)
+        async for payload in paginate(partial(self._get_page, path), pages):
+            yield list((payload or {}).get("data") or [])
 
     async def owners(self) -> list[Owner]:
         """The org's users with their emails (disabled ones flagged): the people a record's ``Owner`` names."""

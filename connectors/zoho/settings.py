@@ -38,6 +38,17 @@ class ZohoSettings(SystemSettings):
         default=False,
         description="Also read and write deals' Contact Roles (a call per deal) besides Contact_Name.",
     )
+    campaign_members: list[Literal["Contacts", "Leads"]] = Field(
+        default=["Contacts", "Leads"],
+        description="Whose campaign memberships become touches (a call per campaign and module when read); "
+        "empty: none are read.",
+    )
+    campaign_reread_hours: float = Field(
+        default=24,
+        gt=0,
+        description="How often every campaign's members are re-read (finds members added to unedited campaigns); "
+        "between re-reads only modified campaigns are.",
+    )
 
     @property
     def accounts_url(self) -> str:

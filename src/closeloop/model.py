@@ -373,6 +373,10 @@ class Touchpoint:
     campaign: str | None = None
     utm: Mapping[str, str] = field(default_factory=dict)
     detail: str | None = None
+    seen_key: str | None = None
+    """For a touch whose vendor keeps no time (a related-list membership): its source's key. The store keeps the
+    time the key was first seen, and the touch takes that time; ``occurred_at`` is only the time proposed for a
+    first sighting."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "occurred_at", utc(self.occurred_at))

@@ -13,11 +13,13 @@ from zohocrmsdk.src.com.zoho.api.authenticator.store.file_store import FileStore
 from zohocrmsdk.src.com.zoho.crm.api import ParameterMap
 from zohocrmsdk.src.com.zoho.crm.api import coql as zcoql
 from zohocrmsdk.src.com.zoho.crm.api import record as zrecord
+from zohocrmsdk.src.com.zoho.crm.api import related_records as related
 from zohocrmsdk.src.com.zoho.crm.api.dc.data_center import DataCenter
 from zohocrmsdk.src.com.zoho.crm.api.deal_contact_roles import DealContactRolesOperations
 from zohocrmsdk.src.com.zoho.crm.api.exception import SDKException
 from zohocrmsdk.src.com.zoho.crm.api.fields import FieldsOperations, GetFieldsParam
 from zohocrmsdk.src.com.zoho.crm.api.initializer import Initializer
+from zohocrmsdk.src.com.zoho.crm.api.related_records import GetRelatedRecordsParam, RelatedRecordsOperations
 
 from tests.contract.kit import served_in_thread
 
@@ -142,3 +144,18 @@ def test_an_unserved_url_answers_as_zoho_does(sandbox: ZohoSandbox, base_url: st
     assert answer.status_code == 404
     assert answer.json()["code"] == "INVALID_URL_PATTERN"
     assert answer.json()["status"] == "error"
+
+
+def test_campaign_members_both_ways(sandbox: ZohoSandbox, base_url: str) -> None:
+    campaign_id, members = next((c, m) for c, m in sandbox.campaigns.members.items() if m)
+    (module, person_id), status = next(iter(members.items()))
+    of_campaign = RelatedRecordsOperations(module, "Campaigns").get_related_records(
+        int(campaign_id), params((GetRelatedRecordsParam.fields, "Email,Member_Status"))
+    )
+    listed = {str(r.get_id()): r.get_key_value("Member_Status") for r in of_campaign.get_object().get_data()}
+    assert listed[person_id] == status
+    wrapper = related.BodyWrapper()
+    wrapper.set_data([record(id=int(campaign_id), Member_Status="Opened")])
+    changed = RelatedRecordsOperations("Campaigns", module).update_related_records(int(person_id), wrapper)
+    assert outcomes(changed) == ["success"]
+    assert sandbox.campaigns.members[campaign_id][(module, person_id)] == "Opened"

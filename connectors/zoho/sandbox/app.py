@@ -1,4 +1,4 @@
-"""The Zoho CRM v8 emulator: OAuth refresh, records, upsert, search, deleted, COQL, fields, pipeline."""
+"""The Zoho CRM v8 emulator: OAuth refresh, records, upsert, search, deleted, COQL, fields, pipeline, campaigns."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from closeloop.model import Cursor, parse_utc
 from closeloop.sandbox import RecordTable, Refusal, Row, SandboxBase, sequential_ids
 
+from .campaigns import CampaignMembers
 from .merge import merge_records
 from .modules import CLOSED_TASK_STATUS, MODULE_IDS, MODULES, ModuleDef, custom_field, field_metadata, pipeline_metadata
 from .queries import QueryError, comparable, in_time_order, parse_coql, parse_criteria, second
@@ -65,6 +66,8 @@ class ZohoSandbox(SandboxBase):
         """Zoho issues at most 10 access tokens per refresh token in 10 minutes."""
         self._refreshes: deque[datetime] = deque()
         self.users = Users()
+        self.campaigns = CampaignMembers(self)
+        """Campaign memberships: the related lists between Campaigns and Contacts or Leads."""
         super().__init__(seed=seed, clock=clock)
         self.base_url = "http://zoho.sandbox.invalid"
         # Zoho bills credits per 24 h and caps concurrent calls (Enterprise: 20); no per-second window.
@@ -93,6 +96,7 @@ class ZohoSandbox(SandboxBase):
             Route("/oauth/v2/token", self._token, methods=["POST"]),
             Route(f"{API}/settings/fields", self._fields, methods=["GET", "POST"]),
             Route(f"{API}/settings/pipeline", self._pipeline, methods=["GET"]),
+            Route(f"{API}/settings/related_lists", self.campaigns.related_lists, methods=["GET"]),
             Route(f"{API}/coql", self._coql, methods=["POST"]),
             Route(f"{API}/users", self.users.list, methods=["GET"]),
             Route(f"{API}/users", self.users.create, methods=["POST"]),
@@ -106,6 +110,9 @@ class ZohoSandbox(SandboxBase):
                 methods=["PUT"],
             ),
             Route(f"{API}/{{module}}/{{record_id}}/actions/merge", self._merge, methods=["POST"]),
+            Route(
+                f"{API}/{{module}}/{{record_id}}/{{related}}", self.campaigns.related, methods=["GET", "PUT", "DELETE"]
+            ),
             Route(f"{API}/{{module}}", self._records, methods=["GET", "POST", "PUT", "DELETE"]),
             Route(f"{API}/{{module}}/{{record_id}}", self._record, methods=["GET", "PUT", "DELETE"]),
         ]

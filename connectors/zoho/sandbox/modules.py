@@ -268,7 +268,25 @@ EVENTS = ModuleDef(
     display_field="Event_Title",
     duplicate_check=(),
 )
-MODULES = {m.api_name: m for m in (LEADS, CONTACTS, DEALS, REFERRALS, CALLS, TASKS, EVENTS)}
+CAMPAIGN_TYPES = ("Conference", "Webinar", "Trade Show", "Public Relations", "Partners", "Referral Program",
+                  "Advertisement", "Banner Ads", "Direct mail", "Email", "Telemarketing", "Others")  # fmt: skip
+CAMPAIGN_STATUSES = ("Planning", "Active", "Inactive", "Complete")
+MEMBER_STATUSES = ("Planned", "Invited", "Sent", "Received", "Opened", "Responded", "Bounced", "Opted Out")
+"""The member statuses of a campaign's related Leads and Contacts in a new org."""
+CAMPAIGNS = ModuleDef(
+    "Campaigns",
+    (
+        FieldDef("Campaign_Name", "Campaign Name", "text", mandatory=True),
+        FieldDef("Type", "Type", "picklist", picklist=CAMPAIGN_TYPES),
+        FieldDef("Status", "Status", "picklist", picklist=CAMPAIGN_STATUSES),
+        FieldDef("Start_Date", "Start Date", "date"),
+        FieldDef("End_Date", "End Date", "date"),
+        *_system_fields(),
+    ),
+    display_field="Campaign_Name",
+    duplicate_check=(),
+)
+MODULES = {m.api_name: m for m in (LEADS, CONTACTS, DEALS, REFERRALS, CALLS, TASKS, EVENTS, CAMPAIGNS)}
 MODULE_IDS = {
     "Calls": "4876876000000002183",
     "Tasks": "4876876000000002185",
@@ -277,6 +295,7 @@ MODULE_IDS = {
     "Contacts": "4876876000000002179",
     "Deals": "4876876000000002181",
     "Partner_Referrals": "4876876000000310001",
+    "Campaigns": "4876876000000002189",
 }
 LAYOUT_ID = "4876876000000091055"
 PIPELINE_ID = "4876876000000091023"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 
 from closeloop.config.models import Entity
 from closeloop.connector import TouchStream
@@ -79,9 +81,24 @@ async def pull_touch_stream(ctx: CycleContext, system: str, connector: TouchStre
     since = cursors.read_from(ctx, system, TOUCH_STREAM)
     async for page in connector.touch_changes(since):
         with ctx.store.transaction():
-            linked = linked_people(ctx, system, [t.native_id for t in page.touches])
-            store_touchpoints(ctx, system, linked, page.touches)
+            touches = first_seen_times(ctx, system, page.touches)
+            linked = linked_people(ctx, system, [t.native_id for t in touches])
+            store_touchpoints(ctx, system, linked, touches)
             cursors.move(ctx, system, TOUCH_STREAM, page.last)
+
+
+def first_seen_times(ctx: CycleContext, system: str, touches: Sequence[Touchpoint]) -> list[Touchpoint]:
+    """Touches whose vendor keeps no time (they carry a ``seen_key``) take the time closeloop first saw their
+    source, kept in the store, so every later read of the same membership gives the same touch; other touches
+    are left as they are. A key is kept even while its person is not linked, so a person linked later keeps it."""
+    proposed: dict[str, datetime] = {}
+    for t in touches:
+        if t.seen_key is not None:
+            proposed[t.seen_key] = min(t.occurred_at, proposed.get(t.seen_key, t.occurred_at))
+    if not proposed:
+        return list(touches)
+    seen = ctx.store.first_seen(system, proposed)
+    return [replace(t, occurred_at=seen[t.seen_key]) if t.seen_key is not None else t for t in touches]
 
 
 def linked_people(ctx: CycleContext, system: str, natives: Sequence[str]) -> dict[str, str]:

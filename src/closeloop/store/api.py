@@ -302,6 +302,11 @@ class Touches(Protocol):
         """The sales activities of many contacts, through their people's links, by contact in time order."""
         ...
 
+    def first_seen(self, system: str, proposed: Mapping[str, datetime]) -> dict[str, datetime]:
+        """When each source key (of a touch whose vendor keeps no time) was first seen; unseen keys take and keep
+        the proposed time."""
+        ...
+
     def touchpoints_of(
         self, contact_golden_ids: Sequence[str], *, system: str | None = None
     ) -> dict[str, list[TouchpointRow]]:

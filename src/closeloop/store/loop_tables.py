@@ -157,6 +157,22 @@ class LoopTables:
             )
             return self._a.conn.total_changes - before
 
+    def first_seen(self, system: str, proposed: Mapping[str, datetime]) -> dict[str, datetime]:
+        """When each source key of ``system`` was first seen: the stored time, or the proposed one (kept now)."""
+        if not proposed:
+            return {}
+        with self._a.transaction.joined():
+            self._a.conn.executemany(
+                "INSERT INTO touch_first_seen (system, source_key, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(system, key, ts(moment)) for key, moment in proposed.items()],
+            )
+            rows = self._a.rows(
+                "SELECT source_key, seen_at FROM touch_first_seen"
+                " WHERE system = ? AND source_key IN (SELECT value FROM json_each(?))",
+                (system, id_list(list(proposed))),
+            )
+        return {row["source_key"]: from_ts(row["seen_at"]) for row in rows}
+
     def touchpoints_of(
         self, contact_golden_ids: Sequence[str], *, system: str | None = None
     ) -> dict[str, list[TouchpointRow]]:

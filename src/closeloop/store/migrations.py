@@ -414,3 +414,21 @@ def _run_replica(db: sqlite3.Connection) -> None:
     # With several replicas on one PostgreSQL store, the run history tells which one ran each run (NULL: a
     # single node, or a run from before this migration). The same statement serves both back-ends.
     _script(db, "ALTER TABLE runs ADD COLUMN replica TEXT")
+
+
+@migration(12, "first sightings of touches whose vendor keeps no time")
+def _touch_first_seen(db: sqlite3.Connection) -> None:
+    # A campaign membership read from a related list (Zoho) carries no time: its touch takes the time closeloop
+    # first saw it, kept here by the source's own key (campaign and person) so that every later read, a restart
+    # or a renamed campaign gives the same time, and a person linked only later still gets its first sighting.
+    _script(
+        db,
+        """
+        CREATE TABLE touch_first_seen (
+            system TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (system, source_key)
+        );
+        """,
+    )

@@ -234,5 +234,13 @@ PG_MIGRATIONS: dict[int, str] = {
         CREATE INDEX sales_activities_person ON sales_activities (system, person_object, person_id, occurred_at);
     """,
     10: "ALTER TABLE runs ADD COLUMN replica TEXT",
+    12: """
+        CREATE TABLE touch_first_seen (
+            system TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (system, source_key)
+        );
+    """,
 }
 """Migration number -> its DDL for PostgreSQL (run as one script inside the step's transaction)."""

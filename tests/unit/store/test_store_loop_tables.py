@@ -112,6 +112,14 @@ def test_touchpoints_of_many_contacts_in_time_order(store: Store) -> None:
     assert "c9" not in found
 
 
+def test_the_first_sighting_of_a_source_key_is_kept_and_later_proposals_are_ignored(store: Store) -> None:
+    first, later = CLOSED, CLOSED.replace(day=9)
+    assert store.first_seen("zoho", {"701:a": first}) == {"701:a": first}
+    assert store.first_seen("zoho", {"701:a": later, "701:b": later}) == {"701:a": first, "701:b": later}
+    assert store.first_seen("crm2", {"701:a": later}) == {"701:a": later}  # keys are per system
+    assert store.first_seen("zoho", {}) == {}
+
+
 def test_touchpoints_move_to_another_contact_but_the_kept_kind(store: Store) -> None:
     kept = replace(_touch("c1", "c1", None), system="closeloop", kind="original_source")
     store.add_touchpoints([_touch("c1", "t1", None), _touch("c1", "t2", "x", day=2), kept, _touch("c3", "t3", None)])

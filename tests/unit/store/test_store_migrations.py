@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "associations",
     "pending_associations",
     "sales_activities",
+    "touch_first_seen",
 }
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
-from closeloop.engine.golden import PARTNER, GoldenState
+from closeloop.engine.golden import GoldenState
 from closeloop.engine.mapper import to_native_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import OwedWrite, owed_writes
@@ -329,9 +329,16 @@ class Settled:
         if native_id is None:
             return
         link = self.page.link(write.system, write.obj, native_id)
-        written = {PARTNER: write.partner_id} if write.partner_id is not None else {}
-        snapshot = {**(link.snapshot if link else {}), **write.values, **written}
-        self.page.put_link(write.system, write.obj, native_id, item.golden_id, self.mapping.entity, snapshot=snapshot)
+        snapshot = {**(link.snapshot if link else {}), **write.values}
+        self.page.put_link(
+            write.system,
+            write.obj,
+            native_id,
+            item.golden_id,
+            self.mapping.entity,
+            snapshot=snapshot,
+            partner_id=write.partner_id,
+        )
         if write.op is WriteOp.UPDATE:
             ctx.count("updated", write.system)
         else:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from closeloop.config.models import GOLDEN_ID, EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, owed_values
-from closeloop.engine.golden import PARTNER, GoldenState
+from closeloop.engine.golden import GoldenState
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.partner import partner_of
 from closeloop.model import WriteOp
@@ -69,7 +69,7 @@ def owed_writes(
 def _update(
     mapping: EntityMapping, golden: GoldenState, link: Link, partner: str | None, whether: bool = False
 ) -> OwedWrite | None:
-    snapshot = link.snapshot  # canonical names never start with "~", so its reserved keys are never read
+    snapshot = link.snapshot
     values = {}
     for name, spec, _ in mapping.specs(link.system, link.object):
         owed, value = owed_values(spec, link.system, golden.fields.get(name), snapshot.get(name, MISSING))
@@ -77,7 +77,7 @@ def _update(
             values[name] = value
             if whether:
                 break
-    owed_partner = partner if partner is not None and snapshot.get(PARTNER) != partner else None
+    owed_partner = partner if partner is not None and link.partner_id != partner else None
     if not values and owed_partner is None:
         return None
     return OwedWrite(

@@ -174,8 +174,10 @@ class PageState:
         last_modified_at: datetime | None = None,
         snapshot: Fields | None = None,
         deleted: bool | None = None,
+        partner_id: str | None = None,
     ) -> Link:
-        """Create or update a link; None keeps the current ``last_modified_at``, ``snapshot`` or ``deleted``."""
+        """Create or update a link; None keeps the current ``last_modified_at``, ``snapshot``, ``deleted`` or
+        ``partner_id``."""
         key = (system, obj, native_id)
         old = self.link(system, obj, native_id)
         link = Link(
@@ -188,6 +190,8 @@ class PageState:
             dict(snapshot) if snapshot is not None else (dict(old.snapshot) if old else {}),
             old.linked_at if old is not None and old.golden_id == golden_id else self.now,
             deleted if deleted is not None else (old.deleted if old else False),
+            partner_id if partner_id is not None else (old.partner_id if old else None),
+            old.associated if old else (),
         )
         self._forget(key, old)
         self._links[key] = link

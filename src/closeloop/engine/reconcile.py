@@ -14,7 +14,7 @@ from closeloop.config.models import EntityMapping, OnDelete
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, FieldState, Incoming, changed_fields, first_fields
 from closeloop.engine.fieldtimes import NativeKey, Times, canonical_times, incoming_fields, owners, timed_conflicts
-from closeloop.engine.golden import PARTNER, GoldenState, plain
+from closeloop.engine.golden import GoldenState
 from closeloop.engine.mapper import MappingProblem, to_canonical_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import owed_items
@@ -159,7 +159,7 @@ class PageApplier:
         if record.modified_at < last or record.deleted or record.merged_into or mapped is None:
             return True
         values, problems = mapped
-        snapshot = plain(link.snapshot)
+        snapshot = link.snapshot
         return not problems and all(snapshot.get(name, MISSING) == value for name, value in values.items())
 
     def _apply_one(self, record: NativeRecord, link: Link | None, mapped: Mapped | None) -> str | None:
@@ -179,7 +179,7 @@ class PageApplier:
                 self.mapping.fields, self.system, values, record.modified_at, self._own_times(record)
             )
         else:
-            snapshot = plain(link.snapshot) if link else None
+            snapshot = link.snapshot if link else None
             incoming = incoming_fields(self.system, record, values, snapshot, self._own_times(record))
             changes = changed_fields(self.mapping.fields, self._timed(golden, incoming), incoming)
         golden.fields.update(changes)
@@ -195,10 +195,10 @@ class PageApplier:
             golden.id,
             self.mapping.entity,
             last_modified_at=link.last_modified_at if link and self._keep_last_seen else record.modified_at,
-            # reserved keys (associations already written, tombstones) survive re-reads
-            snapshot={**(link.snapshot if link else {}), **values, **partner},
+            snapshot={**(link.snapshot if link else {}), **values},
+            partner_id=partner,
         )
-        renamed = link is not None and partner.get(PARTNER, "") != link.snapshot.get(PARTNER, "")
+        renamed = link is not None and (partner or "") != (link.partner_id or "")
         if link is None or renamed or any(key in changes for key in self.mapping.match):
             self._index_keys(golden)
         page.resolve_quarantine(self.ctx.name, self.system, self.obj, native_id=record.id)

@@ -80,6 +80,10 @@ class Link:
     linked_at: datetime
     deleted: bool = False
     """The native record is gone (a tombstone): never written to, never re-created, never matched again."""
+    partner_id: str | None = None
+    """The other system's id the native record's partner-id field holds ("" blank; None: no such field mapped)."""
+    associated: tuple[str, ...] = ()
+    """Of a deal's link: the contact native ids already associated with the deal in its system, sorted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +180,22 @@ class TouchpointRow:
     utm: Mapping[str, str] = field(default_factory=dict)
     detail: str | None = None
     id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeptSource:
+    """The original source kept for one contact (write-once, see ``closeloop.engine.source``)."""
+
+    contact_golden_id: str
+    captured_at: datetime
+    source_type: str | None = None
+    detail: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    first_touch_at: datetime | None = None
+    system: str | None = None
+    """The system that reported the source first."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,7 +156,7 @@ async def scenario(world: World) -> None:
 def kept_of(world: World, email: str) -> OriginalSource | None:
     """The kept original source of the contact of ``email``."""
     golden_id = world.golden_of(email)
-    return kept_source(world.store.touchpoints_of([golden_id]).get(golden_id, []))
+    return kept_source(world.store.original_sources([golden_id]).get(golden_id))
 
 
 def b_field(world: World, email: str, name: str) -> Any:

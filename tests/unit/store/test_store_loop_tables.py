@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -112,13 +111,12 @@ def test_touchpoints_of_many_contacts_in_time_order(store: Store) -> None:
     assert "c9" not in found
 
 
-def test_touchpoints_move_to_another_contact_but_the_kept_kind(store: Store) -> None:
-    kept = replace(_touch("c1", "c1", None), system="closeloop", kind="original_source")
-    store.add_touchpoints([_touch("c1", "t1", None), _touch("c1", "t2", "x", day=2), kept, _touch("c3", "t3", None)])
-    assert store.move_touchpoints("c1", "c2", keep=("closeloop", "original_source")) == 2
+def test_touchpoints_move_to_another_contact(store: Store) -> None:
+    store.add_touchpoints([_touch("c1", "t1", None), _touch("c1", "t2", "x", day=2), _touch("c3", "t3", None)])
+    assert store.move_touchpoints("c1", "c2") == 2
     found = store.touchpoints_of(["c1", "c2", "c3"])
     assert [t.native_id for t in found["c2"]] == ["t1", "t2"]
-    assert [(t.system, t.kind) for t in found["c1"]] == [("closeloop", "original_source")]
+    assert "c1" not in found
     assert [t.native_id for t in found["c3"]] == ["t3"]
 
 

@@ -228,6 +228,23 @@ class PendingAssociation:
     role: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """A record quarantined while its page was decided, as ``StateStore.quarantine`` takes it."""
+
+    connection: str
+    system: str
+    object: str
+    entity: str
+    code: str
+    reason: str
+    native_id: str | None = None
+    golden_id: str | None = None
+    payload: Mapping[str, JSONValue] = field(default_factory=dict)
+    modified_at: datetime | None = None
+    """The modified time of the version quarantined."""
+
+
 @dataclass
 class PageDelta:
     """What applying one page (or settling one batch of writes) changes, as the store applies it: set-based, in
@@ -254,5 +271,7 @@ class PageDelta:
     """(connection, system, object) -> record keys of parked records that synced."""
     outbox: list[OutboxItem] = field(default_factory=list)
     """Writes owed to other systems."""
+    parked: list[Parked] = field(default_factory=list)
+    """Records quarantined (each bumps its live entry, if it has one)."""
     done: list[int] = field(default_factory=list)
     """Outbox items delivered (or settled)."""

@@ -206,9 +206,12 @@ class _Page:
             return None
         work, mapping, system = self.work, self.mapping, self.system
         own = self._own_times(record)
+        targets = None
         if link is None and work.is_new(golden.id) and not golden.fields:
-            # a first sync's bulk path: a record seen for the first time makes a new golden record of its own
+            # a first sync's bulk path: a record seen for the first time makes a new golden record of its own, and
+            # owes that record nothing (it holds every value taken, and has no partner linked yet)
             changes = first_fields(mapping.fields, system, values, record.modified_at, own)
+            targets = [self.other]
         else:
             incoming = incoming_fields(system, record, values, link.snapshot if link else None, own)
             changes = changed_fields(mapping.fields, self._timed(golden, incoming), incoming)
@@ -229,7 +232,7 @@ class _Page:
         if link is None or renamed or any(key in changes for key in mapping.match):
             self._index_keys(golden)
         work.resolve(native_id=record.id)
-        work.enqueue(items_owed(self.rules.connection, mapping, golden, system, work.links_of(golden.id)))
+        work.enqueue(items_owed(self.rules.connection, mapping, golden, system, work.links_of(golden.id), targets))
         return golden.id
 
     def _own_times(self, record: NativeRecord) -> dict[str, datetime]:

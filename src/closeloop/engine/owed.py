@@ -69,7 +69,8 @@ def writes_owed(
     """
     if golden.deleted:
         return []
-    mine = [link for link in links if link.system == system and link.object in mapping.objects(system)]
+    objects = mapping.objects(system)
+    mine = [link for link in links if link.system == system and link.object in objects]
     if any(link.deleted for link in mine):
         return []
     partner = partner_of(links, mapping, other) if mapping.partner_field(system) else None
@@ -137,9 +138,15 @@ def owed_items(
 
 
 def items_owed(
-    connection: Connection, mapping: EntityMapping, golden: GoldenState, source: str | None, links: Sequence[Link]
+    connection: Connection,
+    mapping: EntityMapping,
+    golden: GoldenState,
+    source: str | None,
+    links: Sequence[Link],
+    systems: Sequence[str] | None = None,
 ) -> list[OutboxItem]:
-    """The outbox items for every system of ``connection`` that ``golden`` owes a write, given all its ``links``."""
+    """The outbox items for every system of ``connection`` (or of ``systems``) that ``golden`` owes a write, given
+    all its ``links``."""
     return [
         OutboxItem(
             connection.name,
@@ -151,7 +158,7 @@ def items_owed(
             native_id=write.native_id,
             upsert_key=write.upsert_key,
         )
-        for system in connection.systems
+        for system in (connection.systems if systems is None else systems)
         for write in writes_owed(mapping, golden, system, connection.other(system), source, links, whether=True)
     ]
 

@@ -100,7 +100,7 @@ def capture_original_sources(
             versions.append(kept_row(gid, now, captured_at))
     if not versions:
         return 0
-    with ctx.store.transaction():
-        added = ctx.store.put_original_sources(versions)
+    # one statement: atomic on its own, in the page's transaction (no savepoint) or in one of its own
+    added = ctx.store.put_original_sources(versions)
     ctx.count("original_sources", system, added)
     return added

@@ -303,10 +303,8 @@ class Touches(Protocol):
         """The sales activities of many contacts, through their people's links, by contact in time order."""
         ...
 
-    def touchpoints_of(
-        self, contact_golden_ids: Sequence[str], *, system: str | None = None
-    ) -> dict[str, list[TouchpointRow]]:
-        """The touchpoints of many contacts (only ``system``'s, if given)."""
+    def touchpoints_of(self, contact_golden_ids: Sequence[str]) -> dict[str, list[TouchpointRow]]:
+        """The touchpoints of many contacts, by contact, each in time order."""
         ...
 
     def move_touchpoints(self, from_golden: str, to_golden: str) -> int:

@@ -158,14 +158,12 @@ class LoopTables(SourceTables):
             )
             return self._a.conn.total_changes - before
 
-    def touchpoints_of(
-        self, contact_golden_ids: Sequence[str], *, system: str | None = None
-    ) -> dict[str, list[TouchpointRow]]:
-        """The touchpoints of many contacts (only ``system``'s, if given), by contact, each in time order; one query."""
+    def touchpoints_of(self, contact_golden_ids: Sequence[str]) -> dict[str, list[TouchpointRow]]:
+        """The touchpoints of many contacts, by contact, each in time order; one query."""
         rows = self._a.rows(
             "SELECT * FROM touchpoints WHERE contact_golden_id IN (SELECT value FROM json_each(?))"
-            " AND (? IS NULL OR system = ?) ORDER BY contact_golden_id, occurred_at, id",
-            (id_list(contact_golden_ids), system, system),
+            " ORDER BY contact_golden_id, occurred_at, id",
+            (id_list(contact_golden_ids),),
         )
         found: dict[str, list[TouchpointRow]] = {}
         for row in rows:

@@ -128,7 +128,7 @@ class _Reader:
     def field(self, name: str, doc: FieldDoc, systems: Mapping[str, SystemObjects]) -> FieldMapping:
         loc: Loc = ("fields", name)
         if name.startswith("~"):
-            # closeloop keeps its own bookkeeping under "~" keys beside the canonical values
+            # the match keys closeloop indexes beside the canonical ones start with "~" (partner ids: "~id:<system>")
             self.fail(loc, f"field {name!r}: canonical field names may not start with '~'", key=True)
         native = self.natives(loc, doc.model_extra or {}, systems)
         if not doc.model_extra:

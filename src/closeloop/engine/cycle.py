@@ -204,8 +204,7 @@ async def _apply_page(ctx: CycleContext, applier: PageApplier, records: Sequence
             credited = store_associations(ctx, system, result.touched, associations)
             refresh_rollups(ctx, book_deals(ctx, system, credited))
         else:
-            goldens = applier.page.goldens(result.touched.values())
-            capture_original_sources(ctx, system, result.touched, touchpoints, goldens, result.changed)
+            capture_original_sources(ctx, system, result.touched, touchpoints, result.goldens, result.changed)
             store_touchpoints(ctx, system, result.touched, touchpoints)
             refresh_rollups(ctx, move_merged(ctx, system, result.merged))
         cursors.move(ctx, system, obj, records[-1].position)

@@ -6,14 +6,12 @@ remembered as a pending association and resolved in a later cycle: the deal wait
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain, islice
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
-from closeloop.engine.golden import ASSOCIATED, associated
 from closeloop.model import Association, WriteResult
 from closeloop.store.rows import Link, PendingAssociation
 
@@ -48,7 +46,7 @@ def store_associations(
         if link.from_id in reported:
             reported[link.from_id].add(link.to_id)
     deal_links = _deal_links(ctx, system, touched)
-    seen = {native: set(associated(link.snapshot)) for native, link in deal_links.items()}
+    seen = {native: set(link.associated) for native, link in deal_links.items()}
     contacts = _contact_links(ctx, system, chain.from_iterable(chain(reported.values(), seen.values())))
     stored = ctx.store.contacts_of_deals(list(touched.values()))
     credited: dict[str, tuple[str, ...]] = {}
@@ -69,7 +67,7 @@ def store_associations(
         # system reports exists there already, and is never written back to it.
         if (deal_link := deal_links.get(native_deal)) is not None:
             kept = sorted((before & now) | set(resolved))
-            remembered.append(replace(deal_link, snapshot={**deal_link.snapshot, ASSOCIATED: json.dumps(kept)}))
+            remembered.append(replace(deal_link, associated=tuple(kept)))
     ctx.store.replace_deal_contacts(replaced)
     ctx.store.put_links(remembered)
     return credited
@@ -171,7 +169,7 @@ def _owed(ctx: CycleContext, mapping: EntityMapping, system: str, deal_ids: Sequ
         deal_link = next((k for k in deal_links[deal_id] if k.system == system and k.object in deal_objects), None)
         if deal_link is None or deal_link.deleted:
             continue
-        item = _Owed(deal_id, deal_link.object, deal_link.native_id, set(associated(deal_link.snapshot)), [], [])
+        item = _Owed(deal_id, deal_link.object, deal_link.native_id, set(deal_link.associated), [], [])
         for credit in credits[deal_id]:
             native = next(
                 (
@@ -204,8 +202,7 @@ def _settle(
         made = [contact for contact, result in results if result.ok]
         link = links.get(item.deal_native)
         if link is not None and made:
-            snapshot = {**link.snapshot, ASSOCIATED: json.dumps(sorted(item.done | set(made)))}
-            remembered.append(replace(link, snapshot=snapshot))
+            remembered.append(replace(link, associated=tuple(sorted(item.done | set(made)))))
         ctx.count("associated", system, len(made))
         for _, result in results:
             if result.ok:

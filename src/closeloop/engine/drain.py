@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 
 from closeloop.config.models import Entity, EntityMapping
 from closeloop.engine.context import CycleContext
-from closeloop.engine.golden import PARTNER, GoldenState
+from closeloop.engine.golden import GoldenState
+from closeloop.engine.loaded import EMPTY
 from closeloop.engine.mapper import to_native_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.owed import OwedWrite, owed_writes
 from closeloop.engine.owners import ensure_owners, unknown_emails
-from closeloop.engine.pagestate import PageState
 from closeloop.engine.recheck import moved_since_read, updated_ids
+from closeloop.engine.working import Working
 from closeloop.http.errors import AuthError, BudgetExhausted, Unreachable
 from closeloop.model import MODIFIED_SINCE_READ, FieldType, Limits, VendorError, WriteOp, WriteRequest, WriteResult
 from closeloop.store.rows import OutboxEntry
@@ -310,13 +311,18 @@ class Settled:
 
     def __init__(self, ctx: CycleContext, mapping: EntityMapping) -> None:
         self.ctx, self.mapping = ctx, mapping
-        self.page = PageState(ctx.store, ctx.clock())
+        self.work = Working(EMPTY, ctx.clock(), ctx.store.new_golden_id)
+        self.where = (ctx.name, "", "")
         self.done: list[int] = []
 
     def load(self, system: str, obj: str, batch: Sequence[Pending], results: Sequence[WriteResult]) -> None:
-        """Read the links of every record the batch wrote, in one query."""
+        """Read the links of every record the batch wrote and the object's quarantined records, a query each."""
         written = (result.native_id or item.write.native_id for item, result in zip(batch, results, strict=True))
-        self.page.load_links(system, obj, [native_id for native_id in written if native_id])
+        store, self.where = self.ctx.store, (self.ctx.name, system, obj)
+        links = store.find_links(system, obj, [native_id for native_id in written if native_id])
+        parked = frozenset(store.quarantined_keys(self.ctx.name, system, obj))
+        found = {(system, obj, native_id): link for native_id, link in links.items()}
+        self.work = Working(replace(EMPTY, links=found, quarantined=parked), self.work.now, store.new_golden_id)
 
     def succeeded(self, item: Pending, result: WriteResult) -> None:
         """Settle one write the vendor accepted: its snapshot now holds the values written (the echo guard)."""
@@ -328,22 +334,27 @@ class Settled:
         native_id = result.native_id or write.native_id
         if native_id is None:
             return
-        link = self.page.link(write.system, write.obj, native_id)
-        written = {PARTNER: write.partner_id} if write.partner_id is not None else {}
-        snapshot = {**(link.snapshot if link else {}), **write.values, **written}
-        self.page.put_link(write.system, write.obj, native_id, item.golden_id, self.mapping.entity, snapshot=snapshot)
+        link = self.work.link(write.system, write.obj, native_id)
+        snapshot = {**(link.snapshot if link else {}), **write.values}
+        self.work.put_link(
+            (write.system, write.obj, native_id),
+            item.golden_id,
+            self.mapping.entity,
+            snapshot=snapshot,
+            partner_id=write.partner_id,
+        )
         if write.op is WriteOp.UPDATE:
             ctx.count("updated", write.system)
         else:
             ctx.count("created" if result.status.value == "created" else "updated", write.system)
         if not item.refused:
-            self.page.resolve_quarantine(ctx.name, write.system, write.obj, golden_id=item.golden_id)
+            self.work.resolve(golden_id=item.golden_id)
         if self.mapping.entity == Entity.DEAL:
             ctx.deals.add(item.golden_id)
 
     def flush(self) -> None:
         """Write what the batch settled; the caller holds the transaction."""
-        delta = self.page.delta()
+        delta = self.work.delta(self.where)
         delta.done = self.done
         self.ctx.store.apply_delta(delta)
 

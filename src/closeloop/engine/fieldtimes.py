@@ -17,7 +17,7 @@ from closeloop.config.models import EntityMapping
 from closeloop.connector import FieldHistory
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, FieldState, Incoming, settled_by_time
-from closeloop.engine.golden import GoldenState, plain
+from closeloop.engine.golden import GoldenState
 from closeloop.engine.mapper import to_canonical_fields
 from closeloop.engine.normalize import Canonical
 from closeloop.model import NativeRecord
@@ -98,7 +98,7 @@ def asked(
         values, problems = to_canonical_fields(mapping, system, obj, record.fields, ctx.owners)
         golden = GoldenState.decode(stored)
         own = canonical_times(mapping, system, obj, record.field_times)
-        incoming = incoming_fields(system, record, values, plain(link.snapshot), own)
+        incoming = incoming_fields(system, record, values, link.snapshot, own)
         conflicts = [] if problems else timed_conflicts(mapping, golden, incoming)
         if any(name not in own for name, _ in conflicts):
             wanted[(system, obj)][record.id] = None

@@ -6,21 +6,13 @@ modified time) in a column of its own; the store stays ignorant of merge rules.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
 from closeloop.engine.fieldmerge import FieldState
-from closeloop.jsoncodec import load_json
 from closeloop.model import parse_utc, utc
 from closeloop.store.rows import FieldValue, Golden
-
-ASSOCIATED = "~associated"
-"""Reserved key in a deal link's snapshot: JSON list of contact native ids already associated there."""
-
-PARTNER = "~partner"
-"""Reserved key in a link's snapshot: the other system's id that the native record's partner-id field holds."""
 
 
 @dataclass
@@ -66,14 +58,3 @@ def _stamp(moment: datetime) -> str:
 def _moment(text: str) -> datetime:
     """A provenance time (the fields of one record mostly share one, so it is parsed once)."""
     return parse_utc(text)
-
-
-def plain(snapshot: Mapping[str, FieldValue] | None) -> dict[str, FieldValue]:
-    """A snapshot without reserved keys."""
-    return {k: v for k, v in (snapshot or {}).items() if not k.startswith("~")}
-
-
-def associated(snapshot: Mapping[str, FieldValue] | None) -> list[str]:
-    """Contact native ids already associated with a deal in its system."""
-    raw = (snapshot or {}).get(ASSOCIATED)
-    return list(load_json(raw)) if isinstance(raw, str) else []

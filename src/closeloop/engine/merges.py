@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from closeloop.engine.context import CycleContext
 from closeloop.engine.revenue import to_store_entry
-from closeloop.loop.facts import KEPT_SYSTEM, ORIGINAL_SOURCE, contact_facts, to_loop_entry
+from closeloop.loop.facts import KEPT_SYSTEM, contact_facts, to_loop_entry
 from closeloop.loop.ledger import moved_to
 from closeloop.loop.report import source_touch
 from closeloop.loop.touchpoints import TouchKind
@@ -70,10 +70,10 @@ def _move_touches(ctx: CycleContext, loser: str, winner: str) -> None:
     store = ctx.store
     golden = store.get_golden(loser)
     stored = store.touchpoints_of([loser]).get(loser, [])
-    store.move_touchpoints(loser, winner, keep=(KEPT_SYSTEM, ORIGINAL_SOURCE))
+    store.move_touchpoints(loser, winner)
     if golden is None:
         return
-    touch = source_touch(contact_facts(golden, stored, None))
+    touch = source_touch(contact_facts(golden, stored, None, kept=store.original_sources([loser]).get(loser)))
     if touch is None:
         return
     row = TouchpointRow(

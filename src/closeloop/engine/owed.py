@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from closeloop.config.models import GOLDEN_ID, EntityMapping
+from closeloop.config.models import GOLDEN_ID, Connection, EntityMapping
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, owed_values
-from closeloop.engine.golden import PARTNER, GoldenState
+from closeloop.engine.golden import GoldenState
 from closeloop.engine.normalize import Canonical
 from closeloop.engine.partner import partner_of
 from closeloop.model import WriteOp
@@ -46,21 +46,36 @@ def owed_writes(
     *,
     whether: bool = False,
 ) -> list[OwedWrite]:
-    """What ``golden`` owes ``system``: updates of its linked records, or a create the rules allow.
+    """What ``golden`` owes ``system`` (see ``writes_owed``); its links are read unless ``known_links`` are given."""
+    every = ctx.store.links_of(golden.id) if known_links is None else known_links
+    return writes_owed(mapping, golden, system, ctx.connection.other(system), source, every, whether=whether)
 
-    ``known_links`` are the golden record's links when the caller has just read them (saves a query per system).
+
+def writes_owed(
+    mapping: EntityMapping,
+    golden: GoldenState,
+    system: str,
+    other: str,
+    source: str | None,
+    links: Sequence[Link],
+    *,
+    whether: bool = False,
+) -> list[OwedWrite]:
+    """What ``golden`` owes ``system`` (``other`` is the system across), given all its ``links``: updates of its
+    linked records, or a create the rules allow.
+
     With ``whether`` only *whether* a write is owed is worked out: each write's values stop at the first owed one
     (the outbox records that a write is owed; the drain works out what, once, just before sending it).
     """
     if golden.deleted:
         return []
-    every = ctx.store.links_of(golden.id) if known_links is None else known_links
-    links = [link for link in every if link.system == system and link.object in mapping.objects(system)]
-    if any(link.deleted for link in links):
+    objects = mapping.objects(system)
+    mine = [link for link in links if link.system == system and link.object in objects]
+    if any(link.deleted for link in mine):
         return []
-    partner = partner_of(every, mapping, ctx.connection.other(system)) if mapping.partner_field(system) else None
-    if links:
-        return [w for w in (_update(mapping, golden, link, partner, whether) for link in links) if w is not None]
+    partner = partner_of(links, mapping, other) if mapping.partner_field(system) else None
+    if mine:
+        return [w for w in (_update(mapping, golden, link, partner, whether) for link in mine) if w is not None]
     if source is None or source == system or not mapping.may_create(source, system, golden.values()):
         return []
     return [w for w in [_create(mapping, golden, system, partner, whether)] if w is not None]
@@ -69,7 +84,7 @@ def owed_writes(
 def _update(
     mapping: EntityMapping, golden: GoldenState, link: Link, partner: str | None, whether: bool = False
 ) -> OwedWrite | None:
-    snapshot = link.snapshot  # canonical names never start with "~", so its reserved keys are never read
+    snapshot = link.snapshot
     values = {}
     for name, spec, _ in mapping.specs(link.system, link.object):
         owed, value = owed_values(spec, link.system, golden.fields.get(name), snapshot.get(name, MISSING))
@@ -77,7 +92,7 @@ def _update(
             values[name] = value
             if whether:
                 break
-    owed_partner = partner if partner is not None and snapshot.get(PARTNER) != partner else None
+    owed_partner = partner if partner is not None and link.partner_id != partner else None
     if not values and owed_partner is None:
         return None
     return OwedWrite(
@@ -119,9 +134,22 @@ def owed_items(
     ctx: CycleContext, mapping: EntityMapping, golden: GoldenState, *, source: str | None, links: Sequence[Link]
 ) -> list[OutboxItem]:
     """The outbox items for every system ``golden`` owes a write, given all of its ``links``."""
+    return items_owed(ctx.connection, mapping, golden, source, links)
+
+
+def items_owed(
+    connection: Connection,
+    mapping: EntityMapping,
+    golden: GoldenState,
+    source: str | None,
+    links: Sequence[Link],
+    systems: Sequence[str] | None = None,
+) -> list[OutboxItem]:
+    """The outbox items for every system of ``connection`` (or of ``systems``) that ``golden`` owes a write, given
+    all its ``links``."""
     return [
         OutboxItem(
-            ctx.name,
+            connection.name,
             write.system,
             write.obj,
             mapping.entity,
@@ -130,8 +158,8 @@ def owed_items(
             native_id=write.native_id,
             upsert_key=write.upsert_key,
         )
-        for system in ctx.connection.systems
-        for write in owed_writes(ctx, mapping, golden, system, source, links, whether=True)
+        for system in (connection.systems if systems is None else systems)
+        for write in writes_owed(mapping, golden, system, connection.other(system), source, links, whether=True)
     ]
 
 

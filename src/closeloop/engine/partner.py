@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from closeloop.config.models import EntityMapping
-from closeloop.engine.golden import PARTNER
 from closeloop.model import NativeRecord
-from closeloop.store.rows import FieldValue, Link
+from closeloop.store.rows import Link
 
 
 def partner_key(system: str) -> str:
@@ -24,19 +23,18 @@ def partner_key(system: str) -> str:
     return f"~id:{system}"
 
 
-def carried(mapping: EntityMapping, system: str, record: NativeRecord) -> dict[str, FieldValue]:
-    """The snapshot entry for the partner id a native record carries ("" when blank); empty when unmapped."""
+def carried(mapping: EntityMapping, system: str, record: NativeRecord) -> str | None:
+    """The partner id a native record carries ("" when blank), as its link keeps it; None when unmapped."""
     field = mapping.partner_field(system)
     if field is None:
-        return {}
+        return None
     value = record.fields.get(field)
-    return {PARTNER: str(value).strip() if value not in (None, "") else ""}
+    return str(value).strip() if value not in (None, "") else ""
 
 
 def claimed(mapping: EntityMapping, system: str, record: NativeRecord) -> str | None:
     """The other system's id a native record names as its partner, if it names one."""
-    value = carried(mapping, system, record).get(PARTNER)
-    return str(value) if value else None
+    return carried(mapping, system, record) or None
 
 
 def partner_of(links: Iterable[Link], mapping: EntityMapping, other: str) -> str | None:
@@ -55,7 +53,7 @@ def claims(links: Iterable[Link], others: Mapping[str, str]) -> dict[str, str]:
     """
     found: dict[str, str] = {}
     for link in links:
-        value = link.snapshot.get(PARTNER)
-        if isinstance(value, str) and value and not link.deleted and link.system in others:
+        value = link.partner_id
+        if value and not link.deleted and link.system in others:
             found[partner_key(others[link.system])] = value
     return found

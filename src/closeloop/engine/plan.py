@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from closeloop.engine.context import CycleContext
 from closeloop.engine.cycle import ordered, run_cycle
 from closeloop.engine.drain import Pending, owners_for_writes, prepared
-from closeloop.engine.golden import PARTNER, plain
 from closeloop.engine.normalize import Canonical
 from closeloop.model import WriteOp
 
@@ -63,16 +62,15 @@ def _collect(ctx: CycleContext) -> list[PlannedWrite]:
 
 def _planned(ctx: CycleContext, item: Pending) -> PlannedWrite:
     write, request = item.write, item.request
-    snapshot = {}
+    link = None
     if request.native_id and request.op is not WriteOp.DELETE:
         link = ctx.store.get_link(write.system, write.obj, request.native_id)
-        snapshot = dict(link.snapshot) if link else {}
-    before = plain(snapshot)
+    before = link.snapshot if link else {}
     diff = {name: (before.get(name), value) for name, value in item.sent.items()}
     mapping = ctx.mapping_of(write.system, write.obj)
     partner_field = mapping.partner_field(write.system) if mapping else None
     if partner_field and write.partner_id is not None:
-        diff[partner_field] = (snapshot.get(PARTNER), write.partner_id)
+        diff[partner_field] = (link.partner_id if link else None, write.partner_id)
     return PlannedWrite(
         write.system, write.obj, request.op, item.golden_id, request.native_id, diff, tuple(request.fields)
     )

@@ -21,7 +21,6 @@ from closeloop.config.models import EntityMapping
 from closeloop.engine import fieldtimes
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING
-from closeloop.engine.golden import plain
 from closeloop.engine.mapper import Owners, to_canonical_fields
 from closeloop.engine.reconcile import PageApplier
 from closeloop.model import NativeRecord, WriteOp
@@ -44,7 +43,7 @@ def edited(
     if link is None:
         return False
     values, problems = to_canonical_fields(mapping, system, obj, record.fields, owners)
-    snapshot = plain(link.snapshot)
+    snapshot = link.snapshot
     return bool(problems) or any(snapshot.get(name, MISSING) != value for name, value in values.items())
 
 

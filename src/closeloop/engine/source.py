@@ -3,8 +3,8 @@
 Called for every page of contacts. What the page tells about a contact's original source (its golden fields
 named in ``closeloop.loop.facts.SOURCE_FIELDS``, and the touchpoints of kind ``original_source`` its system
 reported) is merged into the kept source with ``merge_original_source``: a set value is never blanked or
-replaced by a later sync; only an earlier first touch wins. A changed kept source is appended as a new version
-(see ``closeloop.loop.facts`` for how it is stored). Filling blanks in other systems is the mapping's job: its
+replaced by a later sync; only an earlier first touch wins. A changed kept source replaces the kept one
+(one row per contact in the store's ``original_sources``). Filling blanks in other systems is the mapping's job: its
 ``write-once`` policy on the same canonical fields.
 """
 
@@ -15,7 +15,6 @@ from collections.abc import Collection, Mapping, Sequence
 from closeloop.engine.context import CycleContext
 from closeloop.engine.golden import GoldenState
 from closeloop.loop.facts import (
-    KEPT_SYSTEM,
     ORIGINAL_SOURCE,
     SOURCE_FIELDS,
     kept_row,
@@ -26,7 +25,7 @@ from closeloop.loop.facts import (
 )
 from closeloop.loop.source import OriginalSource, merge_original_source
 from closeloop.model import Touchpoint
-from closeloop.store.rows import TouchpointRow
+from closeloop.store.rows import KeptSource
 
 SOURCE_TYPE_FIELD = "original_source"
 _SOURCE = frozenset(SOURCE_FIELDS)
@@ -91,17 +90,17 @@ def capture_original_sources(
         goldens = {g: GoldenState.decode(r) for g, r in rows.items()}
     else:
         goldens = {g: goldens[g] for g in golden_ids if g in goldens}
-    stored = ctx.store.touchpoints_of(golden_ids, system=KEPT_SYSTEM)
+    stored = ctx.store.original_sources(golden_ids)
     captured_at = ctx.clock()
-    versions: list[TouchpointRow] = []
+    versions: list[KeptSource] = []
     for gid, news in candidates(system, touched, goldens, touchpoints).items():
-        kept = kept_source(stored.get(gid, ()))
+        kept = kept_source(stored.get(gid))
         now = merged(kept, news)
         if now is not None and now != kept:
             versions.append(kept_row(gid, now, captured_at))
     if not versions:
         return 0
-    with ctx.store.transaction():
-        added = ctx.store.add_touchpoints(versions)
+    # one statement: atomic on its own, in the page's transaction (no savepoint) or in one of its own
+    added = ctx.store.put_original_sources(versions)
     ctx.count("original_sources", system, added)
     return added

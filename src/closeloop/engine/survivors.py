@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from closeloop.config.models import Entity
 from closeloop.connector import UnnamedMerges
 from closeloop.engine.context import CycleContext
-from closeloop.engine.golden import GoldenState, associated
+from closeloop.engine.golden import GoldenState
 from closeloop.engine.reconcile import PageApplier
 from closeloop.model import NativeRecord
 
@@ -108,7 +108,7 @@ def _deals_last_seen(
         credited = [credit.deal_golden_id for credit in ctx.store.deals_of_contact(golden_id)]
         for links in ctx.store.links_of_many(credited).values():
             for link in links:
-                seen = frozenset(associated(link.snapshot))
+                seen = frozenset(link.associated)
                 if link.system == system and link.object in objects and not link.deleted and loser in seen:
                     found[loser][(link.object, link.native_id)] = seen
     return found

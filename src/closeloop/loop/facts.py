@@ -14,10 +14,9 @@ A contact credited with a currently won deal reached the customer stage at that 
 The canonical deal field ``created_at``, when the deals mapping names it, is the deal-creation milestone; a deal
 without one has no known creation time (its sales cycle and deal-creation touch are left out).
 
-The kept original source of a contact is stored as touchpoint rows of kind ``original_source`` from the
-system ``closeloop``: one row per version, ``occurred_at`` when the version was captured, the whole source as
-JSON in ``detail``; the newest row is the kept source. A contact without one (captured before capture
-existed) gets the merge of its golden fields and its systems' original-source touchpoints instead.
+The kept original source of a contact is one row of the store's ``original_sources`` table (when it was
+captured, and what it tells). A contact without one (captured before capture existed) gets the merge of its
+golden fields and its systems' original-source touchpoints instead.
 """
 
 from __future__ import annotations
@@ -28,19 +27,18 @@ from datetime import datetime
 from decimal import Decimal
 
 from closeloop.config.feedback import Feedback, Verdict
-from closeloop.jsoncodec import dump_json, load_json
 from closeloop.loop.ledger import EntryKind, LedgerEntry, positions
 from closeloop.loop.report import ContactFacts, FunnelStage, ReportInput
 from closeloop.loop.source import OriginalSource, merge_original_source
 from closeloop.loop.spend import SpendRow
-from closeloop.loop.touchpoints import Touch, TouchKind, channel_of_source, touch_from_touchpoint
+from closeloop.loop.touchpoints import Touch, TouchKind, touch_from_touchpoint
 from closeloop.model import Touchpoint, parse_utc
 from closeloop.store import rows
 from closeloop.store.api import StateStore
 
 CONTACT = "contact"
 KEPT_SYSTEM = "closeloop"
-"""The touchpoint system under which the kept original source of each contact is stored."""
+"""The touchpoint system of touches closeloop itself records (a merged-away contact's original source)."""
 ORIGINAL_SOURCE = TouchKind.ORIGINAL_SOURCE.value
 BATCH = 500
 
@@ -103,47 +101,40 @@ def tells_nothing(source: OriginalSource) -> bool:
     return all(getattr(source, name) is None for name in _TOLD)
 
 
-def kept_row(contact_id: str, source: OriginalSource, captured_at: datetime) -> rows.TouchpointRow:
-    """The touchpoint row that stores a new version of a contact's kept original source."""
-    utm = {
-        key: value
-        for key, value in (
-            ("utm_source", source.utm_source),
-            ("utm_medium", source.utm_medium),
-            ("utm_campaign", source.utm_campaign),
-        )
-        if value
-    }
-    values = {name: getattr(source, name) for name in (*_TOLD, "system")}
-    encoded = {name: (v.isoformat() if isinstance(v, datetime) else v) for name, v in values.items()}
-    return rows.TouchpointRow(
+def kept_row(contact_id: str, source: OriginalSource, captured_at: datetime) -> rows.KeptSource:
+    """The row that stores a contact's kept original source."""
+    return rows.KeptSource(
         contact_golden_id=contact_id,
-        system=KEPT_SYSTEM,
-        native_id=contact_id,
-        occurred_at=captured_at,
-        kind=ORIGINAL_SOURCE,
-        channel=channel_of_source(source).value,
-        campaign=source.utm_campaign,
-        utm=utm,
-        detail=dump_json(encoded),
+        captured_at=captured_at,
+        source_type=source.source_type,
+        detail=source.detail,
+        utm_source=source.utm_source,
+        utm_medium=source.utm_medium,
+        utm_campaign=source.utm_campaign,
+        first_touch_at=source.first_touch_at,
+        system=source.system,
     )
 
 
-def kept_source(touchpoints: Iterable[rows.TouchpointRow]) -> OriginalSource | None:
-    """The kept original source among a contact's stored touchpoints (the newest version), or None."""
-    versions = [t for t in touchpoints if t.system == KEPT_SYSTEM and t.kind == ORIGINAL_SOURCE and t.detail]
-    if not versions:
+def kept_source(kept: rows.KeptSource | None) -> OriginalSource | None:
+    """A contact's kept original source as the loop sees it, or None when none is kept."""
+    if kept is None:
         return None
-    newest = max(versions, key=lambda t: (t.occurred_at, t.id or 0))
-    decoded = load_json(newest.detail or "{}")
-    first = decoded.get("first_touch_at")
-    return OriginalSource(**(decoded | {"first_touch_at": parse_utc(first) if first else None}))
+    return OriginalSource(
+        kept.source_type,
+        kept.detail,
+        kept.utm_source,
+        kept.utm_medium,
+        kept.utm_campaign,
+        kept.first_touch_at,
+        kept.system,
+    )
 
 
 def observed_source(fields: rows.Fields, touchpoints: Iterable[rows.TouchpointRow]) -> OriginalSource | None:
     """What capture would keep from these fields and systems' original-source touchpoints, or None."""
     candidates = [source_from_fields(fields, None)]
-    reported = [t for t in touchpoints if t.kind == ORIGINAL_SOURCE and t.system != KEPT_SYSTEM]
+    reported = [t for t in touchpoints if t.kind == ORIGINAL_SOURCE]
     candidates += [source_from_touch(t, t.system) for t in sorted(reported, key=lambda t: t.occurred_at)]
     kept: OriginalSource | None = None
     for candidate in candidates:
@@ -188,8 +179,10 @@ def contact_facts(
     touchpoints: Sequence[rows.TouchpointRow],
     customer_since: datetime | None,
     feedback: Feedback | None = None,
+    kept: rows.KeptSource | None = None,
 ) -> ContactFacts:
-    """What the report needs of one golden contact; its sales verdict when ``feedback`` is configured."""
+    """What the report needs of one golden contact (``kept``: its kept original source, if any); its sales verdict
+    when ``feedback`` is configured."""
     fields = golden.fields
     verdict = feedback.verdict(fields.get(feedback.status)) if feedback else None
     reason = fields.get(feedback.reason) if feedback and verdict is Verdict.REJECTED else None
@@ -197,7 +190,7 @@ def contact_facts(
         contact_id=golden.id,
         created_at=moment(fields.get(CREATED_AT)) or golden.created_at,
         lifecycle_stage=str(fields.get(LIFECYCLE_STAGE) or ""),
-        original_source=kept_source(touchpoints) or observed_source(fields, touchpoints),
+        original_source=kept_source(kept) or observed_source(fields, touchpoints),
         stage_dates=stage_dates(fields, customer_since),
         verdict=verdict,
         rejection_reason=reason if isinstance(reason, str) else None,
@@ -250,10 +243,11 @@ def read_facts(
     contacts: list[ContactFacts] = []
     touches: list[Touch] = []
     for goldens in golden_contacts(store):
-        stored = store.touchpoints_of([g.id for g in goldens])
+        ids = [g.id for g in goldens]
+        stored, kept = store.touchpoints_of(ids), store.original_sources(ids)
         for golden in goldens:
             mine = stored.get(golden.id, [])
-            contacts.append(contact_facts(golden, mine, customers.get(golden.id), feedback))
+            contacts.append(contact_facts(golden, mine, customers.get(golden.id), feedback, kept.get(golden.id)))
             touches += touches_of(golden.id, mine)
     deals = deal_creations(store, sorted({e.deal_id for e in ledger}))
     return ReportInput(

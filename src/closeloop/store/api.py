@@ -18,6 +18,7 @@ from closeloop.store.rows import (
     DealContact,
     Fields,
     Golden,
+    KeptSource,
     LedgerEntry,
     Link,
     OutboxEntry,
@@ -307,18 +308,28 @@ class Touches(Protocol):
         the proposed time."""
         ...
 
-    def touchpoints_of(
-        self, contact_golden_ids: Sequence[str], *, system: str | None = None
-    ) -> dict[str, list[TouchpointRow]]:
-        """The touchpoints of many contacts (only ``system``'s, if given)."""
+    def touchpoints_of(self, contact_golden_ids: Sequence[str]) -> dict[str, list[TouchpointRow]]:
+        """The touchpoints of many contacts, by contact, each in time order."""
         ...
 
-    def move_touchpoints(self, from_golden: str, to_golden: str, *, keep: tuple[str, str] | None = None) -> int:
-        """Credit one contact's touchpoints to another, but those of ``keep`` (system, kind); return how many."""
+    def move_touchpoints(self, from_golden: str, to_golden: str) -> int:
+        """Credit one contact's touchpoints to another; return how many."""
         ...
 
     def put_rollups(self, values_by_contact: Mapping[str, Fields]) -> None:
         """Store many contacts' rollup values."""
+        ...
+
+
+class OriginalSources(Protocol):
+    """The original source kept for each contact."""
+
+    def original_sources(self, contact_golden_ids: Sequence[str]) -> dict[str, KeptSource]:
+        """The kept original sources of the contacts that have one, by contact."""
+        ...
+
+    def put_original_sources(self, sources: Iterable[KeptSource]) -> int:
+        """Create or replace the kept original sources of many contacts; return how many."""
         ...
 
 
@@ -363,6 +374,7 @@ class StateStore(
     Runs,
     Ledger,
     Touches,
+    OriginalSources,
     Associations,
     Protocol,
 ):

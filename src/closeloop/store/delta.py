@@ -25,6 +25,10 @@ class DeltaTables(SyncTables, KeyTables, QueueTables):
             self.put_links(delta.links)
             for entity, keys in delta.keys.items():
                 self.set_golden_keys(entity, keys, new=delta.new_goldens)
+            for p in delta.parked:
+                self.quarantine(p.connection, p.system, p.object, p.entity, code=p.code, reason=p.reason,
+                                native_id=p.native_id, golden_id=p.golden_id, payload=p.payload,
+                                modified_at=p.modified_at)  # fmt: skip
             for (connection, system, obj), parked in delta.resolved.items():
                 self.resolve_quarantine_keys(connection, system, obj, parked)
             self.enqueue(delta.outbox)

@@ -16,6 +16,7 @@ from closeloop.store.rows import (
     Rollup,
     TouchpointRow,
 )
+from closeloop.store.source_tables import SourceTables
 
 
 def _ledger(row: Row) -> LedgerEntry:
@@ -68,7 +69,7 @@ def _pending(row: Row) -> PendingAssociation:
     )
 
 
-class LoopTables:
+class LoopTables(SourceTables):
     """Ledger, touchpoints, rollups, associations and pending associations."""
 
     _a: Access
@@ -173,28 +174,23 @@ class LoopTables:
             )
         return {row["source_key"]: from_ts(row["seen_at"]) for row in rows}
 
-    def touchpoints_of(
-        self, contact_golden_ids: Sequence[str], *, system: str | None = None
-    ) -> dict[str, list[TouchpointRow]]:
-        """The touchpoints of many contacts (only ``system``'s, if given), by contact, each in time order; one query."""
+    def touchpoints_of(self, contact_golden_ids: Sequence[str]) -> dict[str, list[TouchpointRow]]:
+        """The touchpoints of many contacts, by contact, each in time order; one query."""
         rows = self._a.rows(
             "SELECT * FROM touchpoints WHERE contact_golden_id IN (SELECT value FROM json_each(?))"
-            " AND (? IS NULL OR system = ?) ORDER BY contact_golden_id, occurred_at, id",
-            (id_list(contact_golden_ids), system, system),
+            " ORDER BY contact_golden_id, occurred_at, id",
+            (id_list(contact_golden_ids),),
         )
         found: dict[str, list[TouchpointRow]] = {}
         for row in rows:
             found.setdefault(row["contact_golden_id"], []).append(_touchpoint(row))
         return found
 
-    def move_touchpoints(self, from_golden: str, to_golden: str, *, keep: tuple[str, str] | None = None) -> int:
-        """Credit one contact's touchpoints to another (after a merge), but those of ``keep`` (system, kind)."""
-        system, kind = keep or ("", "")
+    def move_touchpoints(self, from_golden: str, to_golden: str) -> int:
+        """Credit one contact's touchpoints to another (after a merge); return how many moved."""
         with self._a.transaction.joined():
             cursor = self._a.conn.execute(
-                "UPDATE touchpoints SET contact_golden_id = ? WHERE contact_golden_id = ?"
-                " AND NOT (system = ? AND kind = ?)",
-                (to_golden, from_golden, system, kind),
+                "UPDATE touchpoints SET contact_golden_id = ? WHERE contact_golden_id = ?", (to_golden, from_golden)
             )
         return cursor.rowcount
 

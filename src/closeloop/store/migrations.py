@@ -416,6 +416,54 @@ def _run_replica(db: sqlite3.Connection) -> None:
     _script(db, "ALTER TABLE runs ADD COLUMN replica TEXT")
 
 
+@migration(11, "partner ids, written associations and kept original sources in columns of their own")
+def _state_in_columns(db: sqlite3.Connection) -> None:
+    # A link's snapshot held, beside the canonical values, the partner id its record carries ("~partner") and,
+    # for a deal, the contacts already associated with it there ("~associated", a JSON list inside a JSON
+    # string): every reader filtered them out. They are columns of the link now. The kept original source of a
+    # contact was a touchpoint row per version (system "closeloop", the source as JSON in "detail"), read back
+    # and decoded on every page: it is one row per contact in a table of its own, and the versions go.
+    _script(
+        db,
+        """
+        ALTER TABLE links ADD COLUMN partner_id TEXT;
+        ALTER TABLE links ADD COLUMN associated TEXT;
+        UPDATE links SET partner_id = json_extract(snapshot, '$."~partner"'),
+            associated = json_extract(snapshot, '$."~associated"'),
+            snapshot = json_remove(snapshot, '$."~partner"', '$."~associated"')
+            WHERE json_extract(snapshot, '$."~partner"') IS NOT NULL
+            OR json_extract(snapshot, '$."~associated"') IS NOT NULL;
+        UPDATE links SET associated = NULL WHERE associated = '[]';
+        CREATE TABLE original_sources (
+            contact_golden_id TEXT PRIMARY KEY,
+            source_type TEXT,
+            detail TEXT,
+            utm_source TEXT,
+            utm_medium TEXT,
+            utm_campaign TEXT,
+            first_touch_at TEXT,
+            system TEXT,
+            captured_at TEXT NOT NULL
+        );
+        INSERT INTO original_sources (contact_golden_id, source_type, detail, utm_source, utm_medium,
+            utm_campaign, first_touch_at, system, captured_at)
+            SELECT t.contact_golden_id, json_extract(t.detail, '$.source_type'), json_extract(t.detail, '$.detail'),
+                json_extract(t.detail, '$.utm_source'), json_extract(t.detail, '$.utm_medium'),
+                json_extract(t.detail, '$.utm_campaign'), json_extract(t.detail, '$.first_touch_at'),
+                json_extract(t.detail, '$.system'), t.occurred_at
+            FROM touchpoints t
+            WHERE t.system = 'closeloop' AND t.kind = 'original_source' AND t.detail IS NOT NULL
+            AND NOT EXISTS (
+                SELECT 1 FROM touchpoints n
+                WHERE n.contact_golden_id = t.contact_golden_id AND n.system = 'closeloop'
+                AND n.kind = 'original_source' AND n.detail IS NOT NULL
+                AND (n.occurred_at > t.occurred_at OR (n.occurred_at = t.occurred_at AND n.id > t.id))
+            );
+        DELETE FROM touchpoints WHERE system = 'closeloop' AND kind = 'original_source';
+        """,
+    )
+
+
 @migration(12, "first sightings of touches whose vendor keeps no time")
 def _touch_first_seen(db: sqlite3.Connection) -> None:
     # A campaign membership read from a related list (Zoho) carries no time: its touch takes the time closeloop

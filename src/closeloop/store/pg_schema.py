@@ -234,6 +234,36 @@ PG_MIGRATIONS: dict[int, str] = {
         CREATE INDEX sales_activities_person ON sales_activities (system, person_object, person_id, occurred_at);
     """,
     10: "ALTER TABLE runs ADD COLUMN replica TEXT",
+    11: """
+        ALTER TABLE links ADD COLUMN partner_id TEXT;
+        ALTER TABLE links ADD COLUMN associated TEXT;
+        UPDATE links SET partner_id = snapshot::jsonb ->> '~partner',
+            associated = snapshot::jsonb ->> '~associated',
+            snapshot = (snapshot::jsonb - '~partner' - '~associated')::text
+            WHERE snapshot::jsonb ?| array['~partner', '~associated'];
+        UPDATE links SET associated = NULL WHERE associated = '[]';
+        CREATE TABLE original_sources (
+            contact_golden_id TEXT PRIMARY KEY,
+            source_type TEXT,
+            detail TEXT,
+            utm_source TEXT,
+            utm_medium TEXT,
+            utm_campaign TEXT,
+            first_touch_at TEXT,
+            system TEXT,
+            captured_at TEXT NOT NULL
+        );
+        INSERT INTO original_sources (contact_golden_id, source_type, detail, utm_source, utm_medium,
+            utm_campaign, first_touch_at, system, captured_at)
+            SELECT DISTINCT ON (contact_golden_id) contact_golden_id, detail::jsonb ->> 'source_type',
+                detail::jsonb ->> 'detail', detail::jsonb ->> 'utm_source', detail::jsonb ->> 'utm_medium',
+                detail::jsonb ->> 'utm_campaign', detail::jsonb ->> 'first_touch_at', detail::jsonb ->> 'system',
+                occurred_at
+            FROM touchpoints
+            WHERE system = 'closeloop' AND kind = 'original_source' AND detail IS NOT NULL
+            ORDER BY contact_golden_id, occurred_at DESC, id DESC;
+        DELETE FROM touchpoints WHERE system = 'closeloop' AND kind = 'original_source';
+    """,
     12: """
         CREATE TABLE touch_first_seen (
             system TEXT NOT NULL,

@@ -80,6 +80,10 @@ class Link:
     linked_at: datetime
     deleted: bool = False
     """The native record is gone (a tombstone): never written to, never re-created, never matched again."""
+    partner_id: str | None = None
+    """The other system's id the native record's partner-id field holds ("" blank; None: no such field mapped)."""
+    associated: tuple[str, ...] = ()
+    """Of a deal's link: the contact native ids already associated with the deal in its system, sorted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +183,22 @@ class TouchpointRow:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptSource:
+    """The original source kept for one contact (write-once, see ``closeloop.engine.source``)."""
+
+    contact_golden_id: str
+    captured_at: datetime
+    source_type: str | None = None
+    detail: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    first_touch_at: datetime | None = None
+    system: str | None = None
+    """The system that reported the source first."""
+
+
+@dataclass(frozen=True, slots=True)
 class Rollup:
     """The closed-loop values computed for one contact (revenue, won deals, first/last won)."""
 
@@ -208,6 +228,23 @@ class PendingAssociation:
     role: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """A record quarantined while its page was decided, as ``StateStore.quarantine`` takes it."""
+
+    connection: str
+    system: str
+    object: str
+    entity: str
+    code: str
+    reason: str
+    native_id: str | None = None
+    golden_id: str | None = None
+    payload: Mapping[str, JSONValue] = field(default_factory=dict)
+    modified_at: datetime | None = None
+    """The modified time of the version quarantined."""
+
+
 @dataclass
 class PageDelta:
     """What applying one page (or settling one batch of writes) changes, as the store applies it: set-based, in
@@ -234,5 +271,7 @@ class PageDelta:
     """(connection, system, object) -> record keys of parked records that synced."""
     outbox: list[OutboxItem] = field(default_factory=list)
     """Writes owed to other systems."""
+    parked: list[Parked] = field(default_factory=list)
+    """Records quarantined (each bumps its live entry, if it has one)."""
     done: list[int] = field(default_factory=list)
     """Outbox items delivered (or settled)."""

@@ -46,6 +46,8 @@ def _link(row: Row) -> Link:
         snapshot=load_json(row["snapshot"]),
         linked_at=from_ts(row["linked_at"]),
         deleted=bool(row["deleted"]),
+        partner_id=row["partner_id"],
+        associated=tuple(load_json(row["associated"])) if row["associated"] else (),
     )
 
 
@@ -179,10 +181,11 @@ class SyncTables:
         with self._a.transaction.joined():
             self._a.conn.executemany(
                 "INSERT INTO links (system, object, native_id, golden_id, entity, last_modified_at, snapshot,"
-                " linked_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " linked_at, deleted, partner_id, associated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (system, object, native_id) DO UPDATE SET golden_id = excluded.golden_id,"
                 " entity = excluded.entity, last_modified_at = excluded.last_modified_at,"
-                " snapshot = excluded.snapshot, linked_at = excluded.linked_at, deleted = excluded.deleted",
+                " snapshot = excluded.snapshot, linked_at = excluded.linked_at, deleted = excluded.deleted,"
+                " partner_id = excluded.partner_id, associated = excluded.associated",
                 [
                     (
                         link.system,
@@ -194,6 +197,8 @@ class SyncTables:
                         dump_fields(link.snapshot),
                         ts(link.linked_at),
                         int(link.deleted),
+                        link.partner_id,
+                        dump_json(list(link.associated)) if link.associated else None,
                     )
                     for link in links
                 ],

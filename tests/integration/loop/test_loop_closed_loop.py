@@ -156,7 +156,7 @@ async def scenario(world: World) -> None:
 def kept_of(world: World, email: str) -> OriginalSource | None:
     """The kept original source of the contact of ``email``."""
     golden_id = world.golden_of(email)
-    return kept_source(world.store.touchpoints_of([golden_id]).get(golden_id, []))
+    return kept_source(world.store.original_sources([golden_id]).get(golden_id))
 
 
 def b_field(world: World, email: str, name: str) -> Any:
@@ -284,9 +284,9 @@ async def test_capture_reads_only_contacts_whose_source_the_page_changed(
     ids = [r.id for r in world.a.live("contacts")]
     touched = {n: link.golden_id for n, link in world.store.find_links("a", "contacts", ids).items()}
     asked: list[list[str]] = []
-    read = world.store.touchpoints_of
+    read = world.store.original_sources
     monkeypatch.setattr(
-        world.store, "touchpoints_of", lambda golden_ids, **kw: asked.append(list(golden_ids)) or read(golden_ids, **kw)
+        world.store, "original_sources", lambda golden_ids: asked.append(list(golden_ids)) or read(golden_ids)
     )
     cy = world.golden_of("cy@x.com")
 

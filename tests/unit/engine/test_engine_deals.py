@@ -25,8 +25,13 @@ async def test_won_deal_books_revenue_and_writes_it_to_the_marketing_contact(wor
     b_deal = world.b.find("deals", "title", "Acme")
     assert b_deal is not None
     b_ann = world.b.find("contacts", "email", "ann@x.com")
-    assert world.b.links[b_deal.id] == {b_ann.id, world.b.find("contacts", "email", "bob@x.com").id}
+    b_bob = world.b.find("contacts", "email", "bob@x.com")
+    assert world.b.links[b_deal.id] == {b_ann.id, b_bob.id}
     assert "revenue" not in b_ann.fields
+    # the associations written are remembered in a column of the deal's link, not inside its snapshot
+    deal_link = world.store.find_links("b", "deals", [b_deal.id])[b_deal.id]
+    assert deal_link.associated == tuple(sorted([b_ann.id, b_bob.id]))
+    assert not any(name.startswith("~") for name in deal_link.snapshot)
 
     world.a.put("deals", {"stage": "Won"}, deal.id)
     await world.sync()

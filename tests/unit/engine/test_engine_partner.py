@@ -71,6 +71,11 @@ async def test_each_side_carries_the_other_sides_id(world: World) -> None:
     assert b_deal is not None
     assert (b_ann.fields["a_id"], ann.fields["b_id"]) == (ann.id, b_ann.id)
     assert (b_deal.fields["a_id"], deal.fields["b_id"]) == (deal.id, b_deal.id)
+    # what each side carries is kept in a column of its link, not inside its snapshot
+    a_link = world.store.find_links("a", "contacts", [ann.id])[ann.id]
+    b_link = world.store.find_links("b", "contacts", [b_ann.id])[b_ann.id]
+    assert (a_link.partner_id, b_link.partner_id) == (b_ann.id, ann.id)
+    assert not any(name.startswith("~") for link in (a_link, b_link) for name in link.snapshot)
     quiet = world.writes()
     await world.sync()
     assert world.writes() == quiet

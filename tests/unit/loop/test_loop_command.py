@@ -67,9 +67,9 @@ def seeded(store: Store) -> Store:
     store.put_golden("g2", "contact", {"lifecycle_stage": "lead", "created_at": "2024-03-05"})
     store.put_golden("g3", "contact", {"lifecycle_stage": "mql", "created_at": "2024-01-10"})
     store.put_golden("D1", "deal", {"created_at": "2024-03-13T00:00:00.000Z"})
+    store.put_original_sources([kept_row("g2", OriginalSource("email", first_touch_at=day(3, 5)), NOW)])
     store.add_touchpoints(
         [
-            kept_row("g2", OriginalSource("email", first_touch_at=day(3, 5)), NOW),
             TouchpointRow(
                 "g2", "mkt", "m2", day(3, 10), "form_fill", utm={"utm_source": "news", "utm_medium": "email"}
             ),

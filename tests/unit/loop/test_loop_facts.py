@@ -11,7 +11,6 @@ import pytest
 
 from closeloop.loop import FunnelStage, OriginalSource, TouchKind
 from closeloop.loop.facts import (
-    KEPT_SYSTEM,
     golden_contacts,
     kept_row,
     kept_source,
@@ -86,20 +85,20 @@ def test_contacts_are_read_in_batches(store: Store) -> None:
     ]
 
 
-def test_kept_source_round_trips_through_a_touchpoint_row() -> None:
+def test_kept_source_round_trips_through_the_store(store: Store) -> None:
     source = OriginalSource("paid_search", "spring ad", "google", "cpc", "spring", day(2, 28), "crm")
-    row = kept_row("g1", source, day(3, 1))
-    assert (row.system, row.kind, row.channel) == (KEPT_SYSTEM, "original_source", "paid_search")
-    assert row.campaign == "spring"
-    assert kept_source([row]) == source
+    store.put_original_sources([kept_row("g1", source, day(3, 1))])
+    kept = store.original_sources(["g1", "g2"])
+    assert list(kept) == ["g1"]
+    assert kept["g1"].captured_at == day(3, 1)
+    assert kept_source(kept["g1"]) == source
+    assert kept_source(None) is None
 
 
-def test_newest_kept_version_is_the_kept_source() -> None:
-    old = kept_row("g1", OriginalSource("email"), day(3, 1))
-    new = kept_row("g1", OriginalSource("email", utm_campaign="webinar"), day(3, 2))
-    reported = _touch("g1", day(1, 1), "original_source", channel="referral")
-    assert kept_source([new, old, reported]) == OriginalSource("email", utm_campaign="webinar")
-    assert kept_source([reported]) is None
+def test_a_changed_kept_source_replaces_the_kept_one(store: Store) -> None:
+    store.put_original_sources([kept_row("g1", OriginalSource("email"), day(3, 1))])
+    store.put_original_sources([kept_row("g1", OriginalSource("email", utm_campaign="webinar"), day(3, 2))])
+    assert kept_source(store.original_sources(["g1"])["g1"]) == OriginalSource("email", utm_campaign="webinar")
 
 
 def test_without_a_kept_source_fields_and_reported_sources_are_merged() -> None:
@@ -119,7 +118,7 @@ def test_a_source_that_only_names_its_system_tells_nothing() -> None:
 
 def test_kept_source_wins_over_what_the_fields_say_now(store: Store) -> None:
     store.put_golden("g1", "contact", {"original_source": "direct"})
-    store.add_touchpoints([kept_row("g1", OriginalSource("referral", first_touch_at=day(3, 1)), day(3, 5))])
+    store.put_original_sources([kept_row("g1", OriginalSource("referral", first_touch_at=day(3, 1)), day(3, 5))])
     (contact,) = read_facts(store, START, END, "EUR").contacts
     assert contact.original_source == OriginalSource("referral", first_touch_at=day(3, 1))
 

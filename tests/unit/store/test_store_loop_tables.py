@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -120,13 +119,12 @@ def test_the_first_sighting_of_a_source_key_is_kept_and_later_proposals_are_igno
     assert store.first_seen("zoho", {}) == {}
 
 
-def test_touchpoints_move_to_another_contact_but_the_kept_kind(store: Store) -> None:
-    kept = replace(_touch("c1", "c1", None), system="closeloop", kind="original_source")
-    store.add_touchpoints([_touch("c1", "t1", None), _touch("c1", "t2", "x", day=2), kept, _touch("c3", "t3", None)])
-    assert store.move_touchpoints("c1", "c2", keep=("closeloop", "original_source")) == 2
+def test_touchpoints_move_to_another_contact(store: Store) -> None:
+    store.add_touchpoints([_touch("c1", "t1", None), _touch("c1", "t2", "x", day=2), _touch("c3", "t3", None)])
+    assert store.move_touchpoints("c1", "c2") == 2
     found = store.touchpoints_of(["c1", "c2", "c3"])
     assert [t.native_id for t in found["c2"]] == ["t1", "t2"]
-    assert [(t.system, t.kind) for t in found["c1"]] == [("closeloop", "original_source")]
+    assert "c1" not in found
     assert [t.native_id for t in found["c3"]] == ["t3"]
 
 

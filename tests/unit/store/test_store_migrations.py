@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "pending_associations",
     "sales_activities",
     "touch_first_seen",
+    "original_sources",
 }
 
 
@@ -210,3 +211,54 @@ def test_provenance_moves_out_of_the_fields_into_its_column(tmp_path: Path, star
     assert golden is not None
     assert dict(golden.fields) == {"email": "a@x.com"}
     assert golden.provenance == {"email": ["crm", "2026-01-01T00:00:00+00:00"]}
+
+
+@pytest.mark.parametrize("start", range(1, 11), ids=lambda v: f"from-v{v}")
+def test_partner_ids_and_associations_move_out_of_snapshots_into_their_columns(tmp_path: Path, start: int) -> None:
+    path = tmp_path / "old.db"
+    with Store.open(path, migrations=MIGRATIONS.upto(start)) as store:
+        store.put_golden("g1", "contact", {"email": "a@example.com"})
+        _old_link(
+            store, "crm", "1", '{"email": "a@example.com", "~partner": "m1", "~associated": "[\\"c1\\", \\"c2\\"]"}'
+        )
+        _old_link(store, "mkt", "2", '{"email": "a@example.com", "~partner": "", "~associated": "[]"}')
+        _old_link(store, "crm", "3", '{"email": "a@example.com"}')
+    with Store.open(path) as store:
+        links = [
+            store.get_link(system, "contact", native) for system, native in (("crm", "1"), ("mkt", "2"), ("crm", "3"))
+        ]
+    assert [(k.partner_id, k.associated, dict(k.snapshot)) for k in links if k is not None] == [
+        ("m1", ("c1", "c2"), {"email": "a@example.com"}),
+        ("", (), {"email": "a@example.com"}),
+        (None, (), {"email": "a@example.com"}),
+    ]
+
+
+@pytest.mark.parametrize("start", [2, 10], ids=lambda v: f"from-v{v}")
+def test_the_newest_kept_source_version_moves_into_its_table(tmp_path: Path, start: int) -> None:
+    path = tmp_path / "old.db"
+    with Store.open(path, migrations=MIGRATIONS.upto(start)) as store:
+        for day, detail in (
+            (1, '{"source_type": "email", "system": "crm"}'),
+            (
+                2,
+                '{"source_type": "email", "utm_campaign": "spring", "first_touch_at": "2026-01-01T00:00:00+00:00",'
+                ' "system": "crm"}',
+            ),
+        ):
+            store._a.conn.execute(
+                "INSERT INTO touchpoints (contact_golden_id, system, native_id, occurred_at, kind, detail)"
+                " VALUES ('g1', 'closeloop', 'g1', ?, 'original_source', ?)",
+                (f"2026-01-0{day}T00:00:00.000000Z", detail),
+            )
+        store._a.conn.execute(
+            "INSERT INTO touchpoints (contact_golden_id, system, native_id, occurred_at, kind)"
+            " VALUES ('g1', 'mkt', 'm1', '2026-01-03T00:00:00.000000Z', 'form_fill')"
+        )
+    with Store.open(path) as store:
+        kept = store.original_sources(["g1"])["g1"]
+        left = store.touchpoints_of(["g1"])["g1"]
+    assert (kept.source_type, kept.utm_campaign, kept.system) == ("email", "spring", "crm")
+    assert kept.first_touch_at == datetime(2026, 1, 1, tzinfo=UTC)
+    assert kept.captured_at == datetime(2026, 1, 2, tzinfo=UTC)
+    assert [(t.system, t.kind) for t in left] == [("mkt", "form_fill")]

@@ -117,6 +117,31 @@ def test_each_earlier_version_migrates_to_the_same_schema(postgres_server: str, 
         assert _pg_schema(old) == _pg_schema(fresh)
 
 
+def test_partner_ids_associations_and_kept_sources_move_into_their_columns(postgres_url: str) -> None:
+    with PostgresStore.open(postgres_url, migrations=MIGRATIONS.upto(10)) as store:
+        store.put_golden("g1", "contact", {"email": "a@example.com"})
+        store._a.conn.execute(
+            "INSERT INTO links (system, object, native_id, golden_id, entity, snapshot, linked_at)"
+            " VALUES ('crm', 'deal', '1', 'g1', 'contact', ?, '2026-01-01T00:00:00.000000Z')",
+            ('{"amount": "1", "~partner": "m1", "~associated": "[\\"c1\\"]"}',),
+        )
+        for day, kind, detail in ((1, "original_source", '{"source_type": "ad"}'), (2, "original_source",
+                                  '{"source_type": "email", "system": "crm"}'), (3, "form_fill", None)):  # fmt: skip
+            store._a.conn.execute(
+                "INSERT INTO touchpoints (contact_golden_id, system, native_id, occurred_at, kind, detail)"
+                " VALUES ('g1', ?, 'g1', ?, ?, ?)",
+                ("closeloop" if detail else "mkt", f"2026-01-0{day}T00:00:00.000000Z", kind, detail),
+            )
+    with PostgresStore.open(postgres_url) as store:
+        link = store.get_link("crm", "deal", "1")
+        kept = store.original_sources(["g1"])["g1"]
+        left = store.touchpoints_of(["g1"])["g1"]
+    assert link is not None
+    assert (link.partner_id, link.associated, dict(link.snapshot)) == ("m1", ("c1",), {"amount": "1"})
+    assert (kept.source_type, kept.system, kept.captured_at) == ("email", "crm", datetime(2026, 1, 2, tzinfo=UTC))
+    assert [t.kind for t in left] == ["form_fill"]
+
+
 class _two_schemas:
     def __init__(self, server: str) -> None:
         self.server = server

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from closeloop.config.models import GOLDEN_ID, Connection, EntityMapping
+from closeloop.config.policies import FromLoop
 from closeloop.engine.context import CycleContext
 from closeloop.engine.fieldmerge import MISSING, owed_values
 from closeloop.engine.golden import GoldenState
@@ -67,10 +68,10 @@ def writes_owed(
     With ``whether`` only *whether* a write is owed is worked out: each write's values stop at the first owed one
     (the outbox records that a write is owed; the drain works out what, once, just before sending it).
     """
-    if golden.deleted:
-        return []
     objects = mapping.objects(system)
     mine = [link for link in links if link.system == system and link.object in objects]
+    if golden.deleted:
+        return [w for w in (_loop_update(mapping, golden, link, whether) for link in mine) if w is not None]
     if any(link.deleted for link in mine):
         return []
     partner = partner_of(links, mapping, other) if mapping.partner_field(system) else None
@@ -98,6 +99,26 @@ def _update(
     return OwedWrite(
         link.system, link.object, WriteOp.UPDATE, values, native_id=link.native_id, partner_id=owed_partner
     )
+
+
+def _loop_update(mapping: EntityMapping, golden: GoldenState, link: Link, whether: bool) -> OwedWrite | None:
+    """What a retired golden record (merged away or deleted) still owes a copy that stands: closeloop's own loop
+    fields only (rollups, stamps), so a merged-away contact's copy stops showing the revenue that moved to the
+    winner. Nothing else is written to it, and nothing is created."""
+    if link.deleted:
+        return None
+    values = {}
+    for name, spec, _ in mapping.specs(link.system, link.object):
+        if not isinstance(spec.policy, FromLoop):
+            continue
+        owed, value = owed_values(spec, link.system, golden.fields.get(name), link.snapshot.get(name, MISSING))
+        if owed:
+            values[name] = value
+            if whether:
+                break
+    if not values:
+        return None
+    return OwedWrite(link.system, link.object, WriteOp.UPDATE, values, native_id=link.native_id)
 
 
 def _create(

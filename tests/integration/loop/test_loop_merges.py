@@ -129,6 +129,7 @@ async def test_a_salesforce_merge_moves_the_losers_won_deals_to_the_winner_in_on
     answer = await _salesforce_merge(world, ann, bob)
     assert "<success>true</success>" in answer
     await _after_merge_cycle(world)
+    assert _rollups(world, "bob@example.com") == ("0", "0")  # Bob's HubSpot copy stands: his deal is Ann's now
 
 
 async def _zoho_merge(world: World, master: str, child: str) -> None:
@@ -167,6 +168,7 @@ async def test_a_zoho_merge_moves_the_losers_won_deals_to_the_winner_in_one_cycl
     booked = len(world.store.ledger_entries())
     await sync_ok(world)
     assert _revenue(world, "ann@example.com") == Decimal("184500")  # 119,250 + 65,250, written back this cycle
+    assert _revenue(world, "bob@example.com") == 0  # Bob's marketing copy stands, his won deal no longer his
     moved = world.store.ledger_entries()[booked:]
     assert [(e.kind, str(e.amount)) for e in moved] == [(LedgerKind.REVERSAL, "-65250"), (LedgerKind.WON, "65250")]
     golden = {"ann": _golden(world, ann), "bob": _golden(world, bob)}

@@ -55,37 +55,24 @@ CONNECT_TIMEOUT_S = 10
 _MIGRATION_LOCK = 0x636C6F73656C6F6F  # "closeloop" as a 64-bit advisory lock key: one migrator at a time
 
 
-class PgRow:
-    """A result row read by column name or position, like ``sqlite3.Row``."""
+class PgRow(dict[str | int, Any]):
+    """A result row read by column name or position, like ``sqlite3.Row``: a dict holding each value under both.
 
-    __slots__ = ("_index", "_values")
+    Item access is then the dict's own, in C; a row class with a Python ``__getitem__`` spent more of the sync
+    process's CPU than building the row (a page's links and golden records are read field by field).
+    """
 
-    def __init__(self, values: Sequence[Any], index: Mapping[str, int]) -> None:
-        self._values = values
-        self._index = index
-
-    def __getitem__(self, key: int | str, /) -> Any:
-        if key.__class__ is str:
-            return self._values[self._index[key]]
-        return self._values[key]  # type: ignore[index]
-
-    def keys(self) -> list[str]:
-        """The column names, in order."""
-        return list(self._index)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __repr__(self) -> str:
-        return f"PgRow({dict(zip(self._index, self._values, strict=True))!r})"
+    __slots__ = ()
 
 
 def _row_factory(cursor: psycopg.Cursor[Any]) -> Callable[[Sequence[Any]], PgRow]:
-    description = cursor.description or []
-    index = {column.name: i for i, column in enumerate(description)}
+    names = [column.name for column in cursor.description or []]
+    positions = range(len(names))
 
     def make(values: Sequence[Any]) -> PgRow:
-        return PgRow(values, index)
+        row = PgRow(zip(names, values, strict=True))
+        row.update(zip(positions, values, strict=True))
+        return row
 
     return make
 
@@ -107,22 +94,36 @@ class PgResult:
         return self.cursor.fetchall() if self.cursor.description is not None else []
 
 
-def _columns(rows: Sequence[Sequence[Any]], key: tuple[int, ...]) -> list[list[Any]]:
-    """Rows transposed into one list per column; with a ``key``, only the last row of each key value is kept."""
+def _columns(rows: Sequence[Sequence[Any]], key: tuple[int, ...]) -> list[str]:
+    """Rows transposed into one JSON array text per column (``dialect.to_postgres_batch`` reads them); with a
+    ``key``, only the last row of each key value is kept."""
     if key:
         last = {tuple(row[i] for i in key): row for row in rows}
         rows = list(last.values())
-    return [list(column) for column in zip(*rows, strict=True)]
+    return [orjson.dumps(column).decode() for column in zip(*rows, strict=True)]
 
 
 def _decode_lists(params: Any, positions: tuple[int, ...]) -> Any:
-    """Turn the JSON id-list parameters (``db.id_list``) into lists, which psycopg sends as typed arrays."""
+    """Turn the JSON id-list parameters (``db.id_list``) into PostgreSQL array literals (``= ANY(%s)`` takes the
+    column's array type from the statement)."""
     if not positions:
         return params
     decoded = list(params)
     for i in positions:
-        decoded[i] = orjson.loads(decoded[i])
+        decoded[i] = _array_literal(decoded[i])
     return decoded
+
+
+def _array_literal(text: str) -> str | list[Any]:
+    """A JSON array of strings, numbers and nulls as an array literal, without visiting its elements.
+
+    The two syntaxes agree once the brackets are braces: a double-quoted element with ``\\"`` and ``\\\\``
+    escapes, bare numbers, bare ``null``. They differ on other backslash escapes (JSON's ``\\n``, ``\\u00e9``),
+    so a text holding a backslash is decoded and sent as a list instead (psycopg then writes each element).
+    """
+    if "\\" in text:
+        return list(orjson.loads(text))
+    return "{" + text[1:-1] + "}"
 
 
 class PgConnection:

@@ -28,6 +28,7 @@ from closeloop.store.activity_tables import ActivityTables
 from closeloop.store.db import StoreError, StoreUnavailable, ts
 from closeloop.store.delta import DeltaTables
 from closeloop.store.dialect import to_postgres, to_postgres_batch
+from closeloop.store.fence import LeaseLost, current_fences, stale
 from closeloop.store.loop_tables import LoopTables
 from closeloop.store.migrations import MIGRATIONS, Applied, Migrations, SchemaTooNewError
 from closeloop.store.pg_schema import PG_MIGRATIONS
@@ -275,6 +276,28 @@ def _analyze_sql(table: str) -> bytes:
     return (f"ANALYZE {table} ({', '.join(columns)})" if columns else f"ANALYZE {table}").encode()
 
 
+def _check_fences(raw: psycopg.Connection[Any]) -> None:
+    """Raise ``LeaseLost`` unless every lease the current run holds still has its generation (``store.fence``).
+
+    ``FOR SHARE`` keeps the lease rows as they are until this transaction ends: a takeover, which rewrites the
+    row, waits for the page in flight to commit, and the run's next transaction sees the new generation.
+    """
+    fences = current_fences()
+    if not fences:
+        return
+    found = {
+        str(row[0]): int(row[1])
+        for row in raw.execute(
+            "SELECT connection, generation FROM closeloop_leases WHERE connection = ANY(%s) FOR SHARE",
+            ([fence.connection for fence in fences],),
+        ).fetchall()
+    }
+    lost = stale(fences, found)
+    if lost:
+        names = ", ".join(repr(fence.connection) for fence in lost)
+        raise LeaseLost(f"the lease of {names} was taken over since this run started: the run stops without committing")
+
+
 class PgTransactions:
     """The outer block is a transaction, inner blocks are savepoints (psycopg's own nesting), under the lock."""
 
@@ -290,6 +313,8 @@ class PgTransactions:
             self._conn.depth += 1
             try:
                 with self._conn._translated_errors(), raw.transaction():
+                    if self._conn.depth == 1:
+                        _check_fences(raw)
                     yield
             finally:
                 self._conn.depth -= 1

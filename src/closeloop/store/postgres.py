@@ -53,6 +53,21 @@ STATISTICS_COLUMNS: dict[str, tuple[str, ...]] = {
 The wide JSON columns (a link's snapshot, a golden record's fields) were most of ANALYZE's work, and no plan
 depends on them. A table not named here is analysed whole."""
 CONNECT_TIMEOUT_S = 10
+RULE_TRIGGERS = (
+    ("ledger_no_update", "ledger"),
+    ("ledger_no_delete", "ledger"),
+    ("ledger_no_truncate", "ledger"),
+    ("ledger_contacts_fill", "ledger"),
+    *(
+        (f"{table}_golden_{event}", table)
+        for table in ("links", "golden_keys", "associations")
+        for event in ("insert", "update")
+    ),
+    ("golden_referenced_delete", "golden"),
+    ("golden_referenced_rekey", "golden"),
+)
+"""The triggers that keep the store's rules (the append-only ledger, golden record references): ``integrity_check``
+reports any of them missing or disabled."""
 _MIGRATION_LOCK = 0x636C6F73656C6F6F  # "closeloop" as a 64-bit advisory lock key: one migrator at a time
 
 
@@ -516,7 +531,8 @@ class PostgresStore(DeltaTables, LoopTables, ActivityTables):
             yield
 
     def integrity_check(self) -> str:
-        """'ok', or the problems found: constraints not validated, and ledger triggers someone disabled."""
+        """'ok', or the problems found: constraints not validated, and rule triggers (``RULE_TRIGGERS``) missing or
+        disabled."""
         problems = [
             f"constraint {row[0]} on {row[1]} is not validated"
             for row in self._a.rows(
@@ -525,19 +541,18 @@ class PostgresStore(DeltaTables, LoopTables, ActivityTables):
             )
         ]
         triggers = {
-            str(row[0]): str(row[1])
+            (str(row[0]), str(row[1])): str(row[2])
             for row in self._a.rows(
-                "SELECT g.tgname, g.tgenabled FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid"
-                " WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = 'ledger'"
-                " AND NOT g.tgisinternal"
+                "SELECT g.tgname, t.relname, g.tgenabled FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid"
+                " WHERE t.relnamespace = current_schema()::regnamespace AND NOT g.tgisinternal"
             )
         }
-        for name in ("ledger_no_update", "ledger_no_delete", "ledger_no_truncate", "ledger_contacts_fill"):
-            state = triggers.get(name)
+        for name, table in RULE_TRIGGERS:
+            state = triggers.get((name, table))
             if state is None:
-                problems.append(f"trigger {name} on ledger is missing")
+                problems.append(f"trigger {name} on {table} is missing")
             elif state == "D":
-                problems.append(f"trigger {name} on ledger is disabled")
+                problems.append(f"trigger {name} on {table} is disabled")
         return "\n".join(problems) or "ok"
 
     def close(self) -> None:

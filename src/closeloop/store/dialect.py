@@ -255,8 +255,8 @@ def to_postgres_batch(sql: str) -> Batch | None:
     """``sql`` (run per row) as one statement over arrays, or None when it is not a form this knows.
 
     Two forms are known: ``INSERT ... VALUES (?, ..., literal, ...)`` (any conflict clause), which becomes
-    ``INSERT ... SELECT ... FROM ROWS FROM (json_array_elements_text(column), ...) WITH ORDINALITY ... ORDER BY`` the
-    row's position (so generated ids follow the input order), and ``DELETE FROM t WHERE a = ? AND b = ?``, which
+    ``INSERT ... SELECT ... FROM ROWS FROM (json_array_elements_text(column), ...)``, ordered by the row's position
+    where the table generates ids (so they follow the input order), and ``DELETE FROM t WHERE a = ? AND b = ?``, which
     becomes ``WHERE (a, b) IN (SELECT ... FROM ROWS FROM (...))``.
     """
     insert = _VALUES_INSERT.match(sql)
@@ -290,10 +290,9 @@ def _insert_batch(sql: str, insert: re.Match[str]) -> Batch | None:
             position += 1
         else:
             select.append(item)
-    source = (
-        f"SELECT {', '.join(select)} FROM {_rows_from(len(placed))}"  # noqa: S608
-        f" WITH ORDINALITY AS v({', '.join(aliases)}, n) ORDER BY v.n"
-    )
+    source = f"SELECT {', '.join(select)} FROM {_rows_from(len(placed))} AS v({', '.join(aliases)})"  # noqa: S608
+    if insert["table"] in ID_TABLES:  # generated ids must follow the input order: say so, a sort of the page
+        source = source.replace(" AS v(", " WITH ORDINALITY AS v(", 1)[:-1] + ", n) ORDER BY v.n"
     translated = to_postgres(sql, many=True).sql
     rewritten = _VALUES_CLAUSE.sub(lambda _: source, translated, count=1)
     key: tuple[int, ...] = ()

@@ -57,6 +57,9 @@ _TAKE = (
 """Record a lease just locked, under a new generation; a run in flight under the old one keeps the row locked
 (``FOR SHARE``) until its page commits, so this waits for it, and the run's next page finds itself fenced off."""
 
+_CLI_HOLDER = "closeloop sync"
+"""The holder ``closeloop_leases`` names while a ``closeloop sync`` holds a lease."""
+
 # A replica cut off by the network (no FIN, no RST) is found dead by TCP keepalives within ~25 s; these are
 # session settings any role may change.
 _KEEPALIVES = "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3"
@@ -88,18 +91,21 @@ def connection_lease(conninfo: str, connection: str) -> Iterator[Fence]:
             holder = conn.execute(
                 "SELECT replica FROM closeloop_leases WHERE connection = %s", (connection,)
             ).fetchone()
-            who = f"replica {holder[0]!r}" if holder else "another closeloop process"
+            who = f"replica {holder[0]!r}" if holder and holder[0] != _CLI_HOLDER else "another closeloop process"
             raise LeaseHeld(
                 f"connection {connection!r} is being run by {who}; ask it for a run instead "
                 f"(POST /connections/{connection}/sync on any replica)"
             )
-        taken = conn.execute(_TAKE, (connection, "closeloop sync")).fetchone()
+        taken = conn.execute(_TAKE, (connection, _CLI_HOLDER)).fetchone()
         assert taken is not None  # RETURNING of an upsert always yields its row
         fence = Fence(connection, int(taken[0]))
         try:
             with fenced(fence):
                 yield fence
         finally:
+            conn.execute(
+                "DELETE FROM closeloop_leases WHERE connection = %s AND generation = %s", (connection, fence.generation)
+            )
             conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
 

@@ -16,7 +16,7 @@ from closeloop.daemon.scheduler import SyncScheduler
 from closeloop.engine.runtime import Engine, RunOutcome
 from closeloop.store import RunStatus
 from closeloop.store.fence import LeaseLost, fenced
-from closeloop.store.lease import Leases, connection_lease
+from closeloop.store.lease import LeaseHeld, Leases, connection_lease
 from closeloop.store.postgres import PostgresStore
 from closeloop.testing.replicas import Pair, config_text, seed_pair, serve_pairs
 from tests.reliability.kit import converge, in_process, state_of
@@ -137,3 +137,15 @@ async def test_a_transaction_outside_the_leases_generation_is_refused(pg_url: st
     with PostgresStore.open(pg_url) as store:
         assert store.get_golden("kept") is not None
         assert store.get_golden("refused") is None
+
+
+def test_a_cli_lease_leaves_no_row_behind_and_is_named_as_a_process_not_a_replica(pg_url: str) -> None:
+    with (
+        PostgresStore.open(pg_url),
+        connection_lease(pg_url, "c0"),
+        pytest.raises(LeaseHeld, match="'c0' is being run by another closeloop process"),
+        connection_lease(pg_url, "c0"),
+    ):
+        pass
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM closeloop_leases").fetchone() == (0,)

@@ -29,9 +29,9 @@ import psycopg
 
 from bench.harness import REPO, parser, report
 from closeloop.model import parse_utc
+from closeloop.testing.postgres import server_url
 from closeloop.testing.replicas import RunSpan, config_text, serve_pairs_in_process
 
-DEFAULT_URL = "postgresql://root@127.0.0.1:5432/test"
 LATENCY_S = 0.05
 CPU_GOAL = 1.3
 WALL_GOAL = 0.6
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     cli = parser(__doc__ or "")
     cli.add_argument("-c", "--connections", type=int, default=4)
     cli.add_argument("-n", "--contacts", type=int, default=2000, help="people per pair of sandboxes")
-    cli.add_argument("--url", default=os.environ.get("CLOSELOOP_TEST_POSTGRES", "") or DEFAULT_URL)
+    cli.add_argument("--url", default=server_url())
     args = cli.parse_args(argv)
     c, n = args.connections, args.contacts
     sqlite_one = scenario("sqlite, 1 replica", c, n, 1, None)

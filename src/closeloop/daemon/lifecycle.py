@@ -30,6 +30,7 @@ from closeloop.http import HttpClient, register_secret
 from closeloop.loop.sla_now import breaches_by_connection, open_breaches_now
 from closeloop.model import now_utc
 from closeloop.store import AnyStore, RunStatus, StoreError
+from closeloop.store.fence import LeaseLost
 from closeloop.store.lease import Leases
 
 log = logging.getLogger("closeloop.daemon")
@@ -206,6 +207,10 @@ class Daemon:
             self.metrics.runs.labels(name, RunStatus.INTERRUPTED.value).inc()
             log.warning("run of %s interrupted; the next one resumes from its last commit", name)
             raise
+        except LeaseLost as exc:  # another replica took the lease mid-run: this run committed nothing since
+            self.metrics.runs.labels(name, RunStatus.INTERRUPTED.value).inc()
+            log.warning("run of %s stopped: %s", name, exc, extra={"connection": name})
+            return
         except Exception as exc:  # the run could not even be recorded: the state store itself failed
             self.metrics.runs.labels(name, RunStatus.FAILED.value).inc()
             log.error("run of %s could not be recorded: %s: %s", name, type(exc).__name__, exc)

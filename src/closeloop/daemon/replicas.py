@@ -22,6 +22,7 @@ from closeloop.config.models import Schedule
 from closeloop.daemon.scheduler import SyncScheduler
 from closeloop.model import now_utc
 from closeloop.store.api import StateStore
+from closeloop.store.fence import LeaseLost, fenced
 from closeloop.store.lease import Leases, ReplicaNameInUse, Tick
 from closeloop.store.lease_plan import replica_name
 
@@ -79,17 +80,23 @@ class ReplicaGate:
         """Mark the current task as ``connection``'s run, so losing the lease mid-run interrupts it.
 
         The run serves every early run asked before it started, here or on another replica: their wake-up rows
-        go, so a webhook that reached every replica makes one run, not one more per replica.
+        go, so a webhook that reached every replica makes one run, not one more per replica. The block is fenced
+        (``closeloop.store.fence``): once another replica has taken the lease, the run's next transaction fails
+        with ``LeaseLost`` instead of committing, even before this replica's next tick notices the loss.
         """
         task = asyncio.current_task()
         assert task is not None
+        fence = self.leases.fence(connection)
+        if fence is None:
+            raise LeaseLost(f"this replica does not hold the lease of {connection!r}: the run does not start")
         self._runs[connection] = task
         try:
             try:
                 await self.leases.clear_wakeups(connection)
             except psycopg.Error as exc:  # at worst one extra run later; the run itself goes ahead
                 log.warning("wake-ups of %s not cleared: %s", connection, exc)
-            yield
+            with fenced(fence):
+                yield
         finally:
             self._runs.pop(connection, None)
 

@@ -29,6 +29,7 @@ from datetime import datetime
 
 import psycopg
 
+from closeloop.store.fence import Fence, fenced
 from closeloop.store.lease_plan import LeaseHeld, key32, plan_leases
 
 __all__ = ["LeaseHeld", "Leases", "ReplicaNameInUse", "connection_lease", "ensure_tables"]
@@ -42,7 +43,22 @@ LEASE_DDL = (
     " acquired_at timestamptz NOT NULL)",
     "CREATE TABLE IF NOT EXISTS closeloop_wakeups (connection text PRIMARY KEY, requested_at timestamptz NOT NULL,"
     " reason text NOT NULL)",
+    # The fence (closeloop.store.fence): each take of a lease writes a generation no take ever wrote before.
+    "CREATE SEQUENCE IF NOT EXISTS closeloop_lease_generation",
+    "ALTER TABLE closeloop_leases ADD COLUMN IF NOT EXISTS generation bigint NOT NULL"
+    " DEFAULT nextval('closeloop_lease_generation')",
 )
+
+_TAKE = (
+    "INSERT INTO closeloop_leases (connection, replica, acquired_at) VALUES (%s, %s, now())"
+    " ON CONFLICT (connection) DO UPDATE SET replica = excluded.replica, acquired_at = now(),"
+    " generation = excluded.generation RETURNING generation"
+)
+"""Record a lease just locked, under a new generation; a run in flight under the old one keeps the row locked
+(``FOR SHARE``) until its page commits, so this waits for it, and the run's next page finds itself fenced off."""
+
+_CLI_HOLDER = "closeloop sync"
+"""The holder ``closeloop_leases`` names while a ``closeloop sync`` holds a lease."""
 
 # A replica cut off by the network (no FIN, no RST) is found dead by TCP keepalives within ~25 s; these are
 # session settings any role may change.
@@ -59,9 +75,13 @@ def lease_namespace(schema: str) -> int:
 
 
 @contextmanager
-def connection_lease(conninfo: str, connection: str) -> Iterator[None]:
+def connection_lease(conninfo: str, connection: str) -> Iterator[Fence]:
     """Hold one connection's lease for the block, as a replica would: what ``closeloop sync`` does on a shared
-    PostgreSQL store, so it never runs a connection a replica is running. :class:`LeaseHeld` names the holder."""
+    PostgreSQL store, so it never runs a connection a replica is running. :class:`LeaseHeld` names the holder.
+
+    The block is fenced (``closeloop.store.fence``): should the lease session die and a replica take the lease,
+    the block's next store transaction fails instead of committing.
+    """
     with psycopg.connect(conninfo, autocommit=True, application_name="closeloop:sync") as conn:
         ensure_tables_sync(conn)
         row = conn.execute("SELECT current_schema()").fetchone()
@@ -71,14 +91,21 @@ def connection_lease(conninfo: str, connection: str) -> Iterator[None]:
             holder = conn.execute(
                 "SELECT replica FROM closeloop_leases WHERE connection = %s", (connection,)
             ).fetchone()
-            who = f"replica {holder[0]!r}" if holder else "another closeloop process"
+            who = f"replica {holder[0]!r}" if holder and holder[0] != _CLI_HOLDER else "another closeloop process"
             raise LeaseHeld(
                 f"connection {connection!r} is being run by {who}; ask it for a run instead "
                 f"(POST /connections/{connection}/sync on any replica)"
             )
+        taken = conn.execute(_TAKE, (connection, _CLI_HOLDER)).fetchone()
+        assert taken is not None  # RETURNING of an upsert always yields its row
+        fence = Fence(connection, int(taken[0]))
         try:
-            yield
+            with fenced(fence):
+                yield fence
         finally:
+            conn.execute(
+                "DELETE FROM closeloop_leases WHERE connection = %s AND generation = %s", (connection, fence.generation)
+            )
             conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
 
@@ -131,6 +158,7 @@ class Leases:
         self.expiry = heartbeat_expiry_seconds
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._held: set[str] = set()
+        self._generations: dict[str, int] = {}
         self._wanted: list[str] = []
         self._lease_ns = 0
         self._replica_ns = 0
@@ -144,6 +172,11 @@ class Leases:
     def holds(self, connection: str) -> bool:
         """Whether this replica may run ``connection`` now."""
         return connection in self._held
+
+    def fence(self, connection: str) -> Fence | None:
+        """The fence of a run of ``connection`` starting now (None when this replica does not hold its lease)."""
+        generation = self._generations.get(connection)
+        return Fence(connection, generation) if generation is not None and connection in self._held else None
 
     def want(self, connections: Sequence[str]) -> None:
         """The configured connections (at start and after each reload); the next tick acts on them."""
@@ -233,13 +266,11 @@ class Leases:
             if len(taken) >= plan.room:
                 break
             if await self._fetch_one(conn, "SELECT pg_try_advisory_lock(%s, %s)", (self._lease_ns, key32(name))):
+                # Held only once the new generation is written: a run may start only under it.
+                generation = await self._fetch_one(conn, _TAKE, (name, self.replica))
+                self._generations[name] = int(str(generation))
                 self._held.add(name)
                 taken.append(name)
-                await conn.execute(
-                    "INSERT INTO closeloop_leases (connection, replica, acquired_at) VALUES (%s, %s, now())"
-                    " ON CONFLICT (connection) DO UPDATE SET replica = excluded.replica, acquired_at = now()",
-                    (name, self.replica),
-                )
         await conn.execute(
             "UPDATE closeloop_replicas SET heartbeat_at = now(), leases = %s WHERE name = %s",
             (len(self._held), self.replica),

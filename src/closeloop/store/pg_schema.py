@@ -272,5 +272,60 @@ PG_MIGRATIONS: dict[int, str] = {
             PRIMARY KEY (system, source_key)
         );
     """,
+    13: """
+        ALTER TABLE links DROP CONSTRAINT links_golden_id_fkey;
+        ALTER TABLE golden_keys DROP CONSTRAINT golden_keys_golden_id_fkey;
+        ALTER TABLE associations DROP CONSTRAINT associations_deal_golden_id_fkey;
+        ALTER TABLE associations DROP CONSTRAINT associations_contact_golden_id_fkey;
+        CREATE FUNCTION golden_missing(ids TEXT[]) RETURNS TEXT LANGUAGE sql STABLE
+            SET search_path FROM CURRENT AS $$
+            SELECT i FROM unnest(ids) AS i WHERE NOT EXISTS (SELECT 1 FROM golden g WHERE g.id = i) LIMIT 1
+        $$;
+        CREATE FUNCTION golden_refs_check() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+        DECLARE
+            missing TEXT;
+        BEGIN
+            IF TG_TABLE_NAME = 'associations' THEN
+                missing := golden_missing(ARRAY(
+                    SELECT deal_golden_id FROM new_rows UNION SELECT contact_golden_id FROM new_rows));
+            ELSE
+                missing := golden_missing(ARRAY(SELECT DISTINCT golden_id FROM new_rows));
+            END IF;
+            IF missing IS NOT NULL THEN
+                RAISE EXCEPTION 'insert or update on table "%" violates its golden record reference', TG_TABLE_NAME
+                    USING ERRCODE = 'foreign_key_violation',
+                    DETAIL = format('Key (%s) is not present in table "golden".', missing);
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER links_golden_insert AFTER INSERT ON links REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION golden_refs_check();
+        CREATE TRIGGER links_golden_update AFTER UPDATE ON links REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION golden_refs_check();
+        CREATE TRIGGER golden_keys_golden_insert AFTER INSERT ON golden_keys REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION golden_refs_check();
+        CREATE TRIGGER golden_keys_golden_update AFTER UPDATE ON golden_keys REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION golden_refs_check();
+        CREATE TRIGGER associations_golden_insert AFTER INSERT ON associations REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION golden_refs_check();
+        CREATE TRIGGER associations_golden_update AFTER UPDATE ON associations REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION golden_refs_check();
+        CREATE FUNCTION golden_still_referenced() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM links WHERE golden_id = OLD.id)
+                OR EXISTS (SELECT 1 FROM golden_keys WHERE golden_id = OLD.id)
+                OR EXISTS (SELECT 1 FROM associations WHERE deal_golden_id = OLD.id OR contact_golden_id = OLD.id)
+            THEN
+                RAISE EXCEPTION 'golden record % is still referenced', OLD.id USING ERRCODE = 'foreign_key_violation';
+            END IF;
+            RETURN OLD;
+        END
+        $$;
+        CREATE TRIGGER golden_referenced_delete BEFORE DELETE ON golden
+            FOR EACH ROW EXECUTE FUNCTION golden_still_referenced();
+        CREATE TRIGGER golden_referenced_rekey BEFORE UPDATE OF id ON golden
+            FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION golden_still_referenced();
+    """,
 }
 """Migration number -> its DDL for PostgreSQL (run as one script inside the step's transaction)."""

@@ -28,6 +28,7 @@ from closeloop.store.activity_tables import ActivityTables
 from closeloop.store.db import StoreError, StoreUnavailable, ts
 from closeloop.store.delta import DeltaTables
 from closeloop.store.dialect import to_postgres, to_postgres_batch
+from closeloop.store.fence import LeaseLost, current_fences, stale
 from closeloop.store.loop_tables import LoopTables
 from closeloop.store.migrations import MIGRATIONS, Applied, Migrations, SchemaTooNewError
 from closeloop.store.pg_schema import PG_MIGRATIONS
@@ -39,42 +40,57 @@ log = logging.getLogger("closeloop.store")
 
 APPLICATION_NAME = "closeloop"
 ANALYZE_MIN_ROWS = 500
-"""A table is analysed once it gained this many rows, and again each time it doubles (see analyze_grown)."""
+"""A table is analysed once it gained this many rows, and again each time it quadruples (see analyze_grown)."""
+ANALYZE_GROWTH = 3
+"""Rows gained, as a multiple of the rows at the last analysis, that call for another."""
+STATISTICS_COLUMNS: dict[str, tuple[str, ...]] = {
+    "links": ("system", "object", "native_id", "golden_id"),
+    "golden": ("id", "entity", "deleted"),
+    "golden_keys": ("entity", "key", "value", "golden_id"),
+    "touchpoints": ("contact_golden_id", "system"),
+    "outbox": ("connection", "system", "object", "id", "next_attempt_at"),
+    "associations": ("deal_golden_id", "contact_golden_id"),
+}
+"""The columns the store's queries filter or join on, per table: ``analyze_grown`` samples only these. The wide
+JSON columns (a link's snapshot, a golden record's fields) were most of ANALYZE's work, and no plan depends on them
+or on a column only sorted on. A table not named here is analysed whole."""
 CONNECT_TIMEOUT_S = 10
+RULE_TRIGGERS = (
+    ("ledger_no_update", "ledger"),
+    ("ledger_no_delete", "ledger"),
+    ("ledger_no_truncate", "ledger"),
+    ("ledger_contacts_fill", "ledger"),
+    *(
+        (f"{table}_golden_{event}", table)
+        for table in ("links", "golden_keys", "associations")
+        for event in ("insert", "update")
+    ),
+    ("golden_referenced_delete", "golden"),
+    ("golden_referenced_rekey", "golden"),
+)
+"""The triggers that keep the store's rules (the append-only ledger, golden record references): ``integrity_check``
+reports any of them missing or disabled."""
 _MIGRATION_LOCK = 0x636C6F73656C6F6F  # "closeloop" as a 64-bit advisory lock key: one migrator at a time
 
 
-class PgRow:
-    """A result row read by column name or position, like ``sqlite3.Row``."""
+class PgRow(dict[str | int, Any]):
+    """A result row read by column name or position, like ``sqlite3.Row``: a dict holding each value under both.
 
-    __slots__ = ("_index", "_values")
+    Item access is then the dict's own, in C; a row class with a Python ``__getitem__`` spent more of the sync
+    process's CPU than building the row (a page's links and golden records are read field by field).
+    """
 
-    def __init__(self, values: Sequence[Any], index: Mapping[str, int]) -> None:
-        self._values = values
-        self._index = index
-
-    def __getitem__(self, key: int | str, /) -> Any:
-        if key.__class__ is str:
-            return self._values[self._index[key]]
-        return self._values[key]  # type: ignore[index]
-
-    def keys(self) -> list[str]:
-        """The column names, in order."""
-        return list(self._index)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __repr__(self) -> str:
-        return f"PgRow({dict(zip(self._index, self._values, strict=True))!r})"
+    __slots__ = ()
 
 
 def _row_factory(cursor: psycopg.Cursor[Any]) -> Callable[[Sequence[Any]], PgRow]:
-    description = cursor.description or []
-    index = {column.name: i for i, column in enumerate(description)}
+    names = [column.name for column in cursor.description or []]
+    positions = range(len(names))
 
     def make(values: Sequence[Any]) -> PgRow:
-        return PgRow(values, index)
+        row = PgRow(zip(names, values, strict=True))
+        row.update(zip(positions, values, strict=True))
+        return row
 
     return make
 
@@ -96,22 +112,36 @@ class PgResult:
         return self.cursor.fetchall() if self.cursor.description is not None else []
 
 
-def _columns(rows: Sequence[Sequence[Any]], key: tuple[int, ...]) -> list[list[Any]]:
-    """Rows transposed into one list per column; with a ``key``, only the last row of each key value is kept."""
+def _columns(rows: Sequence[Sequence[Any]], key: tuple[int, ...]) -> list[str]:
+    """Rows transposed into one JSON array text per column (``dialect.to_postgres_batch`` reads them); with a
+    ``key``, only the last row of each key value is kept."""
     if key:
         last = {tuple(row[i] for i in key): row for row in rows}
         rows = list(last.values())
-    return [list(column) for column in zip(*rows, strict=True)]
+    return [orjson.dumps(column).decode() for column in zip(*rows, strict=True)]
 
 
 def _decode_lists(params: Any, positions: tuple[int, ...]) -> Any:
-    """Turn the JSON id-list parameters (``db.id_list``) into lists, which psycopg sends as typed arrays."""
+    """Turn the JSON id-list parameters (``db.id_list``) into PostgreSQL array literals (``= ANY(%s)`` takes the
+    column's array type from the statement)."""
     if not positions:
         return params
     decoded = list(params)
     for i in positions:
-        decoded[i] = orjson.loads(decoded[i])
+        decoded[i] = _array_literal(decoded[i])
     return decoded
+
+
+def _array_literal(text: str) -> str | list[Any]:
+    """A JSON array of strings, numbers and nulls as an array literal, without visiting its elements.
+
+    The two syntaxes agree once the brackets are braces: a double-quoted element with ``\\"`` and ``\\\\``
+    escapes, bare numbers, bare ``null``. They differ on other backslash escapes (JSON's ``\\n``, ``\\u00e9``),
+    so a text holding a backslash is decoded and sent as a list instead (psycopg then writes each element).
+    """
+    if "\\" in text:
+        return list(orjson.loads(text))
+    return "{" + text[1:-1] + "}"
 
 
 class PgConnection:
@@ -233,28 +263,58 @@ class PgConnection:
         return ids
 
     def grew(self, table: str, rows: int) -> None:
-        """Note rows added to ``table``; outside a transaction, refresh the statistics of tables that doubled."""
+        """Note rows added to ``table``; outside a transaction, refresh the statistics of tables that grew enough."""
         self._grown[table] += rows
         if not self.depth:
             self.analyze_grown()
 
     def analyze_grown(self) -> None:
-        """``ANALYZE`` each table that gained at least as many rows as it had at its last analysis (and 500).
+        """``ANALYZE`` each table that gained three times the rows it had at its last analysis (and 500).
 
         A first sync fills empty tables faster than autovacuum samples them; planned on the statistics of an empty
         table, a page's lookup of 500 links by native id scanned every link of the object (2 ms, 9,500 rows
-        filtered out, at 10,000 links). Doubling as the trigger keeps it to a handful of ANALYZEs per table.
+        filtered out, at 10,000 links). Quadrupling as the trigger keeps it to a few ANALYZEs per table: on
+        doubling, they were a tenth of the server's CPU in a first sync of 5,000 contacts, and a plan's choice
+        between an index and a scan does not turn on a factor of four in a table's size.
         """
         for table, added in list(self._grown.items()):
-            if added < max(ANALYZE_MIN_ROWS, self._analyzed[table]):
+            if added < max(ANALYZE_MIN_ROWS, ANALYZE_GROWTH * self._analyzed[table]):
                 continue
             self._grown[table] = 0
             self._analyzed[table] += added
             try:
                 with self._translated_errors():
-                    self.raw.execute(f"ANALYZE {table}".encode())  # a table name of the store's own SQL
+                    self.raw.execute(_analyze_sql(table))
             except psycopg.Error as exc:  # statistics are an optimisation: autovacuum still gathers them
                 log.warning("ANALYZE %s failed: %s", table, _first_line(exc))
+
+
+def _analyze_sql(table: str) -> bytes:
+    """``ANALYZE`` of ``table`` (a table name of the store's own SQL), on its queried columns when known."""
+    columns = STATISTICS_COLUMNS.get(table)
+    return (f"ANALYZE {table} ({', '.join(columns)})" if columns else f"ANALYZE {table}").encode()
+
+
+def _check_fences(raw: psycopg.Connection[Any]) -> None:
+    """Raise ``LeaseLost`` unless every lease the current run holds still has its generation (``store.fence``).
+
+    ``FOR SHARE`` keeps the lease rows as they are until this transaction ends: a takeover, which rewrites the
+    row, waits for the page in flight to commit, and the run's next transaction sees the new generation.
+    """
+    fences = current_fences()
+    if not fences:
+        return
+    found = {
+        str(row[0]): int(row[1])
+        for row in raw.execute(
+            "SELECT connection, generation FROM closeloop_leases WHERE connection = ANY(%s) FOR SHARE",
+            ([fence.connection for fence in fences],),
+        ).fetchall()
+    }
+    lost = stale(fences, found)
+    if lost:
+        names = ", ".join(repr(fence.connection) for fence in lost)
+        raise LeaseLost(f"the lease of {names} was taken over since this run started: the run stops without committing")
 
 
 class PgTransactions:
@@ -272,6 +332,8 @@ class PgTransactions:
             self._conn.depth += 1
             try:
                 with self._conn._translated_errors(), raw.transaction():
+                    if self._conn.depth == 1:
+                        _check_fences(raw)
                     yield
             finally:
                 self._conn.depth -= 1
@@ -473,7 +535,8 @@ class PostgresStore(DeltaTables, LoopTables, ActivityTables):
             yield
 
     def integrity_check(self) -> str:
-        """'ok', or the problems found: constraints not validated, and ledger triggers someone disabled."""
+        """'ok', or the problems found: constraints not validated, and rule triggers (``RULE_TRIGGERS``) missing or
+        disabled."""
         problems = [
             f"constraint {row[0]} on {row[1]} is not validated"
             for row in self._a.rows(
@@ -482,19 +545,18 @@ class PostgresStore(DeltaTables, LoopTables, ActivityTables):
             )
         ]
         triggers = {
-            str(row[0]): str(row[1])
+            (str(row[0]), str(row[1])): str(row[2])
             for row in self._a.rows(
-                "SELECT g.tgname, g.tgenabled FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid"
-                " WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = 'ledger'"
-                " AND NOT g.tgisinternal"
+                "SELECT g.tgname, t.relname, g.tgenabled FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid"
+                " WHERE t.relnamespace = current_schema()::regnamespace AND NOT g.tgisinternal"
             )
         }
-        for name in ("ledger_no_update", "ledger_no_delete", "ledger_no_truncate", "ledger_contacts_fill"):
-            state = triggers.get(name)
+        for name, table in RULE_TRIGGERS:
+            state = triggers.get((name, table))
             if state is None:
-                problems.append(f"trigger {name} on ledger is missing")
+                problems.append(f"trigger {name} on {table} is missing")
             elif state == "D":
-                problems.append(f"trigger {name} on ledger is disabled")
+                problems.append(f"trigger {name} on {table} is disabled")
         return "\n".join(problems) or "ok"
 
     def close(self) -> None:

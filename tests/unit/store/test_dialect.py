@@ -17,7 +17,7 @@ from closeloop.store.dialect import DialectError, Statement, to_postgres, to_pos
         ),
         pytest.param(
             "SELECT * FROM links WHERE system = ? AND native_id IN (SELECT value FROM json_each(?))",
-            Statement("SELECT * FROM links WHERE system = %s AND native_id = ANY(%b)", list_params=(1,)),
+            Statement("SELECT * FROM links WHERE system = %s AND native_id = ANY(%s)", list_params=(1,)),
             id="id_list_becomes_an_array",
         ),
         pytest.param(
@@ -97,6 +97,7 @@ def test_a_batch_insert_keeps_the_input_order_and_names_its_table() -> None:
     assert batch is not None
     assert batch.inserts_into == "outbox"
     assert batch.sql == (
-        "INSERT INTO outbox (connection, attempts) SELECT v.c0, v.c1 FROM unnest(%b::text[], %b::bigint[])"
+        "INSERT INTO outbox (connection, attempts) SELECT v.c0, v.c1::bigint"
+        " FROM ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json))"
         " WITH ORDINALITY AS v(c0, c1, n) ORDER BY v.n"
     )

@@ -276,6 +276,51 @@ def test_integrity_check_reports_a_disabled_ledger_trigger(postgres_url: str) ->
         assert store.integrity_check() == "trigger ledger_no_update on ledger is disabled"
 
 
+def test_integrity_check_reports_a_disabled_golden_reference_trigger(postgres_url: str) -> None:
+    with PostgresStore.open(postgres_url) as store:
+        with _admin(postgres_url) as conn:
+            conn.execute("ALTER TABLE golden_keys DISABLE TRIGGER golden_keys_golden_insert")
+        assert store.integrity_check() == "trigger golden_keys_golden_insert on golden_keys is disabled"
+
+
+# -- golden record references: one check per statement ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(
+            "INSERT INTO golden_keys (entity, key, value, golden_id) VALUES ('contact', 'email', 'x', 'g0')",
+            id="match-key",
+        ),
+        pytest.param(
+            "INSERT INTO associations (deal_golden_id, contact_golden_id) VALUES ('g1', 'g0')", id="association-contact"
+        ),
+        pytest.param("UPDATE links SET golden_id = 'g0'", id="link-repointed"),
+    ],
+)
+def test_a_reference_to_a_missing_golden_record_is_refused(postgres_url: str, statement: str) -> None:
+    seen = datetime(2026, 1, 1, tzinfo=UTC)
+    with PostgresStore.open(postgres_url) as store:
+        store.put_goldens([("g1", "deal", {}, {})])
+        store.put_links([Link("crm", "Deal", "d1", "g1", "deal", seen, {}, seen)])
+    with _admin(postgres_url) as conn, pytest.raises(psycopg.errors.ForeignKeyViolation, match="golden"):
+        conn.execute(statement)
+
+
+def test_a_referenced_golden_record_cannot_be_deleted_or_rekeyed_an_unreferenced_one_can(postgres_url: str) -> None:
+    seen = datetime(2026, 1, 1, tzinfo=UTC)
+    with PostgresStore.open(postgres_url) as store:
+        store.put_goldens([("g1", "contact", {}, {}), ("g2", "contact", {}, {})])
+        store.put_links([Link("crm", "Contact", "c1", "g1", "contact", seen, {}, seen)])
+    with _admin(postgres_url) as conn:
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="still referenced"):
+            conn.execute("DELETE FROM golden WHERE id = 'g1'")
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="still referenced"):
+            conn.execute("UPDATE golden SET id = 'g9' WHERE id = 'g1'")
+        assert conn.execute("DELETE FROM golden WHERE id = 'g2'").rowcount == 1
+
+
 # -- secrets, locks, lost connections -----------------------------------------------------------------------
 
 

@@ -210,9 +210,10 @@ class HttpClient:
         try:
             # In-process transports ignore httpx timeouts, so the deadline is enforced here for all.
             async with asyncio.timeout(self._timeout):
-                return await self._client.send(request)
+                response = await self._client.send(request)
         except TimeoutError:
             raise httpx.ReadTimeout(f"no response within {self._timeout:g}s", request=request) from None
+        return _acyclic(response)
 
     def _classify(self, response: httpx.Response, bucket: str, slot: Slot) -> Action:
         if self._on_response is not None:
@@ -243,6 +244,18 @@ class HttpClient:
         error = (AuthError if action is Action.REAUTH else HttpError)(response.status_code, response.text, response)
         error.system = self.system
         raise error
+
+
+def _acyclic(response: httpx.Response) -> httpx.Response:
+    """The response, its body (read in full, the stream closed) no longer held in a reference cycle.
+
+    httpx binds a response's stream to the response (``BoundAsyncStream``), a cycle that reference counting never
+    frees: every response, body and all, waited for the cycle collector. With the collector's passes made rare
+    during a sync (``engine.gctune``), pages already decoded piled up, about 100 MB at 1,000,000 contacts. The
+    stream is replaced by the body it produced, so a response goes as soon as its caller lets go of it.
+    """
+    response.stream = httpx.ByteStream(response.content)
+    return response
 
 
 def _cause(exc: Exception) -> Exception | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import ssl
 import weakref
 from collections.abc import Callable
 from datetime import timedelta
@@ -323,3 +324,13 @@ async def test_a_response_is_freed_by_reference_counting_once_its_caller_lets_go
         assert await client.get_json("/page") == orjson.loads(body)
     finally:
         gc.enable()
+
+
+def test_clients_share_one_tls_context_that_verifies_certificates(make_client: MakeClient) -> None:
+    """The CA bundle is loaded once per process, not once per client; verification stays on."""
+    first, second = make_client(), make_client()
+    contexts = {id(c._client._transport._pool._ssl_context) for c in (first, second)}  # type: ignore[attr-defined]
+    assert len(contexts) == 1
+    shared = first._client._transport._pool._ssl_context  # type: ignore[attr-defined]
+    assert shared.verify_mode is ssl.CERT_REQUIRED
+    assert shared.check_hostname

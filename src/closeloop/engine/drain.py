@@ -30,6 +30,11 @@ from closeloop.store.rows import OutboxEntry
 
 log = logging.getLogger(__name__)
 
+MAX_WINDOW = 5_000
+"""The most due writes prepared at a time (each holds its golden record, links and request): two rounds of full
+batches at the vendor's concurrency, up to this; Salesforce's 25 collections of 200 would make 10,000, and both
+systems drain side by side, which made the drain the peak of a large sync's memory."""
+
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
 
@@ -91,7 +96,7 @@ def prepared(ctx: CycleContext, mapping: EntityMapping, system: str, obj: str) -
     The next window is read only after the caller has handled this one.
     """
     limits = ctx.connectors[system].limits(obj)
-    window = max(1, limits.max_write_batch) * max(1, limits.max_concurrency) * 2
+    window = min(MAX_WINDOW, max(1, limits.max_write_batch) * max(1, limits.max_concurrency) * 2)
     after = 0
     while True:
         due = ctx.store.due_outbox(ctx.name, system, obj, window, ctx.clock(), after_id=after)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 import httpx
@@ -210,9 +212,10 @@ class HttpClient:
         try:
             # In-process transports ignore httpx timeouts, so the deadline is enforced here for all.
             async with asyncio.timeout(self._timeout):
-                return await self._client.send(request)
+                response = await self._client.send(request)
         except TimeoutError:
             raise httpx.ReadTimeout(f"no response within {self._timeout:g}s", request=request) from None
+        return _acyclic(response)
 
     def _classify(self, response: httpx.Response, bucket: str, slot: Slot) -> Action:
         if self._on_response is not None:
@@ -243,6 +246,26 @@ class HttpClient:
         error = (AuthError if action is Action.REAUTH else HttpError)(response.status_code, response.text, response)
         error.system = self.system
         raise error
+
+
+@lru_cache(maxsize=1)
+def _verifying_context() -> ssl.SSLContext:
+    """httpx's default TLS context (certificates verified against certifi's CAs, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` as the process started with), made once per process and shared by every client: each client
+    made its own, loading the CA bundle again (about 20 ms of CPU, three times per engine)."""
+    return httpx.create_ssl_context()
+
+
+def _acyclic(response: httpx.Response) -> httpx.Response:
+    """The response, its body (read in full, the stream closed) no longer held in a reference cycle.
+
+    httpx binds a response's stream to the response (``BoundAsyncStream``), a cycle that reference counting never
+    frees: every response, body and all, waited for the cycle collector. With the collector's passes made rare
+    during a sync (``engine.gctune``), pages already decoded piled up, about 100 MB at 1,000,000 contacts. The
+    stream is replaced by the body it produced, so a response goes as soon as its caller lets go of it.
+    """
+    response.stream = httpx.ByteStream(response.content)
+    return response
 
 
 def _cause(exc: Exception) -> Exception | None:
@@ -325,6 +348,7 @@ def build_http(
         headers=dict(headers or {}),
         timeout=settings.timeout_seconds,
         transport=context.transport,
+        verify=_verifying_context(),
     )
     return HttpClient(
         client,

@@ -297,14 +297,19 @@ def ts_or_none(moment: datetime | None) -> str | None:
     return None if moment is None else ts(moment)
 
 
+@lru_cache(maxsize=4096)
 def from_ts(text: str) -> datetime:
-    """Decode a stored timestamp."""
+    """Decode a stored timestamp.
+
+    Cached, as :func:`ts` is: the rows of one page share their stamps (a link's ``linked_at``, a golden record's
+    ``created_at`` and ``updated_at`` are the page's clock), so each is parsed once.
+    """
     return parse_utc(text)
 
 
 def from_ts_or_none(text: str | None) -> datetime | None:
     """Decode an optional stored timestamp."""
-    return None if text is None else parse_utc(text)
+    return None if text is None else from_ts(text)
 
 
 def dump_fields(fields: Fields) -> str:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import ssl
+import weakref
 from collections.abc import Callable
 from datetime import timedelta
 from email.utils import format_datetime
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import respx
 
@@ -296,3 +300,37 @@ async def test_failure_errors_carry_status_body_and_response_but_no_secret(make_
     for text in (str(error), error.body_text, repr(error)):
         assert "leaked-token-value" not in text
         assert "very-secret-static-token" not in text
+
+
+async def test_a_response_is_freed_by_reference_counting_once_its_caller_lets_go(make_client: MakeClient) -> None:
+    """httpx binds a response's stream to the response, a reference cycle: left so, every page read waited, body and
+    all, for the cycle collector, whose passes a sync makes rare. The client hands out responses outside any cycle."""
+    body = b'{"results": [' + b",".join(b'{"id": "%d"}' % i for i in range(1000)) + b"]}"
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    client = make_client(transport=httpx.ASGITransport(app=app))
+    gc.collect()
+    gc.disable()
+    try:
+        response = await client.request("GET", "/page")
+        assert response.content == body
+        assert await response.aread() == body  # still readable, as before
+        gone = weakref.ref(response)
+        del response
+        assert gone() is None
+        assert await client.get_json("/page") == orjson.loads(body)
+    finally:
+        gc.enable()
+
+
+def test_clients_share_one_tls_context_that_verifies_certificates(make_client: MakeClient) -> None:
+    """The CA bundle is loaded once per process, not once per client; verification stays on."""
+    first, second = make_client(), make_client()
+    contexts = {id(c._client._transport._pool._ssl_context) for c in (first, second)}  # type: ignore[attr-defined]
+    assert len(contexts) == 1
+    shared = first._client._transport._pool._ssl_context  # type: ignore[attr-defined]
+    assert shared.verify_mode is ssl.CERT_REQUIRED
+    assert shared.check_hostname

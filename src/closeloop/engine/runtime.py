@@ -22,6 +22,7 @@ from closeloop.engine.plan import PlannedWrite, planned_writes
 from closeloop.exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_QUARANTINED
 from closeloop.model import ObjectSchema, now_utc
 from closeloop.store.api import StateStore
+from closeloop.store.fence import LeaseLost
 from closeloop.store.rows import QuarantineStatus, RunStatus
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,9 @@ class Engine:
                 await run_cycle(ctx)
             quarantined = self.store.list_quarantine(QuarantineStatus.OPEN, connection=name)
             status = RunStatus.QUARANTINED if quarantined else RunStatus.OK
+        except LeaseLost:  # another replica holds the connection now: not this run's failure, and nothing to record
+            log.warning("run of %s stopped: its lease was taken over by another replica", name, extra=extra)
+            raise
         except Exception as exc:
             found = classify(exc)
             status, failure, error, details = RunStatus.FAILED, found.kind, found.message, found.details

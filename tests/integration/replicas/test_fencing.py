@@ -79,7 +79,7 @@ async def _reference(tmp: Path) -> dict[str, list[tuple[str, ...]]]:
 
 
 async def test_a_run_whose_lease_was_taken_over_commits_nothing_more_and_the_new_holder_converges(
-    pg_url: str, tmp_path: Path
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     reference = await _reference(tmp_path)
     with serve_pairs([seed_pair(0, CONTACTS)]) as served:
@@ -100,6 +100,9 @@ async def test_a_run_whose_lease_was_taken_over_commits_nothing_more_and_the_new
                     async with gate.guard("c0"):
                         await engine_a.sync("c0")
                 at_takeover = await takeover
+                said = [r.getMessage() for r in caplog.records if r.name == "closeloop.engine.runtime"]
+                assert "run of c0 stopped: its lease was taken over by another replica" in said
+                assert not [m for m in said if "failed" in m]  # a takeover is no failure of the run (no "bug")
                 assert stale.holds("c0")  # its tick has not run: only the fence stopped the run
                 assert _counts(pg_url) == at_takeover  # the stale run committed nothing after the takeover
                 assert at_takeover["links"] > 0

@@ -6,6 +6,9 @@ R ``closeloop run`` processes (every connection due at start), and waits until e
 first run. Printed: wall time (first run start to last run end, from the run history), runs per replica, and CPU
 per record: the closeloop processes' CPU, plus, on PostgreSQL, the CPU of the server backends serving them (read
 from /proc: the server runs on this machine), against SQLite's.
+Also printed, to tell whether a scenario is bound by CPU or by the API's latency: the sandbox server's CPU, the
+cores kept busy by closeloop, PostgreSQL and the sandboxes together, and how many runs ran at once on average.
+``-c 1`` gives the time of one connection's first sync alone, which no number of replicas shortens.
 Goals: PostgreSQL at most 1.3x SQLite's CPU per record; 2 replicas finish C = 4 in at most 0.6x the time of 1.
 """
 
@@ -38,6 +41,20 @@ WALL_GOAL = 0.6
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _children(exclude: set[int]) -> list[int]:
+    """This process's child processes (Linux /proc) but ``exclude``: here, the sandbox server."""
+    me, found = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        if int(fields[1]) == me and pid not in exclude:
+            found.append(pid)
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process so far (Linux /proc), 0 once it is gone."""
     try:
@@ -57,6 +74,15 @@ class Outcome:
     closeloop_cpu_s: float
     server_cpu_s: float
     records: int
+    sandbox_cpu_s: float = 0.0
+    run_s: float = 0.0
+    """The runs' durations added up: over the wall time, how many ran at once on average."""
+    """The vendors' side: the CPU of the process serving the sandboxes over the same span."""
+
+    @property
+    def cores_busy(self) -> float:
+        """closeloop, the database server and the sandboxes together, in cores kept busy over the wall time."""
+        return (self.closeloop_cpu_s + self.server_cpu_s + self.sandbox_cpu_s) / self.wall_s if self.wall_s else 0.0
 
     @property
     def cpu_per_record_ms(self) -> float:
@@ -159,6 +185,8 @@ def _measure(
         # CPU is counted from the moment each daemon listens: start-up (imports, migrations) is not per record.
         _wait_listening(work, daemons)
         own_base = sum(cpu_seconds(d.pid) for d in daemons)
+        sandboxes = _children({d.pid for d in daemons})
+        sandbox_base = sum(cpu_seconds(pid) for pid in sandboxes)
         server_base = {pid: cpu_seconds(pid) for pid in _server_pids(pg_url)} if pg_url else {}
         runs: list[RunSpan] = []
         deadline = time.monotonic() + 1800
@@ -171,6 +199,7 @@ def _measure(
         pids = _server_pids(pg_url) if pg_url else []
         server = sum(cpu_seconds(pid) - server_base.get(pid, 0.0) for pid in pids)
         own = sum(cpu_seconds(d.pid) for d in daemons) - own_base
+        sandbox = sum(cpu_seconds(pid) for pid in sandboxes) - sandbox_base
     finally:
         for daemon in daemons:
             daemon.terminate()
@@ -186,7 +215,9 @@ def _measure(
     per_replica = Counter(r.replica or "(single node)" for r in first)
     # Records a first sync makes agree: the people (60% in each system, 20% in both) and the deals.
     records = connections * (contacts + contacts // 10)
-    return Outcome(name, (ended - started).total_seconds(), dict(per_replica), own, server, records)
+    run_s = sum((r.finished_at - r.started_at).total_seconds() for r in first if r.finished_at is not None)
+    wall = (ended - started).total_seconds()
+    return Outcome(name, wall, dict(per_replica), own, server, records, sandbox, run_s)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -207,7 +238,9 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"  {o.name:<24} wall {o.wall_s:6.2f} s   runs per replica {o.runs_per_replica}   "
             f"CPU closeloop {o.closeloop_cpu_s:6.2f} s + server {o.server_cpu_s:5.2f} s = "
-            f"{o.cpu_per_record_ms:.2f} ms/record"
+            f"{o.cpu_per_record_ms:.2f} ms/record   sandboxes {o.sandbox_cpu_s:5.2f} s   "
+            f"cores busy {o.cores_busy:.2f} of {len(os.sched_getaffinity(0))}   "
+            f"runs at once {o.run_s / o.wall_s if o.wall_s else 0.0:.2f}"
         )
     cpu_ratio = pg_one.cpu_per_record_ms / sqlite_one.cpu_per_record_ms
     wall_ratio = pg_two.wall_s / pg_one.wall_s

@@ -56,8 +56,8 @@ CursorKey = tuple[datetime, int, str]
 def position_key(modified_at: datetime, record_id: str) -> CursorKey:
     """The sort key of (modified_at, id): time first, then ids the way vendors sort them.
 
-    Ids compare shorter first, then as text: numeric ids (HubSpot, Zoho, Marketo, Pardot) in number order, fixed
-    width ids (Salesforce) in text order. No id (``""``) lies before every id of its moment.
+    Ids compare shorter first, then as text: numeric ids in number order, fixed-width ids
+    in text order. No id (``""``) lies before every id of its moment.
     """
     return (modified_at, len(record_id), record_id)
 

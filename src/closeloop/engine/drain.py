@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_WINDOW = 5_000
 """The most due writes prepared at a time (each holds its golden record, links and request): two rounds of full
-batches at the vendor's concurrency, up to this; Salesforce's 25 collections of 200 would make 10,000, and both
+batches at the vendor's concurrency, up to this (25 collections of 200, twice, would make 10,000), and both
 systems drain side by side, which made the drain the peak of a large sync's memory."""
 
 BACKOFF_BASE = timedelta(seconds=30)

@@ -466,7 +466,7 @@ def _state_in_columns(db: sqlite3.Connection) -> None:
 
 @migration(12, "first sightings of touches whose vendor keeps no time")
 def _touch_first_seen(db: sqlite3.Connection) -> None:
-    # A campaign membership read from a related list (Zoho) carries no time: its touch takes the time closeloop
+    # A campaign membership read from a related list carries no time: its touch takes the time closeloop
     # first saw it, kept here by the source's own key (campaign and person) so that every later read, a restart
     # or a renamed campaign gives the same time, and a person linked only later still gets its first sighting.
     _script(

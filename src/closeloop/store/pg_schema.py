@@ -327,5 +327,42 @@ PG_MIGRATIONS: dict[int, str] = {
         CREATE TRIGGER golden_referenced_rekey BEFORE UPDATE OF id ON golden
             FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION golden_still_referenced();
     """,
+    14: """
+        DROP TRIGGER golden_referenced_rekey ON golden;
+        ALTER TABLE golden ALTER COLUMN id TYPE TEXT COLLATE "C";
+        ALTER TABLE links ALTER COLUMN system TYPE TEXT COLLATE "C", ALTER COLUMN object TYPE TEXT COLLATE "C",
+            ALTER COLUMN native_id TYPE TEXT COLLATE "C", ALTER COLUMN golden_id TYPE TEXT COLLATE "C";
+        ALTER TABLE cursors ALTER COLUMN connection TYPE TEXT COLLATE "C",
+            ALTER COLUMN system TYPE TEXT COLLATE "C", ALTER COLUMN object TYPE TEXT COLLATE "C";
+        ALTER TABLE outbox ALTER COLUMN connection TYPE TEXT COLLATE "C", ALTER COLUMN system TYPE TEXT COLLATE "C",
+            ALTER COLUMN object TYPE TEXT COLLATE "C";
+        ALTER TABLE quarantine ALTER COLUMN connection TYPE TEXT COLLATE "C",
+            ALTER COLUMN system TYPE TEXT COLLATE "C", ALTER COLUMN object TYPE TEXT COLLATE "C",
+            ALTER COLUMN record_key TYPE TEXT COLLATE "C", ALTER COLUMN status TYPE TEXT COLLATE "C";
+        ALTER TABLE runs ALTER COLUMN connection TYPE TEXT COLLATE "C", ALTER COLUMN status TYPE TEXT COLLATE "C";
+        ALTER TABLE ledger ALTER COLUMN deal_golden_id TYPE TEXT COLLATE "C",
+            ALTER COLUMN closed_at TYPE TEXT COLLATE "C";
+        ALTER TABLE touchpoints ALTER COLUMN contact_golden_id TYPE TEXT COLLATE "C",
+            ALTER COLUMN system TYPE TEXT COLLATE "C", ALTER COLUMN native_id TYPE TEXT COLLATE "C",
+            ALTER COLUMN occurred_at TYPE TEXT COLLATE "C", ALTER COLUMN kind TYPE TEXT COLLATE "C",
+            ALTER COLUMN campaign TYPE TEXT COLLATE "C";
+        ALTER TABLE rollups ALTER COLUMN contact_golden_id TYPE TEXT COLLATE "C";
+        ALTER TABLE associations ALTER COLUMN deal_golden_id TYPE TEXT COLLATE "C",
+            ALTER COLUMN contact_golden_id TYPE TEXT COLLATE "C";
+        ALTER TABLE pending_associations ALTER COLUMN connection TYPE TEXT COLLATE "C",
+            ALTER COLUMN deal_golden_id TYPE TEXT COLLATE "C", ALTER COLUMN system TYPE TEXT COLLATE "C",
+            ALTER COLUMN object TYPE TEXT COLLATE "C", ALTER COLUMN contact_native_id TYPE TEXT COLLATE "C";
+        ALTER TABLE golden_keys ALTER COLUMN entity TYPE TEXT COLLATE "C", ALTER COLUMN key TYPE TEXT COLLATE "C",
+            ALTER COLUMN value TYPE TEXT COLLATE "C", ALTER COLUMN golden_id TYPE TEXT COLLATE "C";
+        ALTER TABLE ledger_contacts ALTER COLUMN contact_golden_id TYPE TEXT COLLATE "C";
+        ALTER TABLE sales_activities ALTER COLUMN system TYPE TEXT COLLATE "C",
+            ALTER COLUMN activity_id TYPE TEXT COLLATE "C", ALTER COLUMN person_object TYPE TEXT COLLATE "C",
+            ALTER COLUMN person_id TYPE TEXT COLLATE "C", ALTER COLUMN occurred_at TYPE TEXT COLLATE "C";
+        ALTER TABLE original_sources ALTER COLUMN contact_golden_id TYPE TEXT COLLATE "C";
+        ALTER TABLE touch_first_seen ALTER COLUMN system TYPE TEXT COLLATE "C",
+            ALTER COLUMN source_key TYPE TEXT COLLATE "C";
+        CREATE TRIGGER golden_referenced_rekey BEFORE UPDATE OF id ON golden
+            FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION golden_still_referenced();
+    """,
 }
 """Migration number -> its DDL for PostgreSQL (run as one script inside the step's transaction)."""

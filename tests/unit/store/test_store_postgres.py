@@ -394,3 +394,52 @@ def test_a_table_that_doubled_is_analysed_so_lookups_use_its_index(postgres_url:
         ).fetchall()
     assert {"links", "golden"} <= {str(row[0]) for row in analysed}
     assert "Index Cond: ((system = 'crm'::text) AND (object = 'Contact'::text) AND (native_id = ANY" in plan, plan
+
+
+def test_a_plan_cached_while_links_was_small_is_planned_again_once_it_grew(postgres_url: str) -> None:
+    # The session keeps the server's plan_cache_mode (auto): after a few executions a prepared lookup runs a cached
+    # generic plan. One made on a one-page table scans it; the ANALYZE after the table grows must retire that plan.
+    seen = datetime(2026, 1, 1, tzinfo=UTC)
+    with PostgresStore.open(postgres_url) as store:
+        store.put_goldens([(f"g{i}", "contact", {}, {}) for i in range(2000)])
+        store.put_links([Link("crm", "Contact", f"n{i}", f"g{i}", "contact", seen, {}, seen) for i in range(5)])
+        store.connection.execute("ANALYZE links")
+        for _ in range(12):  # psycopg prepares at the 5th; the server plans generically after 5 custom plans
+            assert set(store.find_links("crm", "Contact", ["n1", "n3"])) == {"n1", "n3"}
+
+        def cached_plan() -> str:
+            conn = store.connection
+            row = conn.execute(
+                "SELECT name FROM pg_prepared_statements WHERE statement LIKE 'SELECT * FROM links WHERE system%'"
+            ).fetchone()
+            assert row is not None
+            plan = conn.execute(f"EXPLAIN EXECUTE {row[0]}('crm', 'Contact', '{{n1,n3}}')").fetchall()
+            return "\n".join(str(r[0]) for r in plan)
+
+        assert "Seq Scan on links" in cached_plan()
+        with store.transaction():
+            store.put_links(
+                [Link("crm", "Contact", f"n{i}", f"g{i}", "contact", seen, {}, seen) for i in range(5, 2000)]
+            )
+        assert set(store.find_links("crm", "Contact", ["n1", "n1999"])) == {"n1", "n1999"}
+        after = cached_plan()
+        assert "Index Scan using links_pkey" in after, after
+
+
+def test_every_index_key_compares_bytes_as_sqlite_does(postgres_url: str) -> None:
+    # COLLATE "C" (migration 14): index upkeep and sorts compare with memcmp instead of the locale's strcoll, and
+    # keys sort in SQLite's BINARY order whatever locale the database was created with.
+    PostgresStore.open(postgres_url).close()
+    with _admin(postgres_url) as conn:
+        other = conn.execute(
+            "SELECT i.relname, coll::regcollation::text FROM pg_index x"
+            " JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid,"
+            " unnest(x.indcollation::oid[]) AS coll"
+            " WHERE t.relnamespace = current_schema()::regnamespace AND coll <> 0"
+            " AND coll <> 'pg_catalog.\"C\"'::regcollation"
+        ).fetchall()
+        ordered = conn.execute(
+            "SELECT v FROM (VALUES ('b'), ('B'), ('a'), ('é'), ('_')) AS t(v) ORDER BY v COLLATE \"C\""
+        ).fetchall()
+    assert other == []
+    assert [row[0] for row in ordered] == sorted(["b", "B", "a", "é", "_"])

@@ -17,6 +17,7 @@ The journey (one pooled journey over the deal's contacts), closed 2026-03-01, 10
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,7 +32,7 @@ from closeloop.connector import Connector, registry
 from closeloop.engine.runtime import Engine
 from closeloop.loop import FunnelStage, Model, Report, build_report
 from closeloop.loop.facts import read_facts
-from closeloop.model import Association, WriteOp, WriteRequest
+from closeloop.model import Association, WriteOp, WriteRequest, now_utc
 from closeloop.sandbox.kit import SandboxBase
 from closeloop.store import Store
 
@@ -226,16 +227,18 @@ class World:
         assert result.ok, result.error
 
 
-@pytest.fixture(params=PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
-async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
-    crm, mkt = CRMS[request.param[0]], MARKETING[request.param[1]]
+@asynccontextmanager
+async def make_world(pair: tuple[str, str], tmp_path: Path, *, vendor_clock: bool = False) -> AsyncIterator[World]:
+    """Empty sandboxes of ``pair`` and an engine over them (the shipped mappings for the shipped pair); with
+    ``vendor_clock`` closeloop's clock is the CRM sandbox's, so what closeloop dates falls in the scenario's time."""
+    crm, mkt = CRMS[pair[0]], MARKETING[pair[1]]
     installed = registry()
     crm_box = installed.get(crm.name).sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
     mkt_box = installed.get(mkt.name).sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
     crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
     for box in (crm_box, mkt_box):
         box.knobs.enforce_limits = False
-    if request.param == SHIPPED_PAIR:  # the mappings closeloop ships, as they are
+    if pair == SHIPPED_PAIR:  # the mappings closeloop ships, as they are
         for name in ("contacts.yaml", "deals.yaml"):
             (tmp_path / name).write_text((SHIPPED / name).read_text())
     else:
@@ -256,10 +259,17 @@ loop: {{base_currency: USD, rates: {{GBP: "1.27"}}}}
     config = load_config(tmp_path / "closeloop.yaml", environ={})
     store = Store.open(tmp_path / "state.db")
     transports = {"crm": httpx.ASGITransport(app=crm_box), "marketing": httpx.ASGITransport(app=mkt_box)}
-    engine = Engine(config, store, transports=transports)
+    clock = (lambda: crm_box.clock.now()) if vendor_clock else now_utc
+    engine = Engine(config, store, transports=transports, clock=clock)
     yield World(crm, crm_box, mkt_box, engine, store)
     await engine.aclose()
     store.close()
+
+
+@pytest.fixture(params=PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    async with make_world(request.param, tmp_path) as made:
+        yield made
 
 
 def day(month: int, dom: int) -> datetime:

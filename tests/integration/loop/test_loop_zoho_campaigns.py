@@ -22,16 +22,11 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 
-from closeloop.config.loader import load_config
-from closeloop.connector import registry
-from closeloop.engine.runtime import Engine
 from closeloop.loop import Model
-from closeloop.store import Store
 
-from .test_loop_vendor_milestones import CRMS, MARKETING, World, _contacts_yaml, _deals_yaml, _report, _seed, day
+from .test_loop_vendor_milestones import World, _report, _seed, day, make_world
 
 PAIRS = [("zoho", "hubspot"), ("zoho", "marketo")]
 CAMPAIGN = "Spring Webinar"
@@ -39,35 +34,9 @@ CAMPAIGN = "Spring Webinar"
 
 @pytest.fixture(params=PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
 async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
-    crm, mkt = CRMS[request.param[0]], MARKETING[request.param[1]]
-    installed = registry()
-    crm_box = installed.get(crm.name).sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
-    mkt_box = installed.get(mkt.name).sandbox(seed=3, people=0, deals=0, offset=0)  # type: ignore[misc]
-    crm_box.base_url, mkt_box.base_url = "http://crm.test", "http://marketing.test"
-    for box in (crm_box, mkt_box):
-        box.knobs.enforce_limits = False
-    (tmp_path / "contacts.yaml").write_text(_contacts_yaml(crm, mkt))
-    (tmp_path / "deals.yaml").write_text(_deals_yaml(crm, mkt))
-    (tmp_path / "closeloop.yaml").write_text(f"""
-systems:
-  crm: {{connector: {crm.name}, settings: {crm.settings}}}
-  marketing: {{connector: {mkt.name}, settings: {mkt.settings}}}
-connections:
-  - name: pair
-    systems: [crm, marketing]
-    mappings: [contacts.yaml, deals.yaml]
-    lookback: 1m
-    marketing_system: marketing
-loop: {{base_currency: USD}}
-""")
-    config = load_config(tmp_path / "closeloop.yaml", environ={})
-    store = Store.open(tmp_path / "state.db")
-    transports = {"crm": httpx.ASGITransport(app=crm_box), "marketing": httpx.ASGITransport(app=mkt_box)}
     # closeloop's clock is the vendors': a first sighting is dated in the scenario's time
-    engine = Engine(config, store, transports=transports, clock=lambda: crm_box.clock.now())
-    yield World(crm, crm_box, mkt_box, engine, store)
-    await engine.aclose()
-    store.close()
+    async with make_world(request.param, tmp_path, vendor_clock=True) as made:
+        yield made
 
 
 async def _relate(world: World, path: str, other: str, status: str) -> None:
